@@ -1,0 +1,1 @@
+"""opsledger: the system of record and control plane for infrastructure automation."""

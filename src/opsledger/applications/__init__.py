@@ -1,0 +1,1 @@
+"""Application definitions that deployments run (seed 001)."""

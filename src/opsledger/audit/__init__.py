@@ -1,0 +1,1 @@
+"""The tamper-evident audit trail: who changed what, hash-chained and append-only."""

@@ -1,0 +1,46 @@
+"""Audit rows. The database itself refuses to update or delete them (see the baseline
+migration's triggers); the one exception is ``user_id`` going NULL when a user is deleted,
+which is why the hash covers the copied ``user_name`` and not ``user_id``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from opsledger.db.base import BigIntegerKey, Base, table_args, utcnow
+from opsledger.db.types import JSONDocument
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_logs"
+    __table_args__ = table_args(
+        Index(None, "user_id"),
+        Index(None, "action"),
+        Index(None, "resource_type"),
+        Index(None, "timestamp"),
+        Index(None, "resource_type", "resource_id"),
+        Index(None, "action", "timestamp"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    user_name: Mapped[str | None] = mapped_column(String(80), default=None)
+    action: Mapped[str] = mapped_column(String(100))
+    resource_type: Mapped[str] = mapped_column(String(50))
+    resource_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    # BEFORE and AFTER are reserved words in MySQL; the columns carry a suffix.
+    before: Mapped[dict[str, Any] | None] = mapped_column(
+        "before_state", JSONDocument, default=None
+    )
+    after: Mapped[dict[str, Any] | None] = mapped_column("after_state", JSONDocument, default=None)
+    request_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    ip_address: Mapped[str | None] = mapped_column(String(45), default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(255), default=None)
+    timestamp: Mapped[datetime] = mapped_column(default=utcnow)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

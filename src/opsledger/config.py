@@ -1,0 +1,137 @@
+"""Settings: every knob is an ``OPSLEDGER_*`` environment variable or ``.env`` entry."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from cryptography.fernet import Fernet
+from dotenv import dotenv_values
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./opsledger.db"
+
+# The one async driver we support per backend, keyed by what a user may write.
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "mysql": "mysql+asyncmy",
+    "mariadb": "mysql+asyncmy",
+    "mysql+asyncmy": "mysql+asyncmy",
+    "mariadb+asyncmy": "mysql+asyncmy",
+}
+
+
+class JobBackend(StrEnum):
+    embedded = "embedded"
+    celery = "celery"
+
+
+def normalize_database_url(value: str) -> str:
+    """Map ``postgresql://``, ``mysql://`` … to the async driver opsledger ships with.
+
+    Anything else is refused with a message that never echoes a password.
+    """
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValueError("not a database URL (expected e.g. sqlite:///./opsledger.db)") from None
+    driver = _ASYNC_DRIVERS.get(url.drivername)
+    if driver is None:
+        raise ValueError(
+            f"unsupported database backend {url.drivername!r}: "
+            "use sqlite, postgresql or mysql/mariadb"
+        )
+    return url.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def safe_url(url: str | URL) -> str:
+    """A database URL fit for messages and logs: the password is masked."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="OPSLEDGER_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    database_replica_url: str | None = None
+    # Seed 001 (pool 10, overflow 20, pre-ping) and seed 002 (timeout 30 s, recycle 1 h).
+    pool_size: int = Field(10, ge=1)
+    max_overflow: int = Field(20, ge=0)
+    pool_timeout: float = Field(30.0, gt=0)
+    pool_recycle: int = Field(3600, ge=-1)
+    pool_pre_ping: bool = True
+    sqlite_busy_timeout_ms: int = Field(30_000, ge=0)
+
+    # Newest key first. Comma-separated in the environment.
+    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    encryption_password: SecretStr | None = None
+    encryption_salt: SecretStr | None = None
+    # Where `opsledger up` keeps generated secrets when none are configured.
+    key_file: Path = Path("opsledger.key")
+
+    jwt_secret: SecretStr | None = None
+    jwt_lifetime_minutes: int = Field(30, ge=1, le=24 * 60)
+
+    playbook_root: Path = Path("playbooks")
+    job_backend: JobBackend = JobBackend.embedded
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    log_retention_days: int = Field(90, ge=1)
+    audit_retention_days: int = Field(365, ge=1)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    @field_validator("database_url", "database_replica_url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_database_url(value)
+
+    @field_validator("encryption_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def has_encryption_key(self) -> bool:
+        return bool(self.encryption_keys) or self.encryption_password is not None
+
+    def with_key_file(self) -> Settings:
+        """Fill unset secrets from the key file that `opsledger up` generated."""
+        if not self.key_file.is_file():
+            return self
+        stored = {k: v for k, v in dotenv_values(self.key_file).items() if v}
+        updates: dict[str, object] = {}
+        if not self.has_encryption_key and "OPSLEDGER_ENCRYPTION_KEYS" in stored:
+            keys = stored["OPSLEDGER_ENCRYPTION_KEYS"] or ""
+            updates["encryption_keys"] = [SecretStr(k.strip()) for k in keys.split(",") if k]
+        if self.jwt_secret is None and "OPSLEDGER_JWT_SECRET" in stored:
+            updates["jwt_secret"] = SecretStr(stored["OPSLEDGER_JWT_SECRET"] or "")
+        return self.model_copy(update=updates) if updates else self
+
+
+def write_key_file(path: Path) -> None:
+    """Generate a Fernet key and a JWT secret into a new file readable only by its owner."""
+    content = (
+        "# Generated by `opsledger up`. Losing this file loses every encrypted value.\n"
+        f"OPSLEDGER_ENCRYPTION_KEYS={Fernet.generate_key().decode()}\n"
+        f"OPSLEDGER_JWT_SECRET={secrets.token_urlsafe(48)}\n"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content)

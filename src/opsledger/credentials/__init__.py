@@ -1,0 +1,1 @@
+"""Secrets opsledger uses to reach a host: SSH keys, passwords, tokens."""

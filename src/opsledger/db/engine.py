@@ -1,0 +1,68 @@
+"""Engines per backend: pool settings, SQLite pragmas and explicit transaction starts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from opsledger.config import Settings
+
+# Execution option naming the BEGIN a SQLite transaction starts with. Writers take the
+# write lock up front (IMMEDIATE), so two writers queue on the busy timeout instead of
+# failing with "database is locked" when a deferred reader tries to upgrade its lock.
+SQLITE_BEGIN = "opsledger_sqlite_begin"
+
+
+def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
+    url = url or settings.database_url
+    backend = make_url(url).get_backend_name()
+    options: dict[str, Any] = {"pool_pre_ping": settings.pool_pre_ping}
+    if not (backend == "sqlite" and _is_memory(url)):
+        options |= {
+            "pool_size": settings.pool_size,
+            "max_overflow": settings.max_overflow,
+            "pool_timeout": settings.pool_timeout,
+            "pool_recycle": settings.pool_recycle,
+        }
+    if backend == "mysql":
+        # Stored datetimes are UTC; make the session agree so NOW() and friends do too.
+        options["connect_args"] = {"init_command": "SET time_zone = '+00:00'"}
+    engine = create_async_engine(url, **options)
+    if backend == "sqlite":
+        _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
+    return engine
+
+
+def _is_memory(url: str) -> bool:
+    database = make_url(url).database
+    return database in (None, "", ":memory:")
+
+
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Hand transaction control to SQLAlchemy (see the "begin" hook below).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def reader(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine for read-only work: on SQLite its transactions don't take the write lock."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    return engine.execution_options(**{SQLITE_BEGIN: "DEFERRED"})

@@ -1,0 +1,1 @@
+"""The host inventory: machines opsledger runs playbooks against."""

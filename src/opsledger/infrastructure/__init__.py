@@ -1,0 +1,1 @@
+"""Cloud infrastructure definitions (seed 001)."""

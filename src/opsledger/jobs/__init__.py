@@ -1,0 +1,1 @@
+"""Playbook runs against hosts and every line they print."""

@@ -1,0 +1,78 @@
+"""Jobs and job logs (seed 002), the highest-volume tables in opsledger."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from opsledger.db.base import BigIntegerKey, Base, CreatedMixin, IdMixin, table_args, utcnow
+from opsledger.db.types import JSONDocument, LongText
+from opsledger.kit.enums import enum_column
+
+if TYPE_CHECKING:
+    from opsledger.hosts.models import Host
+    from opsledger.playbooks.models import Playbook
+    from opsledger.users.models import User
+
+
+class JobStatus(StrEnum):
+    pending = "pending"
+    running = "running"
+    success = "success"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class Job(IdMixin, CreatedMixin, Base):
+    __tablename__ = "jobs"
+    __table_args__ = table_args(
+        Index(None, "playbook_id"),
+        Index(None, "host_id"),
+        Index(None, "user_id"),
+        Index(None, "status"),
+        Index(None, "celery_task_id"),
+        Index(None, "created_at"),
+        Index(None, "status", "created_at"),
+        Index(None, "user_id", "status"),
+    )
+
+    uuid: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    playbook_id: Mapped[int] = mapped_column(ForeignKey("playbooks.id", ondelete="RESTRICT"))
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="RESTRICT"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    status: Mapped[JobStatus] = mapped_column(
+        enum_column(JobStatus, "job_status"), default=JobStatus.pending
+    )
+    celery_task_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    extra_vars: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, default=None)
+    error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    playbook: Mapped[Playbook] = relationship(lazy="raise")
+    host: Mapped[Host] = relationship(lazy="raise")
+    user: Mapped[User] = relationship(lazy="raise")
+
+
+class JobLog(Base):
+    """One output line. ``job_created`` copies the job's ``created_at`` so that on
+    PostgreSQL all lines of a job fall into one monthly partition (as AWX does)."""
+
+    __tablename__ = "job_logs"
+    __table_args__ = table_args(
+        UniqueConstraint("job_id", "line_number", "job_created"),
+        Index(None, "timestamp"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    job_created: Mapped[datetime]
+    line_number: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(LongText)
+    log_level: Mapped[str | None] = mapped_column(String(20), default=None)
+    timestamp: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,1 @@
+"""Cross-domain building blocks: errors, pagination, state machines."""

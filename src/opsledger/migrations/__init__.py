@@ -1,0 +1,84 @@
+"""Schema migrations: the programmatic face of Alembic used by the CLI and the tests.
+
+Every function takes an async engine and runs Alembic on one of its connections, so the
+same code path serves SQLite, PostgreSQL and MySQL/MariaDB, inside or outside an event loop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+HERE = Path(__file__).parent
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(HERE))
+    config.set_main_option("version_locations", str(HERE / "versions"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def context_options(connection: Connection, metadata: MetaData) -> dict[str, Any]:
+    """One configuration for migrating, writing revisions and detecting drift."""
+    return {
+        "target_metadata": metadata,
+        "render_as_batch": connection.dialect.name == "sqlite",
+        "compare_type": True,
+        "compare_server_default": False,
+        "user_module_prefix": "opsledger.db.types.",
+    }
+
+
+def configure_context(context: Any, connection: Connection, metadata: MetaData) -> None:
+    context.configure(connection=connection, **context_options(connection, metadata))
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(lambda c: command.upgrade(alembic_config(c), revision))
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(lambda c: command.downgrade(alembic_config(c), revision))
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as connection:
+        return await connection.run_sync(
+            lambda c: MigrationContext.configure(c).get_current_revision()
+        )
+
+
+async def drift(engine: AsyncEngine) -> list[Any]:
+    """Differences between the models and the migrated database (empty when in sync)."""
+    from opsledger.models import metadata
+
+    def compare(connection: Connection) -> list[Any]:
+        context = MigrationContext.configure(
+            connection, opts=context_options(connection, metadata)
+        )
+        return list(compare_metadata(context, metadata))
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(compare)
+
+
+def write_revision(message: str, autogenerate: bool, connection: Connection) -> None:
+    command.revision(alembic_config(connection), message=message, autogenerate=autogenerate)

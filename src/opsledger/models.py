@@ -1,0 +1,45 @@
+"""Every domain's models, imported once so the metadata (and Alembic) sees all tables."""
+
+from opsledger.alerts.models import MonitoringAlert
+from opsledger.applications.models import Application
+from opsledger.audit.models import AuditLog
+from opsledger.credentials.models import Credential
+from opsledger.db.base import Base
+from opsledger.deployments.models import (
+    Deployment,
+    DeploymentReplica,
+    DeploymentResource,
+    DeploymentStatusHistory,
+)
+from opsledger.host_roles.models import HostRole
+from opsledger.hosts.models import Host
+from opsledger.infrastructure.models import Infrastructure
+from opsledger.jobs.models import Job, JobLog
+from opsledger.playbooks.models import Playbook
+from opsledger.secrets.models import Secret
+from opsledger.tickets.models import Ticket
+from opsledger.users.models import ApiKey, User
+
+metadata = Base.metadata
+
+__all__ = [
+    "ApiKey",
+    "Application",
+    "AuditLog",
+    "Credential",
+    "Deployment",
+    "DeploymentReplica",
+    "DeploymentResource",
+    "DeploymentStatusHistory",
+    "Host",
+    "HostRole",
+    "Infrastructure",
+    "Job",
+    "JobLog",
+    "MonitoringAlert",
+    "Playbook",
+    "Secret",
+    "Ticket",
+    "User",
+    "metadata",
+]

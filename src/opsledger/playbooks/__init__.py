@@ -1,0 +1,1 @@
+"""Ansible playbooks that opsledger may run, pinned by content hash."""

@@ -1,0 +1,1 @@
+"""Cryptography, passwords, tokens and access policy."""

@@ -1,0 +1,1 @@
+"""People who act in opsledger, and the API keys they act with."""
