@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, ExceptionContext, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from opsledger.config import Settings
@@ -33,6 +35,8 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
     engine = create_async_engine(url, **options)
     if backend == "sqlite":
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
+    if backend == "mysql":
+        _configure_mysql(engine)
     return engine
 
 
@@ -59,6 +63,29 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     def _on_begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+# MariaDB reports a failed CHECK constraint as error 4025, which the driver files under
+# OperationalError; on SQLite and PostgreSQL it is an IntegrityError, as it should be.
+MYSQL_CHECK_CONSTRAINT_FAILED = 4025
+
+
+def _configure_mysql(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _check_failure_is_integrity_error(context: ExceptionContext) -> None:
+        original = context.original_exception
+        if getattr(original, "args", (None,))[0] == MYSQL_CHECK_CONSTRAINT_FAILED:
+            raise IntegrityError(context.statement, context.parameters, original) from original
+
+
+class _DropPrimaryKeyNameNotes(logging.Filter):
+    """MySQL names every primary key PRIMARY and says so for each table a migration makes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "ignored for PRIMARY key" not in record.getMessage()
+
+
+logging.getLogger("asyncmy").addFilter(_DropPrimaryKeyNameNotes())
 
 
 def reader(engine: AsyncEngine) -> AsyncEngine:

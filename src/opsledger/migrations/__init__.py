@@ -24,7 +24,6 @@ HERE = Path(__file__).parent
 def alembic_config(connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(HERE))
-    config.set_main_option("version_locations", str(HERE / "versions"))
     if connection is not None:
         config.attributes["connection"] = connection
     return config

@@ -1,0 +1,89 @@
+"""Fixtures: real databases on every selected backend, each test in a rolled-back transaction."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+import opsledger.models  # noqa: F401 - every mapper registered
+from opsledger import migrations
+from opsledger.config import Settings
+from opsledger.db.engine import create_engine
+from opsledger.security.crypto import KeyRing, install_key_ring
+from tests.databases import (
+    backends_required,
+    create_database,
+    drop_database,
+    selected_backends,
+)
+
+BACKENDS = selected_backends()
+# One name per concurrent run, so two checkouts on one machine don't trample each other.
+DATABASE_PREFIX = f"opsledger_test_{os.getpid()}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def key_ring() -> Iterator[KeyRing]:
+    ring = KeyRing([Fernet.generate_key()])
+    previous = install_key_ring(ring)
+    yield ring
+    install_key_ring(previous)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture(scope="session")
+def sqlite_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sqlite")
+
+
+async def fresh_database(backend: str, name: str, sqlite_dir: Path) -> str:
+    """Create a database, skipping (or in CI failing) when the backend is unreachable."""
+    try:
+        return await create_database(backend, f"{DATABASE_PREFIX}_{name}", sqlite_dir)
+    except (OSError, OperationalError) as exc:
+        message = f"{backend} is not reachable: {exc}"
+        if backends_required():
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def settings_for(url: str) -> Settings:
+    return Settings(database_url=url, pool_size=5, max_overflow=5)
+
+
+@pytest.fixture(scope="session")
+async def engine(backend: str, sqlite_dir: Path) -> AsyncIterator[AsyncEngine]:
+    """A migrated database per backend, shared by the whole test session."""
+    url = await fresh_database(backend, "main", sqlite_dir)
+    engine = create_engine(settings_for(url))
+    await migrations.upgrade(engine)
+    yield engine
+    await engine.dispose()
+    await drop_database(backend, url)
+
+
+@pytest.fixture
+async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session inside a transaction that is rolled back after the test; the code under
+    test may commit, which releases a savepoint instead."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        unit = AsyncSession(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        try:
+            yield unit
+        finally:
+            await unit.close()
+            await transaction.rollback()
