@@ -28,6 +28,23 @@ BACKENDS = selected_backends()
 DATABASE_PREFIX = f"opsledger_test_{os.getpid()}"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``@pytest.mark.backends("postgresql")`` keeps a test only on the backends named,
+    deselecting (not skipping) the others: a skip in CI means a backend went missing."""
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("backends")
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("backend") if callspec else None
+        if marker and backend and backend not in marker.args:
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session", autouse=True)
 def key_ring() -> Iterator[KeyRing]:
     ring = KeyRing([Fernet.generate_key()])

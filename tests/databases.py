@@ -57,8 +57,7 @@ async def create_database(backend: str, name: str, sqlite_dir: Path) -> str:
                 await connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
                 await connection.execute(
                     text(
-                        f"CREATE DATABASE `{name}` "
-                        "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+                        f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
                     )
                 )
     finally:
@@ -70,7 +69,9 @@ async def drop_database(backend: str, url: str) -> None:
     if backend == "sqlite":
         return
     name = make_url(url).database
-    admin = create_async_engine(normalize_database_url(SERVER_URLS[backend]), isolation_level="AUTOCOMMIT")
+    admin = create_async_engine(
+        normalize_database_url(SERVER_URLS[backend]), isolation_level="AUTOCOMMIT"
+    )
     try:
         async with admin.connect() as connection:
             if backend == "postgresql":

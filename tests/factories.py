@@ -115,7 +115,9 @@ async def make_application(session: AsyncSession, **fields: Any) -> Application:
 
 
 async def make_infrastructure(session: AsyncSession, **fields: Any) -> Infrastructure:
-    return await add(session, Infrastructure(**({"name": unique("infra"), "provider": "aws"} | fields)))
+    return await add(
+        session, Infrastructure(**({"name": unique("infra"), "provider": "aws"} | fields))
+    )
 
 
 async def make_deployment(session: AsyncSession, **fields: Any) -> Deployment:
@@ -125,16 +127,27 @@ async def make_deployment(session: AsyncSession, **fields: Any) -> Deployment:
     return await add(session, Deployment(**(defaults | fields)))
 
 
-async def make_replica(session: AsyncSession, deployment: Deployment, **fields: Any) -> DeploymentReplica:
+async def make_replica(
+    session: AsyncSession, deployment: Deployment, **fields: Any
+) -> DeploymentReplica:
     return await add(session, DeploymentReplica(**({"deployment_id": deployment.id} | fields)))
 
 
-async def make_resources(session: AsyncSession, deployment: Deployment, **fields: Any) -> DeploymentResource:
-    defaults = {"deployment_id": deployment.id, "cpu_cores": 1.0, "memory_mb": 1024, "storage_gb": 10}
+async def make_resources(
+    session: AsyncSession, deployment: Deployment, **fields: Any
+) -> DeploymentResource:
+    defaults = {
+        "deployment_id": deployment.id,
+        "cpu_cores": 1.0,
+        "memory_mb": 1024,
+        "storage_gb": 10,
+    }
     return await add(session, DeploymentResource(**(defaults | fields)))
 
 
-async def make_history(session: AsyncSession, deployment: Deployment, **fields: Any) -> DeploymentStatusHistory:
+async def make_history(
+    session: AsyncSession, deployment: Deployment, **fields: Any
+) -> DeploymentStatusHistory:
     defaults = {"deployment_id": deployment.id, "to_status": "pending"}
     return await add(session, DeploymentStatusHistory(**(defaults | fields)))
 

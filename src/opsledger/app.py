@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 import opsledger.models  # noqa: F401 - every mapper registered before first use
 from opsledger.config import Settings

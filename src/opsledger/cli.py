@@ -144,6 +144,21 @@ def db_check() -> None:
     out.print("no drift: the database matches the models")
 
 
+@db_cli.command("revision")
+def db_revision(
+    message: Annotated[str, typer.Option("-m", "--message", help="What changes and why.")],
+    empty: Annotated[bool, typer.Option(help="Write an empty revision to fill by hand.")] = False,
+) -> None:
+    """Write a new migration from the difference between the models and the database."""
+    settings = load_settings()
+
+    async def write(engine: AsyncEngine) -> None:
+        async with engine.begin() as connection:
+            await connection.run_sync(lambda c: migrations.write_revision(message, not empty, c))
+
+    run(settings, write)
+
+
 @cli.command()
 def seed() -> None:
     """Create the default host roles that are missing (safe to re-run)."""

@@ -51,17 +51,23 @@ class Rule:
 RULES = [
     Rule(ApiKey.user_id, "CASCADE", f.make_user, f.make_api_key),
     Rule(Secret.user_id, "CASCADE", f.make_user, f.make_secret),
-    Rule(Deployment.user_id, "CASCADE", f.make_user, lambda s, u: f.make_deployment(s, user_id=u.id)),
+    Rule(
+        Deployment.user_id, "CASCADE", f.make_user, lambda s, u: f.make_deployment(s, user_id=u.id)
+    ),
     Rule(Credential.host_id, "CASCADE", f.make_host, f.make_credential),
     Rule(JobLog.job_id, "CASCADE", f.make_job, f.make_job_log),
     Rule(DeploymentReplica.deployment_id, "CASCADE", f.make_deployment, f.make_replica),
     Rule(DeploymentResource.deployment_id, "CASCADE", f.make_deployment, f.make_resources),
     Rule(DeploymentStatusHistory.deployment_id, "CASCADE", f.make_deployment, f.make_history),
-    Rule(Job.playbook_id, "RESTRICT", f.make_playbook, lambda s, p: f.make_job(s, playbook_id=p.id)),
+    Rule(
+        Job.playbook_id, "RESTRICT", f.make_playbook, lambda s, p: f.make_job(s, playbook_id=p.id)
+    ),
     Rule(Job.host_id, "RESTRICT", f.make_host, lambda s, h: f.make_job(s, host_id=h.id)),
     Rule(Job.user_id, "RESTRICT", f.make_user, lambda s, u: f.make_job(s, user_id=u.id)),
     Rule(Ticket.job_id, "RESTRICT", f.make_job, lambda s, j: f.make_ticket(s, job_id=j.id)),
-    Rule(Ticket.created_by, "RESTRICT", f.make_user, lambda s, u: f.make_ticket(s, created_by=u.id)),
+    Rule(
+        Ticket.created_by, "RESTRICT", f.make_user, lambda s, u: f.make_ticket(s, created_by=u.id)
+    ),
     Rule(
         Deployment.application_id,
         "RESTRICT",
@@ -80,7 +86,9 @@ RULES = [
         f.make_user,
         lambda s, u: f.make_audit_row(s, user_id=u.id, user_name=u.username),
     ),
-    Rule(Host.host_role_id, "SET NULL", f.make_role, lambda s, r: f.make_host(s, host_role_id=r.id)),
+    Rule(
+        Host.host_role_id, "SET NULL", f.make_role, lambda s, r: f.make_host(s, host_role_id=r.id)
+    ),
     Rule(
         HostRole.default_playbook_id,
         "SET NULL",
@@ -99,7 +107,9 @@ RULES = [
         f.make_user,
         lambda s, u: _history(s, changed_by=u.id),
     ),
-    Rule(MonitoringAlert.host_id, "SET NULL", f.make_host, lambda s, h: f.make_alert(s, host_id=h.id)),
+    Rule(
+        MonitoringAlert.host_id, "SET NULL", f.make_host, lambda s, h: f.make_alert(s, host_id=h.id)
+    ),
     Rule(
         MonitoringAlert.deployment_id,
         "SET NULL",
@@ -133,7 +143,9 @@ def test_every_foreign_key_has_its_rule_tested() -> None:
 
 
 async def row_count(session: AsyncSession, model: Any, row_id: int) -> int:
-    return int(await session.scalar(select(func.count()).select_from(model).where(model.id == row_id)))
+    return int(
+        await session.scalar(select(func.count()).select_from(model).where(model.id == row_id))
+    )
 
 
 @pytest.mark.parametrize("rule", RULES, ids=str)
@@ -237,12 +249,23 @@ async def test_resources_outside_seed_004_bounds_are_refused_by_the_database(
 
 async def test_resources_at_seed_004_bounds_are_accepted(session: AsyncSession) -> None:
     low = await f.make_resources(
-        session, await f.make_deployment(session), cpu_cores=0.5, memory_mb=512, gpu_units=0, storage_gb=1
+        session,
+        await f.make_deployment(session),
+        cpu_cores=0.5,
+        memory_mb=512,
+        gpu_units=0,
+        storage_gb=1,
     )
     high = await f.make_resources(
-        session, await f.make_deployment(session), cpu_cores=32, memory_mb=65536, gpu_units=8, storage_gb=1000
+        session,
+        await f.make_deployment(session),
+        cpu_cores=32,
+        memory_mb=65536,
+        gpu_units=8,
+        storage_gb=1000,
     )
-    assert low.id and high.id
+    assert low.id
+    assert high.id
 
 
 async def test_a_deployment_has_one_resources_row(session: AsyncSession) -> None:

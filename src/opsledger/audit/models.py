@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opsledger.db.base import BigIntegerKey, Base, table_args, utcnow
+from opsledger.db.base import Base, BigIntegerKey, table_args, utcnow
 from opsledger.db.types import JSONDocument
 
 

@@ -147,9 +147,7 @@ class DeploymentStatusHistory(IdMixin, Base):
     from_status: Mapped[DeploymentStatus | None] = mapped_column(
         enum_column(DeploymentStatus, "from_status"), default=None
     )
-    to_status: Mapped[DeploymentStatus] = mapped_column(
-        enum_column(DeploymentStatus, "to_status")
-    )
+    to_status: Mapped[DeploymentStatus] = mapped_column(enum_column(DeploymentStatus, "to_status"))
     changed_by: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from opsledger.db.base import BigIntegerKey, Base, CreatedMixin, IdMixin, table_args, utcnow
+from opsledger.db.base import Base, BigIntegerKey, CreatedMixin, IdMixin, table_args, utcnow
 from opsledger.db.types import JSONDocument, LongText
 from opsledger.kit.enums import enum_column
 

@@ -70,9 +70,7 @@ async def drift(engine: AsyncEngine) -> list[Any]:
     from opsledger.models import metadata
 
     def compare(connection: Connection) -> list[Any]:
-        context = MigrationContext.configure(
-            connection, opts=context_options(connection, metadata)
-        )
+        context = MigrationContext.configure(connection, opts=context_options(connection, metadata))
         return list(compare_metadata(context, metadata))
 
     async with engine.connect() as connection:

@@ -15,7 +15,6 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from opsledger.config import Settings
 
 PBKDF2_ITERATIONS = 600_000
-TOKEN_PREFIX = "gAAAAA"
 
 
 class KeyRingError(RuntimeError):

@@ -1,0 +1,3 @@
+from opsledger.cli import main
+
+main()

@@ -1,0 +1,85 @@
+"""`opsledger up` on a fresh directory: database, key, roles, a server that answers."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.cli import OPSLEDGER, clean_env, free_port, opsledger
+
+
+def wait_until_healthy(
+    url: str, process: subprocess.Popen[str], seconds: float = 60
+) -> httpx.Response:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"opsledger up exited early:\n{process.communicate()[0]}")
+        try:
+            return httpx.get(url, timeout=2)
+        except httpx.TransportError:
+            time.sleep(0.2)
+    pytest.fail(f"{url} did not answer within {seconds} s")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> tuple[Path, httpx.Response, str]:
+    """Runs `opsledger up` in an empty directory until /healthz answers, then stops it."""
+    port = free_port()
+    process = subprocess.Popen(
+        [OPSLEDGER, "up", "--port", str(port)],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        response = wait_until_healthy(f"http://127.0.0.1:{port}/healthz", process)
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0]
+    return tmp_path, response, output
+
+
+def test_up_creates_the_database_seeds_roles_and_serves_healthz(
+    served: tuple[Path, httpx.Response, str],
+) -> None:
+    directory, response, output = served
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+    with sqlite3.connect(directory / "opsledger.db") as db:
+        roles = {name for (name,) in db.execute("SELECT name FROM host_roles")}
+    assert roles == {"frontend", "redis", "npu-worker", "ai-stack", "browser"}
+    key_file = directory / "opsledger.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert "opsledger.key" in output
+    assert "OPSLEDGER_ENCRYPTION_KEYS=" not in output
+
+
+def test_a_second_setup_reuses_the_key_and_seeds_nothing_new(
+    served: tuple[Path, httpx.Response, str],
+) -> None:
+    directory, _, _ = served
+    key_before = (directory / "opsledger.key").read_text()
+
+    seeded = opsledger("seed", cwd=directory)
+    checked = opsledger("db", "check", cwd=directory)
+
+    assert seeded.returncode == 0, seeded.stderr
+    assert "none missing" in seeded.stdout
+    assert checked.returncode == 0, checked.stderr
+    assert (directory / "opsledger.key").read_text() == key_before
+
+
+def test_serve_without_a_key_refuses_to_start(tmp_path: Path) -> None:
+    result = opsledger("serve", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "no encryption key configured" in result.stderr
+    assert "Traceback" not in result.stderr
