@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from opsledger.app import Session, create_app
+from opsledger.app import create_app
+from opsledger.db.dependencies import WriteSession
 from opsledger.config import Settings
 from opsledger.kit.errors import Conflict
 from opsledger.models import HostRole
@@ -23,7 +24,7 @@ async def app(engine: AsyncEngine) -> AsyncIterator[FastAPI]:
 
     @app.post("/test/roles/{name}")
     async def add_role(
-        name: str, session: Session, fail: bool = False, flush: bool = True
+        name: str, session: WriteSession, fail: bool = False, flush: bool = True
     ) -> dict[str, str]:
         session.add(HostRole(name=name))
         if flush:

@@ -1,29 +1,34 @@
-"""The ``opsledger`` command: set up, migrate, seed and serve."""
+"""The ``opsledger`` command: set up, migrate, seed and serve; domain commands hang off it."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 import uvicorn
-from pydantic import ValidationError
-from rich.console import Console
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger import migrations
 from opsledger.app import create_app
+from opsledger.audit.cli import audit_cli
 from opsledger.config import Settings, safe_url, write_key_file
-from opsledger.db.engine import create_engine
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.host_roles.service import seed_defaults
-from opsledger.security.crypto import KeyRingError
-
-T = TypeVar("T")
+from opsledger.kit.cli import (
+    CommandFailed,
+    err,
+    fail,
+    install_keys,
+    load_settings,
+    one_line_errors,
+    out,
+    run,
+)
+from opsledger.ops.cli import keys_cli
+from opsledger.security.context import cli_context
+from opsledger.users import service as users
+from opsledger.users.cli import users_cli
 
 cli = typer.Typer(
     help="opsledger: the system of record and control plane for infrastructure automation.",
@@ -32,68 +37,13 @@ cli = typer.Typer(
 )
 db_cli = typer.Typer(help="Schema migrations.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
-
-out = Console()
-err = Console(stderr=True)
+cli.add_typer(users_cli, name="users")
+cli.add_typer(keys_cli, name="keys")
+cli.add_typer(audit_cli, name="audit")
 
 HostOption = Annotated[str | None, typer.Option(help="Address to listen on.")]
 PortOption = Annotated[int | None, typer.Option(help="Port to listen on.", min=1, max=65535)]
-
-
-class CommandFailed(Exception):
-    """An expected failure: printed as one line, exit code 1."""
-
-
-@contextmanager
-def one_line_errors(settings: Settings | None = None) -> Iterator[None]:
-    """Turn the failures a user can cause (bad settings, unreachable database, missing key)
-    into one readable line and exit code 1, never a traceback."""
-    where = f" ({safe_url(settings.database_url)})" if settings else ""
-    try:
-        yield
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"OPSLEDGER_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors()
-        )
-        fail(f"invalid configuration: {problems}")
-    except DBAPIError as exc:
-        fail(f"database error{where}: {_first_line(exc.orig)}")
-    except OSError as exc:
-        fail(f"cannot reach the database{where}: {_first_line(exc)}")
-    except (KeyRingError, CommandFailed) as exc:
-        fail(str(exc))
-
-
-def _first_line(exc: BaseException | None) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
-
-
-def fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
-
-
-def load_settings() -> Settings:
-    with one_line_errors():
-        return Settings().with_key_file()
-    raise AssertionError("unreachable")  # pragma: no cover - fail() always exits
-
-
-def run(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    """Run ``work`` against a fresh engine for ``settings``, with one-line errors."""
-
-    async def main() -> T:
-        engine = create_engine(settings)
-        try:
-            return await work(engine)
-        finally:
-            await engine.dispose()
-
-    with one_line_errors(settings):
-        return asyncio.run(main())
-    raise AssertionError("unreachable")  # pragma: no cover
+FIRST_ADMIN_EMAIL = "admin@example.com"
 
 
 @db_cli.command("upgrade")
@@ -176,19 +126,25 @@ async def seed_database(engine: AsyncEngine) -> list[str]:
 def serve(host: HostOption = None, port: PortOption = None) -> None:
     """Serve the API on an already migrated database."""
     settings = load_settings()
-    if not settings.has_encryption_key:
+    if not settings.has_encryption_key or settings.jwt_secret is None:
         fail(
-            "no encryption key configured: set OPSLEDGER_ENCRYPTION_KEYS "
-            f"or run `opsledger up` to generate {settings.key_file}"
+            "no encryption key or token secret configured: set OPSLEDGER_ENCRYPTION_KEYS and "
+            f"OPSLEDGER_JWT_SECRET, or run `opsledger up` to generate {settings.key_file}"
         )
     start_server(settings, host, port)
 
 
 @cli.command()
 def up(host: HostOption = None, port: PortOption = None) -> None:
-    """Set up and serve: generate a key if none is configured, migrate, seed, serve."""
+    """Set up and serve: generate secrets if none are configured, migrate, seed the host
+    roles, create the first admin when there is none, and serve."""
     settings = load_settings()
-    if not settings.has_encryption_key:
+    if not settings.has_encryption_key or settings.jwt_secret is None:
+        if settings.key_file.exists():
+            fail(
+                f"{settings.key_file} exists but lacks a key or token secret: "
+                "set them in the environment or remove the file to generate new ones"
+            )
         with one_line_errors():
             write_key_file(settings.key_file)
         out.print(
@@ -196,15 +152,26 @@ def up(host: HostOption = None, port: PortOption = None) -> None:
             "(mode 0600): back it up, every encrypted value depends on it"
         )
         settings = load_settings()
+    install_keys(settings)
 
-    async def prepare(engine: AsyncEngine) -> list[str]:
+    async def prepare(engine: AsyncEngine) -> tuple[list[str], str | None]:
         await migrations.upgrade(engine)
-        return await seed_database(engine)
+        async with unit_of_work(session_factory(engine)) as session:
+            ctx = cli_context(session, settings)
+            roles = await seed_defaults(session)
+            password = await users.ensure_first_admin(ctx, FIRST_ADMIN_EMAIL)
+        return roles, password
 
-    created = run(settings, prepare)
+    created, admin_password = run(settings, prepare)
     out.print(f"database ready at {safe_url(settings.database_url)}")
     if created:
         out.print(f"seeded host roles: {', '.join(created)}")
+    if admin_password:
+        out.print(
+            f"created the first admin: username [bold]{users.FIRST_ADMIN}[/bold], password "
+            f"[bold]{admin_password}[/bold] (shown once: change it after signing in)",
+            highlight=False,
+        )
     start_server(settings, host, port)
 
 

@@ -84,6 +84,16 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     jwt_lifetime_minutes: int = Field(30, ge=1, le=24 * 60)
 
+    # bcrypt cost: 12 is the floor (seed 002); each step doubles the work.
+    bcrypt_rounds: int = Field(12, ge=12, le=16)
+    password_min_length: int = Field(12, ge=8, le=72)
+    # Failed logins allowed per username and per client address within the window.
+    login_max_failures: int = Field(5, ge=1)
+    login_max_failures_per_ip: int = Field(20, ge=1)
+    login_window_seconds: int = Field(900, ge=1)
+    # An API key's last_used_at is written at most this often, to keep reads cheap.
+    api_key_touch_seconds: int = Field(60, ge=0)
+
     playbook_root: Path = Path("playbooks")
     job_backend: JobBackend = JobBackend.embedded
     redis_url: str = "redis://127.0.0.1:6379/0"

@@ -1,8 +1,9 @@
 """Every domain's models, imported once so the metadata (and Alembic) sees all tables."""
 
 from opsledger.alerts.models import MonitoringAlert
+from opsledger.api_keys.models import ApiKey
 from opsledger.applications.models import Application
-from opsledger.audit.models import AuditLog
+from opsledger.audit.models import AuditChain, AuditLog
 from opsledger.credentials.models import Credential
 from opsledger.db.base import Base
 from opsledger.deployments.models import (
@@ -18,13 +19,14 @@ from opsledger.jobs.models import Job, JobLog
 from opsledger.playbooks.models import Playbook
 from opsledger.secrets.models import Secret
 from opsledger.tickets.models import Ticket
-from opsledger.users.models import ApiKey, User
+from opsledger.users.models import User
 
 metadata = Base.metadata
 
 __all__ = [
     "ApiKey",
     "Application",
+    "AuditChain",
     "AuditLog",
     "Credential",
     "Deployment",

@@ -34,6 +34,7 @@ EXPECTED_TABLES = {
     "deployment_status_history",
     "monitoring_alerts",
     "audit_logs",
+    "audit_chain",
 }
 
 

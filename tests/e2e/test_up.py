@@ -56,7 +56,13 @@ def test_up_creates_the_database_seeds_roles_and_serves_healthz(
     assert response.json() == {"status": "ok", "database": "ok"}
     with sqlite3.connect(directory / "opsledger.db") as db:
         roles = {name for (name,) in db.execute("SELECT name FROM host_roles")}
+        admins = db.execute("SELECT username, password_hash FROM users WHERE role = 'admin'")
+        (admin_name, admin_hash), *others = admins.fetchall()
     assert roles == {"frontend", "redis", "npu-worker", "ai-stack", "browser"}
+    assert admin_name == "admin"
+    assert others == []
+    assert admin_hash.startswith("$2b$12$")
+    assert "created the first admin" in output
     key_file = directory / "opsledger.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert "opsledger.key" in output
@@ -81,5 +87,5 @@ def test_a_second_setup_reuses_the_key_and_seeds_nothing_new(
 def test_serve_without_a_key_refuses_to_start(tmp_path: Path) -> None:
     result = opsledger("serve", cwd=tmp_path)
     assert result.returncode == 1
-    assert "no encryption key configured" in result.stderr
+    assert "no encryption key or token secret configured" in result.stderr
     assert "Traceback" not in result.stderr

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opsledger.db.base import Base, BigIntegerKey, table_args, utcnow
@@ -44,3 +44,19 @@ class AuditLog(Base):
     timestamp: Mapped[datetime] = mapped_column(default=utcnow)
     prev_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditChain(Base):
+    """The chain's single head row. Writers lock it (``SELECT … FOR UPDATE``; on SQLite the
+    write lock already serializes) before appending, so concurrent writers cannot fork the
+    chain. ``anchor_hash`` is the ``prev_hash`` of the oldest row kept: verification
+    starts there, so a retention purge leaves a verifiable chain."""
+
+    __tablename__ = "audit_chain"
+    __table_args__ = table_args(CheckConstraint("id = 1", name="single_row"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    head_id: Mapped[int | None] = mapped_column(BigIntegerKey, default=None)
+    head_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    anchor_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -67,6 +67,23 @@ class KeyRing:
                 "a stored value cannot be decrypted with any configured key"
             ) from None
 
+    def is_current(self, token: str) -> bool:
+        """True when the value is encrypted under the newest key."""
+        try:
+            self._fernets[0].decrypt(token.encode())
+        except InvalidToken:
+            return False
+        return True
+
+    def rotate(self, token: str) -> str:
+        """Re-encrypt under the newest key (the value must decrypt with some key)."""
+        try:
+            return self._ring.rotate(token.encode()).decode()
+        except InvalidToken:
+            raise KeyRingError(
+                "a stored value cannot be decrypted with any configured key"
+            ) from None
+
 
 _current: KeyRing | None = None
 

@@ -1,0 +1,63 @@
+"""HTTP for API keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+
+from opsledger.api_keys import service
+from opsledger.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
+from opsledger.kit.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+    problem_responses,
+)
+from opsledger.kit.pagination import DEFAULT_LIMIT, After, Limit, Page, page_of
+from opsledger.security.auth import Require, RequireRead
+from opsledger.security.context import Ctx
+
+router = APIRouter(prefix="/api-keys", tags=["api keys"])
+AUTH_ERRORS = (Unauthorized, Forbidden)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+)
+async def create_api_key(
+    body: ApiKeyCreate, ctx: Annotated[Ctx, Depends(Require("api_keys:manage"))]
+) -> ApiKeyCreated:
+    key, secret = await service.create(ctx, body)
+    return ApiKeyCreated(**ApiKeyRead.model_validate(key).model_dump(), key=secret)
+
+
+@router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
+async def list_api_keys(
+    ctx: Annotated[Ctx, Depends(RequireRead("api_keys:manage"))],
+    limit: Limit = DEFAULT_LIMIT,
+    after: After = None,
+) -> Page[ApiKeyRead]:
+    rows = await service.page(ctx, limit + 1, after)
+    return page_of(rows, limit, ApiKeyRead.model_validate, lambda key: key.id)
+
+
+@router.get("/{key_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
+async def read_api_key(
+    key_id: int, ctx: Annotated[Ctx, Depends(RequireRead("api_keys:manage"))]
+) -> ApiKeyRead:
+    return ApiKeyRead.model_validate(await service.get(ctx, key_id))
+
+
+@router.delete(
+    "/{key_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed)
+)
+async def revoke_api_key(
+    key_id: int, ctx: Annotated[Ctx, Depends(Require("api_keys:manage"))]
+) -> ApiKeyRead:
+    """Revoke the key: it stops working at once and stays listed, marked revoked."""
+    return ApiKeyRead.model_validate(await service.revoke(ctx, key_id))

@@ -1,0 +1,65 @@
+"""Rules for API keys: a user manages their own; an admin sees and revokes all."""
+
+from __future__ import annotations
+
+from opsledger.api_keys import repository
+from opsledger.api_keys.models import ApiKey
+from opsledger.api_keys.schemas import ApiKeyCreate
+from opsledger.audit import service as audit
+from opsledger.db.base import utcnow
+from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
+from opsledger.security import api_keys
+from opsledger.security.context import Ctx
+from opsledger.security.policy import POLICY
+
+RESOURCE = "api_key"
+
+
+def _visible_owner(ctx: Ctx) -> int | None:
+    return None if ctx.user.is_admin else ctx.user_id
+
+
+async def create(ctx: Ctx, body: ApiKeyCreate) -> tuple[ApiKey, str]:
+    """The new row and the key itself, which is never stored and never shown again."""
+    if body.expires_at is not None and body.expires_at <= utcnow():
+        raise ValidationFailed("expires_at must be in the future")
+    if body.scopes is not None:
+        beyond = sorted(set(body.scopes) - POLICY[ctx.user.role])
+        if beyond or not body.scopes:
+            raise ValidationFailed(
+                f"scopes must be a non-empty subset of your role's actions; not allowed: {beyond}"
+            )
+    material = api_keys.generate()
+    key = ApiKey(
+        user_id=ctx.user_id,
+        name=body.name,
+        prefix=material.prefix,
+        key_hash=material.key_hash,
+        scopes=sorted(set(body.scopes)) if body.scopes else None,
+        expires_at=body.expires_at,
+    )
+    await repository.add(ctx.session, key)
+    await audit.created(ctx, RESOURCE, key)
+    return key, material.key
+
+
+async def get(ctx: Ctx, key_id: int) -> ApiKey:
+    key = await repository.get(ctx.session, key_id, _visible_owner(ctx))
+    if key is None:
+        raise NotFound(f"API key {key_id} does not exist")
+    return key
+
+
+async def page(ctx: Ctx, limit: int, after: int | None) -> list[ApiKey]:
+    return await repository.page(ctx.session, _visible_owner(ctx), limit, after)
+
+
+async def revoke(ctx: Ctx, key_id: int) -> ApiKey:
+    key = await get(ctx, key_id)
+    if key.revoked_at is not None:
+        raise Conflict(f"API key {key_id} is already revoked")
+    before = await audit.capture(ctx.session, key)
+    key.revoked_at = utcnow()
+    await ctx.session.flush()
+    await audit.changed(ctx, "revoke", RESOURCE, key, before)
+    return key

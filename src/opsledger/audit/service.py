@@ -1,0 +1,117 @@
+"""Writing and checking the audit trail. ``record`` joins the caller's transaction: if the
+audit row cannot be written, the change it describes does not happen either."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opsledger.audit import repository
+from opsledger.audit.chain import Break, check_row, compute_hash
+from opsledger.audit.models import AuditLog
+from opsledger.audit.snapshots import snapshot, unloaded_columns
+from opsledger.db.base import utcnow
+from opsledger.security.context import Ctx
+
+Snapshot = dict[str, Any]
+
+
+async def capture(session: AsyncSession, row: object) -> Snapshot:
+    """The row as the audit trail shows it, loading whatever a flush left expired."""
+    missing = unloaded_columns(row)
+    if missing and inspect(row).persistent:
+        await session.refresh(row, attribute_names=missing)
+    return snapshot(row)
+
+
+async def record(
+    ctx: Ctx,
+    action: str,
+    resource_type: str,
+    resource_id: int | None,
+    *,
+    before: Snapshot | None = None,
+    after: Snapshot | None = None,
+    user_name: str | None = None,
+    user_id: int | None = None,
+) -> AuditLog:
+    """Append one row for ``action`` in the caller's transaction.
+
+    ``user_name``/``user_id`` override the actor for events without one (a failed login
+    names the username that was tried)."""
+    actor = ctx.actor
+    head = await repository.lock_chain(ctx.session)
+    row = AuditLog(
+        user_id=user_id if actor is None else actor.id,
+        user_name=_clip(user_name if actor is None else actor.username, 80),
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        before=before,
+        after=after,
+        request_id=ctx.request.request_id,
+        ip_address=_clip(ctx.request.ip_address, 45),
+        user_agent=_clip(ctx.request.user_agent, 255),
+        timestamp=utcnow(),
+        prev_hash=head.head_hash,
+    )
+    row.hash = compute_hash(row.prev_hash, row)
+    return await repository.append(ctx.session, row)
+
+
+async def created(ctx: Ctx, resource_type: str, row: Any) -> AuditLog:
+    """Record the creation of a flushed row, with its full (masked) snapshot."""
+    return await record(ctx, "create", resource_type, row.id, after=await capture(ctx.session, row))
+
+
+async def changed(
+    ctx: Ctx, action: str, resource_type: str, row: Any, before: Snapshot
+) -> AuditLog | None:
+    """Record a change of a row captured as ``before``; nothing when nothing changed."""
+    after = await capture(ctx.session, row)
+    if after == before:
+        return None
+    return await record(ctx, action, resource_type, row.id, before=before, after=after)
+
+
+def _clip(value: str | None, length: int) -> str | None:
+    return None if value is None else value[:length]
+
+
+@dataclass(frozen=True)
+class Verification:
+    rows: int
+    broken: Break | None
+
+
+async def verify(
+    session: AsyncSession, progress: Callable[[int], None] | None = None
+) -> Verification:
+    """Walk the chain from its anchor; the first row that does not fit is named."""
+    head = await repository.chain(session)
+    expected, rows = head.anchor_hash, 0
+    async for row in repository.in_order(session):
+        problem = check_row(expected, row)
+        if problem is not None:
+            return Verification(rows, problem)
+        expected, rows = row.hash, rows + 1
+        if progress is not None:
+            progress(1)
+    if head.head_hash != expected:
+        return Verification(
+            rows,
+            Break(head.head_id, "the chain head does not match the last row: rows are missing"),
+        )
+    return Verification(rows, None)
+
+
+async def total(session: AsyncSession) -> int:
+    return await repository.count(session)
+
+
+async def page(session: AsyncSession, *, limit: int, **filters: Any) -> list[AuditLog]:
+    return await repository.page(session, limit=limit, **filters)

@@ -1,0 +1,68 @@
+"""Per-request sessions as FastAPI dependencies: one unit of work per request."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from opsledger.db.engine import reader
+from opsledger.db.session import session_factory
+
+
+class Database:
+    """The engines and session factories one application instance serves from.
+
+    ``writes`` is the primary; ``primary_reads`` reads the primary without taking SQLite's
+    write lock (authentication, read-your-writes); ``reads`` is the replica when one is
+    configured, else the same as ``primary_reads``."""
+
+    def __init__(self, engine: AsyncEngine, replica: AsyncEngine | None = None) -> None:
+        self.engine = engine
+        self.replica = replica
+        self.writes = session_factory(engine)
+        self.primary_reads = session_factory(reader(engine))
+        self.reads = session_factory(replica) if replica is not None else None
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self.replica is not None:
+            await self.replica.dispose()
+
+
+def database(request: Request) -> Database:
+    db: Database = request.app.state.database
+    return db
+
+
+async def _write_session(db: Annotated[Database, Depends(database)]) -> AsyncIterator[AsyncSession]:
+    """Committed after the endpoint returns, before the response is sent; rolled back if
+    anything raised, so an error answer never leaves a half-made change behind."""
+    async with db.writes() as unit, unit.begin():
+        yield unit
+
+
+async def _primary_read_session(
+    db: Annotated[Database, Depends(database)],
+) -> AsyncIterator[AsyncSession]:
+    async with db.primary_reads() as unit, unit.begin():
+        yield unit
+
+
+PrimaryReadSession = Annotated[AsyncSession, Depends(_primary_read_session, scope="function")]
+
+
+async def _read_session(
+    db: Annotated[Database, Depends(database)], primary: PrimaryReadSession
+) -> AsyncIterator[AsyncSession]:
+    if db.reads is None:
+        yield primary
+        return
+    async with db.reads() as unit, unit.begin():
+        yield unit
+
+
+WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")]
+ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]

@@ -1,0 +1,100 @@
+"""What every ``opsledger`` command shares: consoles, one-line errors, running async work."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import NoReturn, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from opsledger.config import Settings, safe_url
+from opsledger.db.engine import create_engine
+from opsledger.db.session import session_factory, unit_of_work
+from opsledger.kit.errors import ProblemError
+from opsledger.security.context import Ctx, cli_context
+from opsledger.security.crypto import KeyRing, KeyRingError, install_key_ring
+
+T = TypeVar("T")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class CommandFailed(Exception):
+    """An expected failure: printed as one line, exit code 1."""
+
+
+def fail(message: str) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _first_line(exc: BaseException | None) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+@contextmanager
+def one_line_errors(settings: Settings | None = None) -> Iterator[None]:
+    """Turn the failures a user can cause (bad settings, unreachable database, missing
+    key, a refused change) into one readable line and exit code 1, never a traceback."""
+    where = f" ({safe_url(settings.database_url)})" if settings else ""
+    try:
+        yield
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"OPSLEDGER_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        fail(f"invalid configuration: {problems}")
+    except DBAPIError as exc:
+        fail(f"database error{where}: {_first_line(exc.orig)}")
+    except OSError as exc:
+        fail(f"cannot reach the database{where}: {_first_line(exc)}")
+    except (KeyRingError, CommandFailed, ProblemError) as exc:
+        fail(str(exc))
+
+
+def load_settings() -> Settings:
+    with one_line_errors():
+        return Settings().with_key_file()
+    raise AssertionError("unreachable")  # pragma: no cover - fail() always exits
+
+
+def install_keys(settings: Settings) -> KeyRing:
+    with one_line_errors():
+        ring = KeyRing.from_settings(settings)
+        install_key_ring(ring)
+        return ring
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def run(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run ``work`` against a fresh engine for ``settings``, with one-line errors."""
+
+    async def main() -> T:
+        engine = create_engine(settings)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    with one_line_errors(settings):
+        return asyncio.run(main())
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def run_in_context(settings: Settings, work: Callable[[Ctx], Awaitable[T]]) -> T:
+    """Run a service call in one unit of work, acting as the local OS user."""
+
+    async def in_unit(engine: AsyncEngine) -> T:
+        async with unit_of_work(session_factory(engine)) as session:
+            return await work(cli_context(session, settings))
+
+    return run(settings, in_unit)

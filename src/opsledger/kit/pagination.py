@@ -1,0 +1,34 @@
+"""Keyset pagination: ``?limit=`` (default 50, at most 500) and an ``?after=`` cursor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")]
+After = Annotated[int | None, Query(ge=0, description="The `next_cursor` of the previous page.")]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: int | None = None
+
+
+def page_of(
+    rows: Sequence[R], limit: int, read: Callable[[R], T], cursor: Callable[[R], int]
+) -> Page[T]:
+    """A page from ``limit + 1`` fetched rows: the extra row only says there is more."""
+    items = list(rows[:limit])
+    more = len(rows) > limit
+    return Page[T](
+        items=[read(row) for row in items], next_cursor=cursor(items[-1]) if more else None
+    )

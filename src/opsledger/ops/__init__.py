@@ -1,0 +1,1 @@
+"""Operations on the whole database: key rotation (later: retention, backup, partitions)."""

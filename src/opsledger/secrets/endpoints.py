@@ -1,0 +1,71 @@
+"""HTTP for secrets."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+
+from opsledger.kit.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+    problem_responses,
+)
+from opsledger.kit.pagination import DEFAULT_LIMIT, After, Limit, Page, page_of
+from opsledger.secrets import service
+from opsledger.secrets.schemas import SecretCreate, SecretRead, SecretRevealed, SecretUpdate
+from opsledger.security.auth import Require, RequireRead
+from opsledger.security.context import Ctx
+
+router = APIRouter(prefix="/secrets", tags=["secrets"])
+AUTH_ERRORS = (Unauthorized, Forbidden)
+Manage = Annotated[Ctx, Depends(Require("secrets:manage"))]
+Read = Annotated[Ctx, Depends(RequireRead("secrets:manage"))]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(*AUTH_ERRORS, Conflict, ValidationFailed),
+)
+async def create_secret(body: SecretCreate, ctx: Manage) -> SecretRead:
+    return SecretRead.model_validate(await service.create(ctx, body))
+
+
+@router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
+async def list_secrets(
+    ctx: Read, limit: Limit = DEFAULT_LIMIT, after: After = None
+) -> Page[SecretRead]:
+    rows = await service.page(ctx, limit + 1, after)
+    return page_of(rows, limit, SecretRead.model_validate, lambda secret: secret.id)
+
+
+@router.get("/{secret_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
+async def read_secret(secret_id: int, ctx: Read) -> SecretRead:
+    return SecretRead.model_validate(await service.get(ctx, secret_id))
+
+
+@router.patch("/{secret_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
+async def update_secret(secret_id: int, body: SecretUpdate, ctx: Manage) -> SecretRead:
+    secret = await service.replace_value(ctx, secret_id, body.value.get_secret_value())
+    return SecretRead.model_validate(secret)
+
+
+@router.delete(
+    "/{secret_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed),
+)
+async def delete_secret(secret_id: int, ctx: Manage) -> None:
+    await service.delete(ctx, secret_id)
+
+
+@router.post(
+    "/{secret_id}/reveal", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed)
+)
+async def reveal_secret(secret_id: int, ctx: Manage) -> SecretRevealed:
+    """The one place a secret's value leaves opsledger; each call is audited."""
+    return SecretRevealed(id=secret_id, value=await service.reveal(ctx, secret_id))

@@ -1,0 +1,64 @@
+"""Rules for secrets: owners (and admins) manage them; the value leaves only via reveal,
+and every reveal is audited."""
+
+from __future__ import annotations
+
+from opsledger.audit import service as audit
+from opsledger.kit.errors import Conflict, NotFound
+from opsledger.secrets import repository
+from opsledger.secrets.models import Secret
+from opsledger.secrets.schemas import SecretCreate
+from opsledger.security.context import Ctx
+
+RESOURCE = "secret"
+
+
+def _visible_owner(ctx: Ctx) -> int | None:
+    return None if ctx.user.is_admin else ctx.user_id
+
+
+async def get(ctx: Ctx, secret_id: int) -> Secret:
+    secret = await repository.get(ctx.session, secret_id, _visible_owner(ctx))
+    if secret is None:
+        raise NotFound(f"secret {secret_id} does not exist")
+    return secret
+
+
+async def page(ctx: Ctx, limit: int, after: int | None) -> list[Secret]:
+    return await repository.page(ctx.session, _visible_owner(ctx), limit, after)
+
+
+async def create(ctx: Ctx, body: SecretCreate) -> Secret:
+    if await repository.taken(ctx.session, ctx.user_id, body.service_name, body.key_name):
+        raise Conflict(f"you already have a secret {body.service_name}/{body.key_name}")
+    secret = Secret(
+        user_id=ctx.user_id,
+        service_name=body.service_name,
+        key_name=body.key_name,
+        value=body.value.get_secret_value(),
+    )
+    await repository.add(ctx.session, secret)
+    await audit.created(ctx, RESOURCE, secret)
+    return secret
+
+
+async def replace_value(ctx: Ctx, secret_id: int, value: str) -> Secret:
+    secret = await get(ctx, secret_id)
+    before = await audit.capture(ctx.session, secret)
+    secret.value = value
+    await ctx.session.flush()
+    await audit.changed(ctx, "update", RESOURCE, secret, before)
+    return secret
+
+
+async def delete(ctx: Ctx, secret_id: int) -> None:
+    secret = await get(ctx, secret_id)
+    before = await audit.capture(ctx.session, secret)
+    await repository.remove(ctx.session, secret.id)
+    await audit.record(ctx, "delete", RESOURCE, secret_id, before=before)
+
+
+async def reveal(ctx: Ctx, secret_id: int) -> str:
+    secret = await get(ctx, secret_id)
+    await audit.record(ctx, "reveal", RESOURCE, secret.id)
+    return await repository.value(ctx.session, secret.id)

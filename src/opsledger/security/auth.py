@@ -1,0 +1,145 @@
+"""Authentication and authorization dependencies: who is calling, and may they do this.
+
+A caller presents a JWT or an API key as ``Authorization: Bearer …``, or an API key as
+``X-API-Key``. Lookups read the primary (never a lagging replica: a revoked key must stop
+working at once) without taking SQLite's write lock.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from opsledger.api_keys import repository as api_key_repository
+from opsledger.config import Settings
+from opsledger.db.dependencies import (
+    Database,
+    PrimaryReadSession,
+    ReadSession,
+    WriteSession,
+    database,
+)
+from opsledger.db.session import unit_of_work
+from opsledger.kit.errors import Forbidden, Unauthorized
+from opsledger.security import api_keys, tokens
+from opsledger.security.context import Actor, AuthMethod, Ctx, RequestInfo
+from opsledger.security.policy import allows
+from opsledger.users import repository as user_repository
+
+bearer = HTTPBearer(auto_error=False, description="A JWT from /auth/login, or an API key")
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+NOT_AUTHENTICATED = "authentication required: a bearer token or an API key"
+REJECTED = "the credentials are invalid, expired or revoked"
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def request_info(request: Request) -> RequestInfo:
+    return RequestInfo(
+        request_id=request.scope.get("state", {}).get("request_id") or RequestInfo().request_id,
+        ip_address=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+async def current_actor(
+    request: Request,
+    session: PrimaryReadSession,
+    db: Annotated[Database, Depends(database)],
+    bearer_credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    header_key: Annotated[str | None, Depends(api_key_header)],
+) -> Actor | None:
+    settings = settings_of(request)
+    credential = bearer_credentials.credentials if bearer_credentials else header_key
+    if not credential:
+        return None
+    if api_keys.looks_like_key(credential):
+        return await _actor_from_key(credential, session, db, settings)
+    return await _actor_from_token(credential, session, settings)
+
+
+async def _actor_from_token(token: str, session: Any, settings: Settings) -> Actor:
+    if settings.jwt_secret is None:
+        raise Unauthorized(REJECTED)
+    try:
+        claims = tokens.read(token, settings.jwt_secret.get_secret_value())
+    except tokens.TokenRejected:
+        raise Unauthorized(REJECTED) from None
+    user = await user_repository.get(session, claims.user_id)
+    if user is None or not user.is_active or user.token_version != claims.version:
+        raise Unauthorized(REJECTED)
+    return Actor(id=user.id, username=user.username, role=user.role, method=AuthMethod.token)
+
+
+async def _actor_from_key(key: str, session: Any, db: Database, settings: Settings) -> Actor:
+    prefix = api_keys.prefix_of(key)
+    found = await api_key_repository.by_prefix(session, prefix) if prefix else None
+    now = datetime.now(UTC)
+    if (
+        found is None
+        or not api_keys.matches(key, found.key_hash)
+        or found.revoked_at is not None
+        or (found.expires_at is not None and found.expires_at <= now)
+        or not found.user.is_active
+    ):
+        raise Unauthorized(REJECTED)
+    stale = now - timedelta(seconds=settings.api_key_touch_seconds)
+    if found.last_used_at is None or found.last_used_at <= stale:
+        # Bookkeeping in its own short transaction, at most once a minute per key.
+        async with unit_of_work(db.writes) as writes:
+            await api_key_repository.touch(writes, found.id, now)
+    user = found.user
+    return Actor(
+        id=user.id,
+        username=user.username,
+        role=user.role,
+        method=AuthMethod.api_key,
+        scopes=frozenset(found.scopes) if found.scopes else None,
+        api_key_id=found.id,
+    )
+
+
+OptionalActor = Annotated[Actor | None, Depends(current_actor)]
+
+
+def _authorize(actor: Actor | None, action: str) -> Actor:
+    if actor is None:
+        raise Unauthorized(NOT_AUTHENTICATED)
+    if not allows(actor.role, action, actor.scopes):
+        raise Forbidden(f"your role may not {action}")
+    return actor
+
+
+class Require:
+    """``Depends(Require("hosts:write"))``: the caller must be allowed ``action``; the
+    context carries the request's write session. The policy test reads ``action`` off
+    every route, so a route without a requirement cannot slip through."""
+
+    def __init__(self, action: str) -> None:
+        self.action = action
+
+    async def __call__(self, request: Request, actor: OptionalActor, session: WriteSession) -> Ctx:
+        return Ctx(
+            session, settings_of(request), _authorize(actor, self.action), request_info(request)
+        )
+
+
+class RequireRead(Require):
+    """For routes that only read: the context carries a read session (the replica, if any)."""
+
+    async def __call__(self, request: Request, actor: OptionalActor, session: ReadSession) -> Ctx:
+        return Ctx(
+            session, settings_of(request), _authorize(actor, self.action), request_info(request)
+        )
+
+
+async def anonymous_context(request: Request, session: WriteSession) -> Ctx:
+    """For the few public routes that write (login): no actor, but request details."""
+    return Ctx(session, settings_of(request), None, request_info(request))

@@ -1,0 +1,45 @@
+"""Who may do what: one table of role by action, enforced by one dependency on every route."""
+
+from __future__ import annotations
+
+from opsledger.users.models import UserRole
+
+# Every domain an operator works with day to day; viewers may read them all.
+OPERATIONAL = (
+    "hosts",
+    "host_roles",
+    "playbooks",
+    "jobs",
+    "tickets",
+    "deployments",
+    "alerts",
+    "infrastructure",
+    "applications",
+)
+
+VIEWER = frozenset(
+    {f"{domain}:read" for domain in OPERATIONAL} | {"stats:read", "self", "api_keys:manage"}
+)
+OPERATOR = VIEWER | {f"{domain}:write" for domain in OPERATIONAL} | {"jobs:run", "secrets:manage"}
+ADMIN = OPERATOR | {
+    "users:read",
+    "users:write",
+    "credentials:read",
+    "credentials:write",
+    "audit:read",
+}
+
+POLICY: dict[UserRole, frozenset[str]] = {
+    UserRole.viewer: VIEWER,
+    UserRole.operator: frozenset(OPERATOR),
+    UserRole.admin: frozenset(ADMIN),
+}
+
+ACTIONS = frozenset(ADMIN)
+
+
+def allows(role: UserRole, action: str, scopes: frozenset[str] | None = None) -> bool:
+    """The role must allow the action; an API key with scopes narrows it further."""
+    if action not in POLICY[role]:
+        return False
+    return scopes is None or action in scopes

@@ -1,0 +1,63 @@
+"""Failed-login limits per username and per client address, kept in process memory."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict, deque
+
+# Bounded so that a flood of random usernames cannot grow memory without limit.
+MAX_TRACKED_KEYS = 100_000
+
+
+class FailureWindow:
+    """Counts failures per key over a sliding window; the oldest keys are forgotten first."""
+
+    def __init__(self, limit: int, window_seconds: float) -> None:
+        self.limit = limit
+        self.window = window_seconds
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        failures = self._failures.get(key)
+        if failures is None:
+            return deque()
+        while failures and failures[0] <= now - self.window:
+            failures.popleft()
+        return failures
+
+    def retry_after(self, key: str) -> int:
+        """Seconds until ``key`` may try again; 0 when it may try now."""
+        now = time.monotonic()
+        failures = self._recent(key, now)
+        if len(failures) < self.limit:
+            return 0
+        return max(1, math.ceil(failures[-self.limit] + self.window - now))
+
+    def fail(self, key: str) -> None:
+        now = time.monotonic()
+        failures = self._recent(key, now)
+        failures.append(now)
+        self._failures[key] = failures
+        self._failures.move_to_end(key)
+        while len(self._failures) > MAX_TRACKED_KEYS:
+            self._failures.popitem(last=False)
+
+    def clear(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+
+class LoginThrottle:
+    def __init__(self, per_user: int, per_address: int, window_seconds: float) -> None:
+        self.users = FailureWindow(per_user, window_seconds)
+        self.addresses = FailureWindow(per_address, window_seconds)
+
+    def retry_after(self, username: str, address: str) -> int:
+        return max(self.users.retry_after(username.lower()), self.addresses.retry_after(address))
+
+    def failed(self, username: str, address: str) -> None:
+        self.users.fail(username.lower())
+        self.addresses.fail(address)
+
+    def succeeded(self, username: str) -> None:
+        self.users.clear(username.lower())

@@ -1,0 +1,38 @@
+"""Access tokens: HS256 JWTs carrying the user id and the user's token version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "ver"]
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: int
+    version: int
+
+
+class TokenRejected(Exception):
+    """The token is malformed, forged, expired or of a kind opsledger does not issue."""
+
+
+def issue(user_id: int, version: int, secret: str, lifetime: timedelta) -> str:
+    now = datetime.now(UTC)
+    claims = {"sub": str(user_id), "ver": version, "iat": now, "exp": now + lifetime}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def read(token: str, secret: str) -> TokenClaims:
+    """Verify signature, algorithm (HS256 only: no ``none``, no RS/HS confusion) and expiry."""
+    try:
+        claims = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": REQUIRED_CLAIMS}
+        )
+        return TokenClaims(user_id=int(claims["sub"]), version=int(claims["ver"]))
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        raise TokenRejected(type(exc).__name__) from None

@@ -1,0 +1,135 @@
+"""HTTP for users and sign-in: parse, authorize, call the service, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, status
+from fastapi.responses import JSONResponse
+
+from opsledger.kit.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    ValidationFailed,
+    problem_response,
+    problem_responses,
+)
+from opsledger.kit.pagination import DEFAULT_LIMIT, After, Limit, Page, page_of
+from opsledger.security.auth import Require, RequireRead, anonymous_context
+from opsledger.security.context import Ctx
+from opsledger.security.throttle import LoginThrottle
+from opsledger.users import service
+from opsledger.users.schemas import (
+    LoginRequest,
+    PasswordChange,
+    PasswordReset,
+    TokenResponse,
+    UserCreate,
+    UserRead,
+    UserUpdate,
+)
+
+router = APIRouter(prefix="/users", tags=["users"])
+auth_router = APIRouter(prefix="/auth", tags=["auth"])
+
+AUTH_ERRORS = (Unauthorized, Forbidden)
+LOGIN_FAILED = "invalid username or password"
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(*AUTH_ERRORS, Conflict, ValidationFailed),
+)
+async def create_user(
+    body: UserCreate, ctx: Annotated[Ctx, Depends(Require("users:write"))]
+) -> UserRead:
+    return UserRead.model_validate(await service.create(ctx, body))
+
+
+@router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
+async def list_users(
+    ctx: Annotated[Ctx, Depends(RequireRead("users:read"))],
+    limit: Limit = DEFAULT_LIMIT,
+    after: After = None,
+) -> Page[UserRead]:
+    rows = await service.page(ctx, limit + 1, after)
+    return page_of(rows, limit, UserRead.model_validate, lambda user: user.id)
+
+
+@router.get("/me", responses=problem_responses(*AUTH_ERRORS))
+async def read_me(ctx: Annotated[Ctx, Depends(RequireRead("self"))]) -> UserRead:
+    return UserRead.model_validate(await service.get(ctx, ctx.user_id))
+
+
+@router.post(
+    "/me/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+)
+async def change_my_password(
+    body: PasswordChange, ctx: Annotated[Ctx, Depends(Require("self"))]
+) -> None:
+    await service.change_own_password(
+        ctx, body.current_password.get_secret_value(), body.new_password.get_secret_value()
+    )
+
+
+@router.get("/{user_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
+async def read_user(
+    user_id: int, ctx: Annotated[Ctx, Depends(RequireRead("users:read"))]
+) -> UserRead:
+    return UserRead.model_validate(await service.get(ctx, user_id))
+
+
+@router.patch(
+    "/{user_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed)
+)
+async def update_user(
+    user_id: int, body: UserUpdate, ctx: Annotated[Ctx, Depends(Require("users:write"))]
+) -> UserRead:
+    return UserRead.model_validate(await service.update(ctx, user_id, body))
+
+
+@router.post(
+    "/{user_id}/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed),
+)
+async def reset_password(
+    user_id: int, body: PasswordReset, ctx: Annotated[Ctx, Depends(Require("users:write"))]
+) -> None:
+    await service.reset_password(ctx, user_id, body.new_password.get_secret_value())
+
+
+def login_throttle(request: Request) -> LoginThrottle:
+    throttle: LoginThrottle = request.app.state.login_throttle
+    return throttle
+
+
+@auth_router.post(
+    "/login",
+    response_model=TokenResponse,
+    responses=problem_responses(Unauthorized, RateLimited, ValidationFailed),
+)
+async def login(
+    body: LoginRequest,
+    ctx: Annotated[Ctx, Depends(anonymous_context)],
+    throttle: Annotated[LoginThrottle, Depends(login_throttle)],
+) -> TokenResponse | JSONResponse:
+    token = await service.login(ctx, throttle, body)
+    if token is None:
+        # Answered, not raised: the failed attempt's audit row must still commit.
+        return problem_response(401, LOGIN_FAILED)
+    return TokenResponse(access_token=token.access_token, expires_in=token.expires_in)
+
+
+@auth_router.post(
+    "/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(*AUTH_ERRORS)
+)
+async def logout_all(ctx: Annotated[Ctx, Depends(Require("self"))]) -> None:
+    """End every token of the caller (API keys stay valid; revoke them separately)."""
+    await service.logout_all(ctx)

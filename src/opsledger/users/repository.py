@@ -1,0 +1,63 @@
+"""The only SQL for users."""
+
+from __future__ import annotations
+
+from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opsledger.users.models import User, UserRole
+
+
+async def get(session: AsyncSession, user_id: int) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def by_username(session: AsyncSession, username: str) -> User | None:
+    return await session.scalar(select(User).where(User.username == username))
+
+
+async def taken(session: AsyncSession, username: str, email: str) -> bool:
+    clash = or_(func.lower(User.username) == username.lower(), User.email == email)
+    return bool(await session.scalar(select(exists().where(clash))))
+
+
+async def email_taken(session: AsyncSession, email: str, other_than: int) -> bool:
+    clash = (User.email == email) & (User.id != other_than)
+    return bool(await session.scalar(select(exists().where(clash))))
+
+
+async def add(session: AsyncSession, user: User) -> User:
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def page(session: AsyncSession, limit: int, after: int | None) -> list[User]:
+    statement = select(User).order_by(User.id).limit(limit)
+    if after is not None:
+        statement = statement.where(User.id > after)
+    return list(await session.scalars(statement))
+
+
+async def all_users(session: AsyncSession) -> list[User]:
+    return list(await session.scalars(select(User).order_by(User.id)))
+
+
+async def active_admins(session: AsyncSession) -> int:
+    statement = select(func.count()).where(User.role == UserRole.admin, User.is_active)
+    return int(await session.scalar(statement) or 0)
+
+
+async def any_admin(session: AsyncSession) -> bool:
+    return bool(await session.scalar(select(exists().where(User.role == UserRole.admin))))
+
+
+async def bump_token_version(session: AsyncSession, user: User) -> None:
+    """Every token issued before now stops working."""
+    await session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(token_version=User.token_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(user, attribute_names=["token_version", "updated_at"])

@@ -1,0 +1,171 @@
+"""Rules for users: creation, roles, deactivation, passwords and login."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from opsledger.audit import service as audit
+from opsledger.db.base import utcnow
+from opsledger.kit.errors import Conflict, NotFound, RateLimited, ValidationFailed
+from opsledger.security import passwords, tokens
+from opsledger.security.context import Ctx
+from opsledger.security.throttle import LoginThrottle
+from opsledger.users import repository
+from opsledger.users.models import User, UserRole
+from opsledger.users.schemas import LoginRequest, UserCreate, UserUpdate
+
+RESOURCE = "user"
+FIRST_ADMIN = "admin"
+
+
+async def _hash(ctx: Ctx, password: str) -> str:
+    try:
+        passwords.check_policy(password, ctx.settings.password_min_length)
+    except passwords.PasswordRejected as exc:
+        raise ValidationFailed(str(exc)) from None
+    return await passwords.hash_password(password, ctx.settings.bcrypt_rounds)
+
+
+async def get(ctx: Ctx, user_id: int) -> User:
+    user = await repository.get(ctx.session, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
+async def page(ctx: Ctx, limit: int, after: int | None) -> list[User]:
+    return await repository.page(ctx.session, limit, after)
+
+
+async def create(ctx: Ctx, body: UserCreate) -> User:
+    if await repository.taken(ctx.session, body.username, body.email):
+        raise Conflict(f"a user named {body.username!r} or with that email already exists")
+    user = User(
+        username=body.username,
+        email=body.email,
+        role=body.role,
+        password_hash=await _hash(ctx, body.password.get_secret_value()),
+    )
+    await repository.add(ctx.session, user)
+    await audit.created(ctx, RESOURCE, user)
+    return user
+
+
+async def update(ctx: Ctx, user_id: int, body: UserUpdate) -> User:
+    user = await get(ctx, user_id)
+    before = await audit.capture(ctx.session, user)
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    if "email" in changes and await repository.email_taken(ctx.session, changes["email"], user.id):
+        raise Conflict("another user has that email")
+    losing_admin = (
+        user.role is UserRole.admin
+        and user.is_active
+        and (
+            changes.get("role", UserRole.admin) is not UserRole.admin
+            or changes.get("is_active", True) is False
+        )
+    )
+    if losing_admin and await repository.active_admins(ctx.session) <= 1:
+        raise Conflict("this is the last active admin: promote another user first")
+    for field, value in changes.items():
+        setattr(user, field, value)
+    await ctx.session.flush()
+    if changes.get("is_active") is False:
+        await repository.bump_token_version(ctx.session, user)
+    await audit.changed(ctx, "update", RESOURCE, user, before)
+    return user
+
+
+async def set_password(ctx: Ctx, user: User, password: str, action: str) -> None:
+    """Replace the password and end every session and token issued before."""
+    user.password_hash = await _hash(ctx, password)
+    await ctx.session.flush()
+    await repository.bump_token_version(ctx.session, user)
+    await audit.record(ctx, action, RESOURCE, user.id)
+
+
+async def change_own_password(ctx: Ctx, current: str, new: str) -> None:
+    user = await get(ctx, ctx.user_id)
+    if not await passwords.verify_password(current, user.password_hash, ctx.settings.bcrypt_rounds):
+        raise ValidationFailed("the current password is not correct")
+    await set_password(ctx, user, new, "password_change")
+
+
+async def reset_password(ctx: Ctx, user_id: int, new: str) -> None:
+    await set_password(ctx, await get(ctx, user_id), new, "password_reset")
+
+
+async def logout_all(ctx: Ctx) -> None:
+    user = await get(ctx, ctx.user_id)
+    await repository.bump_token_version(ctx.session, user)
+    await audit.record(ctx, "logout_all", RESOURCE, user.id)
+
+
+@dataclass(frozen=True)
+class Token:
+    access_token: str
+    expires_in: int
+
+
+async def login(ctx: Ctx, throttle: LoginThrottle, body: LoginRequest) -> Token | None:
+    """A token, or None for a failed attempt. Unknown user, wrong password and inactive
+    user cost the same bcrypt work and look the same from outside; all are audited."""
+    address = ctx.request.ip_address or "unknown"
+    wait = throttle.retry_after(body.username, address)
+    if wait:
+        raise RateLimited("too many failed logins: try again later", retry_after=wait)
+    user = await repository.by_username(ctx.session, body.username)
+    password_ok = await passwords.verify_password(
+        body.password.get_secret_value(),
+        user.password_hash if user else None,
+        ctx.settings.bcrypt_rounds,
+    )
+    if user is None or not password_ok or not user.is_active:
+        throttle.failed(body.username, address)
+        await audit.record(
+            ctx,
+            "login_failed",
+            RESOURCE,
+            user.id if user else None,
+            user_name=body.username,
+            user_id=user.id if user else None,
+        )
+        return None
+    throttle.succeeded(body.username)
+    user.last_login = utcnow()
+    await ctx.session.flush()
+    await audit.record(ctx, "login", RESOURCE, user.id, user_name=user.username, user_id=user.id)
+    lifetime = timedelta(minutes=ctx.settings.jwt_lifetime_minutes)
+    if ctx.settings.jwt_secret is None:
+        raise RuntimeError("no token secret configured")
+    token = tokens.issue(
+        user.id, user.token_version, ctx.settings.jwt_secret.get_secret_value(), lifetime
+    )
+    return Token(access_token=token, expires_in=int(lifetime.total_seconds()))
+
+
+async def ensure_first_admin(ctx: Ctx, email: str) -> str | None:
+    """Create the first admin when there is none; returns its one-time password."""
+    if await repository.any_admin(ctx.session):
+        return None
+    password = secrets.token_urlsafe(18)
+    await create(
+        ctx,
+        UserCreate.model_validate(
+            {"username": FIRST_ADMIN, "email": email, "password": password, "role": UserRole.admin}
+        ),
+    )
+    return password
+
+
+async def all_users(ctx: Ctx) -> list[User]:
+    return await repository.all_users(ctx.session)
+
+
+async def by_username(ctx: Ctx, username: str) -> User:
+    user = await repository.by_username(ctx.session, username)
+    if user is None:
+        raise NotFound(f"user {username!r} does not exist")
+    return user
