@@ -6,8 +6,10 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
+from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -16,6 +18,8 @@ from opsledger import migrations
 from opsledger.config import Settings
 from opsledger.db.engine import create_engine
 from opsledger.security.crypto import KeyRing, install_key_ring
+from opsledger.users.models import UserRole
+from tests.api import Person, build_app, client_for, make_person
 from tests.databases import (
     backends_required,
     create_database,
@@ -88,6 +92,44 @@ async def engine(backend: str, sqlite_dir: Path) -> AsyncIterator[AsyncEngine]:
     yield engine
     await engine.dispose()
     await drop_database(backend, url)
+
+
+@pytest.fixture
+async def scratch_engine(backend: str, sqlite_dir: Path) -> AsyncIterator[AsyncEngine]:
+    """A migrated database of its own, for tests that change what others would see
+    (the audit chain, every encrypted value, the set of admins)."""
+    url = await fresh_database(backend, "scratch", sqlite_dir)
+    engine = create_engine(settings_for(url))
+    await migrations.upgrade(engine)
+    yield engine
+    await engine.dispose()
+    await drop_database(backend, url)
+
+
+@pytest.fixture
+def app(engine: AsyncEngine) -> FastAPI:
+    return build_app(engine)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async for client in client_for(app):
+        yield client
+
+
+@pytest.fixture
+async def admin(engine: AsyncEngine) -> Person:
+    return await make_person(engine, UserRole.admin)
+
+
+@pytest.fixture
+async def operator(engine: AsyncEngine) -> Person:
+    return await make_person(engine, UserRole.operator)
+
+
+@pytest.fixture
+async def viewer(engine: AsyncEngine) -> Person:
+    return await make_person(engine, UserRole.viewer)
 
 
 @pytest.fixture

@@ -10,17 +10,16 @@ from fastapi import FastAPI
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from opsledger.app import create_app
 from opsledger.db.dependencies import WriteSession
-from opsledger.config import Settings
 from opsledger.kit.errors import Conflict
 from opsledger.models import HostRole
+from tests.api import build_app, client_for
 from tests.factories import unique
 
 
 @pytest.fixture
 async def app(engine: AsyncEngine) -> AsyncIterator[FastAPI]:
-    app = create_app(Settings(), engine=engine)
+    app = build_app(engine)
 
     @app.post("/test/roles/{name}")
     async def add_role(
@@ -40,8 +39,7 @@ async def app(engine: AsyncEngine) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://opsledger.test") as client:
+    async for client in client_for(app):
         yield client
 
 
@@ -55,7 +53,7 @@ async def test_a_request_commits_its_unit_of_work_before_answering(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
     name = unique("unit")
-    response = await client.post(f"/test/roles/{name}")
+    response = await client.post(f"http://opsledger.test/test/roles/{name}")
     assert response.status_code == 200
     assert await role_exists(engine, name)
 
@@ -64,7 +62,9 @@ async def test_a_request_that_fails_changes_nothing(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
     name = unique("unit")
-    response = await client.post(f"/test/roles/{name}", params={"fail": "true"})
+    response = await client.post(
+        f"http://opsledger.test/test/roles/{name}", params={"fail": "true"}
+    )
 
     assert response.status_code == 409
     assert response.headers["content-type"] == "application/problem+json"
@@ -81,9 +81,11 @@ async def test_a_commit_that_fails_is_an_error_response_not_a_success(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
     name = unique("unit")
-    assert (await client.post(f"/test/roles/{name}")).status_code == 200
+    assert (await client.post(f"http://opsledger.test/test/roles/{name}")).status_code == 200
 
-    duplicate = await client.post(f"/test/roles/{name}", params={"flush": "false"})
+    duplicate = await client.post(
+        f"http://opsledger.test/test/roles/{name}", params={"flush": "false"}
+    )
 
     assert duplicate.status_code == 409
     assert duplicate.headers["content-type"] == "application/problem+json"
@@ -91,12 +93,12 @@ async def test_a_commit_that_fails_is_an_error_response_not_a_success(
 
 
 async def test_healthz_answers_when_the_database_does(client: httpx.AsyncClient) -> None:
-    response = await client.get("/healthz")
+    response = await client.get("http://opsledger.test/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok"}
 
 
 async def test_an_unknown_route_is_problem_json(client: httpx.AsyncClient) -> None:
-    response = await client.get("/nowhere")
+    response = await client.get("nowhere")
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"

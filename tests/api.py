@@ -1,0 +1,77 @@
+"""Talking to the real ASGI app over HTTP, as users of each role."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+
+import bcrypt
+import httpx
+from fastapi import FastAPI
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from opsledger.app import create_app
+from opsledger.config import Settings
+from opsledger.db.session import session_factory, unit_of_work
+from opsledger.security import tokens
+from opsledger.users.models import User, UserRole
+from tests.factories import unique
+
+JWT_SECRET = "test-jwt-secret-" + "x" * 64
+PASSWORD = "correct horse battery staple"
+
+
+def api_settings(**overrides: object) -> Settings:
+    fields: dict[str, object] = {"jwt_secret": SecretStr(JWT_SECRET), **overrides}
+    return Settings.model_validate(fields)
+
+
+@lru_cache(maxsize=1)
+def password_hash() -> str:
+    """One real bcrypt hash (cost 12) of PASSWORD, shared by every test user."""
+    return bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(12)).decode()
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    username: str
+    role: UserRole
+    headers: dict[str, str]
+
+
+def bearer(user_id: int, version: int = 0) -> dict[str, str]:
+    token = tokens.issue(user_id, version, JWT_SECRET, timedelta(minutes=5))
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def make_person(engine: AsyncEngine, role: UserRole, **fields: object) -> Person:
+    """A committed user with a real password hash and a valid token."""
+    name = unique(str(role))
+    async with unit_of_work(session_factory(engine)) as session:
+        user = User(
+            username=name,
+            email=f"{name}@example.com",
+            password_hash=password_hash(),
+            role=role,
+            **fields,
+        )
+        session.add(user)
+        await session.flush()
+        user_id = user.id
+    return Person(user_id, name, role, bearer(user_id))
+
+
+async def client_for(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://opsledger.test/api/v1"
+    ) as client:
+        yield client
+
+
+def build_app(engine: AsyncEngine, **settings: object) -> FastAPI:
+    return create_app(api_settings(**settings), engine=engine)

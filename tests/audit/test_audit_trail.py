@@ -1,0 +1,299 @@
+"""The audit trail: one row per change, written with the change or not at all, readable by
+admins, and a hash chain that verifies, detects tampering and survives concurrent writers."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from opsledger.audit import repository as audit_repository
+from opsledger.audit import service as audit
+from opsledger.config import Settings
+from opsledger.db.session import session_factory, unit_of_work
+from opsledger.models import AuditLog, User
+from opsledger.security.context import cli_context
+from opsledger.users.models import UserRole
+from tests.api import PASSWORD, Person, make_person
+from tests.e2e.cli import opsledger
+from tests.factories import unique
+
+Call = Callable[[httpx.AsyncClient, dict[str, str]], Awaitable[httpx.Response]]
+
+
+async def audit_rows(engine: AsyncEngine, request_id: str) -> list[AuditLog]:
+    async with AsyncSession(engine) as session:
+        statement = select(AuditLog).where(AuditLog.request_id == request_id)
+        return list(await session.scalars(statement))
+
+
+async def traced(
+    client: httpx.AsyncClient, person: Person, call: Call
+) -> tuple[httpx.Response, str]:
+    request_id = uuid.uuid4().hex
+    response = await call(client, person.headers | {"X-Request-ID": request_id})
+    assert response.status_code < 400, response.text
+    assert response.headers["x-request-id"] == request_id
+    return response, request_id
+
+
+async def test_each_change_writes_exactly_one_row_with_its_before_and_after(
+    client: httpx.AsyncClient, admin: Person, engine: AsyncEngine
+) -> None:
+    target = await make_person(engine, UserRole.viewer)
+    name = unique("audited")
+    key: dict[str, Any] = {}
+    secret: dict[str, Any] = {}
+
+    async def create_key(c: httpx.AsyncClient, h: dict[str, str]) -> httpx.Response:
+        response = await c.post("/api-keys", json={"name": "x"}, headers=h)
+        key.update(response.json())
+        return response
+
+    async def create_secret(c: httpx.AsyncClient, h: dict[str, str]) -> httpx.Response:
+        body = {"service_name": "s", "key_name": unique("k"), "value": "v"}
+        response = await c.post("/secrets", json=body, headers=h)
+        secret.update(response.json())
+        return response
+
+    steps: list[tuple[Call, str, str]] = [
+        (
+            lambda c, h: c.post(
+                "/users",
+                json={"username": name, "email": f"{name}@example.com", "password": "x" * 12},
+                headers=h,
+            ),
+            "create",
+            "user",
+        ),
+        (
+            lambda c, h: c.patch(f"/users/{target.id}", json={"role": "operator"}, headers=h),
+            "update",
+            "user",
+        ),
+        (
+            lambda c, h: c.post(
+                f"/users/{target.id}/password", json={"new_password": "y" * 12}, headers=h
+            ),
+            "password_reset",
+            "user",
+        ),
+        (create_key, "create", "api_key"),
+        (lambda c, h: c.delete(f"/api-keys/{key['id']}", headers=h), "revoke", "api_key"),
+        (create_secret, "create", "secret"),
+        (
+            lambda c, h: c.patch(f"/secrets/{secret['id']}", json={"value": "w"}, headers=h),
+            "update",
+            "secret",
+        ),
+        (lambda c, h: c.post(f"/secrets/{secret['id']}/reveal", headers=h), "reveal", "secret"),
+        (lambda c, h: c.delete(f"/secrets/{secret['id']}", headers=h), "delete", "secret"),
+        (lambda c, h: c.post("/auth/logout-all", headers=h), "logout_all", "user"),
+    ]
+    for call, action, resource_type in steps:
+        _, request_id = await traced(client, admin, call)
+        rows = await audit_rows(engine, request_id)
+        assert [(r.action, r.resource_type) for r in rows] == [(action, resource_type)]
+        assert rows[0].user_name == admin.username
+        assert rows[0].user_id == admin.id
+
+    _, role_change = await traced(
+        client,
+        await make_person(engine, UserRole.admin),
+        lambda c, h: c.patch(f"/users/{target.id}", json={"role": "viewer"}, headers=h),
+    )
+    (row,) = await audit_rows(engine, role_change)
+    assert row.before is not None
+    assert row.after is not None
+    assert (row.before["role"], row.after["role"]) == ("operator", "viewer")
+    assert row.before["password_hash"] == row.after["password_hash"] == "********"
+
+
+async def test_reading_writes_no_audit_row(
+    client: httpx.AsyncClient, admin: Person, engine: AsyncEngine
+) -> None:
+    for url in ("/users", "/api-keys", "/secrets", "/audit", "/users/me"):
+        _, request_id = await traced(client, admin, lambda c, h, url=url: c.get(url, headers=h))
+        assert await audit_rows(engine, request_id) == []
+
+
+async def test_a_failed_audit_write_undoes_the_change(
+    client: httpx.AsyncClient, admin: Person, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken_append(*_args: object) -> None:
+        raise RuntimeError("audit storage unavailable")
+
+    monkeypatch.setattr(audit_repository, "append", broken_append)
+    name = unique("ghost")
+    response = await client.post(
+        "/users",
+        json={"username": name, "email": f"{name}@example.com", "password": "z" * 12},
+        headers=admin.headers,
+    )
+
+    assert response.status_code == 500
+    assert "audit storage" not in response.text
+    async with engine.connect() as connection:
+        assert await connection.scalar(select(User.id).where(User.username == name)) is None
+
+
+async def test_a_nonsense_request_id_is_replaced(client: httpx.AsyncClient, viewer: Person) -> None:
+    response = await client.get(
+        "/users/me", headers=viewer.headers | {"X-Request-ID": "a b\x01c" * 30}
+    )
+    assert len(response.headers["x-request-id"]) == 32
+
+
+async def test_admins_filter_and_page_the_audit_list(
+    client: httpx.AsyncClient, admin: Person, operator: Person, viewer: Person
+) -> None:
+    for _ in range(3):
+        await client.post(
+            "/secrets",
+            json={"service_name": "p", "key_name": unique("k"), "value": "v"},
+            headers=operator.headers,
+        )
+
+    first = await client.get(
+        "/audit",
+        params={"user_id": operator.id, "resource_type": "secret", "limit": 2},
+        headers=admin.headers,
+    )
+    page = first.json()
+    rest = await client.get(
+        "/audit",
+        params={"user_id": operator.id, "resource_type": "secret", "after": page["next_cursor"]},
+        headers=admin.headers,
+    )
+
+    assert first.status_code == 200
+    ids = [row["id"] for row in page["items"]] + [row["id"] for row in rest.json()["items"]]
+    assert len(ids) == 3
+    assert ids == sorted(ids, reverse=True)
+    assert {row["action"] for row in page["items"]} == {"create"}
+    assert (await client.get("/audit", headers=viewer.headers)).status_code == 403
+    assert (
+        await client.get("/audit", params={"since": "yesterday"}, headers=admin.headers)
+    ).status_code == 422
+    assert (
+        await client.get("/audit", params={"since": "2026-01-01T00:00:00"}, headers=admin.headers)
+    ).status_code == 422
+
+
+async def append_rows(engine: AsyncEngine, count: int) -> None:
+    async with unit_of_work(session_factory(engine)) as session:
+        ctx = cli_context(session, Settings())
+        for n in range(count):
+            await audit.record(ctx, "create", "host", n, after={"hostname": f"web-{n}", "cpu": 1.5})
+
+
+async def verify(engine: AsyncEngine) -> audit.Verification:
+    async with unit_of_work(session_factory(engine)) as session:
+        return await audit.verify(session)
+
+
+DROP_GUARDS = {
+    "postgresql": ["DROP TRIGGER audit_logs_append_only ON audit_logs"],
+    "mariadb": ["DROP TRIGGER audit_logs_no_update", "DROP TRIGGER audit_logs_no_delete"],
+    "sqlite": [
+        "DROP TRIGGER audit_logs_no_update",
+        "DROP TRIGGER audit_logs_user_id_only_nulls",
+        "DROP TRIGGER audit_logs_no_delete",
+    ],
+}
+
+
+async def tamper(engine: AsyncEngine, backend: str, statement: str) -> None:
+    async with engine.begin() as connection:
+        for drop in DROP_GUARDS[backend]:
+            await connection.execute(text(drop))
+        await connection.execute(text(statement))
+
+
+async def test_the_chain_verifies_and_names_an_edited_row(
+    scratch_engine: AsyncEngine, backend: str
+) -> None:
+    await append_rows(scratch_engine, 5)
+    intact = await verify(scratch_engine)
+    async with scratch_engine.connect() as connection:
+        third = await connection.scalar(
+            select(AuditLog.id).order_by(AuditLog.id).offset(2).limit(1)
+        )
+
+    await tamper(
+        scratch_engine, backend, f"UPDATE audit_logs SET action = 'delete' WHERE id = {third}"
+    )
+    broken = await verify(scratch_engine)
+
+    assert intact.rows == 5
+    assert intact.broken is None
+    assert broken.broken is not None
+    assert broken.broken.row_id == third
+    assert "content" in broken.broken.reason
+
+
+async def test_removing_the_newest_rows_is_detected(
+    scratch_engine: AsyncEngine, backend: str
+) -> None:
+    await append_rows(scratch_engine, 3)
+    async with scratch_engine.connect() as connection:
+        newest = await connection.scalar(select(AuditLog.id).order_by(AuditLog.id.desc()).limit(1))
+    await tamper(scratch_engine, backend, f"DELETE FROM audit_logs WHERE id = {newest}")
+
+    result = await verify(scratch_engine)
+
+    assert result.broken is not None
+    assert "missing" in result.broken.reason
+
+
+async def test_twenty_concurrent_writers_make_one_unbroken_chain(
+    scratch_engine: AsyncEngine,
+) -> None:
+    await asyncio.gather(*(append_rows(scratch_engine, 1) for _ in range(20)))
+
+    result = await verify(scratch_engine)
+
+    assert result.broken is None
+    assert result.rows == 20
+    async with scratch_engine.connect() as connection:
+        links = (await connection.execute(select(AuditLog.prev_hash))).scalars().all()
+    assert len(set(links)) == 20
+
+
+async def test_audit_verify_command_exits_1_at_the_broken_row(
+    scratch_engine: AsyncEngine, backend: str, tmp_path: Any
+) -> None:
+    await append_rows(scratch_engine, 3)
+    url = scratch_engine.url.render_as_string(hide_password=False)
+    intact = opsledger("audit", "verify", cwd=tmp_path, database_url=url)
+    async with scratch_engine.connect() as connection:
+        first = await connection.scalar(select(AuditLog.id).order_by(AuditLog.id).limit(1))
+    await tamper(
+        scratch_engine, backend, f"UPDATE audit_logs SET user_agent = 'forged' WHERE id = {first}"
+    )
+    broken = opsledger("audit", "verify", cwd=tmp_path, database_url=url)
+
+    assert intact.returncode == 0, intact.stderr
+    assert "3 rows verified" in intact.stdout
+    assert broken.returncode == 1
+    assert f"row {first}" in broken.stderr
+
+
+async def test_deleting_a_user_keeps_their_audit_rows(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    person = await make_person(engine, UserRole.viewer)
+    login = await client.post(
+        "/auth/login", json={"username": person.username, "password": PASSWORD}
+    )
+    async with engine.begin() as connection:
+        await connection.execute(text(f"DELETE FROM users WHERE id = {person.id}"))
+    (row,) = await audit_rows(engine, login.headers["x-request-id"])
+    assert row.user_id is None
+    assert row.user_name == person.username

@@ -1,0 +1,113 @@
+"""Key rotation: every encrypted column moves to the newest key, batch by batch; a re-run
+finds nothing left; afterwards the old key can go."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from opsledger.config import Settings
+from opsledger.db.session import session_factory, unit_of_work
+from opsledger.models import AuditLog, Credential, Infrastructure, Secret
+from opsledger.ops.service import rotate_keys
+from opsledger.security.crypto import KeyRing, install_key_ring
+from tests import factories as f
+from tests.e2e.cli import opsledger
+
+OLD, NEW = Fernet.generate_key(), Fernet.generate_key()
+
+
+@pytest.fixture
+def restore_key_ring(key_ring: KeyRing) -> Iterator[None]:
+    yield
+    install_key_ring(key_ring)
+
+
+async def fill(engine: AsyncEngine) -> None:
+    async with unit_of_work(session_factory(engine)) as session:
+        user = await f.make_user(session)
+        host = await f.make_host(session)
+        for n in range(5):
+            await f.make_secret(session, user, value=f"secret-{n}")
+            await f.make_credential(session, host, value=f"credential-{n}")
+        await f.make_infrastructure(session, secret_config='{"token": "t"}')
+        await f.make_infrastructure(session)
+
+
+async def raw(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as connection:
+        rows = []
+        for table in ("secrets", "credentials"):
+            rows += list((await connection.execute(text(f"SELECT value FROM {table}"))).scalars())
+        rows += list(
+            (
+                await connection.execute(
+                    text("SELECT secret_config FROM infrastructure WHERE secret_config IS NOT NULL")
+                )
+            ).scalars()
+        )
+    return rows
+
+
+@pytest.mark.usefixtures("restore_key_ring")
+async def test_rotation_moves_every_value_to_the_new_key(scratch_engine: AsyncEngine) -> None:
+    install_key_ring(KeyRing([OLD]))
+    await fill(scratch_engine)
+    before = await raw(scratch_engine)
+    ring = KeyRing([NEW, OLD])
+    install_key_ring(ring)
+    sessions = session_factory(scratch_engine)
+
+    first = await rotate_keys(sessions, Settings(), ring, batch=2)
+    again = await rotate_keys(sessions, Settings(), ring, batch=2)
+
+    assert first.rotated == {
+        "credentials.value": 5,
+        "infrastructure.secret_config": 1,
+        "secrets.value": 5,
+    }
+    assert first.examined == first.rotated
+    assert set(again.rotated.values()) == {0}
+    after = await raw(scratch_engine)
+    assert not set(before) & set(after)
+    install_key_ring(KeyRing([NEW]))
+    async with unit_of_work(sessions) as session:
+        values = sorted(await session.scalars(select(Secret.value)))
+        credentials = sorted(await session.scalars(select(Credential.value)))
+        configs = list(await session.scalars(select(Infrastructure.secret_config)))
+        actions = list(await session.scalars(select(AuditLog.action)))
+    assert values == [f"secret-{n}" for n in range(5)]
+    assert credentials == [f"credential-{n}" for n in range(5)]
+    assert '{"token": "t"}' in configs
+    assert actions == ["rotate", "rotate"]
+
+
+@pytest.mark.usefixtures("restore_key_ring")
+async def test_keys_rotate_command_reports_and_is_safe_to_rerun(
+    scratch_engine: AsyncEngine, tmp_path: Path
+) -> None:
+    install_key_ring(KeyRing([OLD]))
+    await fill(scratch_engine)
+    url = scratch_engine.url.render_as_string(hide_password=False)
+    keys = f"{NEW.decode()},{OLD.decode()}"
+
+    first = opsledger("keys", "rotate", cwd=tmp_path, database_url=url, encryption_keys=keys)
+    second = opsledger("keys", "rotate", cwd=tmp_path, database_url=url, encryption_keys=keys)
+    unrelated = Fernet.generate_key().decode()
+    wrong_key = opsledger(
+        "keys", "rotate", cwd=tmp_path, database_url=url, encryption_keys=unrelated
+    )
+
+    assert first.returncode == 0, first.stderr
+    assert "secrets.value: 5 of 5 values re-encrypted" in first.stdout
+    assert "secrets.value: 0 of 5 values re-encrypted" in second.stdout
+    assert wrong_key.returncode == 1
+    assert "cannot be decrypted" in wrong_key.stderr
+    assert "Traceback" not in wrong_key.stderr
+    generated = opsledger("keys", "generate", cwd=tmp_path)
+    assert Fernet(generated.stdout.strip().encode())

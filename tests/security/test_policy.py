@@ -1,0 +1,105 @@
+"""The policy matrix: every route, every role. Generated from the app's route table, so
+a new route without a declared requirement fails here."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, routing
+from fastapi.routing import APIRoute
+
+from opsledger.app import API_PREFIX
+from opsledger.security.auth import Require
+from opsledger.security.policy import POLICY
+from opsledger.users.models import UserRole
+from tests.api import Person
+
+# Routes anyone may call, on purpose.
+PUBLIC = {("POST", f"{API_PREFIX}/auth/login")}
+ROLES = ["anonymous", *UserRole]
+
+
+def requirement(route: Any) -> Require | None:
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dependency = pending.pop()
+        if isinstance(dependency.call, Require):
+            return dependency.call
+        pending.extend(dependency.dependencies)
+    return None
+
+
+def api_routes(app: FastAPI) -> list[tuple[str, str, Any]]:
+    """(method, path, route) for every API operation. FastAPI >= 0.16x keeps included
+    routers lazily; ``iter_route_contexts`` flattens them (older versions list them)."""
+    flatten = getattr(routing, "iter_route_contexts", lambda routes: routes)
+    return [
+        (method, route.path, route)
+        for route in flatten(app.routes)
+        if isinstance(getattr(route, "original_route", route), APIRoute)
+        and route.path.startswith(API_PREFIX)
+        for method in sorted(route.methods)
+    ]
+
+
+def test_every_route_declares_what_it_needs(app: FastAPI) -> None:
+    undeclared = [
+        f"{method} {path}"
+        for method, path, route in api_routes(app)
+        if (method, path) not in PUBLIC and requirement(route) is None
+    ]
+    assert undeclared == []
+
+
+def expected_status(role: str, action: str) -> str:
+    if role == "anonymous":
+        return "401"
+    return "allowed" if action in POLICY[UserRole(role)] else "403"
+
+
+async def test_each_role_gets_what_the_policy_says_on_every_route(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin: Person,
+    operator: Person,
+    viewer: Person,
+) -> None:
+    people: dict[str, dict[str, str]] = {
+        "anonymous": {},
+        "admin": admin.headers,
+        "operator": operator.headers,
+        "viewer": viewer.headers,
+    }
+    mismatches = []
+    checked = 0
+    # logout-all ends the caller's tokens: it goes last.
+    routes = sorted(api_routes(app), key=lambda item: item[1].endswith("/logout-all"))
+    for method, path, route in routes:
+        needed = requirement(route)
+        if needed is None:
+            continue
+        url = re.sub(r"\{[^}]+\}", "999999", path.removeprefix(API_PREFIX))
+        for role in ROLES:
+            kwargs: dict[str, Any] = {"headers": people[str(role)]}
+            if method in {"POST", "PUT", "PATCH"}:
+                kwargs["json"] = {}
+            response = await client.request(method, url, **kwargs)
+            got = str(response.status_code)
+            want = expected_status(str(role), needed.action)
+            checked += 1
+            if (want == "allowed" and got in {"401", "403"}) or (want != "allowed" and got != want):
+                mismatches.append(f"{role:9} {method:6} {path}: want {want}, got {got}")
+            assert got != "500", f"{role} {method} {path} crashed"
+    assert mismatches == []
+    assert checked >= 4 * 15
+
+
+@pytest.mark.parametrize("role", list(UserRole))
+def test_each_role_allows_what_the_one_below_it_does(role: UserRole) -> None:
+    ladder = [UserRole.viewer, UserRole.operator, UserRole.admin]
+    below = ladder[: ladder.index(role)]
+    for lower in below:
+        assert POLICY[lower] <= POLICY[role]

@@ -1,0 +1,136 @@
+"""Signing in: one answer for every failure, the same bcrypt work, limits, an audit row."""
+
+from __future__ import annotations
+
+import bcrypt
+import httpx
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from opsledger.models import AuditLog, User
+from tests.api import PASSWORD, Person, build_app, client_for
+from tests.factories import unique
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
+    return await client.post("/auth/login", json={"username": username, "password": password})
+
+
+async def test_a_correct_password_gives_a_token_that_works(
+    client: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    response = await login(client, operator.username, PASSWORD)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 30 * 60
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    assert (await client.get("/users/me", headers=headers)).json()["username"] == operator.username
+    async with engine.connect() as connection:
+        last_login = await connection.scalar(select(User.last_login).where(User.id == operator.id))
+        actions = list(
+            await connection.scalars(
+                select(AuditLog.action).where(
+                    AuditLog.request_id == response.headers["x-request-id"]
+                )
+            )
+        )
+    assert last_login is not None
+    assert actions == ["login"]
+
+
+async def test_unknown_user_and_wrong_password_answer_identically_and_cost_the_same(
+    client: httpx.AsyncClient, operator: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bcrypt_checks = []
+    real_check = bcrypt.checkpw
+
+    def counting_check(password: bytes, hashed: bytes) -> bool:
+        bcrypt_checks.append(hashed[:7])
+        return real_check(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", counting_check)
+
+    wrong_password = await login(client, operator.username, "not the password at all")
+    unknown_user = await login(client, unique("nobody"), "not the password at all")
+
+    assert wrong_password.status_code == unknown_user.status_code == 401
+    assert wrong_password.json() == unknown_user.json()
+    assert wrong_password.headers["content-type"] == unknown_user.headers["content-type"]
+    assert bcrypt_checks == [b"$2b$12$", b"$2b$12$"]
+
+
+async def test_an_inactive_user_cannot_sign_in_even_with_the_right_password(
+    client: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(update(User).where(User.id == operator.id).values(is_active=False))
+    response = await login(client, operator.username, PASSWORD)
+    assert response.status_code == 401
+    assert response.json()["detail"] == "invalid username or password"
+
+
+async def test_failed_logins_are_audited_with_the_name_tried(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    name = unique("intruder")
+    response = await login(client, name, "guess-guess-guess")
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                select(AuditLog.action, AuditLog.user_name, AuditLog.user_id).where(
+                    AuditLog.request_id == response.headers["x-request-id"]
+                )
+            )
+        ).one()
+    assert tuple(row) == ("login_failed", name, None)
+
+
+async def test_the_sixth_wrong_password_for_a_user_is_throttled(
+    client: httpx.AsyncClient, operator: Person
+) -> None:
+    for _ in range(5):
+        assert (await login(client, operator.username, "wrong-wrong-wrong")).status_code == 401
+
+    throttled = await login(client, operator.username, PASSWORD)
+
+    assert throttled.status_code == 429
+    assert int(throttled.headers["retry-after"]) > 0
+    assert throttled.headers["content-type"] == "application/problem+json"
+
+
+async def test_many_usernames_from_one_address_are_throttled(engine: AsyncEngine) -> None:
+    app = build_app(engine, login_max_failures_per_ip=3)
+    async for client in client_for(app):
+        for _ in range(3):
+            assert (await login(client, unique("spray"), "wrong-wrong-wrong")).status_code == 401
+        assert (await login(client, unique("spray"), "wrong-wrong-wrong")).status_code == 429
+
+
+async def test_a_success_clears_the_users_failures(
+    client: httpx.AsyncClient, operator: Person
+) -> None:
+    for _ in range(4):
+        await login(client, operator.username, "wrong-wrong-wrong")
+    assert (await login(client, operator.username, PASSWORD)).status_code == 200
+    for _ in range(4):
+        assert (await login(client, operator.username, "wrong-wrong-wrong")).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"username": "x"},
+        {"password": "pw-marker-42"},
+        {"username": "x", "password": "pw-marker-42", "remember_me": True},
+        {"username": "", "password": "pw-marker-42"},
+    ],
+)
+async def test_a_malformed_login_is_422_and_never_echoes_the_password(
+    client: httpx.AsyncClient, body: dict[str, object]
+) -> None:
+    response = await client.post("/auth/login", json=body)
+    assert response.status_code == 422
+    assert "pw-marker-42" not in response.text
