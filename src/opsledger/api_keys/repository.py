@@ -3,18 +3,56 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 
 from opsledger.api_keys.models import ApiKey
+from opsledger.users.models import User, UserRole
 
 
-async def by_prefix(session: AsyncSession, prefix: str) -> ApiKey | None:
-    """One indexed lookup, with the owner, for authenticating a request."""
-    statement = select(ApiKey).options(joinedload(ApiKey.user)).where(ApiKey.prefix == prefix)
-    return await session.scalar(statement)
+class KeyOwner(NamedTuple):
+    """What authenticating with a key needs: the key's state and its owner's."""
+
+    id: int
+    key_hash: str
+    scopes: list[str] | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    user_id: int
+    username: str
+    role: UserRole
+    is_active: bool
+
+
+# Built once from the tables (not the mapped classes): this runs on every API-key
+# request, and a plain Core statement skips the ORM's per-execution bookkeeping.
+_keys, _users = ApiKey.__table__, User.__table__
+_KEY_OWNER = (
+    select(
+        _keys.c.id,
+        _keys.c.key_hash,
+        _keys.c.scopes,
+        _keys.c.expires_at,
+        _keys.c.revoked_at,
+        _keys.c.last_used_at,
+        _users.c.id,
+        _users.c.username,
+        _users.c.role,
+        _users.c.is_active,
+    )
+    .join(_users, _users.c.id == _keys.c.user_id)
+    .where(_keys.c.prefix == bindparam("prefix"))
+)
+
+
+async def by_prefix(session: AsyncSession, prefix: str) -> KeyOwner | None:
+    """One indexed lookup, joined with the owner, for authenticating a request."""
+    connection = await session.connection()
+    row = (await connection.execute(_KEY_OWNER, {"prefix": prefix})).first()
+    return None if row is None else KeyOwner._make(row)
 
 
 async def touch(session: AsyncSession, key_id: int, when: datetime) -> None:

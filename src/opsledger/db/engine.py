@@ -21,7 +21,8 @@ SQLITE_BEGIN = "opsledger_sqlite_begin"
 def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
     url = url or settings.database_url
     backend = make_url(url).get_backend_name()
-    options: dict[str, Any] = {"pool_pre_ping": settings.pool_pre_ping}
+    # A SQLite file cannot drop a connection the way a server can: no ping needed.
+    options: dict[str, Any] = {"pool_pre_ping": settings.pool_pre_ping and backend != "sqlite"}
     if not (backend == "sqlite" and _is_memory(url)):
         options |= {
             "pool_size": settings.pool_size,

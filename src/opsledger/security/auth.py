@@ -87,7 +87,7 @@ async def _actor_from_key(key: str, session: Any, db: Database, settings: Settin
         or not api_keys.matches(key, found.key_hash)
         or found.revoked_at is not None
         or (found.expires_at is not None and found.expires_at <= now)
-        or not found.user.is_active
+        or not found.is_active
     ):
         raise Unauthorized(REJECTED)
     stale = now - timedelta(seconds=settings.api_key_touch_seconds)
@@ -95,11 +95,10 @@ async def _actor_from_key(key: str, session: Any, db: Database, settings: Settin
         # Bookkeeping in its own short transaction, at most once a minute per key.
         async with unit_of_work(db.writes) as writes:
             await api_key_repository.touch(writes, found.id, now)
-    user = found.user
     return Actor(
-        id=user.id,
-        username=user.username,
-        role=user.role,
+        id=found.user_id,
+        username=found.username,
+        role=found.role,
         method=AuthMethod.api_key,
         scopes=frozenset(found.scopes) if found.scopes else None,
         api_key_id=found.id,
