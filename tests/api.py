@@ -6,14 +6,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
+from typing import Any
 
 import bcrypt
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, routing
+from fastapi.routing import APIRoute
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from opsledger.app import create_app
+from opsledger.app import API_PREFIX, create_app
 from opsledger.config import Settings
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.security import tokens
@@ -75,3 +77,16 @@ async def client_for(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 def build_app(engine: AsyncEngine, **settings: object) -> FastAPI:
     return create_app(api_settings(**settings), engine=engine)
+
+
+def api_routes(app: FastAPI) -> list[tuple[str, str, Any]]:
+    """(method, path, route) for every API operation. FastAPI >= 0.16x keeps included
+    routers lazily; ``iter_route_contexts`` flattens them (older versions list them)."""
+    flatten = getattr(routing, "iter_route_contexts", lambda routes: routes)
+    return [
+        (method, route.path, route)
+        for route in flatten(app.routes)
+        if isinstance(getattr(route, "original_route", route), APIRoute)
+        and route.path.startswith(API_PREFIX)
+        for method in sorted(route.methods)
+    ]

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -20,7 +21,7 @@ from opsledger.db.session import session_factory, unit_of_work
 from opsledger.models import AuditLog, User
 from opsledger.security.context import cli_context
 from opsledger.users.models import UserRole
-from tests.api import PASSWORD, Person, make_person
+from tests.api import PASSWORD, Person, api_routes, make_person
 from tests.e2e.cli import opsledger
 from tests.factories import unique
 
@@ -113,6 +114,42 @@ async def test_each_change_writes_exactly_one_row_with_its_before_and_after(
     assert row.after is not None
     assert (row.before["role"], row.after["role"]) == ("operator", "viewer")
     assert row.before["password_hash"] == row.after["password_hash"] == "********"
+
+
+# Every route that changes state, and the test that proves it writes its audit row.
+AUDITED = {
+    ("POST", "/api/v1/users"),
+    ("PATCH", "/api/v1/users/{user_id}"),
+    ("POST", "/api/v1/users/{user_id}/password"),
+    ("POST", "/api/v1/users/me/password"),
+    ("POST", "/api/v1/api-keys"),
+    ("DELETE", "/api/v1/api-keys/{key_id}"),
+    ("POST", "/api/v1/secrets"),
+    ("PATCH", "/api/v1/secrets/{secret_id}"),
+    ("DELETE", "/api/v1/secrets/{secret_id}"),
+    ("POST", "/api/v1/secrets/{secret_id}/reveal"),
+    ("POST", "/api/v1/auth/logout-all"),
+    ("POST", "/api/v1/auth/login"),  # tests/users/test_login.py
+}
+
+
+def test_every_route_that_changes_state_has_an_audit_test(app: FastAPI) -> None:
+    mutating = {(method, path) for method, path, _ in api_routes(app) if method != "GET"}
+    assert mutating == AUDITED
+
+
+async def test_changing_your_own_password_writes_one_row(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    person = await make_person(engine, UserRole.viewer)
+    body = {"current_password": PASSWORD, "new_password": "q" * 12}
+    _, request_id = await traced(
+        client, person, lambda c, h: c.post("/users/me/password", json=body, headers=h)
+    )
+    rows = await audit_rows(engine, request_id)
+    assert [(r.action, r.resource_id, r.before, r.after) for r in rows] == [
+        ("password_change", person.id, None, None)
+    ]
 
 
 async def test_reading_writes_no_audit_row(

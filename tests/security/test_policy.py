@@ -8,14 +8,13 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, routing
-from fastapi.routing import APIRoute
+from fastapi import FastAPI
 
 from opsledger.app import API_PREFIX
 from opsledger.security.auth import Require
 from opsledger.security.policy import POLICY
 from opsledger.users.models import UserRole
-from tests.api import Person
+from tests.api import Person, api_routes
 
 # Routes anyone may call, on purpose.
 PUBLIC = {("POST", f"{API_PREFIX}/auth/login")}
@@ -30,19 +29,6 @@ def requirement(route: Any) -> Require | None:
             return dependency.call
         pending.extend(dependency.dependencies)
     return None
-
-
-def api_routes(app: FastAPI) -> list[tuple[str, str, Any]]:
-    """(method, path, route) for every API operation. FastAPI >= 0.16x keeps included
-    routers lazily; ``iter_route_contexts`` flattens them (older versions list them)."""
-    flatten = getattr(routing, "iter_route_contexts", lambda routes: routes)
-    return [
-        (method, route.path, route)
-        for route in flatten(app.routes)
-        if isinstance(getattr(route, "original_route", route), APIRoute)
-        and route.path.startswith(API_PREFIX)
-        for method in sorted(route.methods)
-    ]
 
 
 def test_every_route_declares_what_it_needs(app: FastAPI) -> None:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import NoReturn, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,6 +21,7 @@ from opsledger.security.context import Ctx, cli_context
 from opsledger.security.crypto import KeyRing, KeyRingError, install_key_ring
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 out = Console()
 err = Console(stderr=True)
@@ -59,6 +60,17 @@ def one_line_errors(settings: Settings | None = None) -> Iterator[None]:
         fail(f"cannot reach the database{where}: {_first_line(exc)}")
     except (KeyRingError, CommandFailed, ProblemError) as exc:
         fail(str(exc))
+
+
+def parse(schema: type[M], data: dict[str, object]) -> M:
+    """Validate command-line input with the API's own schema; a refusal is one line."""
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()
+        )
+        fail(f"invalid input: {problems}")
 
 
 def load_settings() -> Settings:

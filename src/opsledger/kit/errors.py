@@ -86,10 +86,10 @@ def problem_response(
 
 def problem_responses(*errors: type[ProblemError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` for a route: each error it can raise, as problem+json."""
+    schema = Problem.model_json_schema()
     return {
         error.status: {
-            "model": Problem,
-            "content": {PROBLEM_JSON: {}},
+            "content": {PROBLEM_JSON: {"schema": schema}},
             "description": HTTPStatus(error.status).phrase,
         }
         for error in errors

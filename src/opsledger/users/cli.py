@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from opsledger.kit.cli import load_settings, out, run_in_context
+from opsledger.kit.cli import load_settings, out, parse, run_in_context
 from opsledger.security.context import Ctx
 from opsledger.users import service
 from opsledger.users.models import UserRole
@@ -50,8 +50,8 @@ def create(
     """Create a user; prints a generated password unless one comes on standard input."""
     settings = load_settings()
     password, generated = _password(password_stdin)
-    body = UserCreate.model_validate(
-        {"username": username, "email": email, "password": password, "role": role}
+    body = parse(
+        UserCreate, {"username": username, "email": email, "password": password, "role": role}
     )
     user = run_in_context(settings, lambda ctx: service.create(ctx, body))
     out.print(f"created user {user.username} (id {user.id}, {user.role})")
@@ -79,7 +79,7 @@ def list_users() -> None:
 
 def _update(username: str, changes: dict[str, object]) -> None:
     settings = load_settings()
-    body = UserUpdate.model_validate(changes)
+    body = parse(UserUpdate, changes)
 
     async def apply(ctx: Ctx) -> None:
         user = await service.by_username(ctx, username)
