@@ -19,12 +19,14 @@ def clean_env(**settings: str) -> dict[str, str]:
 
 
 def opsledger(
-    *args: str, cwd: Path, timeout: float = 120, **settings: str
+    *args: str, cwd: Path, timeout: float = 120, stdin: str | None = None, **settings: str
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    """Run the command with ``settings`` as its only OPSLEDGER_* environment."""
+    return subprocess.run(  # noqa: S603 - our own command
         [OPSLEDGER, *args],
         cwd=cwd,
         env=clean_env(**settings),
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.e2e.cli import OPSLEDGER, clean_env, opsledger
+from tests.e2e.cli import opsledger
 
 
 @pytest.fixture
@@ -34,14 +33,14 @@ def test_a_user_is_created_managed_and_audited_from_the_shell(workdir: Path) -> 
     created = opsledger(
         "users", "create", "alice", "Alice@Example.com", "--role", "operator", cwd=workdir
     )
-    piped = subprocess.run(
-        [OPSLEDGER, "users", "create", "bob", "bob@example.com", "--password-stdin"],
+    piped = opsledger(
+        "users",
+        "create",
+        "bob",
+        "bob@example.com",
+        "--password-stdin",
         cwd=workdir,
-        env=clean_env(),
-        input="a long enough password\n",
-        capture_output=True,
-        text=True,
-        check=False,
+        stdin="a long enough password\n",
     )
     listed = opsledger("users", "list", cwd=workdir)
     promoted = opsledger("users", "set-role", "bob", "admin", cwd=workdir)
@@ -78,14 +77,14 @@ def test_a_user_is_created_managed_and_audited_from_the_shell(workdir: Path) -> 
 
 
 def test_a_short_password_on_stdin_is_refused(workdir: Path) -> None:
-    result = subprocess.run(
-        [OPSLEDGER, "users", "create", "carol", "carol@example.com", "--password-stdin"],
+    result = opsledger(
+        "users",
+        "create",
+        "carol",
+        "carol@example.com",
+        "--password-stdin",
         cwd=workdir,
-        env=clean_env(),
-        input="short\n",
-        capture_output=True,
-        text=True,
-        check=False,
+        stdin="short\n",
     )
     assert result.returncode == 1
     assert "at least 12 characters" in result.stderr

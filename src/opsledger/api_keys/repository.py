@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.api_keys.models import ApiKey
+from opsledger.kit.pagination import keyset
 from opsledger.users.models import User, UserRole
 
 
@@ -70,12 +71,10 @@ async def get(session: AsyncSession, key_id: int, owner_id: int | None) -> ApiKe
 async def page(
     session: AsyncSession, owner_id: int | None, limit: int, after: int | None
 ) -> list[ApiKey]:
-    statement = select(ApiKey).order_by(ApiKey.id).limit(limit)
+    statement = select(ApiKey)
     if owner_id is not None:
         statement = statement.where(ApiKey.user_id == owner_id)
-    if after is not None:
-        statement = statement.where(ApiKey.id > after)
-    return list(await session.scalars(statement))
+    return list(await session.scalars(keyset(statement, ApiKey.id, limit, after)))
 
 
 async def add(session: AsyncSession, key: ApiKey) -> ApiKey:

@@ -15,10 +15,6 @@ from opsledger.security.policy import POLICY
 RESOURCE = "api_key"
 
 
-def _visible_owner(ctx: Ctx) -> int | None:
-    return None if ctx.user.is_admin else ctx.user_id
-
-
 async def create(ctx: Ctx, body: ApiKeyCreate) -> tuple[ApiKey, str]:
     """The new row and the key itself, which is never stored and never shown again."""
     if body.expires_at is not None and body.expires_at <= utcnow():
@@ -44,14 +40,14 @@ async def create(ctx: Ctx, body: ApiKeyCreate) -> tuple[ApiKey, str]:
 
 
 async def get(ctx: Ctx, key_id: int) -> ApiKey:
-    key = await repository.get(ctx.session, key_id, _visible_owner(ctx))
+    key = await repository.get(ctx.session, key_id, ctx.visible_owner)
     if key is None:
         raise NotFound(f"API key {key_id} does not exist")
     return key
 
 
 async def page(ctx: Ctx, limit: int, after: int | None) -> list[ApiKey]:
-    return await repository.page(ctx.session, _visible_owner(ctx), limit, after)
+    return await repository.page(ctx.session, ctx.visible_owner, limit, after)
 
 
 async def revoke(ctx: Ctx, key_id: int) -> ApiKey:

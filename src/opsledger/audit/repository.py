@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.audit.models import AuditChain, AuditLog
+from opsledger.kit.pagination import keyset
 
 CHAIN_ID = 1
 
@@ -55,7 +56,7 @@ async def page(
     until: datetime | None = None,
 ) -> list[AuditLog]:
     """Newest first; ``before_id`` continues from the previous page's last row."""
-    statement = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)
+    statement = select(AuditLog)
     conditions = {
         AuditLog.resource_type: resource_type,
         AuditLog.resource_id: resource_id,
@@ -65,13 +66,12 @@ async def page(
     for column, value in conditions.items():
         if value is not None:
             statement = statement.where(column == value)
-    if before_id is not None:
-        statement = statement.where(AuditLog.id < before_id)
     if since is not None:
         statement = statement.where(AuditLog.timestamp >= since)
     if until is not None:
         statement = statement.where(AuditLog.timestamp < until)
-    return list(await session.scalars(statement))
+    paged = keyset(statement, AuditLog.id, limit, before_id, newest_first=True)
+    return list(await session.scalars(paged))
 
 
 async def count(session: AsyncSession) -> int:
@@ -82,10 +82,7 @@ async def in_order(session: AsyncSession, batch: int = 1000) -> AsyncIterator[Au
     """Every row, oldest first, read in keyset batches."""
     after = None
     while True:
-        statement = select(AuditLog).order_by(AuditLog.id).limit(batch)
-        if after is not None:
-            statement = statement.where(AuditLog.id > after)
-        rows = list(await session.scalars(statement))
+        rows = list(await session.scalars(keyset(select(AuditLog), AuditLog.id, batch, after)))
         for row in rows:
             yield row
         if len(rows) < batch:

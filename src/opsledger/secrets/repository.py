@@ -6,6 +6,7 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from opsledger.kit.pagination import keyset
 from opsledger.secrets.models import Secret
 
 
@@ -34,14 +35,10 @@ async def taken(session: AsyncSession, owner_id: int, service_name: str, key_nam
 async def page(
     session: AsyncSession, owner_id: int | None, limit: int, after: int | None
 ) -> list[Secret]:
-    statement = (
-        select(Secret).options(defer(Secret.value, raiseload=True)).order_by(Secret.id).limit(limit)
-    )
+    statement = select(Secret).options(defer(Secret.value, raiseload=True))
     if owner_id is not None:
         statement = statement.where(Secret.user_id == owner_id)
-    if after is not None:
-        statement = statement.where(Secret.id > after)
-    return list(await session.scalars(statement))
+    return list(await session.scalars(keyset(statement, Secret.id, limit, after)))
 
 
 async def add(session: AsyncSession, secret: Secret) -> Secret:

@@ -13,19 +13,15 @@ from opsledger.security.context import Ctx
 RESOURCE = "secret"
 
 
-def _visible_owner(ctx: Ctx) -> int | None:
-    return None if ctx.user.is_admin else ctx.user_id
-
-
 async def get(ctx: Ctx, secret_id: int) -> Secret:
-    secret = await repository.get(ctx.session, secret_id, _visible_owner(ctx))
+    secret = await repository.get(ctx.session, secret_id, ctx.visible_owner)
     if secret is None:
         raise NotFound(f"secret {secret_id} does not exist")
     return secret
 
 
 async def page(ctx: Ctx, limit: int, after: int | None) -> list[Secret]:
-    return await repository.page(ctx.session, _visible_owner(ctx), limit, after)
+    return await repository.page(ctx.session, ctx.visible_owner, limit, after)
 
 
 async def create(ctx: Ctx, body: SecretCreate) -> Secret:

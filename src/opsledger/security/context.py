@@ -57,6 +57,12 @@ class Ctx:
         return self.actor
 
     @property
+    def visible_owner(self) -> int | None:
+        """Whose owned objects (keys, secrets, deployments) this actor may see: an admin
+        sees everyone's (None), anyone else only their own."""
+        return None if self.user.is_admin else self.user_id
+
+    @property
     def user_id(self) -> int:
         """The acting user's id; only for routes a signed-in user calls."""
         if self.user.id is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opsledger.kit.pagination import keyset
 from opsledger.users.models import User, UserRole
 
 
@@ -33,10 +34,7 @@ async def add(session: AsyncSession, user: User) -> User:
 
 
 async def page(session: AsyncSession, limit: int, after: int | None) -> list[User]:
-    statement = select(User).order_by(User.id).limit(limit)
-    if after is not None:
-        statement = statement.where(User.id > after)
-    return list(await session.scalars(statement))
+    return list(await session.scalars(keyset(select(User), User.id, limit, after)))
 
 
 async def all_users(session: AsyncSession) -> list[User]:
