@@ -22,7 +22,7 @@ def opsledger(
     *args: str, cwd: Path, timeout: float = 120, stdin: str | None = None, **settings: str
 ) -> subprocess.CompletedProcess[str]:
     """Run the command with ``settings`` as its only OPSLEDGER_* environment."""
-    return subprocess.run(  # noqa: S603 - our own command
+    return subprocess.run(
         [OPSLEDGER, *args],
         cwd=cwd,
         env=clean_env(**settings),
