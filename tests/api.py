@@ -10,6 +10,7 @@ from typing import Any
 
 import bcrypt
 import httpx
+from sqlalchemy import select
 from fastapi import FastAPI, routing
 from fastapi.routing import APIRoute
 from pydantic import SecretStr
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from opsledger.app import API_PREFIX, create_app
 from opsledger.config import Settings
 from opsledger.db.session import session_factory, unit_of_work
+from opsledger.models import AuditLog
 from opsledger.security import tokens
 from opsledger.users.models import User, UserRole
 from tests.factories import unique
@@ -90,3 +92,14 @@ def api_routes(app: FastAPI) -> list[tuple[str, str, Any]]:
         and route.path.startswith(API_PREFIX)
         for method in sorted(route.methods)
     ]
+
+
+async def audit_trail(engine: AsyncEngine, response: httpx.Response) -> list[tuple[str, str]]:
+    """(action, resource_type) of the audit rows the request behind ``response`` wrote."""
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            select(AuditLog.action, AuditLog.resource_type)
+            .where(AuditLog.request_id == response.headers["x-request-id"])
+            .order_by(AuditLog.id)
+        )
+        return [(action, resource_type) for action, resource_type in rows]

@@ -13,12 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import opsledger.models  # noqa: F401 - every mapper registered before first use
 from opsledger.api_keys.endpoints import router as api_keys_router
+from opsledger.applications.endpoints import router as applications_router
 from opsledger.audit.endpoints import router as audit_router
 from opsledger.config import Settings
+from opsledger.credentials.endpoints import router as credentials_router
 from opsledger.db.dependencies import Database, ReadSession
 from opsledger.db.engine import create_engine
+from opsledger.host_roles.endpoints import router as host_roles_router
+from opsledger.hosts.endpoints import router as hosts_router
+from opsledger.infrastructure.endpoints import router as infrastructure_router
 from opsledger.kit.errors import ServiceUnavailable, install_error_handlers, problem_responses
 from opsledger.kit.request_ids import RequestIdMiddleware
+from opsledger.playbooks.endpoints import router as playbooks_router
 from opsledger.secrets.endpoints import router as secrets_router
 from opsledger.security.crypto import KeyRing, install_key_ring
 from opsledger.security.throttle import LoginThrottle
@@ -35,7 +41,20 @@ class Health(BaseModel):
 
 def api_router() -> APIRouter:
     api = APIRouter(prefix=API_PREFIX)
-    for router in (auth_router, users_router, api_keys_router, secrets_router, audit_router):
+    routers = (
+        auth_router,
+        users_router,
+        api_keys_router,
+        secrets_router,
+        audit_router,
+        host_roles_router,
+        hosts_router,
+        credentials_router,
+        playbooks_router,
+        infrastructure_router,
+        applications_router,
+    )
+    for router in routers:
         api.include_router(router)
     return api
 

@@ -69,6 +69,10 @@ class ServiceUnavailable(ProblemError):
     status = 503
 
 
+# What every authenticated route can answer before it does anything.
+AUTH_ERRORS = (Unauthorized, Forbidden)
+
+
 def problem_response(
     status: int,
     detail: str,

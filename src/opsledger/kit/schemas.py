@@ -1,16 +1,70 @@
-"""Schema bases: requests forbid unknown fields; responses read from ORM rows."""
+"""Schema bases and the field types several domains share."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from ipaddress import IPv4Address, IPv6Address
+from typing import Annotated, Any, ClassVar, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+JsonObject = Annotated[dict[str, Any], Field(max_length=200)]
+Tags = Annotated[dict[str, str | int | float | bool], Field(max_length=100)]
+Text = Annotated[str, StringConstraints(max_length=10_000)]
+
+
+def _host_address(value: IPv4Address | IPv6Address) -> str:
+    return str(value)
+
+
+IpAddress = Annotated[IPv4Address | IPv6Address, AfterValidator(_host_address)]
+# RFC 1123 host names (and FQDNs); no spaces, no shell metacharacters.
+Hostname = Annotated[
+    str,
+    StringConstraints(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$",
+    ),
+]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
 class RequestSchema(BaseModel):
     """A request body: unknown fields (``id``, ``role``, ``password_hash`` …) are refused,
     so nothing server-managed can be written from outside."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # No whitespace stripping: secrets, keys and playbook content must arrive byte for byte.
+    model_config = ConfigDict(extra="forbid")
 
 
 class ResponseSchema(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+class UpdateSchema(RequestSchema):
+    """A partial update: only the fields sent change. A field not listed in ``nullable``
+    may be left out but not set to null."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> Self:
+        refused = sorted(
+            name
+            for name in self.model_fields_set
+            if getattr(self, name) is None and name not in self.nullable
+        )
+        if refused:
+            raise ValueError(f"may not be null: {', '.join(refused)}")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)

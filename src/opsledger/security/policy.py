@@ -27,6 +27,7 @@ ADMIN = OPERATOR | {
     "credentials:read",
     "credentials:write",
     "audit:read",
+    "hosts:purge",
 }
 
 POLICY: dict[UserRole, frozenset[str]] = {

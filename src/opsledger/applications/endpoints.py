@@ -1,0 +1,72 @@
+"""HTTP for applications."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+
+from opsledger.applications import service
+from opsledger.applications.schemas import (
+    ApplicationCreate,
+    ApplicationQuery,
+    ApplicationRead,
+    ApplicationUpdate,
+)
+from opsledger.kit.errors import (
+    AUTH_ERRORS,
+    Conflict,
+    NotFound,
+    ValidationFailed,
+    problem_responses,
+)
+from opsledger.kit.pagination import Page, page_of
+from opsledger.security.auth import Require, RequireRead
+from opsledger.security.context import Ctx
+
+router = APIRouter(prefix="/applications", tags=["applications"])
+Read = Annotated[Ctx, Depends(RequireRead("applications:read"))]
+Write = Annotated[Ctx, Depends(Require("applications:write"))]
+
+
+@router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
+async def list_applications(
+    ctx: Read, query: Annotated[ApplicationQuery, Query()]
+) -> Page[ApplicationRead]:
+    rows = await service.page(ctx, query.filters(), query.limit + 1, query.after)
+    return page_of(rows, query.limit, ApplicationRead.model_validate, lambda row: row.id)
+
+
+@router.get(
+    "/{application_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed)
+)
+async def read_application(application_id: int, ctx: Read) -> ApplicationRead:
+    return ApplicationRead.model_validate(await service.get(ctx, application_id))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(*AUTH_ERRORS, Conflict, ValidationFailed),
+)
+async def create_application(body: ApplicationCreate, ctx: Write) -> ApplicationRead:
+    return ApplicationRead.model_validate(await service.create(ctx, body))
+
+
+@router.patch(
+    "/{application_id}",
+    responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed),
+)
+async def update_application(
+    application_id: int, body: ApplicationUpdate, ctx: Write
+) -> ApplicationRead:
+    return ApplicationRead.model_validate(await service.update(ctx, application_id, body))
+
+
+@router.delete(
+    "/{application_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed),
+)
+async def delete_application(application_id: int, ctx: Write) -> None:
+    await service.delete(ctx, application_id)

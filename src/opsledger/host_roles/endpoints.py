@@ -1,0 +1,53 @@
+"""HTTP for host roles."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+
+from opsledger.host_roles import service
+from opsledger.host_roles.schemas import HostRoleCreate, HostRoleQuery, HostRoleRead, HostRoleUpdate
+from opsledger.kit.errors import (
+    AUTH_ERRORS,
+    Conflict,
+    NotFound,
+    ValidationFailed,
+    problem_responses,
+)
+from opsledger.kit.pagination import Page, page_of
+from opsledger.security.auth import Require, RequireRead
+from opsledger.security.context import Ctx
+
+router = APIRouter(prefix="/host-roles", tags=["host roles"])
+Read = Annotated[Ctx, Depends(RequireRead("host_roles:read"))]
+Write = Annotated[Ctx, Depends(Require("host_roles:write"))]
+
+
+@router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
+async def list_host_roles(
+    ctx: Read, query: Annotated[HostRoleQuery, Query()]
+) -> Page[HostRoleRead]:
+    rows = await service.page(ctx, query.filters(), query.limit + 1, query.after)
+    return page_of(rows, query.limit, HostRoleRead.model_validate, lambda row: row.id)
+
+
+@router.get("/{role_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
+async def read_host_role(role_id: int, ctx: Read) -> HostRoleRead:
+    return HostRoleRead.model_validate(await service.get(ctx, role_id))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(*AUTH_ERRORS, Conflict, ValidationFailed),
+)
+async def create_host_role(body: HostRoleCreate, ctx: Write) -> HostRoleRead:
+    return HostRoleRead.model_validate(await service.create(ctx, body))
+
+
+@router.patch(
+    "/{role_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed)
+)
+async def update_host_role(role_id: int, body: HostRoleUpdate, ctx: Write) -> HostRoleRead:
+    return HostRoleRead.model_validate(await service.update(ctx, role_id, body))

@@ -1,0 +1,79 @@
+"""HTTP for hosts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+
+from opsledger.hosts import service
+from opsledger.hosts.schemas import (
+    HostCreate,
+    HostDeleteQuery,
+    HostQuery,
+    HostRead,
+    HostTransition,
+    HostUpdate,
+)
+from opsledger.kit.errors import (
+    AUTH_ERRORS,
+    Conflict,
+    NotFound,
+    ValidationFailed,
+    problem_responses,
+)
+from opsledger.kit.pagination import Page, page_of
+from opsledger.security.auth import Require, RequireRead
+from opsledger.security.context import Ctx
+
+router = APIRouter(prefix="/hosts", tags=["hosts"])
+Read = Annotated[Ctx, Depends(RequireRead("hosts:read"))]
+Write = Annotated[Ctx, Depends(Require("hosts:write"))]
+
+
+@router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
+async def list_hosts(ctx: Read, query: Annotated[HostQuery, Query()]) -> Page[HostRead]:
+    """Filter by any listed column; `?tag=env` or `?tag=env=prod` match tags."""
+    rows = await service.page(ctx, query.filters(), query.tag, query.limit + 1, query.after)
+    return page_of(rows, query.limit, HostRead.model_validate, lambda row: row.id)
+
+
+@router.get("/{host_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
+async def read_host(host_id: int, ctx: Read) -> HostRead:
+    return HostRead.model_validate(await service.get(ctx, host_id))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(*AUTH_ERRORS, Conflict, ValidationFailed),
+)
+async def create_host(body: HostCreate, ctx: Write) -> HostRead:
+    return HostRead.model_validate(await service.create(ctx, body))
+
+
+@router.patch(
+    "/{host_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed)
+)
+async def update_host(host_id: int, body: HostUpdate, ctx: Write) -> HostRead:
+    return HostRead.model_validate(await service.update(ctx, host_id, body))
+
+
+@router.post(
+    "/{host_id}/transition",
+    responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed),
+)
+async def transition_host(host_id: int, body: HostTransition, ctx: Write) -> HostRead:
+    """Move the host along its lifecycle; 409 when the move is not allowed or raced."""
+    return HostRead.model_validate(await service.transition(ctx, host_id, body))
+
+
+@router.delete(
+    "/{host_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed),
+)
+async def delete_host(host_id: int, ctx: Write, query: Annotated[HostDeleteQuery, Query()]) -> None:
+    """Deactivate the host (`is_active=false`); `?hard=true` (admins) deletes it and its
+    credentials, unless it has job history."""
+    await service.delete(ctx, host_id, query.hard)

@@ -1,0 +1,118 @@
+"""The hosts wire format."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints, field_validator
+
+from opsledger.hosts.models import HostStatus
+from opsledger.kit.filtering import ListQuery
+from opsledger.kit.schemas import (
+    Hostname,
+    IpAddress,
+    RequestSchema,
+    ResponseSchema,
+    Tags,
+    Text,
+    UpdateSchema,
+)
+
+Short = Annotated[str, StringConstraints(min_length=1, max_length=50)]
+SshUser = Annotated[
+    str, StringConstraints(min_length=1, max_length=50, pattern=r"^[a-z_][a-z0-9_.-]*\$?$")
+]
+KeyPath = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"^/[^\x00]*$")]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _lower(value: str | None) -> str | None:
+    return None if value is None else value.lower()
+
+
+class HostCreate(RequestSchema):
+    hostname: Hostname
+    ip_address: IpAddress
+    os_type: Short
+    os_version: Short | None = None
+    ssh_port: Port = 22
+    ssh_user: SshUser = "root"
+    ssh_key_path: KeyPath | None = None
+    tags: Tags | None = None
+    environment: Short | None = None
+    description: Text | None = None
+    host_role_id: int | None = Field(None, ge=1)
+
+    _hostname = field_validator("hostname")(_lower)
+
+
+class HostUpdate(UpdateSchema):
+    nullable = frozenset(
+        {"os_version", "ssh_key_path", "tags", "environment", "description", "host_role_id"}
+    )
+
+    hostname: Hostname | None = None
+    ip_address: IpAddress | None = None
+    os_type: Short | None = None
+    os_version: Short | None = None
+    ssh_port: Port | None = None
+    ssh_user: SshUser | None = None
+    ssh_key_path: KeyPath | None = None
+    tags: Tags | None = None
+    environment: Short | None = None
+    description: Text | None = None
+    host_role_id: int | None = Field(None, ge=1)
+    is_active: bool | None = None
+
+    _hostname = field_validator("hostname")(_lower)
+
+
+class HostTransition(RequestSchema):
+    status: HostStatus
+    error_message: Text | None = None
+
+
+class HostRead(ResponseSchema):
+    id: int
+    hostname: str
+    ip_address: str
+    os_type: str
+    os_version: str | None
+    ssh_port: int
+    ssh_user: str
+    ssh_key_path: str | None
+    tags: dict[str, Any] | None
+    environment: str | None
+    description: str | None
+    host_role_id: int | None
+    status: HostStatus
+    error_message: str | None
+    status_changed_at: datetime | None
+    provisioned_at: datetime | None
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class HostQuery(ListQuery):
+    hostname: Hostname | None = None
+    ip_address: IpAddress | None = None
+    environment: Short | None = None
+    status: HostStatus | None = None
+    host_role_id: int | None = Field(None, ge=1)
+    is_active: bool | None = None
+    tag: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+        None, description="`key` (the tag is set) or `key=value`."
+    )
+
+    _hostname = field_validator("hostname")(_lower)
+
+    def filters(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"limit", "after", "tag"}, exclude_none=True)
+
+
+class HostDeleteQuery(RequestSchema):
+    hard: bool = Field(
+        False, description="Delete the row (admins only) instead of deactivating the host."
+    )

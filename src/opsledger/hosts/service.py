@@ -1,0 +1,105 @@
+"""Rules for hosts: unique host names, a role that exists, the lifecycle state machine,
+and deletion that never loses job history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opsledger.audit import changes
+from opsledger.audit import service as audit
+from opsledger.db.base import utcnow
+from opsledger.host_roles import repository as host_roles
+from opsledger.hosts import repository
+from opsledger.hosts.models import Host, HostStatus
+from opsledger.hosts.schemas import HostCreate, HostTransition, HostUpdate
+from opsledger.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from opsledger.kit.states import transition as move
+from opsledger.security.context import Ctx
+from opsledger.security.policy import allows
+
+RESOURCE = "host"
+
+# new → provisioning → deployed; provisioning → failed → provisioning; a deployed host may
+# be provisioned again; any host but a decommissioned one may be decommissioned.
+HOST_TRANSITIONS: dict[HostStatus, set[HostStatus]] = {
+    HostStatus.new: {HostStatus.provisioning, HostStatus.decommissioned},
+    HostStatus.provisioning: {HostStatus.deployed, HostStatus.failed, HostStatus.decommissioned},
+    HostStatus.deployed: {HostStatus.provisioning, HostStatus.decommissioned},
+    HostStatus.failed: {HostStatus.provisioning, HostStatus.decommissioned},
+    HostStatus.decommissioned: set(),
+}
+
+
+async def get(ctx: Ctx, host_id: int) -> Host:
+    host = await repository.get(ctx.session, host_id)
+    if host is None:
+        raise NotFound(f"host {host_id} does not exist")
+    return host
+
+
+async def page(
+    ctx: Ctx, filters: dict[str, Any], tag: str | None, limit: int, after: int | None
+) -> list[Host]:
+    parsed = None
+    if tag is not None:
+        key, _, value = tag.partition("=")
+        parsed = (key, value if "=" in tag else None)
+    return await repository.page(ctx.session, filters, parsed, limit, after)
+
+
+async def _check(ctx: Ctx, fields: dict[str, Any], host_id: int | None = None) -> None:
+    hostname = fields.get("hostname")
+    if hostname and await repository.hostname_taken(ctx.session, hostname, host_id):
+        raise Conflict(f"a host named {hostname!r} already exists")
+    role_id = fields.get("host_role_id")
+    if role_id is not None and await host_roles.get(ctx.session, role_id) is None:
+        raise ValidationFailed(f"host role {role_id} does not exist")
+
+
+async def create(ctx: Ctx, body: HostCreate) -> Host:
+    fields = body.model_dump()
+    await _check(ctx, fields)
+    return await changes.create(ctx, RESOURCE, Host(**fields))
+
+
+async def update(ctx: Ctx, host_id: int, body: HostUpdate) -> Host:
+    host = await get(ctx, host_id)
+    fields = body.changes()
+    await _check(ctx, fields, host.id)
+    return await changes.update(ctx, RESOURCE, host, fields)
+
+
+async def transition(ctx: Ctx, host_id: int, body: HostTransition) -> Host:
+    """Compare-and-set along HOST_TRANSITIONS, stamping when it happened."""
+    host = await get(ctx, host_id)
+    before = await audit.capture(ctx.session, host)
+    now = utcnow()
+    values: dict[str, Any] = {
+        "status_changed_at": now,
+        "updated_at": now,
+        "error_message": body.error_message if body.status is HostStatus.failed else None,
+    }
+    if body.status is HostStatus.deployed:
+        values["provisioned_at"] = now
+    await move(ctx.session, Host, host.id, HOST_TRANSITIONS, body.status, values)
+    await changes.reload(ctx, host)
+    await audit.changed(ctx, "transition", RESOURCE, host, before)
+    return host
+
+
+async def delete(ctx: Ctx, host_id: int, hard: bool) -> None:
+    """Deactivate the host; with ``hard``, delete it and (by cascade) its credentials.
+
+    A host with jobs cannot be deleted: jobs and their logs are kept for good (seed 002),
+    so such a host is deactivated or decommissioned instead."""
+    host = await get(ctx, host_id)
+    if not hard:
+        await changes.update(ctx, RESOURCE, host, {"is_active": False})
+        return
+    if not allows(ctx.user.role, "hosts:purge", ctx.user.scopes):
+        raise Forbidden("only an admin may delete a host for good")
+    if await repository.has_jobs(ctx.session, host.id):
+        raise Conflict(
+            f"host {host_id} has job history, which is kept: deactivate or decommission it"
+        )
+    await changes.remove(ctx, RESOURCE, host)

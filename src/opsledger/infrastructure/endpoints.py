@@ -1,0 +1,72 @@
+"""HTTP for infrastructure."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+
+from opsledger.infrastructure import service
+from opsledger.infrastructure.schemas import (
+    InfrastructureCreate,
+    InfrastructureQuery,
+    InfrastructureRead,
+    InfrastructureUpdate,
+)
+from opsledger.kit.errors import (
+    AUTH_ERRORS,
+    Conflict,
+    NotFound,
+    ValidationFailed,
+    problem_responses,
+)
+from opsledger.kit.pagination import Page, page_of
+from opsledger.security.auth import Require, RequireRead
+from opsledger.security.context import Ctx
+
+router = APIRouter(prefix="/infrastructure", tags=["infrastructure"])
+Read = Annotated[Ctx, Depends(RequireRead("infrastructure:read"))]
+Write = Annotated[Ctx, Depends(Require("infrastructure:write"))]
+
+
+@router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
+async def list_infrastructure(
+    ctx: Read, query: Annotated[InfrastructureQuery, Query()]
+) -> Page[InfrastructureRead]:
+    rows = await service.page(ctx, query.filters(), query.limit + 1, query.after)
+    return page_of(rows, query.limit, InfrastructureRead.model_validate, lambda row: row.id)
+
+
+@router.get(
+    "/{infrastructure_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed)
+)
+async def read_infrastructure(infrastructure_id: int, ctx: Read) -> InfrastructureRead:
+    return InfrastructureRead.model_validate(await service.get(ctx, infrastructure_id))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(*AUTH_ERRORS, Conflict, ValidationFailed),
+)
+async def create_infrastructure(body: InfrastructureCreate, ctx: Write) -> InfrastructureRead:
+    return InfrastructureRead.model_validate(await service.create(ctx, body))
+
+
+@router.patch(
+    "/{infrastructure_id}",
+    responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed),
+)
+async def update_infrastructure(
+    infrastructure_id: int, body: InfrastructureUpdate, ctx: Write
+) -> InfrastructureRead:
+    return InfrastructureRead.model_validate(await service.update(ctx, infrastructure_id, body))
+
+
+@router.delete(
+    "/{infrastructure_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed),
+)
+async def delete_infrastructure(infrastructure_id: int, ctx: Write) -> None:
+    await service.delete(ctx, infrastructure_id)

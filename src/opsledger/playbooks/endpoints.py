@@ -1,0 +1,66 @@
+"""HTTP for playbooks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+
+from opsledger.kit.errors import (
+    AUTH_ERRORS,
+    Conflict,
+    NotFound,
+    ValidationFailed,
+    problem_responses,
+)
+from opsledger.kit.pagination import Page, page_of
+from opsledger.playbooks import service
+from opsledger.playbooks.schemas import (
+    PlaybookCreate,
+    PlaybookQuery,
+    PlaybookRead,
+    PlaybookUpdate,
+    PlaybookVerification,
+)
+from opsledger.security.auth import Require, RequireRead
+from opsledger.security.context import Ctx
+
+router = APIRouter(prefix="/playbooks", tags=["playbooks"])
+Read = Annotated[Ctx, Depends(RequireRead("playbooks:read"))]
+Write = Annotated[Ctx, Depends(Require("playbooks:write"))]
+
+
+@router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
+async def list_playbooks(ctx: Read, query: Annotated[PlaybookQuery, Query()]) -> Page[PlaybookRead]:
+    rows = await service.page(ctx, query.filters(), query.limit + 1, query.after)
+    return page_of(rows, query.limit, PlaybookRead.model_validate, lambda row: row.id)
+
+
+@router.get("/{playbook_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
+async def read_playbook(playbook_id: int, ctx: Read) -> PlaybookRead:
+    return PlaybookRead.model_validate(await service.get(ctx, playbook_id))
+
+
+@router.get(
+    "/{playbook_id}/verify", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed)
+)
+async def verify_playbook(playbook_id: int, ctx: Read) -> PlaybookVerification:
+    """Re-hash the file on disk and compare it with the hash taken at registration."""
+    return await service.verify(ctx, playbook_id)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(*AUTH_ERRORS, Conflict, ValidationFailed),
+)
+async def register_playbook(body: PlaybookCreate, ctx: Write) -> PlaybookRead:
+    return PlaybookRead.model_validate(await service.register(ctx, body))
+
+
+@router.patch(
+    "/{playbook_id}",
+    responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed),
+)
+async def update_playbook(playbook_id: int, body: PlaybookUpdate, ctx: Write) -> PlaybookRead:
+    return PlaybookRead.model_validate(await service.update(ctx, playbook_id, body))

@@ -1,0 +1,84 @@
+"""Playbook files on disk: confined to the playbook root, hashed with SHA-256."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from pathlib import Path
+
+import yaml
+
+from opsledger.kit.errors import Conflict, ValidationFailed
+from opsledger.playbooks.schemas import MAX_PLAYBOOK_BYTES
+
+
+def confine(root: Path, requested: str) -> Path:
+    """The real path of ``requested`` (relative to the root, or absolute), refused unless
+    it is a file inside the root: no ``..``, no symlink pointing out."""
+    base = root.resolve()
+    candidate = Path(requested)
+    resolved = (candidate if candidate.is_absolute() else base / candidate).resolve()
+    if not resolved.is_relative_to(base):
+        raise ValidationFailed("file_path must be inside the playbook root")
+    if not resolved.is_file():
+        raise ValidationFailed("file_path does not name a file under the playbook root")
+    return resolved
+
+
+def digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def check_playbook(content: bytes) -> None:
+    if len(content) > MAX_PLAYBOOK_BYTES:
+        raise ValidationFailed(f"a playbook may not exceed {MAX_PLAYBOOK_BYTES} bytes")
+    try:
+        plays = yaml.safe_load(content)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ValidationFailed(f"not valid YAML{where}") from None
+    if not isinstance(plays, list) or not plays or not all(isinstance(p, dict) for p in plays):
+        raise ValidationFailed("a playbook is a YAML list of plays")
+
+
+async def read_registered(root: Path, requested: str) -> tuple[Path, str]:
+    """Confine, read, check and hash a file that is already under the root."""
+
+    def work() -> tuple[Path, str]:
+        path = confine(root, requested)
+        content = path.read_bytes()
+        check_playbook(content)
+        return path, digest(content)
+
+    return await asyncio.to_thread(work)
+
+
+async def store_upload(root: Path, name: str, content: str) -> tuple[Path, str]:
+    """Write uploaded content to ``<root>/<name>.yml``; never overwrite a file."""
+    data = content.encode()
+    check_playbook(data)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "playbook"
+
+    def work() -> Path:
+        root.mkdir(parents=True, exist_ok=True)
+        path = root.resolve() / f"{slug}.yml"
+        try:
+            with path.open("xb") as handle:
+                handle.write(data)
+        except FileExistsError:
+            raise Conflict(f"{path.name} already exists under the playbook root") from None
+        return path
+
+    return await asyncio.to_thread(work), digest(data)
+
+
+async def current_hash(path: str) -> str | None:
+    def work() -> str | None:
+        try:
+            return digest(Path(path).read_bytes())
+        except OSError:
+            return None
+
+    return await asyncio.to_thread(work)

