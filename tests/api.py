@@ -10,10 +10,10 @@ from typing import Any
 
 import bcrypt
 import httpx
-from sqlalchemy import select
 from fastapi import FastAPI, routing
 from fastapi.routing import APIRoute
 from pydantic import SecretStr
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.app import API_PREFIX, create_app
