@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import opsledger.models  # noqa: F401 - every mapper registered before first use
+from opsledger.alerts.endpoints import router as alerts_router
 from opsledger.api_keys.endpoints import router as api_keys_router
 from opsledger.applications.endpoints import router as applications_router
 from opsledger.audit.endpoints import router as audit_router
@@ -19,6 +20,7 @@ from opsledger.config import Settings
 from opsledger.credentials.endpoints import router as credentials_router
 from opsledger.db.dependencies import Database, ReadSession
 from opsledger.db.engine import create_engine
+from opsledger.deployments.endpoints import router as deployments_router
 from opsledger.host_roles.endpoints import router as host_roles_router
 from opsledger.hosts.endpoints import router as hosts_router
 from opsledger.infrastructure.endpoints import router as infrastructure_router
@@ -28,6 +30,8 @@ from opsledger.playbooks.endpoints import router as playbooks_router
 from opsledger.secrets.endpoints import router as secrets_router
 from opsledger.security.crypto import KeyRing, install_key_ring
 from opsledger.security.throttle import LoginThrottle
+from opsledger.stats.endpoints import router as stats_router
+from opsledger.tickets.endpoints import router as tickets_router
 from opsledger.users.endpoints import auth_router
 from opsledger.users.endpoints import router as users_router
 
@@ -53,6 +57,10 @@ def api_router() -> APIRouter:
         playbooks_router,
         infrastructure_router,
         applications_router,
+        deployments_router,
+        tickets_router,
+        alerts_router,
+        stats_router,
     )
     for router in routers:
         api.include_router(router)

@@ -27,6 +27,7 @@ from opsledger.kit.cli import (
 )
 from opsledger.ops.cli import keys_cli
 from opsledger.security.context import cli_context
+from opsledger.stats.cli import show_stats
 from opsledger.users import service as users
 from opsledger.users.cli import users_cli
 
@@ -40,6 +41,7 @@ cli.add_typer(db_cli, name="db")
 cli.add_typer(users_cli, name="users")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(audit_cli, name="audit")
+cli.command("stats")(show_stats)
 
 HostOption = Annotated[str | None, typer.Option(help="Address to listen on.")]
 PortOption = Annotated[int | None, typer.Option(help="Port to listen on.", min=1, max=65535)]

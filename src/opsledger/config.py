@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     job_backend: JobBackend = JobBackend.embedded
     redis_url: str = "redis://127.0.0.1:6379/0"
 
+    # Hours from opening to due, per ticket priority.
+    ticket_sla_hours: dict[str, float] = Field(
+        default_factory=lambda: {"critical": 4.0, "high": 24.0, "medium": 72.0, "low": 168.0}
+    )
+
     log_retention_days: int = Field(90, ge=1)
     audit_retention_days: int = Field(365, ge=1)
 
@@ -108,6 +113,14 @@ class Settings(BaseSettings):
     @classmethod
     def _async_driver(cls, value: str | None) -> str | None:
         return None if value is None else normalize_database_url(value)
+
+    @field_validator("ticket_sla_hours")
+    @classmethod
+    def _every_priority(cls, value: dict[str, float]) -> dict[str, float]:
+        expected = {"critical", "high", "medium", "low"}
+        if set(value) != expected or any(hours <= 0 for hours in value.values()):
+            raise ValueError(f"needs positive hours for exactly {sorted(expected)}")
+        return value
 
     @field_validator("encryption_keys", mode="before")
     @classmethod

@@ -51,6 +51,8 @@ class ReplicaStatus(StrEnum):
 
 class Deployment(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
     __tablename__ = "deployments"
+    # live_name is computed by the database: read it back after every write.
+    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - declarative reads it once
     __table_args__ = table_args(
         Index(None, "user_id", "deleted_at"),
         Index(None, "status"),

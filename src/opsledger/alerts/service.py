@@ -1,0 +1,115 @@
+"""Rules for alerts: repeated deliveries of one alert (same fingerprint) update it instead
+of piling up; firing → acknowledged → resolved."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opsledger.alerts import repository
+from opsledger.alerts.models import AlertSeverity, AlertStatus, MonitoringAlert
+from opsledger.alerts.schemas import AlertCreate, AlertmanagerWebhook, WebhookResult
+from opsledger.audit import changes
+from opsledger.audit import service as audit
+from opsledger.db.base import utcnow
+from opsledger.deployments import repository as deployments
+from opsledger.hosts import repository as hosts
+from opsledger.kit.errors import NotFound, ValidationFailed
+from opsledger.kit.states import transition as move
+from opsledger.security.context import Ctx
+
+RESOURCE = "alert"
+
+ALERT_TRANSITIONS: dict[AlertStatus, set[AlertStatus]] = {
+    AlertStatus.firing: {AlertStatus.acknowledged, AlertStatus.resolved},
+    AlertStatus.acknowledged: {AlertStatus.resolved},
+    AlertStatus.resolved: set(),
+}
+
+
+async def get(ctx: Ctx, alert_id: int) -> MonitoringAlert:
+    alert = await repository.get(ctx.session, alert_id)
+    if alert is None:
+        raise NotFound(f"alert {alert_id} does not exist")
+    return alert
+
+
+async def page(
+    ctx: Ctx, filters: dict[str, Any], limit: int, after: int | None
+) -> list[MonitoringAlert]:
+    return await repository.page(ctx.session, filters, limit, after)
+
+
+async def raise_alert(ctx: Ctx, body: AlertCreate) -> tuple[MonitoringAlert, bool]:
+    """The alert and whether it is new (False: an open alert with its fingerprint was
+    updated instead)."""
+    if body.host_id and await hosts.get(ctx.session, body.host_id) is None:
+        raise ValidationFailed(f"host {body.host_id} does not exist")
+    if body.deployment_id and await deployments.get(ctx.session, body.deployment_id, None) is None:
+        raise ValidationFailed(f"deployment {body.deployment_id} does not exist")
+    fields = body.model_dump()
+    existing = None
+    if body.fingerprint:
+        existing = await repository.open_by_fingerprint(ctx.session, body.fingerprint)
+    if existing is not None:
+        updated = {k: v for k, v in fields.items() if v is not None and k != "fingerprint"}
+        return await changes.update(ctx, RESOURCE, existing, updated), False
+    return await changes.create(ctx, RESOURCE, MonitoringAlert(**fields)), True
+
+
+async def _move(
+    ctx: Ctx, alert_id: int, target: AlertStatus, values: dict[str, Any]
+) -> MonitoringAlert:
+    alert = await get(ctx, alert_id)
+    before = await audit.capture(ctx.session, alert)
+    await move(ctx.session, MonitoringAlert, alert.id, ALERT_TRANSITIONS, target, values)
+    await changes.reload(ctx, alert)
+    await audit.changed(ctx, target.value, RESOURCE, alert, before)
+    return alert
+
+
+async def acknowledge(ctx: Ctx, alert_id: int) -> MonitoringAlert:
+    now = utcnow()
+    values = {"acknowledged_at": now, "acknowledged_by": ctx.user_id, "updated_at": now}
+    return await _move(ctx, alert_id, AlertStatus.acknowledged, values)
+
+
+async def resolve(ctx: Ctx, alert_id: int) -> MonitoringAlert:
+    now = utcnow()
+    return await _move(ctx, alert_id, AlertStatus.resolved, {"resolved_at": now, "updated_at": now})
+
+
+SEVERITIES = {severity.value for severity in AlertSeverity}
+
+
+async def receive_alertmanager(ctx: Ctx, body: AlertmanagerWebhook) -> WebhookResult:
+    """Firing alerts are raised (or refreshed by fingerprint); resolved ones are resolved."""
+    created = updated = resolved = 0
+    for item in body.alerts:
+        if item.status == "resolved":
+            open_alert = (
+                await repository.open_by_fingerprint(ctx.session, item.fingerprint)
+                if item.fingerprint
+                else None
+            )
+            if open_alert is not None:
+                await resolve(ctx, open_alert.id)
+                resolved += 1
+            continue
+        severity = item.labels.get("severity", "warning")
+        alert, new = await raise_alert(
+            ctx,
+            AlertCreate(
+                source="alertmanager",
+                severity=AlertSeverity(severity if severity in SEVERITIES else "warning"),
+                title=(item.annotations.get("summary") or item.labels.get("alertname") or "alert")[
+                    :255
+                ],
+                description=item.annotations.get("description"),
+                labels=item.labels or None,
+                fingerprint=item.fingerprint,
+            ),
+        )
+        if new and item.startsAt is not None:
+            alert.starts_at = item.startsAt
+        created, updated = created + new, updated + (not new)
+    return WebhookResult(created=created, updated=updated, resolved=resolved)

@@ -1,0 +1,1 @@
+"""Counts across the inventory, computed by the database with grouped queries."""

@@ -1,0 +1,22 @@
+"""HTTP for stats."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from opsledger.kit.errors import AUTH_ERRORS, problem_responses
+from opsledger.security.auth import RequireRead
+from opsledger.security.context import Ctx
+from opsledger.stats import service
+from opsledger.stats.schemas import Stats
+
+router = APIRouter(prefix="/stats", tags=["stats"])
+
+
+@router.get("", responses=problem_responses(*AUTH_ERRORS))
+async def read_stats(ctx: Annotated[Ctx, Depends(RequireRead("stats:read"))]) -> Stats:
+    """Counts per table, hosts by status and role, jobs by status, open tickets by
+    priority, overdue tickets and firing alerts: grouped queries, no rows loaded."""
+    return await service.collect(ctx.session)

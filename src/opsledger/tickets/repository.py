@@ -1,0 +1,35 @@
+"""The only SQL for tickets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opsledger.db import queries
+from opsledger.tickets.models import Ticket, TicketStatus
+
+UNFINISHED = (TicketStatus.open, TicketStatus.in_progress)
+
+
+def overdue_condition(now: datetime) -> Any:
+    return Ticket.status.in_(UNFINISHED) & (Ticket.due_at < now)
+
+
+async def get(session: AsyncSession, ticket_id: int) -> Ticket | None:
+    return await session.get(Ticket, ticket_id)
+
+
+async def page(
+    session: AsyncSession,
+    filters: dict[str, Any],
+    overdue_at: datetime | None,
+    limit: int,
+    after: int | None,
+) -> list[Ticket]:
+    statement = select(Ticket)
+    if overdue_at is not None:
+        statement = statement.where(overdue_condition(overdue_at))
+    return await queries.page(session, Ticket, filters, limit, after, statement)

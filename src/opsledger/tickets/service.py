@@ -1,0 +1,129 @@
+"""Rules for tickets: priority sets the due date (the SLA), status moves along a fixed
+path, and a failed job opens one by itself."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from opsledger.audit import changes
+from opsledger.audit import service as audit
+from opsledger.db.base import utcnow
+from opsledger.jobs import repository as jobs
+from opsledger.kit.errors import NotFound, ValidationFailed
+from opsledger.kit.states import transition as move
+from opsledger.security.context import Ctx
+from opsledger.tickets import repository
+from opsledger.tickets.models import Ticket, TicketPriority, TicketStatus
+from opsledger.tickets.schemas import TicketCreate, TicketTransition, TicketUpdate
+
+RESOURCE = "ticket"
+
+# open → in_progress → resolved → closed; a resolved ticket may be reopened.
+TICKET_TRANSITIONS: dict[TicketStatus, set[TicketStatus]] = {
+    TicketStatus.open: {TicketStatus.in_progress},
+    TicketStatus.in_progress: {TicketStatus.resolved},
+    TicketStatus.resolved: {TicketStatus.closed, TicketStatus.open},
+    TicketStatus.closed: set(),
+}
+
+# What a failed job's host environment says about urgency.
+ENVIRONMENT_PRIORITY = {"production": TicketPriority.high, "staging": TicketPriority.medium}
+
+
+def due_at(ctx: Ctx, priority: TicketPriority, opened: datetime) -> datetime:
+    return opened + timedelta(hours=ctx.settings.ticket_sla_hours[priority.value])
+
+
+def priority_for_environment(environment: str | None) -> TicketPriority:
+    return ENVIRONMENT_PRIORITY.get((environment or "").lower(), TicketPriority.low)
+
+
+async def get(ctx: Ctx, ticket_id: int) -> Ticket:
+    ticket = await repository.get(ctx.session, ticket_id)
+    if ticket is None:
+        raise NotFound(f"ticket {ticket_id} does not exist")
+    return ticket
+
+
+async def page(
+    ctx: Ctx, filters: dict[str, Any], overdue: bool | None, limit: int, after: int | None
+) -> list[Ticket]:
+    return await repository.page(ctx.session, filters, utcnow() if overdue else None, limit, after)
+
+
+async def open_ticket(
+    ctx: Ctx,
+    job_id: int,
+    title: str,
+    description: str | None,
+    priority: TicketPriority,
+    created_by: int,
+) -> Ticket:
+    """Open a ticket on a job with the SLA's due date."""
+    if await jobs.get(ctx.session, job_id) is None:
+        raise ValidationFailed(f"job {job_id} does not exist")
+    now = utcnow()
+    ticket = Ticket(
+        job_id=job_id,
+        created_by=created_by,
+        title=title,
+        description=description,
+        priority=priority,
+        due_at=due_at(ctx, priority, now),
+        created_at=now,
+        updated_at=now,
+    )
+    return await changes.create(ctx, RESOURCE, ticket)
+
+
+async def create(ctx: Ctx, body: TicketCreate) -> Ticket:
+    return await open_ticket(
+        ctx, body.job_id, body.title, body.description, body.priority, ctx.user_id
+    )
+
+
+async def open_for_failed_job(
+    ctx: Ctx,
+    job_id: int,
+    started_by: int,
+    playbook: str,
+    hostname: str,
+    environment: str | None,
+    last_lines: list[str],
+) -> Ticket:
+    """The ticket a failed job opens, in the same transaction as the job's status change:
+    titled after playbook and host, the last log lines as description, and a priority
+    from the host's environment (production high, staging medium, anything else low)."""
+    description = "Last output lines:\n" + "\n".join(last_lines[-20:]) if last_lines else None
+    return await open_ticket(
+        ctx,
+        job_id,
+        f"Job {job_id} failed: {playbook} on {hostname}"[:255],
+        description,
+        priority_for_environment(environment),
+        started_by,
+    )
+
+
+async def update(ctx: Ctx, ticket_id: int, body: TicketUpdate) -> Ticket:
+    ticket = await get(ctx, ticket_id)
+    fields = body.changes()
+    if "priority" in fields:
+        fields["due_at"] = due_at(ctx, fields["priority"], ticket.created_at)
+    return await changes.update(ctx, RESOURCE, ticket, fields)
+
+
+async def transition(ctx: Ctx, ticket_id: int, body: TicketTransition) -> Ticket:
+    ticket = await get(ctx, ticket_id)
+    before = await audit.capture(ctx.session, ticket)
+    now = utcnow()
+    values: dict[str, Any] = {"updated_at": now}
+    if body.status is TicketStatus.resolved:
+        values["resolved_at"] = now
+    elif body.status is TicketStatus.open:
+        values["resolved_at"] = None
+    await move(ctx.session, Ticket, ticket.id, TICKET_TRANSITIONS, body.status, values)
+    await changes.reload(ctx, ticket)
+    await audit.changed(ctx, "transition", RESOURCE, ticket, before)
+    return ticket
