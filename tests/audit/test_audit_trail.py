@@ -147,6 +147,17 @@ AUDITED = {
     ("POST", "/api/v1/applications"),
     ("PATCH", "/api/v1/applications/{application_id}"),
     ("DELETE", "/api/v1/applications/{application_id}"),
+    ("POST", "/api/v1/tickets"),
+    ("PATCH", "/api/v1/tickets/{ticket_id}"),
+    ("POST", "/api/v1/tickets/{ticket_id}/transition"),
+    ("POST", "/api/v1/deployments"),
+    ("POST", "/api/v1/deployments/{deployment_id}/scale"),
+    ("PATCH", "/api/v1/deployments/{deployment_id}/status"),
+    ("DELETE", "/api/v1/deployments/{deployment_id}"),
+    ("POST", "/api/v1/alerts"),
+    ("POST", "/api/v1/alerts/alertmanager"),
+    ("POST", "/api/v1/alerts/{alert_id}/acknowledge"),
+    ("POST", "/api/v1/alerts/{alert_id}/resolve"),
 }
 
 

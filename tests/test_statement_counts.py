@@ -1,0 +1,96 @@
+"""No N+1: every list endpoint issues the same number of SQL statements for 1 row as
+for 100 (counted with an engine event listener)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from opsledger.db.session import session_factory, unit_of_work
+from opsledger.users.models import UserRole
+from tests import factories as f
+from tests.api import Person, build_app, client_for, make_person
+
+Make = Callable[[AsyncSession, Person, Any], Awaitable[Any]]
+
+
+async def _credential(session: AsyncSession, _: Person, host: Any) -> Any:
+    return await f.make_credential(session, host)
+
+
+async def _deployment(session: AsyncSession, admin: Person, _: Any) -> Any:
+    deployment = await f.make_deployment(session)
+    await f.make_resources(session, deployment)
+    await f.make_replica(session, deployment)
+    return deployment
+
+
+LISTS: list[tuple[str, Make]] = [
+    ("/hosts", lambda s, a, h: f.make_host(s)),
+    ("/host-roles", lambda s, a, h: f.make_role(s)),
+    ("/playbooks", lambda s, a, h: f.make_playbook(s)),
+    ("/infrastructure", lambda s, a, h: f.make_infrastructure(s, secret_config="{}")),
+    ("/applications", lambda s, a, h: f.make_application(s)),
+    ("/deployments", _deployment),
+    ("/tickets", lambda s, a, h: f.make_ticket(s)),
+    ("/alerts", lambda s, a, h: f.make_alert(s)),
+    ("/users", lambda s, a, h: f.make_user(s)),
+    ("/api-keys", lambda s, a, h: f.make_api_key(s, h.owner)),
+    ("/secrets", lambda s, a, h: f.make_secret(s, h.owner)),
+    ("/audit", lambda s, a, h: f.make_audit_row(s)),
+    ("/hosts/{host}/credentials", _credential),
+]
+
+
+@contextmanager
+def counting(engine: AsyncEngine) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+
+
+class Anchor:
+    """The host (and owner) child rows hang off."""
+
+    def __init__(self, host: Any, owner: Any) -> None:
+        self.id = host.id
+        self.owner = owner
+
+
+@pytest.mark.parametrize(("path", "make"), LISTS, ids=[path for path, _ in LISTS])
+async def test_a_list_costs_the_same_statements_for_1_and_100_rows(
+    scratch_engine: AsyncEngine, path: str, make: Make
+) -> None:
+    admin = await make_person(scratch_engine, UserRole.admin)
+    async with unit_of_work(session_factory(scratch_engine)) as session:
+        anchor = Anchor(await f.make_host(session), await session.get(f.User, admin.id))
+        await make(session, admin, anchor)
+    url = path.format(host=anchor.id)
+
+    async def listed() -> int:
+        async for client in client_for(build_app(scratch_engine)):
+            with counting(scratch_engine) as statements:
+                response = await client.get(url, params={"limit": 500}, headers=admin.headers)
+            assert response.status_code == 200, response.text
+            return len(statements)
+        raise AssertionError("no client")
+
+    with_one = await listed()
+    async with unit_of_work(session_factory(scratch_engine)) as session:
+        for _ in range(99):
+            await make(session, admin, anchor)
+    with_hundred = await listed()
+
+    assert with_hundred == with_one
