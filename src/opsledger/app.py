@@ -24,7 +24,12 @@ from opsledger.deployments.endpoints import router as deployments_router
 from opsledger.host_roles.endpoints import router as host_roles_router
 from opsledger.hosts.endpoints import router as hosts_router
 from opsledger.infrastructure.endpoints import router as infrastructure_router
-from opsledger.kit.errors import ServiceUnavailable, install_error_handlers, problem_responses
+from opsledger.kit.errors import (
+    BadRequest,
+    ServiceUnavailable,
+    install_error_handlers,
+    problem_responses,
+)
 from opsledger.kit.request_ids import RequestIdMiddleware
 from opsledger.playbooks.endpoints import router as playbooks_router
 from opsledger.secrets.endpoints import router as secrets_router
@@ -44,7 +49,8 @@ class Health(BaseModel):
 
 
 def api_router() -> APIRouter:
-    api = APIRouter(prefix=API_PREFIX)
+    # Any route may meet a body it cannot parse; each route documents the rest itself.
+    api = APIRouter(prefix=API_PREFIX, responses=problem_responses(BadRequest))
     routers = (
         auth_router,
         users_router,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime
 
 import httpx
@@ -250,3 +251,34 @@ async def test_updates_change_only_what_is_sent_and_never_null_a_required_field(
     assert await audit_trail(engine, changed) == [("update", "host")]
     assert nulled.status_code == 422
     assert status.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"description": "nul\x00byte"},
+        {"tags": {"k\x00": "v"}},
+        {"description": "lone \ud800 surrogate"},
+    ],
+    ids=["nul", "nul-in-key", "surrogate"],
+)
+async def test_text_no_backend_can_store_is_422_not_500(
+    client: httpx.AsyncClient, operator: Person, fields: dict[str, object]
+) -> None:
+    content = json.dumps(host_body(**fields))  # escapes them as \\u0000 and \\ud800
+    response = await client.post(
+        "/hosts", content=content, headers=operator.headers | {"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+
+
+async def test_ids_beyond_32_bits_are_422_not_500(
+    client: httpx.AsyncClient, operator: Person
+) -> None:
+    assert (await client.get(f"/hosts/{2**31}", headers=operator.headers)).status_code == 422
+    assert (
+        await client.get("/hosts", params={"after": 2**40}, headers=operator.headers)
+    ).status_code == 422
+    assert (
+        await client.get("/hosts", params={"hostname": "a\x00b"}, headers=operator.headers)
+    ).status_code == 422

@@ -22,6 +22,7 @@ from opsledger.kit.errors import (
     problem_responses,
 )
 from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.schemas import PathId
 from opsledger.security.auth import Require, RequireRead
 from opsledger.security.context import Ctx
 
@@ -38,7 +39,7 @@ async def list_alerts(ctx: Read, query: Annotated[AlertQuery, Query()]) -> Page[
 
 
 @router.get("/{alert_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
-async def read_alert(alert_id: int, ctx: Read) -> AlertRead:
+async def read_alert(alert_id: PathId, ctx: Read) -> AlertRead:
     return AlertRead.model_validate(await service.get(ctx, alert_id))
 
 
@@ -64,10 +65,10 @@ async def alertmanager_webhook(body: AlertmanagerWebhook, ctx: Write) -> Webhook
 
 
 @router.post("/{alert_id}/acknowledge", responses=MOVE_ERRORS)
-async def acknowledge_alert(alert_id: int, ctx: Write) -> AlertRead:
+async def acknowledge_alert(alert_id: PathId, ctx: Write) -> AlertRead:
     return AlertRead.model_validate(await service.acknowledge(ctx, alert_id))
 
 
 @router.post("/{alert_id}/resolve", responses=MOVE_ERRORS)
-async def resolve_alert(alert_id: int, ctx: Write) -> AlertRead:
+async def resolve_alert(alert_id: PathId, ctx: Write) -> AlertRead:
     return AlertRead.model_validate(await service.resolve(ctx, alert_id))

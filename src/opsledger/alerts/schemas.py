@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints
 
 from opsledger.alerts.models import AlertSeverity, AlertStatus
 from opsledger.kit.filtering import ListQuery
-from opsledger.kit.schemas import RequestSchema, ResponseSchema, Text
+from opsledger.kit.schemas import MAX_ID, RequestSchema, ResponseSchema, StrictInput, Text
 
 Source = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -28,8 +28,8 @@ class AlertCreate(RequestSchema):
     fingerprint: Fingerprint | None = Field(
         None, description="Repeated alerts with the same fingerprint update one alert."
     )
-    host_id: int | None = Field(None, ge=1)
-    deployment_id: int | None = Field(None, ge=1)
+    host_id: int | None = Field(None, ge=1, le=MAX_ID)
+    deployment_id: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 class AlertRead(ResponseSchema):
@@ -54,12 +54,12 @@ class AlertRead(ResponseSchema):
 class AlertQuery(ListQuery):
     status: AlertStatus | None = None
     severity: AlertSeverity | None = None
-    host_id: int | None = Field(None, ge=1)
-    deployment_id: int | None = Field(None, ge=1)
+    host_id: int | None = Field(None, ge=1, le=MAX_ID)
+    deployment_id: int | None = Field(None, ge=1, le=MAX_ID)
     source: Source | None = None
 
 
-class WebhookAlert(BaseModel):
+class WebhookAlert(StrictInput):
     """One alert of an Alertmanager webhook (extra fields Alertmanager adds are ignored)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -71,7 +71,7 @@ class WebhookAlert(BaseModel):
     fingerprint: Fingerprint | None = None
 
 
-class AlertmanagerWebhook(BaseModel):
+class AlertmanagerWebhook(StrictInput):
     model_config = ConfigDict(extra="ignore")
 
     version: str = "4"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Query, status
 
 from opsledger.api_keys import service
 from opsledger.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
@@ -16,7 +16,9 @@ from opsledger.kit.errors import (
     ValidationFailed,
     problem_responses,
 )
-from opsledger.kit.pagination import DEFAULT_LIMIT, After, Limit, Page, page_of
+from opsledger.kit.filtering import ListQuery
+from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.schemas import PathId
 from opsledger.security.auth import Require, RequireRead
 from opsledger.security.context import Ctx
 
@@ -39,16 +41,15 @@ async def create_api_key(
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
 async def list_api_keys(
     ctx: Annotated[Ctx, Depends(RequireRead("api_keys:manage"))],
-    limit: Limit = DEFAULT_LIMIT,
-    after: After = None,
+    query: Annotated[ListQuery, Query()],
 ) -> Page[ApiKeyRead]:
-    rows = await service.page(ctx, limit + 1, after)
-    return page_of(rows, limit, ApiKeyRead.model_validate, lambda key: key.id)
+    rows = await service.page(ctx, query.limit + 1, query.after)
+    return page_of(rows, query.limit, ApiKeyRead.model_validate, lambda key: key.id)
 
 
 @router.get("/{key_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
 async def read_api_key(
-    key_id: int, ctx: Annotated[Ctx, Depends(RequireRead("api_keys:manage"))]
+    key_id: PathId, ctx: Annotated[Ctx, Depends(RequireRead("api_keys:manage"))]
 ) -> ApiKeyRead:
     return ApiKeyRead.model_validate(await service.get(ctx, key_id))
 
@@ -57,7 +58,7 @@ async def read_api_key(
     "/{key_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed)
 )
 async def revoke_api_key(
-    key_id: int, ctx: Annotated[Ctx, Depends(Require("api_keys:manage"))]
+    key_id: PathId, ctx: Annotated[Ctx, Depends(Require("api_keys:manage"))]
 ) -> ApiKeyRead:
     """Revoke the key: it stops working at once and stays listed, marked revoked."""
     return ApiKeyRead.model_validate(await service.revoke(ctx, key_id))

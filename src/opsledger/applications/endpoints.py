@@ -21,6 +21,7 @@ from opsledger.kit.errors import (
     problem_responses,
 )
 from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.schemas import PathId
 from opsledger.security.auth import Require, RequireRead
 from opsledger.security.context import Ctx
 
@@ -40,7 +41,7 @@ async def list_applications(
 @router.get(
     "/{application_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed)
 )
-async def read_application(application_id: int, ctx: Read) -> ApplicationRead:
+async def read_application(application_id: PathId, ctx: Read) -> ApplicationRead:
     return ApplicationRead.model_validate(await service.get(ctx, application_id))
 
 
@@ -58,7 +59,7 @@ async def create_application(body: ApplicationCreate, ctx: Write) -> Application
     responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed),
 )
 async def update_application(
-    application_id: int, body: ApplicationUpdate, ctx: Write
+    application_id: PathId, body: ApplicationUpdate, ctx: Write
 ) -> ApplicationRead:
     return ApplicationRead.model_validate(await service.update(ctx, application_id, body))
 
@@ -68,5 +69,5 @@ async def update_application(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed),
 )
-async def delete_application(application_id: int, ctx: Write) -> None:
+async def delete_application(application_id: PathId, ctx: Write) -> None:
     await service.delete(ctx, application_id)

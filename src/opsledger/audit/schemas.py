@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from opsledger.kit.schemas import ResponseSchema
+from pydantic import AwareDatetime, Field
+
+from opsledger.kit.filtering import ListQuery
+from opsledger.kit.schemas import MAX_ID, ResponseSchema
 
 
 class AuditRead(ResponseSchema):
@@ -23,3 +26,15 @@ class AuditRead(ResponseSchema):
     timestamp: datetime
     prev_hash: str | None
     hash: str
+
+
+class AuditQuery(ListQuery):
+    """Newest first: ``after`` continues below the previous page's last id."""
+
+    after: int | None = Field(None, ge=0, le=2**63 - 1, description="The previous `next_cursor`.")
+    resource_type: str | None = Field(None, max_length=50)
+    resource_id: int | None = Field(None, ge=0, le=MAX_ID)
+    user_id: int | None = Field(None, ge=1, le=MAX_ID)
+    action: str | None = Field(None, max_length=100)
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None

@@ -23,6 +23,7 @@ from opsledger.kit.errors import (
     problem_responses,
 )
 from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.schemas import PathId
 from opsledger.security.auth import Require, RequireRead
 from opsledger.security.context import Ctx
 
@@ -33,7 +34,7 @@ Write = Annotated[Ctx, Depends(Require("credentials:write"))]
 
 @router.get("", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
 async def list_credentials(
-    host_id: int, ctx: Read, query: Annotated[CredentialQuery, Query()]
+    host_id: PathId, ctx: Read, query: Annotated[CredentialQuery, Query()]
 ) -> Page[CredentialRead]:
     rows = await service.page(ctx, host_id, query.filters(), query.limit + 1, query.after)
     return page_of(rows, query.limit, CredentialRead.model_validate, lambda row: row.id)
@@ -44,13 +45,13 @@ async def list_credentials(
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed),
 )
-async def add_credential(host_id: int, body: CredentialCreate, ctx: Write) -> CredentialRead:
+async def add_credential(host_id: PathId, body: CredentialCreate, ctx: Write) -> CredentialRead:
     return CredentialRead.model_validate(await service.add(ctx, host_id, body))
 
 
 @router.post("/deactivate", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
 async def deactivate_credentials(
-    host_id: int, ctx: Write, query: Annotated[DeactivateQuery, Query()]
+    host_id: PathId, ctx: Write, query: Annotated[DeactivateQuery, Query()]
 ) -> Deactivated:
     """Deactivate every active credential of one type on the host, in one statement."""
     return Deactivated(deactivated=await service.deactivate_type(ctx, host_id, query.type))
@@ -62,7 +63,7 @@ async def deactivate_credentials(
     responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed),
 )
 async def rotate_credential(
-    host_id: int, credential_id: int, body: CredentialRotate, ctx: Write
+    host_id: PathId, credential_id: PathId, body: CredentialRotate, ctx: Write
 ) -> CredentialRead:
     """A new credential replaces this one, which is deactivated and kept on record."""
     credential = await service.rotate(ctx, host_id, credential_id, body.value.get_secret_value())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+from pydantic import Field, SecretStr, StringConstraints
 
 from opsledger.credentials.models import CredentialType
 from opsledger.kit.filtering import ListQuery
@@ -39,9 +39,7 @@ class CredentialQuery(ListQuery):
     is_active: bool | None = None
 
 
-class DeactivateQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DeactivateQuery(RequestSchema):
     type: CredentialType
 
 

@@ -23,6 +23,7 @@ from opsledger.kit.errors import (
     problem_responses,
 )
 from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.schemas import PathId
 from opsledger.security.auth import Require, RequireRead
 from opsledger.security.context import Ctx
 
@@ -46,7 +47,7 @@ async def list_deployments(
 @router.get(
     "/{deployment_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed)
 )
-async def read_deployment(deployment_id: int, ctx: Read) -> DeploymentDetail:
+async def read_deployment(deployment_id: PathId, ctx: Read) -> DeploymentDetail:
     """With its resources, replicas and status history."""
     return DeploymentDetail.model_validate(await service.get(ctx, deployment_id, detail=True))
 
@@ -62,7 +63,7 @@ async def create_deployment(body: DeploymentCreate, ctx: Write) -> DeploymentDet
 
 @router.post("/{deployment_id}/scale", responses=CHANGE_ERRORS)
 async def scale_deployment(
-    deployment_id: int, body: DeploymentScale, ctx: Write
+    deployment_id: PathId, body: DeploymentScale, ctx: Write
 ) -> DeploymentDetail:
     return DeploymentDetail.model_validate(
         await service.scale(ctx, deployment_id, body.target_replicas)
@@ -71,13 +72,13 @@ async def scale_deployment(
 
 @router.patch("/{deployment_id}/status", responses=CHANGE_ERRORS)
 async def change_deployment_status(
-    deployment_id: int, body: DeploymentStatusChange, ctx: Write
+    deployment_id: PathId, body: DeploymentStatusChange, ctx: Write
 ) -> DeploymentDetail:
     """Move along the status machine; the change and its reason join the history."""
     return DeploymentDetail.model_validate(await service.set_status(ctx, deployment_id, body))
 
 
 @router.delete("/{deployment_id}", status_code=status.HTTP_204_NO_CONTENT, responses=CHANGE_ERRORS)
-async def delete_deployment(deployment_id: int, ctx: Write) -> None:
+async def delete_deployment(deployment_id: PathId, ctx: Write) -> None:
     """Soft delete: marked deleted with a timestamp; the name can be used again."""
     await service.delete(ctx, deployment_id)

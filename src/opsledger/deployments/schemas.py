@@ -10,7 +10,7 @@ from pydantic import Field, StringConstraints
 
 from opsledger.deployments.models import DeploymentStatus, ReplicaStatus
 from opsledger.kit.filtering import ListQuery
-from opsledger.kit.schemas import RequestSchema, ResponseSchema, Text
+from opsledger.kit.schemas import MAX_ID, RequestSchema, ResponseSchema, Text
 
 DeploymentName = Annotated[
     str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
@@ -32,8 +32,8 @@ class DeploymentCreate(RequestSchema):
     image: Image
     version: Version | None = None
     target_replicas: Replicas = 1
-    application_id: int | None = Field(None, ge=1)
-    infrastructure_id: int | None = Field(None, ge=1)
+    application_id: int | None = Field(None, ge=1, le=MAX_ID)
+    infrastructure_id: int | None = Field(None, ge=1, le=MAX_ID)
     resources: Resources
 
 
@@ -95,7 +95,9 @@ class DeploymentDetail(DeploymentRead):
 class DeploymentQuery(ListQuery):
     status: DeploymentStatus | None = None
     name: DeploymentName | None = None
-    user_id: int | None = Field(None, ge=1, description="Admins only; others see their own.")
+    user_id: int | None = Field(
+        None, ge=1, le=MAX_ID, description="Admins only; others see their own."
+    )
     include_deleted: bool = False
 
     def filters(self) -> dict[str, object]:

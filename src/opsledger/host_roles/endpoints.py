@@ -16,6 +16,7 @@ from opsledger.kit.errors import (
     problem_responses,
 )
 from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.schemas import PathId
 from opsledger.security.auth import Require, RequireRead
 from opsledger.security.context import Ctx
 
@@ -33,7 +34,7 @@ async def list_host_roles(
 
 
 @router.get("/{role_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
-async def read_host_role(role_id: int, ctx: Read) -> HostRoleRead:
+async def read_host_role(role_id: PathId, ctx: Read) -> HostRoleRead:
     return HostRoleRead.model_validate(await service.get(ctx, role_id))
 
 
@@ -49,5 +50,5 @@ async def create_host_role(body: HostRoleCreate, ctx: Write) -> HostRoleRead:
 @router.patch(
     "/{role_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed)
 )
-async def update_host_role(role_id: int, body: HostRoleUpdate, ctx: Write) -> HostRoleRead:
+async def update_host_role(role_id: PathId, body: HostRoleUpdate, ctx: Write) -> HostRoleRead:
     return HostRoleRead.model_validate(await service.update(ctx, role_id, body))

@@ -8,7 +8,14 @@ from typing import Annotated, Any
 from pydantic import Field, StringConstraints
 
 from opsledger.kit.filtering import ListQuery
-from opsledger.kit.schemas import JsonObject, RequestSchema, ResponseSchema, Text, UpdateSchema
+from opsledger.kit.schemas import (
+    MAX_ID,
+    JsonObject,
+    RequestSchema,
+    ResponseSchema,
+    Text,
+    UpdateSchema,
+)
 
 RoleName = Annotated[
     str, StringConstraints(min_length=1, max_length=50, pattern=r"^[a-z0-9][a-z0-9._-]*$")
@@ -18,7 +25,7 @@ RoleName = Annotated[
 class HostRoleCreate(RequestSchema):
     name: RoleName
     description: Text | None = None
-    default_playbook_id: int | None = Field(None, ge=1)
+    default_playbook_id: int | None = Field(None, ge=1, le=MAX_ID)
     variables: JsonObject | None = None
 
 
@@ -27,7 +34,7 @@ class HostRoleUpdate(UpdateSchema):
 
     name: RoleName | None = None
     description: Text | None = None
-    default_playbook_id: int | None = Field(None, ge=1)
+    default_playbook_id: int | None = Field(None, ge=1, le=MAX_ID)
     variables: JsonObject | None = None
 
 

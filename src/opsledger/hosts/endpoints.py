@@ -23,6 +23,7 @@ from opsledger.kit.errors import (
     problem_responses,
 )
 from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.schemas import PathId
 from opsledger.security.auth import Require, RequireRead
 from opsledger.security.context import Ctx
 
@@ -39,7 +40,7 @@ async def list_hosts(ctx: Read, query: Annotated[HostQuery, Query()]) -> Page[Ho
 
 
 @router.get("/{host_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
-async def read_host(host_id: int, ctx: Read) -> HostRead:
+async def read_host(host_id: PathId, ctx: Read) -> HostRead:
     return HostRead.model_validate(await service.get(ctx, host_id))
 
 
@@ -55,7 +56,7 @@ async def create_host(body: HostCreate, ctx: Write) -> HostRead:
 @router.patch(
     "/{host_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed)
 )
-async def update_host(host_id: int, body: HostUpdate, ctx: Write) -> HostRead:
+async def update_host(host_id: PathId, body: HostUpdate, ctx: Write) -> HostRead:
     return HostRead.model_validate(await service.update(ctx, host_id, body))
 
 
@@ -63,7 +64,7 @@ async def update_host(host_id: int, body: HostUpdate, ctx: Write) -> HostRead:
     "/{host_id}/transition",
     responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed),
 )
-async def transition_host(host_id: int, body: HostTransition, ctx: Write) -> HostRead:
+async def transition_host(host_id: PathId, body: HostTransition, ctx: Write) -> HostRead:
     """Move the host along its lifecycle; 409 when the move is not allowed or raced."""
     return HostRead.model_validate(await service.transition(ctx, host_id, body))
 
@@ -73,7 +74,9 @@ async def transition_host(host_id: int, body: HostTransition, ctx: Write) -> Hos
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed),
 )
-async def delete_host(host_id: int, ctx: Write, query: Annotated[HostDeleteQuery, Query()]) -> None:
+async def delete_host(
+    host_id: PathId, ctx: Write, query: Annotated[HostDeleteQuery, Query()]
+) -> None:
     """Deactivate the host (`is_active=false`); `?hard=true` (admins) deletes it and its
     credentials, unless it has job history."""
     await service.delete(ctx, host_id, query.hard)

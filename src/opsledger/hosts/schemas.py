@@ -10,6 +10,7 @@ from pydantic import Field, StringConstraints, field_validator
 from opsledger.hosts.models import HostStatus
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.schemas import (
+    MAX_ID,
     Hostname,
     IpAddress,
     RequestSchema,
@@ -42,7 +43,7 @@ class HostCreate(RequestSchema):
     tags: Tags | None = None
     environment: Short | None = None
     description: Text | None = None
-    host_role_id: int | None = Field(None, ge=1)
+    host_role_id: int | None = Field(None, ge=1, le=MAX_ID)
 
     _hostname = field_validator("hostname")(_lower)
 
@@ -62,7 +63,7 @@ class HostUpdate(UpdateSchema):
     tags: Tags | None = None
     environment: Short | None = None
     description: Text | None = None
-    host_role_id: int | None = Field(None, ge=1)
+    host_role_id: int | None = Field(None, ge=1, le=MAX_ID)
     is_active: bool | None = None
 
     _hostname = field_validator("hostname")(_lower)
@@ -100,7 +101,7 @@ class HostQuery(ListQuery):
     ip_address: IpAddress | None = None
     environment: Short | None = None
     status: HostStatus | None = None
-    host_role_id: int | None = Field(None, ge=1)
+    host_role_id: int | None = Field(None, ge=1, le=MAX_ID)
     is_active: bool | None = None
     tag: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
         None, description="`key` (the tag is set) or `key=value`."

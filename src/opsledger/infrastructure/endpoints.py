@@ -21,6 +21,7 @@ from opsledger.kit.errors import (
     problem_responses,
 )
 from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.schemas import PathId
 from opsledger.security.auth import Require, RequireRead
 from opsledger.security.context import Ctx
 
@@ -40,7 +41,7 @@ async def list_infrastructure(
 @router.get(
     "/{infrastructure_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed)
 )
-async def read_infrastructure(infrastructure_id: int, ctx: Read) -> InfrastructureRead:
+async def read_infrastructure(infrastructure_id: PathId, ctx: Read) -> InfrastructureRead:
     return InfrastructureRead.model_validate(await service.get(ctx, infrastructure_id))
 
 
@@ -58,7 +59,7 @@ async def create_infrastructure(body: InfrastructureCreate, ctx: Write) -> Infra
     responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed),
 )
 async def update_infrastructure(
-    infrastructure_id: int, body: InfrastructureUpdate, ctx: Write
+    infrastructure_id: PathId, body: InfrastructureUpdate, ctx: Write
 ) -> InfrastructureRead:
     return InfrastructureRead.model_validate(await service.update(ctx, infrastructure_id, body))
 
@@ -68,5 +69,5 @@ async def update_infrastructure(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed),
 )
-async def delete_infrastructure(infrastructure_id: int, ctx: Write) -> None:
+async def delete_infrastructure(infrastructure_id: PathId, ctx: Write) -> None:
     await service.delete(ctx, infrastructure_id)

@@ -37,6 +37,12 @@ class ProblemError(Exception):
         self.detail = detail
 
 
+class BadRequest(ProblemError):
+    """A body that cannot even be parsed (not UTF-8, not JSON)."""
+
+    status = 400
+
+
 class ValidationFailed(ProblemError):
     status = 422
 

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import Select
 
 from opsledger.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from opsledger.kit.schemas import MAX_ID, StrictInput
 
 
-class ListQuery(BaseModel):
+class ListQuery(StrictInput):
     """Paging for every list; subclasses add filters named after their columns."""
 
-    model_config = ConfigDict(extra="forbid")
-
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items per page.")
-    after: int | None = Field(None, ge=0, description="The `next_cursor` of the previous page.")
+    after: int | None = Field(
+        None, ge=0, le=MAX_ID, description="The `next_cursor` of the previous page."
+    )
 
     def filters(self) -> dict[str, Any]:
         """The filter values given, without the paging ones."""

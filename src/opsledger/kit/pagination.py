@@ -1,11 +1,11 @@
-"""Keyset pagination: ``?limit=`` (default 50, at most 500) and an ``?after=`` cursor."""
+"""Keyset pagination: ``?limit=`` (default 50, at most 500) and an ``?after=`` cursor;
+the query models live in ``kit.filtering``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from fastapi import Query
 from pydantic import BaseModel
 from sqlalchemy import Select
 
@@ -14,9 +14,6 @@ R = TypeVar("R")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")]
-After = Annotated[int | None, Query(ge=0, description="The `next_cursor` of the previous page.")]
 
 
 class Page(BaseModel, Generic[T]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, ClassVar, Self
 
+from fastapi import Path
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -13,6 +14,11 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+
+# Row ids are 32-bit signed integers on PostgreSQL and MySQL; anything larger cannot name
+# a row and must be refused before it reaches a driver.
+MAX_ID = 2**31 - 1
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 JsonObject = Annotated[dict[str, Any], Field(max_length=200)]
 Tags = Annotated[dict[str, str | int | float | bool], Field(max_length=100)]
@@ -37,12 +43,41 @@ Hostname = Annotated[
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
-class RequestSchema(BaseModel):
-    """A request body: unknown fields (``id``, ``role``, ``password_hash`` …) are refused,
-    so nothing server-managed can be written from outside."""
+def check_storable(value: Any) -> None:
+    """Refuse text no backend can store: NUL characters (PostgreSQL rejects them) and lone
+    surrogates (not encodable as UTF-8), anywhere in a nested document."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text may not contain NUL characters")
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_storable(key)
+            check_storable(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            check_storable(item)
 
-    # No whitespace stripping: secrets, keys and playbook content must arrive byte for byte.
+
+class StrictInput(BaseModel):
+    """Input from outside: unknown fields refused, unstorable text refused."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        check_storable(data)
+        return data
+
+
+class RequestSchema(StrictInput):
+    """A request body: unknown fields (``id``, ``role``, ``password_hash`` …) are refused,
+    so nothing server-managed can be written from outside. No whitespace is stripped:
+    secrets, keys and playbook content arrive byte for byte."""
 
 
 class ResponseSchema(BaseModel):

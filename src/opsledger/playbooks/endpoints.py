@@ -14,6 +14,7 @@ from opsledger.kit.errors import (
     problem_responses,
 )
 from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.schemas import PathId
 from opsledger.playbooks import service
 from opsledger.playbooks.schemas import (
     PlaybookCreate,
@@ -37,14 +38,14 @@ async def list_playbooks(ctx: Read, query: Annotated[PlaybookQuery, Query()]) ->
 
 
 @router.get("/{playbook_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
-async def read_playbook(playbook_id: int, ctx: Read) -> PlaybookRead:
+async def read_playbook(playbook_id: PathId, ctx: Read) -> PlaybookRead:
     return PlaybookRead.model_validate(await service.get(ctx, playbook_id))
 
 
 @router.get(
     "/{playbook_id}/verify", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed)
 )
-async def verify_playbook(playbook_id: int, ctx: Read) -> PlaybookVerification:
+async def verify_playbook(playbook_id: PathId, ctx: Read) -> PlaybookVerification:
     """Re-hash the file on disk and compare it with the hash taken at registration."""
     return await service.verify(ctx, playbook_id)
 
@@ -62,5 +63,5 @@ async def register_playbook(body: PlaybookCreate, ctx: Write) -> PlaybookRead:
     "/{playbook_id}",
     responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed),
 )
-async def update_playbook(playbook_id: int, body: PlaybookUpdate, ctx: Write) -> PlaybookRead:
+async def update_playbook(playbook_id: PathId, body: PlaybookUpdate, ctx: Write) -> PlaybookRead:
     return PlaybookRead.model_validate(await service.update(ctx, playbook_id, body))

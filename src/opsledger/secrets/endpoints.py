@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Query, status
 
 from opsledger.kit.errors import (
     Conflict,
@@ -14,7 +14,9 @@ from opsledger.kit.errors import (
     ValidationFailed,
     problem_responses,
 )
-from opsledger.kit.pagination import DEFAULT_LIMIT, After, Limit, Page, page_of
+from opsledger.kit.filtering import ListQuery
+from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.schemas import PathId
 from opsledger.secrets import service
 from opsledger.secrets.schemas import SecretCreate, SecretRead, SecretRevealed, SecretUpdate
 from opsledger.security.auth import Require, RequireRead
@@ -36,20 +38,18 @@ async def create_secret(body: SecretCreate, ctx: Manage) -> SecretRead:
 
 
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
-async def list_secrets(
-    ctx: Read, limit: Limit = DEFAULT_LIMIT, after: After = None
-) -> Page[SecretRead]:
-    rows = await service.page(ctx, limit + 1, after)
-    return page_of(rows, limit, SecretRead.model_validate, lambda secret: secret.id)
+async def list_secrets(ctx: Read, query: Annotated[ListQuery, Query()]) -> Page[SecretRead]:
+    rows = await service.page(ctx, query.limit + 1, query.after)
+    return page_of(rows, query.limit, SecretRead.model_validate, lambda secret: secret.id)
 
 
 @router.get("/{secret_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
-async def read_secret(secret_id: int, ctx: Read) -> SecretRead:
+async def read_secret(secret_id: PathId, ctx: Read) -> SecretRead:
     return SecretRead.model_validate(await service.get(ctx, secret_id))
 
 
 @router.patch("/{secret_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
-async def update_secret(secret_id: int, body: SecretUpdate, ctx: Manage) -> SecretRead:
+async def update_secret(secret_id: PathId, body: SecretUpdate, ctx: Manage) -> SecretRead:
     secret = await service.replace_value(ctx, secret_id, body.value.get_secret_value())
     return SecretRead.model_validate(secret)
 
@@ -59,13 +59,13 @@ async def update_secret(secret_id: int, body: SecretUpdate, ctx: Manage) -> Secr
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed),
 )
-async def delete_secret(secret_id: int, ctx: Manage) -> None:
+async def delete_secret(secret_id: PathId, ctx: Manage) -> None:
     await service.delete(ctx, secret_id)
 
 
 @router.post(
     "/{secret_id}/reveal", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed)
 )
-async def reveal_secret(secret_id: int, ctx: Manage) -> SecretRevealed:
+async def reveal_secret(secret_id: PathId, ctx: Manage) -> SecretRevealed:
     """The one place a secret's value leaves opsledger; each call is audited."""
     return SecretRevealed(id=secret_id, value=await service.reveal(ctx, secret_id))

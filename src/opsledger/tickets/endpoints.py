@@ -14,6 +14,7 @@ from opsledger.kit.errors import (
     problem_responses,
 )
 from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.schemas import PathId
 from opsledger.security.auth import Require, RequireRead
 from opsledger.security.context import Ctx
 from opsledger.tickets import service
@@ -37,7 +38,7 @@ async def list_tickets(ctx: Read, query: Annotated[TicketQuery, Query()]) -> Pag
 
 
 @router.get("/{ticket_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
-async def read_ticket(ticket_id: int, ctx: Read) -> TicketRead:
+async def read_ticket(ticket_id: PathId, ctx: Read) -> TicketRead:
     return TicketRead.model_validate(await service.get(ctx, ticket_id))
 
 
@@ -52,7 +53,7 @@ async def create_ticket(body: TicketCreate, ctx: Write) -> TicketRead:
 
 
 @router.patch("/{ticket_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
-async def update_ticket(ticket_id: int, body: TicketUpdate, ctx: Write) -> TicketRead:
+async def update_ticket(ticket_id: PathId, body: TicketUpdate, ctx: Write) -> TicketRead:
     return TicketRead.model_validate(await service.update(ctx, ticket_id, body))
 
 
@@ -60,6 +61,6 @@ async def update_ticket(ticket_id: int, body: TicketUpdate, ctx: Write) -> Ticke
     "/{ticket_id}/transition",
     responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed),
 )
-async def transition_ticket(ticket_id: int, body: TicketTransition, ctx: Write) -> TicketRead:
+async def transition_ticket(ticket_id: PathId, body: TicketTransition, ctx: Write) -> TicketRead:
     """open → in_progress → resolved → closed; resolved → open reopens. 409 otherwise."""
     return TicketRead.model_validate(await service.transition(ctx, ticket_id, body))

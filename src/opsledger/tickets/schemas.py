@@ -9,14 +9,14 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from opsledger.kit.filtering import ListQuery
-from opsledger.kit.schemas import RequestSchema, ResponseSchema, Text, UpdateSchema
+from opsledger.kit.schemas import MAX_ID, RequestSchema, ResponseSchema, Text, UpdateSchema
 from opsledger.tickets.models import TicketPriority, TicketStatus
 
 Title = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 
 
 class TicketCreate(RequestSchema):
-    job_id: int = Field(ge=1)
+    job_id: int = Field(ge=1, le=MAX_ID)
     title: Title
     description: Text | None = None
     priority: TicketPriority = TicketPriority.medium
@@ -54,8 +54,8 @@ class TicketRead(ResponseSchema):
 class TicketQuery(ListQuery):
     status: TicketStatus | None = None
     priority: TicketPriority | None = None
-    job_id: int | None = Field(None, ge=1)
-    created_by: int | None = Field(None, ge=1)
+    job_id: int | None = Field(None, ge=1, le=MAX_ID)
+    created_by: int | None = Field(None, ge=1, le=MAX_ID)
     overdue: bool | None = Field(None, description="Open or in progress, and past its due date.")
 
     def filters(self) -> dict[str, object]:

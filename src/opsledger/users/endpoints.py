@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from opsledger.kit.errors import (
@@ -17,7 +17,9 @@ from opsledger.kit.errors import (
     problem_response,
     problem_responses,
 )
-from opsledger.kit.pagination import DEFAULT_LIMIT, After, Limit, Page, page_of
+from opsledger.kit.filtering import ListQuery
+from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.schemas import PathId
 from opsledger.security.auth import Require, RequireRead, anonymous_context
 from opsledger.security.context import Ctx
 from opsledger.security.throttle import LoginThrottle
@@ -53,11 +55,10 @@ async def create_user(
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
 async def list_users(
     ctx: Annotated[Ctx, Depends(RequireRead("users:read"))],
-    limit: Limit = DEFAULT_LIMIT,
-    after: After = None,
+    query: Annotated[ListQuery, Query()],
 ) -> Page[UserRead]:
-    rows = await service.page(ctx, limit + 1, after)
-    return page_of(rows, limit, UserRead.model_validate, lambda user: user.id)
+    rows = await service.page(ctx, query.limit + 1, query.after)
+    return page_of(rows, query.limit, UserRead.model_validate, lambda user: user.id)
 
 
 @router.get("/me", responses=problem_responses(*AUTH_ERRORS))
@@ -80,7 +81,7 @@ async def change_my_password(
 
 @router.get("/{user_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
 async def read_user(
-    user_id: int, ctx: Annotated[Ctx, Depends(RequireRead("users:read"))]
+    user_id: PathId, ctx: Annotated[Ctx, Depends(RequireRead("users:read"))]
 ) -> UserRead:
     return UserRead.model_validate(await service.get(ctx, user_id))
 
@@ -89,7 +90,7 @@ async def read_user(
     "/{user_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed)
 )
 async def update_user(
-    user_id: int, body: UserUpdate, ctx: Annotated[Ctx, Depends(Require("users:write"))]
+    user_id: PathId, body: UserUpdate, ctx: Annotated[Ctx, Depends(Require("users:write"))]
 ) -> UserRead:
     return UserRead.model_validate(await service.update(ctx, user_id, body))
 
@@ -100,7 +101,7 @@ async def update_user(
     responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed),
 )
 async def reset_password(
-    user_id: int, body: PasswordReset, ctx: Annotated[Ctx, Depends(Require("users:write"))]
+    user_id: PathId, body: PasswordReset, ctx: Annotated[Ctx, Depends(Require("users:write"))]
 ) -> None:
     await service.reset_password(ctx, user_id, body.new_password.get_secret_value())
 
