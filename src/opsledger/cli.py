@@ -15,6 +15,7 @@ from opsledger.audit.cli import audit_cli
 from opsledger.config import Settings, safe_url, write_key_file
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.host_roles.service import seed_defaults
+from opsledger.hosts.cli import hosts_cli
 from opsledger.kit.cli import (
     CommandFailed,
     err,
@@ -41,6 +42,7 @@ cli.add_typer(db_cli, name="db")
 cli.add_typer(users_cli, name="users")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(audit_cli, name="audit")
+cli.add_typer(hosts_cli, name="hosts")
 cli.command("stats")(show_stats)
 
 HostOption = Annotated[str | None, typer.Option(help="Address to listen on.")]

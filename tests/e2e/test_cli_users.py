@@ -5,18 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import pytest
-from cryptography.fernet import Fernet
-
 from tests.e2e.cli import opsledger
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    settings = {"encryption_keys": Fernet.generate_key().decode()}
-    (tmp_path / ".env").write_text(f"OPSLEDGER_ENCRYPTION_KEYS={settings['encryption_keys']}\n")
-    assert opsledger("db", "upgrade", cwd=tmp_path).returncode == 0
-    return tmp_path
 
 
 def users_table(directory: Path) -> dict[str, tuple[str, int, str, int]]:
