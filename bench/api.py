@@ -210,13 +210,20 @@ async def load(
     return result, time.perf_counter() - started
 
 
-def start_server(url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
+def start_server(url: str, port: int, workers: int, workdir: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPSLEDGER_")} | {
         "OPSLEDGER_DATABASE_URL": url,
         "OPSLEDGER_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "OPSLEDGER_JWT_SECRET": "bench-" + "x" * 64,
     }
-    command = [str(Path(sys.executable).with_name("opsledger")), "serve", "--port", str(port)]
+    command = [
+        str(Path(sys.executable).with_name("opsledger")),
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     return subprocess.Popen(
         command,
         cwd=workdir,
@@ -227,11 +234,11 @@ def start_server(url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
 
 
 async def main(
-    url: str, hosts: int, clients: int, seconds: float, port: int, workdir: Path
+    url: str, hosts: int, clients: int, seconds: float, port: int, workers: int, workdir: Path
 ) -> None:
     key = await prepare(url, hosts)
     raw = await raw_list_rate(url, clients, seconds)
-    server = start_server(url, port, workdir)
+    server = start_server(url, port, workers, workdir)
     base = f"http://127.0.0.1:{port}/api/v1"
     headers = {"X-API-Key": key}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -248,6 +255,9 @@ async def main(
             serial = itertools.count()
             deep_cursor = max(1, hosts - 500)
             scenarios = {
+                "GET /healthz (harness ceiling)": lambda: client.build_request(
+                    "GET", f"http://127.0.0.1:{port}/healthz"
+                ),
                 "GET /hosts?limit=50": lambda: client.build_request(
                     "GET", "/hosts", params={"limit": 50}
                 ),
@@ -268,7 +278,10 @@ async def main(
                 ),
             }
             backend = make_url(url).get_backend_name()
-            print(f"{backend}: {hosts:,} hosts, {clients} concurrent clients, {seconds:g} s each")
+            print(
+                f"{backend}: {hosts:,} hosts, {clients} concurrent clients, "
+                f"{workers} server process(es), {seconds:g} s each"
+            )
             rates = {}
             for name, request in scenarios.items():
                 await load(client, request, clients, 1)  # warm up
@@ -296,9 +309,18 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--workers", type=int, default=2, help="server processes")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         database = normalize_database_url(args.url or f"sqlite:///{Path(scratch) / 'bench.db'}")
         asyncio.run(
-            main(database, args.hosts, args.clients, args.seconds, args.port, Path(scratch))
+            main(
+                database,
+                args.hosts,
+                args.clients,
+                args.seconds,
+                args.port,
+                args.workers,
+                Path(scratch),
+            )
         )

@@ -47,6 +47,9 @@ cli.command("stats")(show_stats)
 
 HostOption = Annotated[str | None, typer.Option(help="Address to listen on.")]
 PortOption = Annotated[int | None, typer.Option(help="Port to listen on.", min=1, max=65535)]
+WorkersOption = Annotated[
+    int | None, typer.Option(help="Server processes (default 1).", min=1, max=64)
+]
 FIRST_ADMIN_EMAIL = "admin@example.com"
 
 
@@ -127,7 +130,7 @@ async def seed_database(engine: AsyncEngine) -> list[str]:
 
 
 @cli.command()
-def serve(host: HostOption = None, port: PortOption = None) -> None:
+def serve(host: HostOption = None, port: PortOption = None, workers: WorkersOption = None) -> None:
     """Serve the API on an already migrated database."""
     settings = load_settings()
     if not settings.has_encryption_key or settings.jwt_secret is None:
@@ -135,11 +138,11 @@ def serve(host: HostOption = None, port: PortOption = None) -> None:
             "no encryption key or token secret configured: set OPSLEDGER_ENCRYPTION_KEYS and "
             f"OPSLEDGER_JWT_SECRET, or run `opsledger up` to generate {settings.key_file}"
         )
-    start_server(settings, host, port)
+    start_server(settings, host, port, workers)
 
 
 @cli.command()
-def up(host: HostOption = None, port: PortOption = None) -> None:
+def up(host: HostOption = None, port: PortOption = None, workers: WorkersOption = None) -> None:
     """Set up and serve: generate secrets if none are configured, migrate, seed the host
     roles, create the first admin when there is none, and serve."""
     settings = load_settings()
@@ -176,15 +179,28 @@ def up(host: HostOption = None, port: PortOption = None) -> None:
             f"[bold]{admin_password}[/bold] (shown once: change it after signing in)",
             highlight=False,
         )
-    start_server(settings, host, port)
+    start_server(settings, host, port, workers)
 
 
-def start_server(settings: Settings, host: str | None, port: int | None) -> None:
-    host, port = host or settings.host, port or settings.port
+def start_server(
+    settings: Settings, host: str | None, port: int | None, workers: int | None
+) -> None:
+    host, port, workers = host or settings.host, port or settings.port, workers or settings.workers
     with one_line_errors(settings):
         app = create_app(settings)
-    out.print(f"serving opsledger on http://{host}:{port}")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    out.print(f"serving opsledger on http://{host}:{port} ({workers} process(es))")
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    else:
+        # Each worker builds its own app from the same environment and key file.
+        uvicorn.run(
+            "opsledger.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+        )
 
 
 def main() -> None:

@@ -108,6 +108,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    # Server processes. Each has its own pool and login throttle; SQLite copes with
+    # several (WAL, BEGIN IMMEDIATE and a busy timeout).
+    workers: int = Field(1, ge=1, le=64)
 
     @field_validator("database_url", "database_replica_url")
     @classmethod
