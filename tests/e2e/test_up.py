@@ -89,3 +89,28 @@ def test_serve_without_a_key_refuses_to_start(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "no encryption key or token secret configured" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_with_two_workers_answers_from_both(workdir: Path) -> None:
+    """Each worker builds its app from the same environment and key file."""
+    port = free_port()
+    env = clean_env(jwt_secret="w" * 64) | {
+        "OPSLEDGER_ENCRYPTION_KEYS": (workdir / ".env").read_text().split("=", 1)[1].strip()
+    }
+    process = subprocess.Popen(  # noqa: S603 - our own command
+        [OPSLEDGER, "serve", "--workers", "2", "--port", str(port)],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        first = wait_until_healthy(f"http://127.0.0.1:{port}/healthz", process)
+        answers = [httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5) for _ in range(20)]
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0]
+    assert first.status_code == 200
+    assert {answer.status_code for answer in answers} == {200}
+    assert "2 process(es)" in output
