@@ -97,7 +97,7 @@ def test_serve_with_two_workers_answers_from_both(workdir: Path) -> None:
     env = clean_env(jwt_secret="w" * 64) | {
         "OPSLEDGER_ENCRYPTION_KEYS": (workdir / ".env").read_text().split("=", 1)[1].strip()
     }
-    process = subprocess.Popen(  # noqa: S603 - our own command
+    process = subprocess.Popen(
         [OPSLEDGER, "serve", "--workers", "2", "--port", str(port)],
         cwd=workdir,
         env=env,

@@ -13,7 +13,7 @@ from opsledger.audit import service as audit
 from opsledger.db.base import utcnow
 from opsledger.deployments import repository as deployments
 from opsledger.hosts import repository as hosts
-from opsledger.kit.errors import NotFound, ValidationFailed
+from opsledger.kit.errors import ValidationFailed, found
 from opsledger.kit.states import transition as move
 from opsledger.security.context import Ctx
 
@@ -27,10 +27,7 @@ ALERT_TRANSITIONS: dict[AlertStatus, set[AlertStatus]] = {
 
 
 async def get(ctx: Ctx, alert_id: int) -> MonitoringAlert:
-    alert = await repository.get(ctx.session, alert_id)
-    if alert is None:
-        raise NotFound(f"alert {alert_id} does not exist")
-    return alert
+    return found(await repository.get(ctx.session, alert_id), f"alert {alert_id} does not exist")
 
 
 async def page(

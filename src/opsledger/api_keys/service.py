@@ -7,7 +7,7 @@ from opsledger.api_keys.models import ApiKey
 from opsledger.api_keys.schemas import ApiKeyCreate
 from opsledger.audit import service as audit
 from opsledger.db.base import utcnow
-from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
+from opsledger.kit.errors import Conflict, ValidationFailed, found
 from opsledger.security import api_keys
 from opsledger.security.context import Ctx
 from opsledger.security.policy import POLICY
@@ -40,10 +40,10 @@ async def create(ctx: Ctx, body: ApiKeyCreate) -> tuple[ApiKey, str]:
 
 
 async def get(ctx: Ctx, key_id: int) -> ApiKey:
-    key = await repository.get(ctx.session, key_id, ctx.visible_owner)
-    if key is None:
-        raise NotFound(f"API key {key_id} does not exist")
-    return key
+    return found(
+        await repository.get(ctx.session, key_id, ctx.visible_owner),
+        f"API key {key_id} does not exist",
+    )
 
 
 async def page(ctx: Ctx, limit: int, after: int | None) -> list[ApiKey]:

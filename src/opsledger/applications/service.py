@@ -8,17 +8,17 @@ from opsledger.applications import repository
 from opsledger.applications.models import Application
 from opsledger.applications.schemas import ApplicationCreate, ApplicationUpdate
 from opsledger.audit import changes
-from opsledger.kit.errors import Conflict, NotFound
+from opsledger.kit.errors import Conflict, found
 from opsledger.security.context import Ctx
 
 RESOURCE = "application"
 
 
 async def get(ctx: Ctx, application_id: int) -> Application:
-    application = await repository.get(ctx.session, application_id)
-    if application is None:
-        raise NotFound(f"application {application_id} does not exist")
-    return application
+    return found(
+        await repository.get(ctx.session, application_id),
+        f"application {application_id} does not exist",
+    )
 
 
 async def page(

@@ -12,17 +12,17 @@ from opsledger.credentials.models import Credential, CredentialType
 from opsledger.credentials.schemas import CredentialCreate
 from opsledger.db.base import utcnow
 from opsledger.hosts import service as hosts
-from opsledger.kit.errors import Conflict, NotFound
+from opsledger.kit.errors import Conflict, found
 from opsledger.security.context import Ctx
 
 RESOURCE = "credential"
 
 
 async def get(ctx: Ctx, host_id: int, credential_id: int) -> Credential:
-    credential = await repository.get(ctx.session, host_id, credential_id)
-    if credential is None:
-        raise NotFound(f"host {host_id} has no credential {credential_id}")
-    return credential
+    return found(
+        await repository.get(ctx.session, host_id, credential_id),
+        f"host {host_id} has no credential {credential_id}",
+    )
 
 
 async def page(

@@ -10,7 +10,7 @@ from opsledger.audit import changes
 from opsledger.host_roles import repository
 from opsledger.host_roles.models import HostRole
 from opsledger.host_roles.schemas import HostRoleCreate, HostRoleUpdate
-from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
+from opsledger.kit.errors import Conflict, ValidationFailed, found
 from opsledger.playbooks import repository as playbooks
 from opsledger.security.context import Ctx
 
@@ -36,10 +36,7 @@ async def seed_defaults(session: AsyncSession) -> list[str]:
 
 
 async def get(ctx: Ctx, role_id: int) -> HostRole:
-    role = await repository.get(ctx.session, role_id)
-    if role is None:
-        raise NotFound(f"host role {role_id} does not exist")
-    return role
+    return found(await repository.get(ctx.session, role_id), f"host role {role_id} does not exist")
 
 
 async def page(ctx: Ctx, filters: dict[str, Any], limit: int, after: int | None) -> list[HostRole]:

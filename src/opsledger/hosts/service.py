@@ -12,7 +12,7 @@ from opsledger.host_roles import repository as host_roles
 from opsledger.hosts import repository
 from opsledger.hosts.models import Host, HostStatus
 from opsledger.hosts.schemas import HostCreate, HostTransition, HostUpdate
-from opsledger.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from opsledger.kit.errors import Conflict, Forbidden, ValidationFailed, found
 from opsledger.kit.states import transition as move
 from opsledger.security.context import Ctx
 from opsledger.security.policy import allows
@@ -31,10 +31,7 @@ HOST_TRANSITIONS: dict[HostStatus, set[HostStatus]] = {
 
 
 async def get(ctx: Ctx, host_id: int) -> Host:
-    host = await repository.get(ctx.session, host_id)
-    if host is None:
-        raise NotFound(f"host {host_id} does not exist")
-    return host
+    return found(await repository.get(ctx.session, host_id), f"host {host_id} does not exist")
 
 
 async def page(

@@ -10,7 +10,7 @@ from opsledger.audit import changes
 from opsledger.infrastructure import repository
 from opsledger.infrastructure.models import Infrastructure
 from opsledger.infrastructure.schemas import InfrastructureCreate, InfrastructureUpdate
-from opsledger.kit.errors import Conflict, NotFound
+from opsledger.kit.errors import Conflict, found
 from opsledger.security.context import Ctx
 
 RESOURCE = "infrastructure"
@@ -26,10 +26,10 @@ def _sealed(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 async def get(ctx: Ctx, infrastructure_id: int) -> Infrastructure:
-    infrastructure = await repository.get(ctx.session, infrastructure_id)
-    if infrastructure is None:
-        raise NotFound(f"infrastructure {infrastructure_id} does not exist")
-    return infrastructure
+    return found(
+        await repository.get(ctx.session, infrastructure_id),
+        f"infrastructure {infrastructure_id} does not exist",
+    )
 
 
 async def page(

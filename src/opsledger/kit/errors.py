@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,13 @@ class RateLimited(ProblemError):
 
 class ServiceUnavailable(ProblemError):
     status = 503
+
+
+def found(row: T | None, missing: str) -> T:
+    """``row``, or NotFound saying ``missing`` ("host 7 does not exist")."""
+    if row is None:
+        raise NotFound(missing)
+    return row
 
 
 # What every authenticated route can answer before it does anything.

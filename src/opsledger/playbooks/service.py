@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from opsledger.audit import changes
-from opsledger.kit.errors import Conflict, NotFound
+from opsledger.kit.errors import Conflict, found
 from opsledger.playbooks import files, repository
 from opsledger.playbooks.models import Playbook
 from opsledger.playbooks.schemas import PlaybookCreate, PlaybookUpdate, PlaybookVerification
@@ -15,10 +15,9 @@ RESOURCE = "playbook"
 
 
 async def get(ctx: Ctx, playbook_id: int) -> Playbook:
-    playbook = await repository.get(ctx.session, playbook_id)
-    if playbook is None:
-        raise NotFound(f"playbook {playbook_id} does not exist")
-    return playbook
+    return found(
+        await repository.get(ctx.session, playbook_id), f"playbook {playbook_id} does not exist"
+    )
 
 
 async def page(ctx: Ctx, filters: dict[str, Any], limit: int, after: int | None) -> list[Playbook]:

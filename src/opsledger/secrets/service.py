@@ -4,7 +4,7 @@ and every reveal is audited."""
 from __future__ import annotations
 
 from opsledger.audit import service as audit
-from opsledger.kit.errors import Conflict, NotFound
+from opsledger.kit.errors import Conflict, found
 from opsledger.secrets import repository
 from opsledger.secrets.models import Secret
 from opsledger.secrets.schemas import SecretCreate
@@ -14,10 +14,10 @@ RESOURCE = "secret"
 
 
 async def get(ctx: Ctx, secret_id: int) -> Secret:
-    secret = await repository.get(ctx.session, secret_id, ctx.visible_owner)
-    if secret is None:
-        raise NotFound(f"secret {secret_id} does not exist")
-    return secret
+    return found(
+        await repository.get(ctx.session, secret_id, ctx.visible_owner),
+        f"secret {secret_id} does not exist",
+    )
 
 
 async def page(ctx: Ctx, limit: int, after: int | None) -> list[Secret]:

@@ -10,7 +10,7 @@ from opsledger.audit import changes
 from opsledger.audit import service as audit
 from opsledger.db.base import utcnow
 from opsledger.jobs import repository as jobs
-from opsledger.kit.errors import NotFound, ValidationFailed
+from opsledger.kit.errors import ValidationFailed, found
 from opsledger.kit.states import transition as move
 from opsledger.security.context import Ctx
 from opsledger.tickets import repository
@@ -40,10 +40,7 @@ def priority_for_environment(environment: str | None) -> TicketPriority:
 
 
 async def get(ctx: Ctx, ticket_id: int) -> Ticket:
-    ticket = await repository.get(ctx.session, ticket_id)
-    if ticket is None:
-        raise NotFound(f"ticket {ticket_id} does not exist")
-    return ticket
+    return found(await repository.get(ctx.session, ticket_id), f"ticket {ticket_id} does not exist")
 
 
 async def page(

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from opsledger.audit import service as audit
 from opsledger.db.base import utcnow
-from opsledger.kit.errors import Conflict, NotFound, RateLimited, ValidationFailed
+from opsledger.kit.errors import Conflict, RateLimited, ValidationFailed, found
 from opsledger.security import passwords, tokens
 from opsledger.security.context import Ctx
 from opsledger.security.throttle import LoginThrottle
@@ -29,10 +29,7 @@ async def _hash(ctx: Ctx, password: str) -> str:
 
 
 async def get(ctx: Ctx, user_id: int) -> User:
-    user = await repository.get(ctx.session, user_id)
-    if user is None:
-        raise NotFound(f"user {user_id} does not exist")
-    return user
+    return found(await repository.get(ctx.session, user_id), f"user {user_id} does not exist")
 
 
 async def page(ctx: Ctx, limit: int, after: int | None) -> list[User]:
@@ -165,7 +162,6 @@ async def all_users(ctx: Ctx) -> list[User]:
 
 
 async def by_username(ctx: Ctx, username: str) -> User:
-    user = await repository.by_username(ctx.session, username)
-    if user is None:
-        raise NotFound(f"user {username!r} does not exist")
-    return user
+    return found(
+        await repository.by_username(ctx.session, username), f"user {username!r} does not exist"
+    )
