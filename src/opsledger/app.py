@@ -24,6 +24,7 @@ from opsledger.deployments.endpoints import router as deployments_router
 from opsledger.host_roles.endpoints import router as host_roles_router
 from opsledger.hosts.endpoints import router as hosts_router
 from opsledger.infrastructure.endpoints import router as infrastructure_router
+from opsledger.jobs.endpoints import router as jobs_router
 from opsledger.kit.errors import (
     BadRequest,
     ServiceUnavailable,
@@ -64,6 +65,7 @@ def api_router() -> APIRouter:
         infrastructure_router,
         applications_router,
         deployments_router,
+        jobs_router,
         tickets_router,
         alerts_router,
         stats_router,

@@ -158,6 +158,8 @@ AUDITED = {
     ("POST", "/api/v1/alerts/alertmanager"),
     ("POST", "/api/v1/alerts/{alert_id}/acknowledge"),
     ("POST", "/api/v1/alerts/{alert_id}/resolve"),
+    ("POST", "/api/v1/jobs"),
+    ("POST", "/api/v1/jobs/{job_id}/cancel"),
 }
 
 

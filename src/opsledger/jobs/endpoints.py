@@ -1,0 +1,62 @@
+"""HTTP for jobs and their logs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+
+from opsledger.jobs import service
+from opsledger.jobs.schemas import JobCreate, JobQuery, JobRead, LogPage, LogQuery
+from opsledger.kit.errors import (
+    AUTH_ERRORS,
+    Conflict,
+    NotFound,
+    ValidationFailed,
+    problem_responses,
+)
+from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.schemas import PathId
+from opsledger.security.auth import Require, RequireRead
+from opsledger.security.context import Ctx
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+Read = Annotated[Ctx, Depends(RequireRead("jobs:read"))]
+Run = Annotated[Ctx, Depends(Require("jobs:run"))]
+
+
+@router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
+async def list_jobs(ctx: Read, query: Annotated[JobQuery, Query()]) -> Page[JobRead]:
+    rows = await service.page(
+        ctx, query.filters(), query.since, query.until, query.limit + 1, query.after
+    )
+    return page_of(rows, query.limit, JobRead.model_validate, lambda row: row.id)
+
+
+@router.get("/{job_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
+async def read_job(job_id: PathId, ctx: Read) -> JobRead:
+    return JobRead.model_validate(await service.get(ctx, job_id))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+)
+async def create_job(body: JobCreate, ctx: Run) -> JobRead:
+    """Queue a playbook run against a host; the answer is the pending job."""
+    return JobRead.model_validate(await service.create(ctx, body))
+
+
+@router.post(
+    "/{job_id}/cancel",
+    responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed),
+)
+async def cancel_job(job_id: PathId, ctx: Run) -> JobRead:
+    return JobRead.model_validate(await service.cancel(ctx, job_id))
+
+
+@router.get("/{job_id}/logs", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
+async def read_job_logs(job_id: PathId, ctx: Read, query: Annotated[LogQuery, Query()]) -> LogPage:
+    """Lines after `after`, in order, keyset-paged by line number."""
+    return await service.log_page(ctx, job_id, query.after, query.limit)

@@ -1,0 +1,69 @@
+"""The jobs wire format: jobs, and their log lines paged by line number."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, Field
+
+from opsledger.jobs.models import JobStatus
+from opsledger.kit.filtering import ListQuery
+from opsledger.kit.schemas import MAX_ID, JsonObject, RequestSchema, ResponseSchema, StrictInput
+
+MAX_LOG_PAGE = 5000
+
+
+class JobCreate(RequestSchema):
+    playbook_id: int = Field(ge=1, le=MAX_ID)
+    host_id: int = Field(ge=1, le=MAX_ID)
+    extra_vars: JsonObject | None = Field(
+        None, description="Merged over the playbook's and the host role's variables."
+    )
+
+
+class JobRead(ResponseSchema):
+    id: int
+    uuid: uuid.UUID
+    playbook_id: int
+    host_id: int
+    user_id: int
+    status: JobStatus
+    celery_task_id: str | None
+    extra_vars: dict[str, Any] | None
+    error_message: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+
+
+class JobQuery(ListQuery):
+    status: JobStatus | None = None
+    user_id: int | None = Field(None, ge=1, le=MAX_ID)
+    host_id: int | None = Field(None, ge=1, le=MAX_ID)
+    playbook_id: int | None = Field(None, ge=1, le=MAX_ID)
+    since: AwareDatetime | None = Field(None, description="Created at or after.")
+    until: AwareDatetime | None = Field(None, description="Created before.")
+
+    def filters(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"limit", "after", "since", "until"}, exclude_none=True)
+
+
+class LogQuery(StrictInput):
+    after: int = Field(0, ge=0, le=MAX_ID, description="The last line number already read.")
+    limit: int = Field(500, ge=1, le=MAX_LOG_PAGE)
+
+
+class LogLineRead(ResponseSchema):
+    line_number: int
+    content: str
+    log_level: str | None
+    timestamp: datetime
+
+
+class LogPage(ResponseSchema):
+    items: list[LogLineRead]
+    next_cursor: int | None = Field(
+        description="Pass as `after` for the next page; null when no more lines are stored yet."
+    )

@@ -1,0 +1,81 @@
+"""Rules for jobs: what may be run, the status machine, and reading a job's log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from opsledger.audit import changes
+from opsledger.audit import service as audit
+from opsledger.db.base import utcnow
+from opsledger.hosts import repository as hosts
+from opsledger.hosts.models import HostStatus
+from opsledger.jobs import repository
+from opsledger.jobs.models import Job, JobStatus
+from opsledger.jobs.schemas import JobCreate, LogLineRead, LogPage
+from opsledger.kit.errors import ValidationFailed, found
+from opsledger.kit.states import transition as move
+from opsledger.playbooks import repository as playbooks
+from opsledger.security.context import Ctx
+
+RESOURCE = "job"
+
+JOB_TRANSITIONS: dict[JobStatus, set[JobStatus]] = {
+    JobStatus.pending: {JobStatus.running, JobStatus.cancelled},
+    JobStatus.running: {JobStatus.success, JobStatus.failed, JobStatus.cancelled},
+    JobStatus.success: set(),
+    JobStatus.failed: set(),
+    JobStatus.cancelled: set(),
+}
+
+
+async def get(ctx: Ctx, job_id: int) -> Job:
+    return found(await repository.get(ctx.session, job_id), f"job {job_id} does not exist")
+
+
+async def page(
+    ctx: Ctx,
+    filters: dict[str, Any],
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    after: int | None,
+) -> list[Job]:
+    return await repository.page(ctx.session, filters, since, until, limit, after)
+
+
+async def create(ctx: Ctx, body: JobCreate) -> Job:
+    """A pending job; a runner picks it up."""
+    playbook = await playbooks.get(ctx.session, body.playbook_id)
+    if playbook is None or not playbook.is_active:
+        raise ValidationFailed(f"playbook {body.playbook_id} does not exist or is inactive")
+    host = await hosts.get(ctx.session, body.host_id)
+    if host is None or not host.is_active or host.status is HostStatus.decommissioned:
+        raise ValidationFailed(f"host {body.host_id} does not exist or is not in service")
+    job = Job(
+        playbook_id=playbook.id,
+        host_id=host.id,
+        user_id=ctx.user_id,
+        extra_vars=body.extra_vars,
+        status=JobStatus.pending,
+    )
+    return await changes.create(ctx, RESOURCE, job)
+
+
+async def cancel(ctx: Ctx, job_id: int) -> Job:
+    """Pending or running jobs only; anything else is 409."""
+    job = await get(ctx, job_id)
+    before = await audit.capture(ctx.session, job)
+    await move(
+        ctx.session, Job, job.id, JOB_TRANSITIONS, JobStatus.cancelled, {"completed_at": utcnow()}
+    )
+    await changes.reload(ctx, job)
+    await audit.changed(ctx, "cancel", RESOURCE, job, before)
+    return job
+
+
+async def log_page(ctx: Ctx, job_id: int, after: int, limit: int) -> LogPage:
+    await get(ctx, job_id)
+    rows = await repository.log_lines(ctx.session, job_id, after, limit)
+    items = [LogLineRead.model_validate(row) for row in rows]
+    return LogPage(items=items, next_cursor=items[-1].line_number if items else None)
