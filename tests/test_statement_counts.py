@@ -38,6 +38,7 @@ LISTS: list[tuple[str, Make]] = [
     ("/applications", lambda s, a, h: f.make_application(s)),
     ("/deployments", _deployment),
     ("/tickets", lambda s, a, h: f.make_ticket(s)),
+    ("/jobs", lambda s, a, h: f.make_job(s)),
     ("/alerts", lambda s, a, h: f.make_alert(s)),
     ("/users", lambda s, a, h: f.make_user(s)),
     ("/api-keys", lambda s, a, h: f.make_api_key(s, h.owner)),

@@ -17,10 +17,10 @@ import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from opsledger.db.base import utcnow
@@ -28,7 +28,6 @@ from opsledger.jobs.models import JobLog
 
 TABLE = cast(Table, JobLog.__table__)
 COLUMNS = ("job_id", "job_created", "line_number", "content", "log_level", "timestamp")
-_INSERT = insert(TABLE)
 
 
 @dataclass
@@ -129,10 +128,37 @@ class LogWriter:
 
 
 async def write_rows(connection: AsyncConnection, rows: list[tuple[Any, ...]]) -> None:
-    """COPY on PostgreSQL (binary, no SQL parsing per row); a multi-row INSERT elsewhere."""
-    if connection.dialect.name == "postgresql":
+    """COPY on PostgreSQL (binary, no SQL parsing per row); elsewhere the driver's
+    executemany of one INSERT, with the two timestamps converted here, in bulk, the way
+    the UTCDateTime column type would store them, instead of row by row through it."""
+    dialect = connection.dialect
+    if dialect.name == "postgresql":
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
         await driver.copy_records_to_table(JobLog.__tablename__, records=rows, columns=COLUMNS)
         return
-    await connection.execute(_INSERT, [dict(zip(COLUMNS, row, strict=True)) for row in rows])
+    stored = _sqlite_time if dialect.name == "sqlite" else _naive_utc
+    created = stored(rows[0][1])  # one job per writer: the same value on every row
+    await connection.exec_driver_sql(
+        _insert_sql(dialect.paramstyle),
+        [(job, created, n, text, level, stored(at)) for job, _, n, text, level, at in rows],
+    )
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return utc.replace(tzinfo=None)
+
+
+def _sqlite_time(moment: datetime) -> str:
+    # SQLAlchemy's SQLite DATETIME storage format, which UTCDateTime reads back.
+    return _naive_utc(moment).isoformat(" ", "microseconds")
+
+
+def _insert_sql(paramstyle: str) -> str:
+    marker = "?" if paramstyle == "qmark" else "%s"
+    # A fixed table and fixed columns; every value is bound.
+    return (
+        f"INSERT INTO {JobLog.__tablename__} ({', '.join(COLUMNS)}) "  # noqa: S608
+        f"VALUES ({', '.join([marker] * len(COLUMNS))})"
+    )
