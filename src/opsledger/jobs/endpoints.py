@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from opsledger.jobs import service
 from opsledger.jobs.schemas import JobCreate, JobQuery, JobRead, LogPage, LogQuery
@@ -56,7 +56,12 @@ async def cancel_job(job_id: PathId, ctx: Run) -> JobRead:
     return JobRead.model_validate(await service.cancel(ctx, job_id))
 
 
-@router.get("/{job_id}/logs", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
-async def read_job_logs(job_id: PathId, ctx: Read, query: Annotated[LogQuery, Query()]) -> LogPage:
+@router.get(
+    "/{job_id}/logs",
+    response_model=LogPage,
+    responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed),
+)
+async def read_job_logs(job_id: PathId, ctx: Read, query: Annotated[LogQuery, Query()]) -> Response:
     """Lines after `after`, in order, keyset-paged by line number."""
-    return await service.log_page(ctx, job_id, query.after, query.limit)
+    page = await service.log_page(ctx, job_id, query.after, query.limit)
+    return Response(page, media_type="application/json")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic_core import to_json
+
 from opsledger.audit import changes
 from opsledger.audit import service as audit
 from opsledger.db.base import utcnow
@@ -12,7 +14,7 @@ from opsledger.hosts import repository as hosts
 from opsledger.hosts.models import HostStatus
 from opsledger.jobs import repository
 from opsledger.jobs.models import Job, JobStatus
-from opsledger.jobs.schemas import JobCreate, LogLineRead, LogPage
+from opsledger.jobs.schemas import JobCreate
 from opsledger.kit.errors import ValidationFailed, found
 from opsledger.kit.states import transition as move
 from opsledger.playbooks import repository as playbooks
@@ -74,8 +76,13 @@ async def cancel(ctx: Ctx, job_id: int) -> Job:
     return job
 
 
-async def log_page(ctx: Ctx, job_id: int, after: int, limit: int) -> LogPage:
+async def log_page(ctx: Ctx, job_id: int, after: int, limit: int) -> bytes:
+    """The page as JSON (the LogPage schema), built in one pass: log pages are read in
+    bulk and often, so they skip per-line model objects and response re-validation."""
     await get(ctx, job_id)
     rows = await repository.log_lines(ctx.session, job_id, after, limit)
-    items = [LogLineRead.model_validate(row) for row in rows]
-    return LogPage(items=items, next_cursor=items[-1].line_number if items else None)
+    items = [
+        {"line_number": number, "content": content, "log_level": level, "timestamp": at}
+        for number, content, level, at in rows
+    ]
+    return to_json({"items": items, "next_cursor": items[-1]["line_number"] if items else None})

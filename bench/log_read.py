@@ -1,0 +1,179 @@
+"""Reading a 500-line page deep in a 1M-line job: the API path (HTTP through the ASGI app,
+API-key auth, JSON) vs the raw driver running the same keyset query, same run.
+
+    python bench/log_read.py                                    # SQLite in a temp dir
+    python bench/log_read.py --url postgresql://postgres@127.0.0.1/bench
+
+Target: the API path within 1.5x of the raw query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
+
+from opsledger import migrations
+from opsledger.api_keys.models import ApiKey
+from opsledger.app import create_app
+from opsledger.config import Settings, normalize_database_url
+from opsledger.db.engine import create_engine
+from opsledger.db.session import session_factory, unit_of_work
+from opsledger.hosts.models import Host
+from opsledger.jobs.ingest import LogWriter
+from opsledger.jobs.models import Job
+from opsledger.playbooks.models import Playbook
+from opsledger.security import api_keys
+from opsledger.users.models import User, UserRole
+
+PAGE = 500
+RAW_SQL = (
+    "SELECT line_number, content, log_level, timestamp FROM job_logs "
+    "WHERE job_id = {0} AND line_number > {0} ORDER BY line_number LIMIT {1}"
+)
+
+
+async def load(settings: Settings, lines: int) -> tuple[int, str]:
+    """A job with ``lines`` log lines, and an API key that may read it."""
+    engine = create_engine(settings)
+    await migrations.upgrade(engine)
+    stamp = time.time_ns()
+    async with unit_of_work(session_factory(engine)) as session:
+        user = User(
+            username=f"r{stamp}",
+            email=f"r{stamp}@example.com",
+            password_hash="$2b$12$unused",
+            role=UserRole.viewer,
+        )
+        host = Host(hostname=f"read-{stamp}", ip_address="192.0.2.1", os_type="debian")
+        playbook = Playbook(name=f"read-{stamp}", file_path="site.yml", file_hash="0" * 64)
+        session.add_all([user, host, playbook])
+        await session.flush()
+        job = Job(playbook_id=playbook.id, host_id=host.id, user_id=user.id)
+        material = api_keys.generate()
+        session.add_all(
+            [
+                job,
+                ApiKey(
+                    user_id=user.id, name="read", prefix=material.prefix, key_hash=material.key_hash
+                ),
+            ]
+        )
+        await session.flush()
+        job_id, created = job.id, job.created_at
+    writer = LogWriter(engine, job_id, created)
+    for n in range(1, lines + 1):
+        await writer.write(f"ok: [web-{n % 50}] => (item={n}) changed=false")
+    await writer.close()
+    await engine.dispose()
+    return job_id, material.key
+
+
+async def timed(call: Callable[[], Awaitable[Any]], rounds: int) -> float:
+    """Median seconds per call."""
+    samples = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        await call()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+async def raw_page(url: str, job_id: int, after: int, rounds: int) -> float:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        import asyncpg
+
+        connection = await asyncpg.connect(
+            host=parsed.host,
+            port=parsed.port or 5432,
+            user=parsed.username,
+            password=parsed.password,
+            database=parsed.database,
+        )
+        sql = RAW_SQL.format("${}", PAGE).replace("${}", "$1", 1).replace("${}", "$2", 1)
+        seconds = await timed(lambda: connection.fetch(sql, job_id, after), rounds)
+        await connection.close()
+        return seconds
+    if backend == "sqlite":
+        connection = sqlite3.connect(parsed.database or "")
+
+        async def fetch() -> None:
+            connection.execute(RAW_SQL.format("?", PAGE), (job_id, after)).fetchall()
+
+        seconds = await timed(fetch, rounds)
+        connection.close()
+        return seconds
+    import asyncmy
+
+    mysql = await asyncmy.connect(
+        host=parsed.host,
+        port=parsed.port or 3306,
+        user=parsed.username,
+        password=parsed.password or "",
+        database=parsed.database,
+    )
+
+    async def fetch_mysql() -> None:
+        async with mysql.cursor() as cursor:
+            await cursor.execute(RAW_SQL.format("%s", PAGE), (job_id, after))
+            await cursor.fetchall()
+
+    seconds = await timed(fetch_mysql, rounds)
+    mysql.close()
+    return seconds
+
+
+async def main(url: str, lines: int, rounds: int) -> None:
+    settings = Settings(
+        database_url=url,
+        encryption_keys=[SecretStr(Fernet.generate_key().decode())],
+        jwt_secret=SecretStr("read-" + "x" * 64),
+    )
+    job_id, key = await load(settings, lines)
+    after = lines - 100_000 if lines > 100_000 else lines // 2
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://bench/api/v1", headers={"X-API-Key": key}
+    ) as client:
+
+        async def api_page() -> None:
+            response = await client.get(
+                f"/jobs/{job_id}/logs", params={"after": after, "limit": PAGE}
+            )
+            assert len(response.json()["items"]) == PAGE
+
+        await timed(api_page, 5)  # warm up
+        api = await timed(api_page, rounds)
+    await app.state.database.dispose()
+    raw = await raw_page(url, job_id, after, rounds)
+    backend = make_url(url).get_backend_name()
+    print(
+        f"{backend} log read: {PAGE}-line page after line {after:,} of {lines:,}: "
+        f"API {api * 1000:.1f} ms, raw driver {raw * 1000:.1f} ms, ratio {api / raw:.2f} "
+        f"(median of {rounds}; target <= 1.5)"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--url", help="a database (default: a temporary SQLite file)")
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=100)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        database = normalize_database_url(args.url or f"sqlite:///{Path(scratch) / 'read.db'}")
+        asyncio.run(main(database, args.lines, args.rounds))
