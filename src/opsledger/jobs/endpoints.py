@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
+from opsledger.db.dependencies import database
 from opsledger.jobs import service
-from opsledger.jobs.schemas import JobCreate, JobQuery, JobRead, LogPage, LogQuery
+from opsledger.jobs.schemas import FollowQuery, JobCreate, JobQuery, JobRead, LogPage, LogQuery
 from opsledger.kit.errors import (
     AUTH_ERRORS,
     Conflict,
@@ -16,7 +18,7 @@ from opsledger.kit.errors import (
     problem_responses,
 )
 from opsledger.kit.pagination import Page, page_of
-from opsledger.kit.schemas import PathId
+from opsledger.kit.schemas import MAX_ID, PathId
 from opsledger.security.auth import Require, RequireRead
 from opsledger.security.context import Ctx
 
@@ -65,3 +67,28 @@ async def read_job_logs(job_id: PathId, ctx: Read, query: Annotated[LogQuery, Qu
     """Lines after `after`, in order, keyset-paged by line number."""
     page = await service.log_page(ctx, job_id, query.after, query.limit)
     return Response(page, media_type="application/json")
+
+
+@router.get(
+    "/{job_id}/logs/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "Server-sent events"},
+        **problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed),
+    },
+)
+async def stream_job_logs(
+    job_id: PathId,
+    ctx: Read,
+    request: Request,
+    query: Annotated[FollowQuery, Query()],
+    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_ID)] = None,
+) -> StreamingResponse:
+    """Follow the job's output as server-sent events until it ends; reconnecting with
+    `Last-Event-ID` (or `?after=`) resumes after that line."""
+    await service.get(ctx, job_id)
+    start = last_event_id if last_event_id is not None else query.after
+    events = service.follow(database(request).primary_reads, job_id, start)
+    return StreamingResponse(
+        events, media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    )

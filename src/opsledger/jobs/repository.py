@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db import queries
-from opsledger.jobs.models import Job, JobLog
+from opsledger.jobs.models import Job, JobLog, JobStatus
 
 _logs = JobLog.__table__
 
@@ -51,6 +51,6 @@ async def log_lines(session: AsyncSession, job_id: int, after: int, limit: int) 
     return list((await session.execute(statement)).all())
 
 
-async def last_line(session: AsyncSession, job_id: int) -> int:
-    statement = select(func.max(_logs.c.line_number)).where(_logs.c.job_id == job_id)
-    return int(await session.scalar(statement) or 0)
+async def status(session: AsyncSession, job_id: int) -> JobStatus | None:
+    found: JobStatus | None = await session.scalar(select(Job.status).where(Job.id == job_id))
+    return found

@@ -55,6 +55,10 @@ class LogQuery(StrictInput):
     limit: int = Field(500, ge=1, le=MAX_LOG_PAGE)
 
 
+class FollowQuery(StrictInput):
+    after: int = Field(0, ge=0, le=MAX_ID, description="Start after this line number.")
+
+
 class LogLineRead(ResponseSchema):
     line_number: int
     content: str

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 from pydantic_core import to_json
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from opsledger.audit import changes
 from opsledger.audit import service as audit
 from opsledger.db.base import utcnow
+from opsledger.db.session import unit_of_work
 from opsledger.hosts import repository as hosts
 from opsledger.hosts.models import HostStatus
 from opsledger.jobs import repository
@@ -76,13 +80,43 @@ async def cancel(ctx: Ctx, job_id: int) -> Job:
     return job
 
 
+FINISHED = frozenset({JobStatus.success, JobStatus.failed, JobStatus.cancelled})
+FOLLOW_INTERVAL = 0.25
+
+
+def _lines(rows: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {"line_number": number, "content": content, "log_level": level, "timestamp": at}
+        for number, content, level, at in rows
+    ]
+
+
+async def follow(
+    sessions: async_sessionmaker[AsyncSession], job_id: int, after: int
+) -> AsyncIterator[bytes]:
+    """Server-sent events: every stored line after ``after`` (``id`` = line number, so a
+    reconnecting client resumes with Last-Event-ID), then new lines as they are written,
+    then one ``end`` event with the job's final status. Each poll is its own short read,
+    so a long follow holds no connection or lock."""
+    yield b"retry: 5000\n\n"
+    while True:
+        async with unit_of_work(sessions) as session:
+            # Status first: lines committed before the job finished are then all visible.
+            state = await repository.status(session, job_id)
+            rows = await repository.log_lines(session, job_id, after, 1000)
+        for line in _lines(rows):
+            after = line["line_number"]
+            yield b"id: %d\nevent: line\ndata: %s\n\n" % (after, to_json(line))
+        if not rows:
+            if state is None or state in FINISHED:
+                yield b"event: end\ndata: %s\n\n" % to_json({"status": state})
+                return
+            await asyncio.sleep(FOLLOW_INTERVAL)
+
+
 async def log_page(ctx: Ctx, job_id: int, after: int, limit: int) -> bytes:
     """The page as JSON (the LogPage schema), built in one pass: log pages are read in
     bulk and often, so they skip per-line model objects and response re-validation."""
     await get(ctx, job_id)
-    rows = await repository.log_lines(ctx.session, job_id, after, limit)
-    items = [
-        {"line_number": number, "content": content, "log_level": level, "timestamp": at}
-        for number, content, level, at in rows
-    ]
+    items = _lines(await repository.log_lines(ctx.session, job_id, after, limit))
     return to_json({"items": items, "next_cursor": items[-1]["line_number"] if items else None})
