@@ -16,6 +16,7 @@ from opsledger.config import Settings, safe_url, write_key_file
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.host_roles.service import seed_defaults
 from opsledger.hosts.cli import hosts_cli
+from opsledger.jobs.cli import jobs_cli
 from opsledger.kit.cli import (
     CommandFailed,
     err,
@@ -43,6 +44,7 @@ cli.add_typer(users_cli, name="users")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(hosts_cli, name="hosts")
+cli.add_typer(jobs_cli, name="jobs")
 cli.command("stats")(show_stats)
 
 HostOption = Annotated[str | None, typer.Option(help="Address to listen on.")]

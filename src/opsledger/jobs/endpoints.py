@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
+from pydantic_core import to_json
 
 from opsledger.db.dependencies import database
 from opsledger.jobs import service
@@ -88,7 +90,17 @@ async def stream_job_logs(
     `Last-Event-ID` (or `?after=`) resumes after that line."""
     await service.get(ctx, job_id)
     start = last_event_id if last_event_id is not None else query.after
-    events = service.follow(database(request).primary_reads, job_id, start)
+    events = as_events(service.follow(database(request).primary_reads, job_id, start))
     return StreamingResponse(
         events, media_type="text/event-stream", headers={"Cache-Control": "no-store"}
     )
+
+
+async def as_events(items: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    """Lines as `line` events whose id is the line number; the final status as `end`."""
+    yield b"retry: 5000\n\n"
+    async for item in items:
+        if "line_number" in item:
+            yield b"id: %d\nevent: line\ndata: %s\n\n" % (item["line_number"], to_json(item))
+        else:
+            yield b"event: end\ndata: %s\n\n" % to_json(item)

@@ -36,7 +36,11 @@ JOB_TRANSITIONS: dict[JobStatus, set[JobStatus]] = {
 
 
 async def get(ctx: Ctx, job_id: int) -> Job:
-    return found(await repository.get(ctx.session, job_id), f"job {job_id} does not exist")
+    return await exists(ctx.session, job_id)
+
+
+async def exists(session: AsyncSession, job_id: int) -> Job:
+    return found(await repository.get(session, job_id), f"job {job_id} does not exist")
 
 
 async def page(
@@ -92,13 +96,12 @@ def _lines(rows: list[Any]) -> list[dict[str, Any]]:
 
 
 async def follow(
-    sessions: async_sessionmaker[AsyncSession], job_id: int, after: int
-) -> AsyncIterator[bytes]:
-    """Server-sent events: every stored line after ``after`` (``id`` = line number, so a
-    reconnecting client resumes with Last-Event-ID), then new lines as they are written,
-    then one ``end`` event with the job's final status. Each poll is its own short read,
-    so a long follow holds no connection or lock."""
-    yield b"retry: 5000\n\n"
+    sessions: async_sessionmaker[AsyncSession], job_id: int, after: int, *, wait: bool = True
+) -> AsyncIterator[dict[str, Any]]:
+    """Every stored line after ``after``, then (with ``wait``) new lines as they are
+    written until the job has finished and all its lines were seen; last, one
+    ``{"status": …}``. Each poll is its own short read, so a long follow holds no
+    connection or lock."""
     while True:
         async with unit_of_work(sessions) as session:
             # Status first: lines committed before the job finished are then all visible.
@@ -106,10 +109,10 @@ async def follow(
             rows = await repository.log_lines(session, job_id, after, 1000)
         for line in _lines(rows):
             after = line["line_number"]
-            yield b"id: %d\nevent: line\ndata: %s\n\n" % (after, to_json(line))
+            yield line
         if not rows:
-            if state is None or state in FINISHED:
-                yield b"event: end\ndata: %s\n\n" % to_json({"status": state})
+            if not wait or state is None or state in FINISHED:
+                yield {"status": state}
                 return
             await asyncio.sleep(FOLLOW_INTERVAL)
 
