@@ -21,17 +21,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from drivers import asyncmy_connection, asyncpg_connection, new_job
 from sqlalchemy.engine import make_url
 
 from opsledger import migrations
 from opsledger.config import Settings, normalize_database_url
 from opsledger.db.engine import create_engine
-from opsledger.db.session import session_factory, unit_of_work
-from opsledger.hosts.models import Host
+from opsledger.db.session import session_factory
 from opsledger.jobs.ingest import COLUMNS, LogWriter
-from opsledger.jobs.models import Job, JobLog
-from opsledger.playbooks.models import Playbook
-from opsledger.users.models import User
+from opsledger.jobs.models import JobLog
 
 BATCH = 1000
 INSERT_SQL = (
@@ -44,22 +42,8 @@ def line(n: int) -> str:
     return f"ok: [web-{n % 50}] => (item={n}) changed=false msg='task {n} done'"
 
 
-async def new_job(engine: Any) -> tuple[int, datetime]:
-    async with unit_of_work(session_factory(engine)) as session:
-        stamp = time.time_ns()
-        user = User(username=f"b{stamp}", email=f"b{stamp}@example.com", password_hash="x")
-        host = Host(hostname=f"bench-{stamp}", ip_address="192.0.2.1", os_type="debian")
-        playbook = Playbook(name=f"bench-{stamp}", file_path="site.yml", file_hash="0" * 64)
-        session.add_all([user, host, playbook])
-        await session.flush()
-        job = Job(playbook_id=playbook.id, host_id=host.id, user_id=user.id)
-        session.add(job)
-        await session.flush()
-        return job.id, job.created_at
-
-
 async def project_rate(engine: Any, lines: int, grow: bool) -> tuple[float, LogWriter]:
-    job_id, created = await new_job(engine)
+    job_id, _, created = await new_job(engine)
     writer = LogWriter(
         engine, job_id, created, batch_lines=BATCH, max_batch=10_000 if grow else BATCH
     )
@@ -82,20 +66,12 @@ def rows_for(
 
 
 async def raw_rate(engine: Any, url: str, lines: int) -> float:
-    job_id, created = await new_job(engine)
+    job_id, _, created = await new_job(engine)
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     started = time.perf_counter()
     if backend == "postgresql":
-        import asyncpg
-
-        connection = await asyncpg.connect(
-            host=parsed.host,
-            port=parsed.port or 5432,
-            user=parsed.username,
-            password=parsed.password,
-            database=parsed.database,
-        )
+        connection = await asyncpg_connection(url)
         for start in range(1, lines + 1, BATCH):
             async with connection.transaction():
                 await connection.copy_records_to_table(
@@ -118,15 +94,7 @@ async def raw_rate(engine: Any, url: str, lines: int) -> float:
                 )
         connection.close()
     else:
-        import asyncmy
-
-        connection = await asyncmy.connect(
-            host=parsed.host,
-            port=parsed.port or 3306,
-            user=parsed.username,
-            password=parsed.password or "",
-            database=parsed.database,
-        )
+        connection = await asyncmy_connection(url)
         sql = INSERT_SQL.format("%s")
         async with connection.cursor() as cursor:
             for start in range(1, lines + 1, BATCH):
@@ -138,7 +106,7 @@ async def raw_rate(engine: Any, url: str, lines: int) -> float:
 
 async def naive_rate(engine: Any, lines: int) -> float:
     """The ORM, one committed transaction per line: what ingest looks like done simply."""
-    job_id, created = await new_job(engine)
+    job_id, _, created = await new_job(engine)
     sessions = session_factory(engine)
     started = time.perf_counter()
     for n in range(1, lines + 1):

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 from cryptography.fernet import Fernet
+from drivers import asyncmy_connection, asyncpg_connection, new_job
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
@@ -30,12 +31,8 @@ from opsledger.app import create_app
 from opsledger.config import Settings, normalize_database_url
 from opsledger.db.engine import create_engine
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.hosts.models import Host
 from opsledger.jobs.ingest import LogWriter
-from opsledger.jobs.models import Job
-from opsledger.playbooks.models import Playbook
 from opsledger.security import api_keys
-from opsledger.users.models import User, UserRole
 
 PAGE = 500
 RAW_SQL = (
@@ -48,30 +45,12 @@ async def load(settings: Settings, lines: int) -> tuple[int, str]:
     """A job with ``lines`` log lines, and an API key that may read it."""
     engine = create_engine(settings)
     await migrations.upgrade(engine)
-    stamp = time.time_ns()
+    job_id, user_id, created = await new_job(engine)
+    material = api_keys.generate()
     async with unit_of_work(session_factory(engine)) as session:
-        user = User(
-            username=f"r{stamp}",
-            email=f"r{stamp}@example.com",
-            password_hash="$2b$12$unused",
-            role=UserRole.viewer,
+        session.add(
+            ApiKey(user_id=user_id, name="read", prefix=material.prefix, key_hash=material.key_hash)
         )
-        host = Host(hostname=f"read-{stamp}", ip_address="192.0.2.1", os_type="debian")
-        playbook = Playbook(name=f"read-{stamp}", file_path="site.yml", file_hash="0" * 64)
-        session.add_all([user, host, playbook])
-        await session.flush()
-        job = Job(playbook_id=playbook.id, host_id=host.id, user_id=user.id)
-        material = api_keys.generate()
-        session.add_all(
-            [
-                job,
-                ApiKey(
-                    user_id=user.id, name="read", prefix=material.prefix, key_hash=material.key_hash
-                ),
-            ]
-        )
-        await session.flush()
-        job_id, created = job.id, job.created_at
     writer = LogWriter(engine, job_id, created)
     for n in range(1, lines + 1):
         await writer.write(f"ok: [web-{n % 50}] => (item={n}) changed=false")
@@ -94,15 +73,7 @@ async def raw_page(url: str, job_id: int, after: int, rounds: int) -> float:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "postgresql":
-        import asyncpg
-
-        connection = await asyncpg.connect(
-            host=parsed.host,
-            port=parsed.port or 5432,
-            user=parsed.username,
-            password=parsed.password,
-            database=parsed.database,
-        )
+        connection = await asyncpg_connection(url)
         sql = RAW_SQL.format("${}", PAGE).replace("${}", "$1", 1).replace("${}", "$2", 1)
         seconds = await timed(lambda: connection.fetch(sql, job_id, after), rounds)
         await connection.close()
@@ -116,15 +87,7 @@ async def raw_page(url: str, job_id: int, after: int, rounds: int) -> float:
         seconds = await timed(fetch, rounds)
         connection.close()
         return seconds
-    import asyncmy
-
-    mysql = await asyncmy.connect(
-        host=parsed.host,
-        port=parsed.port or 3306,
-        user=parsed.username,
-        password=parsed.password or "",
-        database=parsed.database,
-    )
+    mysql = await asyncmy_connection(url)
 
     async def fetch_mysql() -> None:
         async with mysql.cursor() as cursor:
