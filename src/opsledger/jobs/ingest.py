@@ -3,9 +3,11 @@
 Lines are numbered as they arrive, gap-free from where the stored log ends. A batch is
 written when it reaches the size threshold or its oldest line is ``max_delay`` old, in its
 own transaction: PostgreSQL COPY, elsewhere one multi-row INSERT per chunk. Under sustained
-load the threshold doubles after each full batch (``batch_lines`` up to ``max_batch``), so
-big producers pay fewer round trips; the timer still writes any line within ``max_delay``,
-and a timer-driven write resets the threshold. Writing blocks the producer (backpressure),
+load the threshold doubles after each full batch that wrote in under half of
+``max_delay`` (``batch_lines`` up to ``max_batch``) and halves after one that took longer
+than ``max_delay``, so big producers pay fewer round trips without a batch outgrowing the
+latency bound; the timer still writes any line within ``max_delay``, and a timer-driven
+write resets the threshold. Writing blocks the producer (backpressure),
 so memory stays bounded. A crash loses at most the
 unwritten buffer; a writer resumed afterwards continues after the last committed line, so
 nothing is ever numbered twice.
@@ -85,10 +87,17 @@ class LogWriter:
         self._buffer.append((self.job_id, self.job_created, number, content, level, at or utcnow()))
         if len(self._buffer) >= self._threshold and not self._lock.locked():
             await self.flush()
-            self._threshold = min(self._threshold * 2, self.max_batch)
+            self._adapt(self.stats.flush_seconds[-1])
         elif self._timer is None or self._timer.done():
             self._timer = asyncio.create_task(self._flush_when_due())
         return number
+
+    def _adapt(self, took: float) -> None:
+        """Grow the batch while writes are quick, shrink it when one nears the bound."""
+        if took < self.max_delay / 2:
+            self._threshold = min(self._threshold * 2, self.max_batch)
+        elif took > self.max_delay:
+            self._threshold = max(self._threshold // 2, self.batch_lines)
 
     async def write_many(self, lines: Iterable[str], level: str | None = None) -> None:
         for line in lines:
