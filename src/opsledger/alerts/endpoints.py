@@ -35,7 +35,7 @@ MOVE_ERRORS = problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFail
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
 async def list_alerts(ctx: Read, query: Annotated[AlertQuery, Query()]) -> Page[AlertRead]:
     rows = await service.page(ctx, query.filters(), query.limit + 1, query.after)
-    return page_of(rows, query.limit, AlertRead.model_validate, lambda row: row.id)
+    return page_of(rows, query.limit, AlertRead.model_validate)
 
 
 @router.get("/{alert_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))

@@ -44,7 +44,7 @@ async def list_api_keys(
     query: Annotated[ListQuery, Query()],
 ) -> Page[ApiKeyRead]:
     rows = await service.page(ctx, query.limit + 1, query.after)
-    return page_of(rows, query.limit, ApiKeyRead.model_validate, lambda key: key.id)
+    return page_of(rows, query.limit, ApiKeyRead.model_validate)
 
 
 @router.get("/{key_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))

@@ -35,7 +35,7 @@ async def list_applications(
     ctx: Read, query: Annotated[ApplicationQuery, Query()]
 ) -> Page[ApplicationRead]:
     rows = await service.page(ctx, query.filters(), query.limit + 1, query.after)
-    return page_of(rows, query.limit, ApplicationRead.model_validate, lambda row: row.id)
+    return page_of(rows, query.limit, ApplicationRead.model_validate)
 
 
 @router.get(

@@ -25,4 +25,4 @@ async def list_audit(
     rows = await service.page(
         ctx.session, limit=query.limit + 1, before_id=query.after, **query.filters()
     )
-    return page_of(rows, query.limit, AuditRead.model_validate, lambda row: row.id)
+    return page_of(rows, query.limit, AuditRead.model_validate)

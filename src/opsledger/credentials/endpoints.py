@@ -37,7 +37,7 @@ async def list_credentials(
     host_id: PathId, ctx: Read, query: Annotated[CredentialQuery, Query()]
 ) -> Page[CredentialRead]:
     rows = await service.page(ctx, host_id, query.filters(), query.limit + 1, query.after)
-    return page_of(rows, query.limit, CredentialRead.model_validate, lambda row: row.id)
+    return page_of(rows, query.limit, CredentialRead.model_validate)
 
 
 @router.post(

@@ -41,7 +41,7 @@ async def list_deployments(
     rows = await service.page(
         ctx, query.filters(), query.include_deleted, query.limit + 1, query.after
     )
-    return page_of(rows, query.limit, DeploymentRead.model_validate, lambda row: row.id)
+    return page_of(rows, query.limit, DeploymentRead.model_validate)
 
 
 @router.get(

@@ -30,7 +30,7 @@ async def list_host_roles(
     ctx: Read, query: Annotated[HostRoleQuery, Query()]
 ) -> Page[HostRoleRead]:
     rows = await service.page(ctx, query.filters(), query.limit + 1, query.after)
-    return page_of(rows, query.limit, HostRoleRead.model_validate, lambda row: row.id)
+    return page_of(rows, query.limit, HostRoleRead.model_validate)
 
 
 @router.get("/{role_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))

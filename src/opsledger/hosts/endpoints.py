@@ -36,7 +36,7 @@ Write = Annotated[Ctx, Depends(Require("hosts:write"))]
 async def list_hosts(ctx: Read, query: Annotated[HostQuery, Query()]) -> Page[HostRead]:
     """Filter by any listed column; `?tag=env` or `?tag=env=prod` match tags."""
     rows = await service.page(ctx, query.filters(), query.tag, query.limit + 1, query.after)
-    return page_of(rows, query.limit, HostRead.model_validate, lambda row: row.id)
+    return page_of(rows, query.limit, HostRead.model_validate)
 
 
 @router.get("/{host_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))

@@ -35,7 +35,7 @@ async def list_infrastructure(
     ctx: Read, query: Annotated[InfrastructureQuery, Query()]
 ) -> Page[InfrastructureRead]:
     rows = await service.page(ctx, query.filters(), query.limit + 1, query.after)
-    return page_of(rows, query.limit, InfrastructureRead.model_validate, lambda row: row.id)
+    return page_of(rows, query.limit, InfrastructureRead.model_validate)
 
 
 @router.get(

@@ -34,7 +34,7 @@ async def list_jobs(ctx: Read, query: Annotated[JobQuery, Query()]) -> Page[JobR
     rows = await service.page(
         ctx, query.filters(), query.since, query.until, query.limit + 1, query.after
     )
-    return page_of(rows, query.limit, JobRead.model_validate, lambda row: row.id)
+    return page_of(rows, query.limit, JobRead.model_validate)
 
 
 @router.get("/{job_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))

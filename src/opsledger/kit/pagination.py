@@ -4,13 +4,20 @@ the query models live in ``kit.filtering``."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import Select
 
 T = TypeVar("T")
-R = TypeVar("R")
+
+
+class Identified(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+R = TypeVar("R", bound=Identified)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -35,12 +42,10 @@ def keyset(
     return statement.limit(limit) if after is None else statement.where(key > after).limit(limit)
 
 
-def page_of(
-    rows: Sequence[R], limit: int, read: Callable[[R], T], cursor: Callable[[R], int]
-) -> Page[T]:
-    """A page from ``limit + 1`` fetched rows: the extra row only says there is more."""
+def page_of(rows: Sequence[R], limit: int, read: Callable[[R], T]) -> Page[T]:
+    """A page from ``limit + 1`` fetched rows: the extra row only says there is more, and
+    the cursor is the id of the last row shown (every list is keyset-paged by id)."""
     items = list(rows[:limit])
     more = len(rows) > limit
-    return Page[T](
-        items=[read(row) for row in items], next_cursor=cursor(items[-1]) if more else None
-    )
+    cursor = items[-1].id if more else None
+    return Page[T](items=[read(row) for row in items], next_cursor=cursor)

@@ -34,7 +34,7 @@ Write = Annotated[Ctx, Depends(Require("playbooks:write"))]
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
 async def list_playbooks(ctx: Read, query: Annotated[PlaybookQuery, Query()]) -> Page[PlaybookRead]:
     rows = await service.page(ctx, query.filters(), query.limit + 1, query.after)
-    return page_of(rows, query.limit, PlaybookRead.model_validate, lambda row: row.id)
+    return page_of(rows, query.limit, PlaybookRead.model_validate)
 
 
 @router.get("/{playbook_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))

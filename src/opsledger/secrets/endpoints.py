@@ -40,7 +40,7 @@ async def create_secret(body: SecretCreate, ctx: Manage) -> SecretRead:
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
 async def list_secrets(ctx: Read, query: Annotated[ListQuery, Query()]) -> Page[SecretRead]:
     rows = await service.page(ctx, query.limit + 1, query.after)
-    return page_of(rows, query.limit, SecretRead.model_validate, lambda secret: secret.id)
+    return page_of(rows, query.limit, SecretRead.model_validate)
 
 
 @router.get("/{secret_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))

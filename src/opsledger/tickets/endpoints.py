@@ -34,7 +34,7 @@ Write = Annotated[Ctx, Depends(Require("tickets:write"))]
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
 async def list_tickets(ctx: Read, query: Annotated[TicketQuery, Query()]) -> Page[TicketRead]:
     rows = await service.page(ctx, query.filters(), query.overdue, query.limit + 1, query.after)
-    return page_of(rows, query.limit, TicketRead.model_validate, lambda row: row.id)
+    return page_of(rows, query.limit, TicketRead.model_validate)
 
 
 @router.get("/{ticket_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))

@@ -58,7 +58,7 @@ async def list_users(
     query: Annotated[ListQuery, Query()],
 ) -> Page[UserRead]:
     rows = await service.page(ctx, query.limit + 1, query.after)
-    return page_of(rows, query.limit, UserRead.model_validate, lambda user: user.id)
+    return page_of(rows, query.limit, UserRead.model_validate)
 
 
 @router.get("/me", responses=problem_responses(*AUTH_ERRORS))
