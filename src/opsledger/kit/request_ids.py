@@ -13,11 +13,6 @@ HEADER = "X-Request-ID"
 _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
-def request_id_of(scope: Scope) -> str:
-    request_id: str = scope.setdefault("state", {}).get("request_id") or uuid.uuid4().hex
-    return request_id
-
-
 class RequestIdMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
