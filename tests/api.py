@@ -10,6 +10,7 @@ from typing import Any
 
 import bcrypt
 import httpx
+from cryptography.fernet import Fernet
 from fastapi import FastAPI, routing
 from fastapi.routing import APIRoute
 from pydantic import SecretStr
@@ -25,6 +26,8 @@ from opsledger.users.models import User, UserRole
 from tests.factories import unique
 
 JWT_SECRET = "test-jwt-secret-" + "x" * 64
+# The session's field-encryption key; processes a test starts (workers, the CLI) get it too.
+ENCRYPTION_KEY = Fernet.generate_key().decode()
 PASSWORD = "correct horse battery staple"
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -19,7 +18,7 @@ from opsledger.config import Settings
 from opsledger.db.engine import create_engine
 from opsledger.security.crypto import KeyRing, install_key_ring
 from opsledger.users.models import UserRole
-from tests.api import Person, build_app, client_for, make_person
+from tests.api import ENCRYPTION_KEY, Person, build_app, client_for, make_person
 from tests.databases import (
     backends_required,
     create_database,
@@ -51,7 +50,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session", autouse=True)
 def key_ring() -> Iterator[KeyRing]:
-    ring = KeyRing([Fernet.generate_key()])
+    ring = KeyRing([ENCRYPTION_KEY.encode()])
     previous = install_key_ring(ring)
     yield ring
     install_key_ring(previous)

@@ -16,7 +16,7 @@ from opsledger.alerts.endpoints import router as alerts_router
 from opsledger.api_keys.endpoints import router as api_keys_router
 from opsledger.applications.endpoints import router as applications_router
 from opsledger.audit.endpoints import router as audit_router
-from opsledger.config import Settings
+from opsledger.config import JobBackend, Settings
 from opsledger.credentials.endpoints import router as credentials_router
 from opsledger.db.dependencies import Database, ReadSession
 from opsledger.db.engine import create_engine
@@ -25,6 +25,7 @@ from opsledger.host_roles.endpoints import router as host_roles_router
 from opsledger.hosts.endpoints import router as hosts_router
 from opsledger.infrastructure.endpoints import router as infrastructure_router
 from opsledger.jobs.endpoints import router as jobs_router
+from opsledger.jobs.pool import JobPool
 from opsledger.kit.errors import (
     BadRequest,
     ServiceUnavailable,
@@ -92,7 +93,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Embedded backend: this process runs jobs. Either way it reaps dead workers' jobs.
+        embedded = settings.job_backend is JobBackend.embedded
+        pool = JobPool(db.engine, settings, settings.job_concurrency if embedded else 0)
+        pool.start()
         yield
+        await pool.stop()
         await db.dispose()
 
     app = FastAPI(

@@ -12,11 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from opsledger import migrations
 from opsledger.app import create_app
 from opsledger.audit.cli import audit_cli
-from opsledger.config import Settings, safe_url, write_key_file
+from opsledger.config import JobBackend, Settings, safe_url, write_key_file
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.host_roles.service import seed_defaults
 from opsledger.hosts.cli import hosts_cli
 from opsledger.jobs.cli import jobs_cli
+from opsledger.jobs.tasks import worker_app
 from opsledger.kit.cli import (
     CommandFailed,
     err,
@@ -182,6 +183,27 @@ def up(host: HostOption = None, port: PortOption = None, workers: WorkersOption 
             highlight=False,
         )
     start_server(settings, host, port, workers)
+
+
+@cli.command()
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(help="Jobs run at once (default: CPU count).", min=1, max=256)
+    ] = None,
+) -> None:
+    """Run jobs from the Celery queue (OPSLEDGER_JOB_BACKEND=celery) until stopped."""
+    settings = load_settings()
+    if settings.job_backend is not JobBackend.celery:
+        fail(
+            "OPSLEDGER_JOB_BACKEND is not celery: with the embedded backend jobs run inside "
+            "`opsledger serve`, no worker is needed"
+        )
+    install_keys(settings)
+    argv = ["worker", "--loglevel=INFO", f"--queues={settings.celery_queue}", "--without-gossip"]
+    if concurrency is not None:
+        argv.append(f"--concurrency={concurrency}")
+    out.print(f"opsledger worker: queue {settings.celery_queue} on {safe_url(settings.redis_url)}")
+    worker_app(settings).worker_main(argv)
 
 
 def start_server(

@@ -97,6 +97,21 @@ class Settings(BaseSettings):
     playbook_root: Path = Path("playbooks")
     job_backend: JobBackend = JobBackend.embedded
     redis_url: str = "redis://127.0.0.1:6379/0"
+    celery_queue: str = Field("opsledger", min_length=1, max_length=100)
+    # Jobs one server process (embedded backend) runs at once; 0 runs none there.
+    job_concurrency: int = Field(4, ge=0, le=256)
+    # How often an idle embedded pool looks for pending jobs.
+    job_poll_seconds: float = Field(0.5, gt=0)
+    # A running job writes a heartbeat this often; one silent for job_reap_seconds is
+    # failed by the reaper (its worker died).
+    job_heartbeat_seconds: float = Field(5.0, gt=0)
+    job_reap_seconds: float = Field(60.0, gt=0)
+    # Where each job gets its private directory (inventory, key file); default: the
+    # system temp directory.
+    job_work_dir: Path | None = None
+    # With a known_hosts file, host keys are checked against it (StrictHostKeyChecking);
+    # without one they are not checked and nothing is remembered between jobs.
+    ssh_known_hosts: Path | None = None
 
     # Hours from opening to due, per ticket priority.
     ticket_sla_hours: dict[str, float] = Field(

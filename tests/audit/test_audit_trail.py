@@ -136,6 +136,7 @@ AUDITED = {
     ("PATCH", "/api/v1/hosts/{host_id}"),
     ("DELETE", "/api/v1/hosts/{host_id}"),
     ("POST", "/api/v1/hosts/{host_id}/transition"),
+    ("POST", "/api/v1/hosts/{host_id}/provision"),
     ("POST", "/api/v1/hosts/{host_id}/credentials"),
     ("POST", "/api/v1/hosts/{host_id}/credentials/deactivate"),
     ("POST", "/api/v1/hosts/{host_id}/credentials/{credential_id}/rotate"),

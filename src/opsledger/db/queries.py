@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.kit.filtering import where_equal
 from opsledger.kit.pagination import keyset
+from opsledger.kit.schemas import MAX_ID
 
 M = TypeVar("M")
 
@@ -36,3 +37,12 @@ async def page(
     base = statement if statement is not None else select(model)
     filtered = where_equal(base, model, filters)
     return list(await session.scalars(keyset(filtered, model.id, limit, after)))  # type: ignore[attr-defined]
+
+
+async def by_name_or_id(session: AsyncSession, model: type[M], column: Any, ref: str) -> M | None:
+    """The row whose ``column`` equals ``ref``, or, for an all-digit ``ref`` that names
+    nothing, the row with that id (how the CLI lets people name things)."""
+    named = await session.scalar(select(model).where(column == ref))
+    if named is None and ref.isdigit() and int(ref) <= MAX_ID:
+        return await session.get(model, int(ref))
+    return named

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
+from opsledger import flows
 from opsledger.hosts import service
 from opsledger.hosts.schemas import (
     HostCreate,
@@ -15,6 +16,7 @@ from opsledger.hosts.schemas import (
     HostTransition,
     HostUpdate,
 )
+from opsledger.jobs.schemas import JobRead
 from opsledger.kit.errors import (
     AUTH_ERRORS,
     Conflict,
@@ -30,6 +32,7 @@ from opsledger.security.context import Ctx
 router = APIRouter(prefix="/hosts", tags=["hosts"])
 Read = Annotated[Ctx, Depends(RequireRead("hosts:read"))]
 Write = Annotated[Ctx, Depends(Require("hosts:write"))]
+Run = Annotated[Ctx, Depends(Require("jobs:run"))]
 
 
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
@@ -67,6 +70,17 @@ async def update_host(host_id: PathId, body: HostUpdate, ctx: Write) -> HostRead
 async def transition_host(host_id: PathId, body: HostTransition, ctx: Write) -> HostRead:
     """Move the host along its lifecycle; 409 when the move is not allowed or raced."""
     return HostRead.model_validate(await service.transition(ctx, host_id, body))
+
+
+@router.post(
+    "/{host_id}/provision",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed),
+)
+async def provision_host(host_id: PathId, ctx: Run) -> JobRead:
+    """Run the host role's default playbook as a job; the host goes to provisioning, then
+    deployed or failed when the job ends. 409 when the host cannot be provisioned now."""
+    return JobRead.model_validate(await flows.provision(ctx, host_id))
 
 
 @router.delete(

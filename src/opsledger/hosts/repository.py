@@ -16,6 +16,10 @@ async def get(session: AsyncSession, host_id: int) -> Host | None:
     return await session.get(Host, host_id)
 
 
+async def by_reference(session: AsyncSession, ref: str) -> Host | None:
+    return await queries.by_name_or_id(session, Host, Host.hostname, ref)
+
+
 async def hostname_taken(
     session: AsyncSession, hostname: str, other_than: int | None = None
 ) -> bool:

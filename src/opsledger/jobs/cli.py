@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from opsledger.config import JobBackend
 from opsledger.db.engine import reader
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.jobs import service
+from opsledger.jobs import dispatch, service
+from opsledger.jobs.execution import run_job
 from opsledger.jobs.models import Job, JobStatus
+from opsledger.jobs.pool import worker_name
 from opsledger.jobs.schemas import JobQuery
-from opsledger.kit.cli import fail, load_settings, out, parse, run, run_in_context
+from opsledger.kit.cli import (
+    err,
+    fail,
+    install_keys,
+    load_settings,
+    out,
+    parse,
+    run,
+    run_in_context,
+)
+from opsledger.security.context import cli_context
 
 jobs_cli = typer.Typer(help="Jobs and their output.", no_args_is_help=True)
 
@@ -45,6 +60,96 @@ def list_jobs(
     out.print(table)
 
 
+def parse_extra_vars(pairs: list[str]) -> dict[str, Any] | None:
+    """``-e key=value`` (a string) or ``-e '{"key": …}'`` (a JSON object), merged in order."""
+    merged: dict[str, Any] = {}
+    for pair in pairs:
+        if pair.lstrip().startswith("{"):
+            try:
+                value = json.loads(pair)
+            except json.JSONDecodeError as exc:
+                raise typer.BadParameter(f"not valid JSON: {exc.msg}") from None
+            if not isinstance(value, dict):
+                raise typer.BadParameter("a JSON extra var must be an object")
+            merged.update(value)
+            continue
+        key, equals, value = pair.partition("=")
+        if not equals or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE or a JSON object, got {pair!r}")
+        merged[key.strip()] = value
+    return merged or None
+
+
+@jobs_cli.command("run")
+def run_playbook(
+    playbook: Annotated[str, typer.Argument(help="Playbook name or id.")],
+    host: Annotated[str, typer.Argument(help="Hostname or id.")],
+    extra: Annotated[
+        list[str] | None,
+        typer.Option("-e", "--extra-vars", help="KEY=VALUE or a JSON object; repeatable."),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("-f", "--follow", help="Print the output as it runs.")
+    ] = False,
+    user: Annotated[str, typer.Option(help="The user the job runs for.")] = "admin",
+) -> None:
+    """Run PLAYBOOK on HOST. With the embedded backend the job runs in this command; with
+    Celery a worker runs it (and -f follows it until it ends)."""
+    settings = load_settings()
+    install_keys(settings)
+    extra_vars = parse_extra_vars(extra or [])
+    embedded = settings.job_backend is JobBackend.embedded
+
+    async def launch(engine: AsyncEngine) -> JobStatus | None:
+        async with unit_of_work(session_factory(engine)) as session:
+            job = await service.launch(
+                cli_context(session, settings), playbook, host, extra_vars, user
+            )
+            job_id = job.id
+        await dispatch.settled()
+        err.print(f"job {job_id} queued ({settings.job_backend} backend)")
+        if not embedded and not follow:
+            return None
+        running = (
+            asyncio.create_task(run_job(engine, settings, job_id, worker_name("cli")))
+            if embedded
+            else None
+        )
+        if follow:
+            final = await print_output(engine, job_id, 0, wait=True)
+        else:  # whoever runs it (this command, or a server that claimed it first)
+            final = await service.wait_for_end(session_factory(reader(engine)), job_id)
+        if running is not None:
+            await running
+        return final
+
+    final = run(settings, launch)
+    if final is not None:
+        report(final)
+
+
+def report(final: JobStatus) -> None:
+    out.print(f"job ended: {final}")
+    if final != JobStatus.success:
+        fail(f"the job did not succeed ({final})")
+
+
+async def print_output(
+    engine: AsyncEngine, job_id: int, after: int, wait: bool
+) -> JobStatus | None:
+    """Print the job's lines after ``after``; with ``wait``, until it ends. Returns the
+    final status (None when not waiting for the end)."""
+    sessions = session_factory(reader(engine))
+    final: JobStatus | None = None
+    async for item in service.follow(sessions, job_id, after, wait=wait):
+        if "line_number" in item:
+            sys.stdout.write(f"{item['content']}\n")
+            sys.stdout.flush()
+        else:
+            final = item["status"]
+    return final
+
+
 @jobs_cli.command("logs")
 def logs(
     job_id: int,
@@ -57,20 +162,10 @@ def logs(
     settings = load_settings()
 
     async def stream(engine: AsyncEngine) -> JobStatus | None:
-        sessions = session_factory(reader(engine))
-        async with unit_of_work(sessions) as session:
+        async with unit_of_work(session_factory(reader(engine))) as session:
             await service.exists(session, job_id)
-        final: JobStatus | None = None
-        async for item in service.follow(sessions, job_id, after, wait=follow):
-            if "line_number" in item:
-                sys.stdout.write(f"{item['content']}\n")
-            else:
-                final = item["status"]
-        sys.stdout.flush()
-        return final
+        return await print_output(engine, job_id, after, follow)
 
     final = run(settings, stream)
     if follow and final is not None:
-        out.print(f"job {job_id} ended: {final}")
-        if final != JobStatus.success:
-            fail(f"job {job_id} did not succeed ({final})")
+        report(final)

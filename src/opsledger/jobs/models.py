@@ -7,7 +7,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from opsledger.db.base import Base, BigIntegerKey, CreatedMixin, IdMixin, table_args, utcnow
@@ -51,7 +60,12 @@ class Job(IdMixin, CreatedMixin, Base):
     celery_task_id: Mapped[str | None] = mapped_column(String(255), default=None)
     extra_vars: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, default=None)
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    # Set by POST /hosts/{id}/provision: the outcome moves the host to deployed or failed.
+    provisions_host: Mapped[bool] = mapped_column(default=False, server_default=false())
     started_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Written by the running worker every few seconds; the reaper fails running jobs
+    # whose heartbeat stopped (their worker died).
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
 
     playbook: Mapped[Playbook] = relationship(lazy="raise")

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from opsledger.db import queries
+from opsledger.hosts.models import Host
 from opsledger.jobs.models import Job, JobLog, JobStatus
 
 _logs = JobLog.__table__
@@ -54,3 +56,59 @@ async def log_lines(session: AsyncSession, job_id: int, after: int, limit: int) 
 async def status(session: AsyncSession, job_id: int) -> JobStatus | None:
     found: JobStatus | None = await session.scalar(select(Job.status).where(Job.id == job_id))
     return found
+
+
+async def for_run(session: AsyncSession, job_id: int) -> Job | None:
+    """The job with what running it needs: its playbook, and its host with the role."""
+    statement = (
+        select(Job)
+        .where(Job.id == job_id)
+        .options(selectinload(Job.playbook), selectinload(Job.host).selectinload(Host.role))
+    )
+    return await session.scalar(statement)
+
+
+async def last_lines(session: AsyncSession, job_id: int, count: int) -> list[str]:
+    statement = (
+        select(_logs.c.content)
+        .where(_logs.c.job_id == job_id)
+        .order_by(_logs.c.line_number.desc())
+        .limit(count)
+    )
+    return list(reversed((await session.scalars(statement)).all()))
+
+
+async def pending(session: AsyncSession, limit: int) -> list[int]:
+    """The oldest pending jobs (the (status, created_at) index)."""
+    statement = (
+        select(Job.id)
+        .where(Job.status == JobStatus.pending)
+        .order_by(Job.created_at, Job.id)
+        .limit(limit)
+    )
+    return list((await session.scalars(statement)).all())
+
+
+async def silent(session: AsyncSession, since: datetime, limit: int) -> list[int]:
+    """Running jobs whose worker has not written a heartbeat since ``since``."""
+    statement = (
+        select(Job.id)
+        .where(
+            Job.status == JobStatus.running,
+            func.coalesce(Job.heartbeat_at, Job.started_at, Job.created_at) < since,
+        )
+        .order_by(Job.id)
+        .limit(limit)
+    )
+    return list((await session.scalars(statement)).all())
+
+
+async def beat(session: AsyncSession, job_id: int, at: datetime) -> bool:
+    """Stamp the heartbeat of a job that is still running; False once it is not."""
+    statement = (
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.running)
+        .values(heartbeat_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return bool((await session.execute(statement)).rowcount)  # type: ignore[attr-defined]

@@ -11,28 +11,16 @@ from pydantic_core import to_json
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from opsledger.audit import changes
-from opsledger.audit import service as audit
-from opsledger.db.base import utcnow
 from opsledger.db.session import unit_of_work
 from opsledger.hosts import repository as hosts
 from opsledger.hosts.models import HostStatus
-from opsledger.jobs import repository
+from opsledger.jobs import dispatch, lifecycle, repository
 from opsledger.jobs.models import Job, JobStatus
 from opsledger.jobs.schemas import JobCreate
 from opsledger.kit.errors import ValidationFailed, found
-from opsledger.kit.states import transition as move
 from opsledger.playbooks import repository as playbooks
 from opsledger.security.context import Ctx
-
-RESOURCE = "job"
-
-JOB_TRANSITIONS: dict[JobStatus, set[JobStatus]] = {
-    JobStatus.pending: {JobStatus.running, JobStatus.cancelled},
-    JobStatus.running: {JobStatus.success, JobStatus.failed, JobStatus.cancelled},
-    JobStatus.success: set(),
-    JobStatus.failed: set(),
-    JobStatus.cancelled: set(),
-}
+from opsledger.users import service as users
 
 
 async def get(ctx: Ctx, job_id: int) -> Job:
@@ -54,33 +42,64 @@ async def page(
     return await repository.page(ctx.session, filters, since, until, limit, after)
 
 
-async def create(ctx: Ctx, body: JobCreate) -> Job:
-    """A pending job; a runner picks it up."""
+async def launch(
+    ctx: Ctx, playbook: str, host: str, extra_vars: dict[str, Any] | None, username: str
+) -> Job:
+    """``create`` for the CLI: playbook and host by name or id, on behalf of a user."""
+    found_playbook = await playbooks.by_reference(ctx.session, playbook)
+    found_host = await hosts.by_reference(ctx.session, host)
+    if found_playbook is None:
+        raise ValidationFailed(f"no playbook named {playbook!r}")
+    if found_host is None:
+        raise ValidationFailed(f"no host named {host!r}")
+    user = await users.by_username(ctx, username)
+    body = JobCreate(playbook_id=found_playbook.id, host_id=found_host.id, extra_vars=extra_vars)
+    return await create(ctx, body, user.id)
+
+
+async def create(ctx: Ctx, body: JobCreate, user_id: int | None = None) -> Job:
+    """A pending job, started by ``user_id`` (default: the acting user)."""
     playbook = await playbooks.get(ctx.session, body.playbook_id)
     if playbook is None or not playbook.is_active:
         raise ValidationFailed(f"playbook {body.playbook_id} does not exist or is inactive")
     host = await hosts.get(ctx.session, body.host_id)
     if host is None or not host.is_active or host.status is HostStatus.decommissioned:
         raise ValidationFailed(f"host {body.host_id} does not exist or is not in service")
+    started_by = ctx.user_id if user_id is None else user_id
+    return await submit(ctx, playbook.id, host.id, started_by, body.extra_vars)
+
+
+async def submit(
+    ctx: Ctx,
+    playbook_id: int,
+    host_id: int,
+    user_id: int,
+    extra_vars: dict[str, Any] | None,
+    *,
+    provisions_host: bool = False,
+) -> Job:
+    """Record a pending job and hand it to the configured backend once committed."""
     job = Job(
-        playbook_id=playbook.id,
-        host_id=host.id,
-        user_id=ctx.user_id,
-        extra_vars=body.extra_vars,
+        playbook_id=playbook_id,
+        host_id=host_id,
+        user_id=user_id,
+        extra_vars=extra_vars,
         status=JobStatus.pending,
+        provisions_host=provisions_host,
+        celery_task_id=dispatch.task_id(ctx.settings),
     )
-    return await changes.create(ctx, RESOURCE, job)
+    await changes.create(ctx, lifecycle.RESOURCE, job)
+    dispatch.after_commit(ctx.session, ctx.settings, job)
+    return job
 
 
 async def cancel(ctx: Ctx, job_id: int) -> Job:
-    """Pending or running jobs only; anything else is 409."""
+    """Pending or running jobs only; anything else is 409. A running job's worker sees
+    the new status within a second and stops the playbook."""
     job = await get(ctx, job_id)
-    before = await audit.capture(ctx.session, job)
-    await move(
-        ctx.session, Job, job.id, JOB_TRANSITIONS, JobStatus.cancelled, {"completed_at": utcnow()}
-    )
-    await changes.reload(ctx, job)
-    await audit.changed(ctx, "cancel", RESOURCE, job, before)
+    cancelled = f"cancelled by {ctx.user.username}"
+    await lifecycle.end(ctx, job.id, JobStatus.cancelled, cancelled, "cancel")
+    dispatch.revoke_after_commit(ctx.session, ctx.settings, job)
     return job
 
 
@@ -115,6 +134,16 @@ async def follow(
                 yield {"status": state}
                 return
             await asyncio.sleep(FOLLOW_INTERVAL)
+
+
+async def wait_for_end(sessions: async_sessionmaker[AsyncSession], job_id: int) -> JobStatus | None:
+    """Poll until the job has finished; its final status (None if it does not exist)."""
+    while True:
+        async with unit_of_work(sessions) as session:
+            state = await repository.status(session, job_id)
+        if state is None or state in FINISHED:
+            return state
+        await asyncio.sleep(FOLLOW_INTERVAL)
 
 
 async def log_page(ctx: Ctx, job_id: int, after: int, limit: int) -> bytes:

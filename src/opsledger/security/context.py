@@ -17,6 +17,7 @@ class AuthMethod(StrEnum):
     token = "token"  # noqa: S105 - a method name
     api_key = "api_key"
     cli = "cli"
+    system = "system"
 
 
 @dataclass(frozen=True)
@@ -76,3 +77,10 @@ def cli_context(session: AsyncSession, settings: Settings) -> Ctx:
         id=None, username=f"cli:{getpass.getuser()}", role=UserRole.admin, method=AuthMethod.cli
     )
     return Ctx(session, settings, actor, RequestInfo(user_agent="opsledger-cli"))
+
+
+def system_context(session: AsyncSession, settings: Settings, name: str) -> Ctx:
+    """A context for opsledger's own background work (the job runner, the reaper): its
+    audit rows name ``name`` instead of a user."""
+    actor = Actor(id=None, username=name, role=UserRole.admin, method=AuthMethod.system)
+    return Ctx(session, settings, actor, RequestInfo(user_agent="opsledger-runner"))

@@ -1,0 +1,166 @@
+"""The job lifecycle as runners see it: claim a pending job, keep it alive, record its
+end (with the ticket and host changes an end brings), and reap jobs whose worker died.
+Every move is a compare-and-set along JOB_TRANSITIONS, so racing workers, cancels and
+the reaper never both win."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opsledger.audit import changes
+from opsledger.audit import service as audit
+from opsledger.credentials import repository as credentials
+from opsledger.credentials.models import CredentialType
+from opsledger.db.base import utcnow
+from opsledger.hosts import service as hosts_service
+from opsledger.hosts.models import HostStatus
+from opsledger.hosts.schemas import HostTransition
+from opsledger.jobs import repository
+from opsledger.jobs.models import Job, JobStatus
+from opsledger.jobs.runner import Outcome, Plan
+from opsledger.kit.errors import Conflict, found
+from opsledger.kit.states import transition as move
+from opsledger.security.context import Ctx
+from opsledger.tickets import service as tickets
+
+RESOURCE = "job"
+
+JOB_TRANSITIONS: dict[JobStatus, set[JobStatus]] = {
+    JobStatus.pending: {JobStatus.running, JobStatus.cancelled},
+    JobStatus.running: {JobStatus.success, JobStatus.failed, JobStatus.cancelled},
+    JobStatus.success: set(),
+    JobStatus.failed: set(),
+    JobStatus.cancelled: set(),
+}
+
+
+async def claim(ctx: Ctx, job_id: int) -> Plan | None:
+    """Move a pending job to running for this worker and read what running it needs;
+    None when it is not pending any more (another worker has it, or it was cancelled)."""
+    now = utcnow()
+    try:
+        await move(
+            ctx.session,
+            Job,
+            job_id,
+            JOB_TRANSITIONS,
+            JobStatus.running,
+            {"started_at": now, "heartbeat_at": now},
+        )
+    except Conflict:
+        return None
+    job = await _job(ctx.session, job_id)
+    await changes.reload(ctx, job)
+    await audit.record(ctx, "start", RESOURCE, job.id, after=await audit.capture(ctx.session, job))
+    return await _plan(ctx, job_id)
+
+
+async def _plan(ctx: Ctx, job_id: int) -> Plan:
+    job = found(await repository.for_run(ctx.session, job_id), f"job {job_id} does not exist")
+    host, playbook = job.host, job.playbook
+    credential = await credentials.active_of_type(ctx.session, host.id, CredentialType.ssh_key)
+    role = host.role.variables if host.role is not None else None
+    return Plan(
+        job_id=job.id,
+        job_created=job.created_at,
+        hostname=host.hostname,
+        address=host.ip_address,
+        port=host.ssh_port,
+        user=credential.username if credential is not None else host.ssh_user,
+        playbook_path=playbook.file_path,
+        playbook_hash=playbook.file_hash,
+        # Most specific last: the playbook's defaults, the host role's, the job's own.
+        variables={**(playbook.variables or {}), **(role or {}), **(job.extra_vars or {})},
+        private_key=SecretStr(credential.value) if credential is not None else None,
+        key_path=host.ssh_key_path,
+    )
+
+
+async def heartbeat(session: AsyncSession, job_id: int) -> bool:
+    """Stamp a running job's heartbeat; False when it is no longer running (cancelled)."""
+    return await repository.beat(session, job_id, utcnow())
+
+
+async def finish(ctx: Ctx, job_id: int, outcome: Outcome) -> JobStatus | None:
+    """Record how a run ended, unless the job already ended another way (cancelled or
+    reaped meanwhile): returns the job's final status."""
+    try:
+        job = await end(ctx, job_id, outcome.status, outcome.error, "finish")
+    except Conflict:
+        return await repository.status(ctx.session, job_id)
+    return job.status
+
+
+async def reap(ctx: Ctx, silent_for: float, limit: int = 100) -> list[int]:
+    """Fail running jobs whose worker stopped writing heartbeats (it died)."""
+    since = utcnow() - timedelta(seconds=silent_for)
+    error = f"the worker running this job stopped responding (no heartbeat for {silent_for:g}s)"
+    reaped = []
+    for job_id in await repository.silent(ctx.session, since, limit):
+        try:
+            await end(ctx, job_id, JobStatus.failed, error, "reap")
+        except Conflict:
+            continue  # it ended after all
+        reaped.append(job_id)
+    return reaped
+
+
+async def end(ctx: Ctx, job_id: int, status: JobStatus, error: str | None, action: str) -> Job:
+    """Compare-and-set the job to a final ``status`` (Conflict when it cannot move there
+    any more), then settle it."""
+    job = await _job(ctx.session, job_id)
+    before = await audit.capture(ctx.session, job)
+    values = {"completed_at": utcnow(), "error_message": error}
+    await move(ctx.session, Job, job_id, JOB_TRANSITIONS, status, values)
+    await settle(ctx, job, action, before)
+    return job
+
+
+async def settle(ctx: Ctx, job: Job, action: str, before: audit.Snapshot) -> None:
+    """What every end of a job brings, in its transaction: the audit row, a ticket when
+    it failed, and the host's status when the job was provisioning it."""
+    await changes.reload(ctx, job)
+    await audit.changed(ctx, action, RESOURCE, job, before)
+    if job.status is not JobStatus.failed and not job.provisions_host:
+        return
+    loaded = found(await repository.for_run(ctx.session, job.id), f"job {job.id} does not exist")
+    if job.status is JobStatus.failed:
+        await tickets.open_for_failed_job(
+            ctx,
+            job.id,
+            job.user_id,
+            loaded.playbook.name,
+            loaded.host.hostname,
+            loaded.host.environment,
+            await repository.last_lines(ctx.session, job.id, 20),
+        )
+    if job.provisions_host:
+        await _update_provisioned_host(ctx, job)
+
+
+async def _update_provisioned_host(ctx: Ctx, job: Job) -> None:
+    ok = job.status is JobStatus.success
+    change = HostTransition(
+        status=HostStatus.deployed if ok else HostStatus.failed,
+        error_message=None if ok else (job.error_message or f"provisioning job {job.status}"),
+    )
+    try:
+        await hosts_service.transition(ctx, job.host_id, change)
+    except Conflict:
+        return  # the host moved on meanwhile (e.g. decommissioned): leave it
+
+
+async def is_running(session: AsyncSession, job_id: int) -> bool:
+    return await repository.status(session, job_id) is JobStatus.running
+
+
+async def pending(session: AsyncSession, limit: int) -> list[int]:
+    """The oldest pending jobs, for a pool with room for ``limit`` more."""
+    return await repository.pending(session, limit)
+
+
+async def _job(session: AsyncSession, job_id: int) -> Job:
+    return found(await repository.get(session, job_id), f"job {job_id} does not exist")

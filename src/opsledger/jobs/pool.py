@@ -1,0 +1,93 @@
+"""The embedded backend: a pool of asyncio tasks inside the server process that runs
+pending jobs, and the reaper that fails jobs whose worker died (with any backend).
+
+Several server processes may each run a pool: claiming a job is a compare-and-set, so
+exactly one of them runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import socket
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from opsledger.config import Settings
+from opsledger.db.engine import reader
+from opsledger.db.session import session_factory, unit_of_work
+from opsledger.jobs import lifecycle
+from opsledger.jobs.execution import run_job
+from opsledger.security.context import system_context
+
+log = logging.getLogger(__name__)
+
+
+def worker_name(kind: str) -> str:
+    return f"{kind}@{socket.gethostname()}:{os.getpid()}"
+
+
+class JobPool:
+    def __init__(self, engine: AsyncEngine, settings: Settings, concurrency: int) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.concurrency = concurrency
+        self.name = worker_name("runner")
+        self.running: dict[int, asyncio.Task[object]] = {}
+        self._writes = session_factory(engine)
+        self._reads = session_factory(reader(engine))
+        self._loop_task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._run_forever(), name="opsledger-job-pool")
+
+    async def stop(self) -> None:
+        """Stop taking jobs; jobs still running are ended as failed (interrupted)."""
+        tasks = [t for t in (self._loop_task, *self.running.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_reap = loop.time()
+        while True:
+            try:
+                if loop.time() >= next_reap:
+                    next_reap = loop.time() + self.settings.job_reap_seconds / 2
+                    await self.reap()
+                await self.take()
+            except (SQLAlchemyError, OSError):
+                log.warning("the job pool could not reach the database; retrying", exc_info=True)
+            await asyncio.sleep(self.settings.job_poll_seconds)
+
+    async def take(self) -> list[int]:
+        """Start pending jobs while there is room; returns the ids started."""
+        free = self.concurrency - len(self.running)
+        if free <= 0:
+            return []
+        async with unit_of_work(self._reads) as session:
+            candidates = await lifecycle.pending(session, free)
+        started = [job_id for job_id in candidates if job_id not in self.running]
+        for job_id in started:
+            task = asyncio.create_task(
+                run_job(self.engine, self.settings, job_id, self.name), name=f"job-{job_id}"
+            )
+            self.running[job_id] = task
+            task.add_done_callback(functools.partial(self._finished, job_id))
+        return started
+
+    def _finished(self, job_id: int, task: asyncio.Task[object]) -> None:
+        self.running.pop(job_id, None)
+        if not task.cancelled() and (failure := task.exception()) is not None:
+            log.error("job %s ended with an error", job_id, exc_info=failure)
+
+    async def reap(self) -> list[int]:
+        async with unit_of_work(self._writes) as session:
+            ctx = system_context(session, self.settings, worker_name("reaper"))
+            reaped = await lifecycle.reap(ctx, self.settings.job_reap_seconds)
+        if reaped:
+            log.warning("failed jobs %s: their worker stopped responding", reaped)
+        return reaped

@@ -1,0 +1,268 @@
+"""Running one playbook against one host with ansible-runner, its output as lines.
+
+Every run gets a private directory holding its inventory, the decrypted SSH key (0600),
+``ANSIBLE_HOME``, SSH control paths and known_hosts; it is removed afterwards whatever
+happens. SSH connection sharing is off (``ControlMaster=no``) so one job can never reuse
+another's authenticated connection, and nothing is written to the process owner's
+``~/.ssh``. Cancelling stops every process whose command line names the run's
+directory: the controller, its workers (which ``setsid()`` themselves out of the process
+group ansible-runner kills) and their ssh clients, whose exit hangs up the remote command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+from pydantic import SecretStr
+
+from opsledger.config import Settings
+from opsledger.db.base import utcnow
+from opsledger.jobs.models import JobStatus
+from opsledger.playbooks.files import current_hash
+
+log = logging.getLogger(__name__)
+
+FAILED_EVENTS = frozenset({"runner_on_failed", "runner_on_unreachable", "runner_item_on_failed"})
+STOP_GRACE_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one run needs, read from the database when the job is claimed."""
+
+    job_id: int
+    job_created: datetime
+    hostname: str
+    address: str
+    port: int
+    user: str
+    playbook_path: str
+    playbook_hash: str
+    variables: dict[str, Any]
+    private_key: SecretStr | None = field(default=None, repr=False)
+    key_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Line:
+    content: str
+    level: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: JobStatus
+    error: str | None = None
+
+
+Emit = Callable[[Line], Awaitable[Any]]
+
+
+async def execute(plan: Plan, settings: Settings, emit: Emit, cancel: threading.Event) -> Outcome:
+    """Run the plan; every output line goes to ``emit`` in order. Setting ``cancel``
+    stops the run (within a fraction of a second) and the outcome is cancelled."""
+    found = await current_hash(plan.playbook_path)
+    if found != plan.playbook_hash:
+        why = "is missing" if found is None else "changed since it was registered"
+        error = f"playbook file {plan.playbook_path} {why} (SHA-256 check failed); not run"
+        await emit(Line(f"opsledger: {error}", "error", utcnow()))
+        return Outcome(JobStatus.failed, error)
+    root = settings.job_work_dir
+    if root is not None:
+        await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
+    workdir = Path(
+        await asyncio.to_thread(tempfile.mkdtemp, prefix=f"opsledger-job-{plan.job_id}-", dir=root)
+    )
+    try:
+        return await _run(plan, settings, workdir, emit, cancel)
+    finally:
+        # Whatever happened: no process of this run outlives it, no key file stays.
+        await asyncio.to_thread(stop_processes, str(workdir))
+        await asyncio.to_thread(shutil.rmtree, workdir, True)
+
+
+async def _run(
+    plan: Plan, settings: Settings, workdir: Path, emit: Emit, cancel: threading.Event
+) -> Outcome:
+    kwargs = await asyncio.to_thread(_prepare, plan, settings, workdir)
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    result: dict[str, Any] = {}
+
+    def on_event(event: dict[str, Any]) -> bool:
+        loop.call_soon_threadsafe(events.put_nowait, event)
+        return False  # nothing to keep on disk: the database has every line
+
+    def should_stop() -> bool:
+        if cancel.is_set():
+            stop_processes(str(workdir))
+            return True
+        return False
+
+    def work() -> None:
+        try:
+            result["runner"] = ansible_runner.run(
+                **kwargs, event_handler=on_event, cancel_callback=should_stop
+            )
+        except Exception as exc:  # reported as the job's error, below
+            result["error"] = exc
+        finally:
+            loop.call_soon_threadsafe(events.put_nowait, None)
+
+    threading.Thread(target=work, name=f"opsledger-job-{plan.job_id}", daemon=True).start()
+    failures: list[str] = []
+    while (event := await events.get()) is not None:
+        for line in lines_of(event):
+            await emit(line)
+        if event.get("event") in FAILED_EVENTS and not _ignored(event):
+            failures.append(_failure(event))
+    return _outcome(result, failures, cancel)
+
+
+def _prepare(plan: Plan, settings: Settings, workdir: Path) -> dict[str, Any]:
+    """Write the key file and return ansible-runner's arguments for this run."""
+    host_vars: dict[str, Any] = {
+        "ansible_host": plan.address,
+        "ansible_port": plan.port,
+        "ansible_user": plan.user,
+    }
+    if plan.private_key is not None:
+        key_file = workdir / "ssh_key"
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(plan.private_key.get_secret_value().rstrip("\n") + "\n")
+        host_vars["ansible_ssh_private_key_file"] = str(key_file)
+    elif plan.key_path is not None:
+        host_vars["ansible_ssh_private_key_file"] = plan.key_path
+    known_hosts = settings.ssh_known_hosts or workdir / "known_hosts"
+    checking = settings.ssh_known_hosts is not None
+    ssh_args = f"-o ControlMaster=no -o UserKnownHostsFile={known_hosts}"
+    if checking:
+        ssh_args += " -o StrictHostKeyChecking=yes"
+    private = workdir / "runner"
+    private.mkdir()
+    return {
+        "private_data_dir": str(private),
+        "playbook": plan.playbook_path,
+        "inventory": {"all": {"hosts": {plan.hostname: host_vars}}},
+        "extravars": plan.variables,
+        "envvars": {
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "ANSIBLE_HOME": str(workdir / "ansible"),
+            "ANSIBLE_LOCAL_TEMP": str(workdir / "tmp"),
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(workdir / "cp"),
+            "ANSIBLE_SSH_ARGS": ssh_args,
+            "ANSIBLE_HOST_KEY_CHECKING": str(checking),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
+            "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        },
+        "settings": {"pexpect_timeout": 0.2, "suppress_ansible_output": True},
+        "quiet": True,
+    }
+
+
+def lines_of(event: dict[str, Any]) -> list[Line]:
+    """The event's output, one Line per line (ansible writes ``\\r\\n``)."""
+    stdout = event.get("stdout") or ""
+    if not stdout:
+        return []
+    level = _level(event)
+    at = _timestamp(event.get("created"))
+    return [
+        Line(text, "warning" if text.startswith("[WARNING]") else level, at)
+        for text in stdout.splitlines()
+    ]
+
+
+def _level(event: dict[str, Any]) -> str:
+    if event.get("event") in FAILED_EVENTS:
+        return "warning" if _ignored(event) else "error"
+    if event.get("event") == "warning":
+        return "warning"
+    return "info"
+
+
+def _ignored(event: dict[str, Any]) -> bool:
+    return bool((event.get("event_data") or {}).get("ignore_errors"))
+
+
+def _timestamp(created: object) -> datetime:
+    if not isinstance(created, str):
+        return utcnow()
+    try:
+        moment = datetime.fromisoformat(created)
+    except ValueError:
+        return utcnow()
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _failure(event: dict[str, Any]) -> str:
+    data = event.get("event_data") or {}
+    result = data.get("res") or {}
+    message = str(result.get("msg") or result.get("stderr") or "no message").strip()
+    if event.get("event") == "runner_on_unreachable":
+        return f"host {data.get('host', '?')} unreachable: {message}"
+    return f"task {data.get('task', '?')!r} failed on {data.get('host', '?')}: {message}"
+
+
+def _outcome(result: dict[str, Any], failures: list[str], cancel: threading.Event) -> Outcome:
+    if cancel.is_set():
+        return Outcome(JobStatus.cancelled, "cancelled while running")
+    if "error" in result:
+        failure = result["error"]
+        log.error("ansible-runner failed to run a job", exc_info=failure)
+        return Outcome(JobStatus.failed, f"could not run the playbook: {type(failure).__name__}")
+    runner = result["runner"]
+    if runner.status == "successful":
+        return Outcome(JobStatus.success)
+    reason = failures[0] if failures else f"ansible-playbook ended {runner.status}"
+    return Outcome(JobStatus.failed, f"{reason} (rc {runner.rc})"[:4000])
+
+
+def stop_processes(marker: str) -> None:
+    """SIGTERM every process whose command line contains ``marker``, then SIGKILL those
+    still there after a grace period. Linux (/proc); elsewhere a no-op."""
+    victims = processes_naming(marker)
+    _signal(victims, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    while victims and time.monotonic() < deadline:
+        time.sleep(0.05)
+        victims = processes_naming(marker) & victims
+    _signal(victims, signal.SIGKILL)
+
+
+def processes_naming(marker: str) -> set[int]:
+    needle = marker.encode()
+    found = set()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if needle in (entry / "cmdline").read_bytes():
+                found.add(int(entry.name))
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    found.discard(os.getpid())
+    return found
+
+
+def _signal(pids: set[int], signum: signal.Signals) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            continue

@@ -1,0 +1,278 @@
+"""Real playbooks, run by ansible-runner over SSH against a loopback sshd, through the API
+and the embedded job pool: status, every output line, the file on the target, the
+ticket a failure opens, cancellation that leaves no process behind, and no key file
+left on disk."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from opsledger.db.base import utcnow
+from opsledger.db.session import session_factory, unit_of_work
+from opsledger.jobs.runner import processes_naming
+from opsledger.models import AuditLog, Host, Job, Ticket
+from tests.factories import unique
+from tests.jobs.conftest import Lab
+
+WRITE_AND_READ = """\
+    - name: write a file
+      copy:
+        content: "{{ greeting }} from {{ from_role }} and {{ from_playbook }}\\n"
+        dest: "{{ target_file }}"
+    - name: read it back
+      command: "cat {{ target_file }}"
+      register: readback
+    - name: show it
+      debug:
+        msg: "read back: {{ readback.stdout }}"
+"""
+
+FAILING = """\
+    - name: say something first, on the host
+      command: echo about to fail
+    - name: fail on purpose
+      fail:
+        msg: "deliberate failure"
+"""
+
+SLEEPING = """\
+    - name: sleep for a long time
+      command: sleep 3517.25
+"""
+
+# /proc/PID/cmdline separates arguments with NUL: look for the unusual duration alone.
+SLEEP_MARKER = "3517.25"
+
+
+async def ticket_of(lab: Lab, job_id: int) -> Ticket | None:
+    async with unit_of_work(session_factory(lab.engine)) as session:
+        return await session.scalar(select(Ticket).where(Ticket.job_id == job_id))
+
+
+def leftovers(lab: Lab) -> list[Path]:
+    """Anything a finished run left in the job work directory (key files included)."""
+    return list(lab.work_dir.rglob("*")) if lab.work_dir.exists() else []
+
+
+async def test_a_playbook_runs_on_the_host_and_every_line_is_kept(lab: Lab) -> None:
+    role = await lab.client.post(
+        "/host-roles",
+        json={"name": unique("role"), "variables": {"greeting": "role", "from_role": "role-vars"}},
+        headers=lab.admin.headers,
+    )
+    assert role.status_code == 201, role.text
+    playbook = await lab.playbook(
+        WRITE_AND_READ, variables={"greeting": "playbook", "from_playbook": "playbook-vars"}
+    )
+    host = await lab.host(host_role_id=role.json()["id"])
+    target = lab.ssh.home / f"{unique('written')}.txt"
+
+    job_id = await lab.launch(
+        playbook, host, extra_vars={"greeting": "hello", "target_file": str(target)}
+    )
+    job = await lab.wait(job_id)
+
+    assert job["status"] == "success", job
+    assert job["started_at"]
+    assert job["completed_at"]
+    assert job["error_message"] is None
+    # extra_vars over the role's variables over the playbook's.
+    assert target.read_text() == "hello from role-vars and playbook-vars\n"
+    lines = await lab.lines(job_id)
+    assert [line["line_number"] for line in lines] == list(range(1, len(lines) + 1))
+    output = "\n".join(line["content"] for line in lines)
+    for expected in ("TASK [write a file]", "TASK [read it back]", "PLAY RECAP"):
+        assert expected in output
+    assert '"msg": "read back: hello from role-vars and playbook-vars"' in output
+    assert {line["log_level"] for line in lines} == {"info"}
+    assert await ticket_of(lab, job_id) is None
+    assert leftovers(lab) == []
+    assert lab.ssh.private_key.splitlines()[1] not in output
+
+
+async def test_a_failing_playbook_fails_the_job_and_opens_a_ticket(lab: Lab) -> None:
+    playbook = await lab.playbook(FAILING)
+    host = await lab.host(environment="production")
+
+    job = await lab.wait(await lab.launch(playbook, host))
+
+    assert job["status"] == "failed"
+    assert "fail on purpose" in job["error_message"]
+    assert "deliberate failure" in job["error_message"]
+    lines = await lab.lines(job["id"])
+    errors = [line["content"] for line in lines if line["log_level"] == "error"]
+    assert any("deliberate failure" in content for content in errors)
+    ticket = await ticket_of(lab, job["id"])
+    assert ticket is not None
+    assert ticket.priority == "high"
+    assert playbook["name"] in ticket.title
+    assert host["hostname"] in ticket.title
+    assert ticket.description is not None
+    assert "deliberate failure" in ticket.description
+    assert ticket.created_by == lab.operator.id
+    assert ticket.due_at is not None
+    assert leftovers(lab) == []
+
+
+async def test_an_unreachable_host_fails_with_the_reason(lab: Lab) -> None:
+    playbook = await lab.playbook(FAILING)
+    host = await lab.host(with_key=False, environment="staging")
+
+    job = await lab.wait(await lab.launch(playbook, host))
+
+    assert job["status"] == "failed"
+    assert "unreachable" in job["error_message"], await lab.output(job["id"])
+    ticket = await ticket_of(lab, job["id"])
+    assert ticket is not None
+    assert ticket.priority == "medium"
+
+
+async def test_a_changed_playbook_file_is_never_run(lab: Lab) -> None:
+    target = lab.ssh.home / f"{unique('never')}.txt"
+    playbook = await lab.playbook(WRITE_AND_READ)
+    Path(playbook["file_path"]).write_text(
+        "- hosts: all\n  tasks:\n    - command: touch " + str(target) + "\n"
+    )
+    host = await lab.host(environment=None)
+
+    job = await lab.wait(await lab.launch(playbook, host))
+
+    assert job["status"] == "failed"
+    assert "SHA-256" in job["error_message"]
+    assert not target.exists()
+    ticket = await ticket_of(lab, job["id"])
+    assert ticket is not None
+    assert ticket.priority == "low"
+    assert "SHA-256" in (ticket.description or "")
+
+
+async def test_cancelling_a_running_job_stops_it_and_every_process(lab: Lab) -> None:
+    playbook = await lab.playbook(SLEEPING)
+    host = await lab.host()
+    job_id = await lab.launch(playbook, host)
+    async with asyncio.timeout(60):  # until the remote command runs
+        while not processes_naming(SLEEP_MARKER):
+            await asyncio.sleep(0.1)
+    assert "TASK [sleep for a long time]" in await lab.output(job_id)
+
+    cancelled = await lab.client.post(f"/jobs/{job_id}/cancel", headers=lab.operator.headers)
+    assert cancelled.status_code == 200, cancelled.text
+    job = await lab.wait(job_id, timeout=30)
+
+    assert job["status"] == "cancelled"
+    assert leftovers(lab) == []
+    async with asyncio.timeout(10):  # sshd hangs the remote session up
+        while processes_naming(SLEEP_MARKER):
+            await asyncio.sleep(0.1)
+    assert not processes_naming(str(lab.work_dir))
+    assert await ticket_of(lab, job_id) is None
+
+
+async def test_checked_host_keys_must_match_the_known_hosts_file(lab: Lab) -> None:
+    known = lab.work_dir.parent / "known_hosts"
+    known.write_text(lab.ssh.known_hosts_line)
+    lab.pool.settings = lab.settings.model_copy(update={"ssh_known_hosts": known})
+    playbook = await lab.playbook(FAILING.replace("deliberate failure", "reached the host"))
+    host = await lab.host()
+
+    trusted = await lab.wait(await lab.launch(playbook, host))
+    known.write_text("")
+    unknown = await lab.wait(await lab.launch(playbook, host))
+
+    assert "reached the host" in trusted["error_message"]
+    assert "unreachable" in unknown["error_message"]
+    assert "Host key verification failed" in unknown["error_message"]
+
+
+async def test_provisioning_runs_the_role_playbook_and_moves_the_host(lab: Lab) -> None:
+    target = lab.ssh.home / f"{unique('provisioned')}.txt"
+    good = await lab.playbook(
+        WRITE_AND_READ,
+        variables={
+            "greeting": "hi",
+            "from_role": "x",
+            "from_playbook": "y",
+            "target_file": str(target),
+        },
+    )
+    bad = await lab.playbook(FAILING)
+    roles = []
+    for playbook in (good, bad):
+        created = await lab.client.post(
+            "/host-roles",
+            json={"name": unique("role"), "default_playbook_id": playbook["id"]},
+            headers=lab.admin.headers,
+        )
+        assert created.status_code == 201, created.text
+        roles.append(created.json()["id"])
+    deployed_host = await lab.host(host_role_id=roles[0])
+    failed_host = await lab.host(host_role_id=roles[1])
+
+    started = []
+    for host in (deployed_host, failed_host):
+        response = await lab.client.post(
+            f"/hosts/{host['id']}/provision", headers=lab.operator.headers
+        )
+        assert response.status_code == 202, response.text
+        started.append(response.json())
+        again = await lab.client.post(
+            f"/hosts/{host['id']}/provision", headers=lab.operator.headers
+        )
+        assert again.status_code == 409  # already provisioning
+    jobs = [await lab.wait(job["id"]) for job in started]
+
+    async with unit_of_work(session_factory(lab.engine)) as session:
+        deployed = await session.get(Host, deployed_host["id"])
+        failed = await session.get(Host, failed_host["id"])
+    assert [job["status"] for job in jobs] == ["success", "failed"]
+    assert deployed is not None
+    assert deployed.status == "deployed"
+    assert deployed.provisioned_at is not None
+    assert target.exists()
+    assert failed is not None
+    assert failed.status == "failed"
+    assert failed.error_message is not None
+    assert "deliberate failure" in failed.error_message
+
+
+async def test_a_host_without_a_provisioning_playbook_is_refused(lab: Lab) -> None:
+    host = await lab.host()
+    response = await lab.client.post(f"/hosts/{host['id']}/provision", headers=lab.operator.headers)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    jobs = await lab.client.get(
+        "/jobs", params={"host_id": host["id"]}, headers=lab.operator.headers
+    )
+    assert jobs.json()["items"] == []
+
+
+async def test_the_reaper_fails_jobs_whose_worker_went_silent(lab: Lab) -> None:
+    await lab.pool.stop()  # this test plays the dead worker itself
+    playbook = await lab.playbook(FAILING)
+    host = await lab.host()
+    job_id = await lab.launch(playbook, host)
+    long_ago = utcnow().replace(year=2000)
+    async with unit_of_work(session_factory(lab.engine)) as session:
+        await session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(status="running", started_at=long_ago, heartbeat_at=long_ago)
+        )
+
+    reaped = await lab.pool.reap()
+
+    assert job_id in reaped
+    job = await lab.job(job_id)
+    assert job["status"] == "failed"
+    assert "stopped responding" in job["error_message"]
+    assert await ticket_of(lab, job_id) is not None
+    async with unit_of_work(session_factory(lab.engine)) as session:
+        actions = await session.scalars(
+            select(AuditLog.action).where(
+                AuditLog.resource_type == "job", AuditLog.resource_id == job_id
+            )
+        )
+        assert "reap" in set(actions)
