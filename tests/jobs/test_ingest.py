@@ -107,3 +107,20 @@ async def test_a_killed_writer_resumes_without_gap_or_duplicate(engine: AsyncEng
         )
         mismatched = [number for number, content in stored if content != f"line {number}"]
     assert mismatched == []
+
+
+async def test_stopping_a_job_mid_write_loses_no_numbered_line(engine: AsyncEngine) -> None:
+    """A job task cancelled while its writer flushes (a cancel, a shutdown): closing the
+    writer afterwards still stores every line that got a number, once."""
+    for delay in (0.005, 0.02, 0.05):
+        job_id, created = await a_job(engine)
+        writer = LogWriter(engine, job_id, created, batch_lines=500)
+        producer = asyncio.create_task(writer.write_many(f"line {n}" for n in range(20_000)))
+        await asyncio.sleep(delay)
+        producer.cancel()
+        await asyncio.gather(producer, return_exceptions=True)
+        await writer.close()
+
+        numbered = writer.next_line - 1
+        assert numbered > 0
+        assert await numbering(engine, job_id) == (numbered, numbered, 1, numbered)

@@ -64,6 +64,7 @@ class LogWriter:
         self._oldest = 0.0
         self._lock = asyncio.Lock()
         self._timer: asyncio.Task[None] | None = None
+        self._writing: set[asyncio.Future[None]] = set()
 
     @classmethod
     async def resume(
@@ -112,27 +113,37 @@ class LogWriter:
             await self.flush()
 
     async def flush(self) -> None:
-        """Write everything buffered so far, in one transaction."""
+        """Write everything buffered so far, in one transaction. The write is shielded:
+        cancelling the caller (a job being stopped, ``close`` ending a timer) never
+        abandons a batch that has left the buffer; ``close`` waits for it."""
         async with self._lock:
             batch, self._buffer = self._buffer, []
             if not batch:
                 return
-            started = time.perf_counter()
-            async with self.engine.begin() as connection:
-                for start in range(0, len(batch), self.max_batch):
-                    await write_rows(connection, batch[start : start + self.max_batch])
-            self.stats.flush_seconds.append(time.perf_counter() - started)
-            self.stats.lines += len(batch)
-            self.stats.batches += 1
+            write = asyncio.ensure_future(self._write(batch))
+            self._writing.add(write)
+            write.add_done_callback(self._writing.discard)
+            await asyncio.shield(write)
+
+    async def _write(self, batch: list[tuple[Any, ...]]) -> None:
+        started = time.perf_counter()
+        async with self.engine.begin() as connection:
+            for start in range(0, len(batch), self.max_batch):
+                await write_rows(connection, batch[start : start + self.max_batch])
+        self.stats.flush_seconds.append(time.perf_counter() - started)
+        self.stats.lines += len(batch)
+        self.stats.batches += 1
 
     async def close(self) -> None:
-        """Write what is left; a failure of a timer-driven write surfaces here."""
+        """Write what is left, after any batch still on its way; a failure of a
+        timer-driven write surfaces here."""
         timer, self._timer = self._timer, None
         if timer is not None:
             if not timer.done():
                 timer.cancel()
             elif not timer.cancelled() and (failure := timer.exception()) is not None:
                 raise failure
+        await asyncio.gather(*self._writing)
         await self.flush()
 
 
