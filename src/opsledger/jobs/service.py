@@ -148,7 +148,9 @@ async def wait_for_end(sessions: async_sessionmaker[AsyncSession], job_id: int) 
 
 async def log_page(ctx: Ctx, job_id: int, after: int, limit: int) -> bytes:
     """The page as JSON (the LogPage schema), built in one pass: log pages are read in
-    bulk and often, so they skip per-line model objects and response re-validation."""
-    await get(ctx, job_id)
+    bulk and often, so they skip per-line model objects and response re-validation. Only
+    an empty page costs a second query, to tell a finished log from a missing job."""
     items = _lines(await repository.log_lines(ctx.session, job_id, after, limit))
+    if not items:
+        await get(ctx, job_id)
     return to_json({"items": items, "next_cursor": items[-1]["line_number"] if items else None})
