@@ -7,10 +7,10 @@ load the threshold doubles after each full batch that wrote in under half of
 ``max_delay`` (``batch_lines`` up to ``max_batch``) and halves after one that took longer
 than ``max_delay``, so big producers pay fewer round trips without a batch outgrowing the
 latency bound; the timer still writes any line within ``max_delay``, and a timer-driven
-write resets the threshold. Writing blocks the producer (backpressure),
-so memory stays bounded. A crash loses at most the
-unwritten buffer; a writer resumed afterwards continues after the last committed line, so
-nothing is ever numbered twice.
+write resets the threshold. One batch is in flight while the producer fills the next;
+a full buffer waits for the batch before it (backpressure), so memory stays bounded. A
+crash loses at most the unwritten buffer and the batch in flight; a writer resumed
+afterwards continues after the last committed line, so nothing is ever numbered twice.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class LogWriter:
         self._oldest = 0.0
         self._lock = asyncio.Lock()
         self._timer: asyncio.Task[None] | None = None
-        self._writing: set[asyncio.Future[None]] = set()
+        self._in_flight: asyncio.Future[None] | None = None
 
     @classmethod
     async def resume(
@@ -86,9 +86,8 @@ class LogWriter:
         if not self._buffer:
             self._oldest = time.monotonic()
         self._buffer.append((self.job_id, self.job_created, number, content, level, at or utcnow()))
-        if len(self._buffer) >= self._threshold and not self._lock.locked():
-            await self.flush()
-            self._adapt(self.stats.flush_seconds[-1])
+        if len(self._buffer) >= self._threshold:
+            await self._send(adapt=True)
         elif self._timer is None or self._timer.done():
             self._timer = asyncio.create_task(self._flush_when_due())
         return number
@@ -112,18 +111,28 @@ class LogWriter:
             self._threshold = self.batch_lines
             await self.flush()
 
-    async def flush(self) -> None:
-        """Write everything buffered so far, in one transaction. The write is shielded:
-        cancelling the caller (a job being stopped, ``close`` ending a timer) never
-        abandons a batch that has left the buffer; ``close`` waits for it."""
+    async def _send(self, adapt: bool = False) -> None:
+        """Hand the buffer to the database without waiting for the commit, once the
+        previous batch has committed: one batch in flight, batches in order, and the
+        producer fills the next buffer while the last one is written."""
         async with self._lock:
+            previous = self._in_flight
+            if previous is not None:
+                await asyncio.shield(previous)  # its failure stops the writer here
+                if adapt:
+                    self._adapt(self.stats.flush_seconds[-1])
             batch, self._buffer = self._buffer, []
-            if not batch:
-                return
-            write = asyncio.ensure_future(self._write(batch))
-            self._writing.add(write)
-            write.add_done_callback(self._writing.discard)
-            await asyncio.shield(write)
+            if batch:
+                # A future of its own: cancelling a caller never abandons a batch that
+                # has left the buffer; flush() and close() wait for it.
+                self._in_flight = asyncio.ensure_future(self._write(batch))
+
+    async def flush(self) -> None:
+        """Write everything buffered so far and wait until it is committed."""
+        await self._send()
+        in_flight = self._in_flight
+        if in_flight is not None:
+            await asyncio.shield(in_flight)
 
     async def _write(self, batch: list[tuple[Any, ...]]) -> None:
         started = time.perf_counter()
@@ -135,15 +144,14 @@ class LogWriter:
         self.stats.batches += 1
 
     async def close(self) -> None:
-        """Write what is left, after any batch still on its way; a failure of a
-        timer-driven write surfaces here."""
+        """Write what is left and wait for it; a failure of a timer-driven write
+        surfaces here."""
         timer, self._timer = self._timer, None
         if timer is not None:
             if not timer.done():
                 timer.cancel()
             elif not timer.cancelled() and (failure := timer.exception()) is not None:
                 raise failure
-        await asyncio.gather(*self._writing)
         await self.flush()
 
 
@@ -171,8 +179,10 @@ def _naive_utc(moment: datetime) -> datetime:
 
 
 def _sqlite_time(moment: datetime) -> str:
-    # SQLAlchemy's SQLite DATETIME storage format, which UTCDateTime reads back.
-    return _naive_utc(moment).isoformat(" ", "microseconds")
+    """SQLAlchemy's SQLite DATETIME storage format, which UTCDateTime reads back. The
+    hot path: a UTC time drops its "+00:00" by slicing instead of a copy without tzinfo."""
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return utc.isoformat(" ", "microseconds")[:26]
 
 
 def _insert_sql(paramstyle: str) -> str:
