@@ -6,9 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
-from pydantic import BaseModel
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import opsledger.models  # noqa: F401 - every mapper registered before first use
@@ -18,7 +15,7 @@ from opsledger.applications.endpoints import router as applications_router
 from opsledger.audit.endpoints import router as audit_router
 from opsledger.config import JobBackend, Settings
 from opsledger.credentials.endpoints import router as credentials_router
-from opsledger.db.dependencies import Database, ReadSession
+from opsledger.db.dependencies import Database
 from opsledger.db.engine import create_engine
 from opsledger.deployments.endpoints import router as deployments_router
 from opsledger.host_roles.endpoints import router as host_roles_router
@@ -28,11 +25,12 @@ from opsledger.jobs.endpoints import router as jobs_router
 from opsledger.jobs.pool import JobPool
 from opsledger.kit.errors import (
     BadRequest,
-    ServiceUnavailable,
     install_error_handlers,
     problem_responses,
 )
+from opsledger.kit.metrics import POOLS, MetricsMiddleware
 from opsledger.kit.request_ids import RequestIdMiddleware
+from opsledger.ops.endpoints import router as ops_router
 from opsledger.playbooks.endpoints import router as playbooks_router
 from opsledger.secrets.endpoints import router as secrets_router
 from opsledger.security.crypto import KeyRing, install_key_ring
@@ -43,11 +41,6 @@ from opsledger.users.endpoints import auth_router
 from opsledger.users.endpoints import router as users_router
 
 API_PREFIX = "/api/v1"
-
-
-class Health(BaseModel):
-    status: str
-    database: str
 
 
 def api_router() -> APIRouter:
@@ -115,16 +108,10 @@ def create_app(
         settings.login_window_seconds,
     )
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(MetricsMiddleware)
     install_error_handlers(app)
     app.include_router(api_router())
-
-    @app.get("/healthz", responses=problem_responses(ServiceUnavailable), tags=["operations"])
-    async def healthz(session: ReadSession) -> Health:
-        """Liveness: the process answers and its database accepts a query."""
-        try:
-            await session.execute(text("SELECT 1"))
-        except (SQLAlchemyError, OSError) as exc:
-            raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from None
-        return Health(status="ok", database="ok")
+    app.include_router(ops_router)
+    POOLS.engines = {"primary": db.engine, **({"replica": replica} if replica else {})}
 
     return app

@@ -23,17 +23,18 @@ from opsledger.kit.errors import (
 )
 from opsledger.kit.pagination import Page, page_of
 from opsledger.kit.schemas import PathId
-from opsledger.security.auth import Require, RequireRead
+from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 Read = Annotated[Ctx, Depends(RequireRead("alerts:read"))]
+Listing = Annotated[Ctx, Depends(RequireListing("alerts:read"))]
 Write = Annotated[Ctx, Depends(Require("alerts:write"))]
 MOVE_ERRORS = problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed)
 
 
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
-async def list_alerts(ctx: Read, query: Annotated[AlertQuery, Query()]) -> Page[AlertRead]:
+async def list_alerts(ctx: Listing, query: Annotated[AlertQuery, Query()]) -> Page[AlertRead]:
     rows = await service.page(ctx, query.filters(), query.limit + 1, query.after)
     return page_of(rows, query.limit, AlertRead.model_validate)
 

@@ -19,7 +19,7 @@ from opsledger.kit.errors import (
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.pagination import Page, page_of
 from opsledger.kit.schemas import PathId
-from opsledger.security.auth import Require, RequireRead
+from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
 router = APIRouter(prefix="/api-keys", tags=["api keys"])
@@ -40,7 +40,7 @@ async def create_api_key(
 
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
 async def list_api_keys(
-    ctx: Annotated[Ctx, Depends(RequireRead("api_keys:manage"))],
+    ctx: Annotated[Ctx, Depends(RequireListing("api_keys:manage"))],
     query: Annotated[ListQuery, Query()],
 ) -> Page[ApiKeyRead]:
     rows = await service.page(ctx, query.limit + 1, query.after)

@@ -22,17 +22,18 @@ from opsledger.kit.errors import (
 )
 from opsledger.kit.pagination import Page, page_of
 from opsledger.kit.schemas import PathId
-from opsledger.security.auth import Require, RequireRead
+from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
 router = APIRouter(prefix="/applications", tags=["applications"])
 Read = Annotated[Ctx, Depends(RequireRead("applications:read"))]
+Listing = Annotated[Ctx, Depends(RequireListing("applications:read"))]
 Write = Annotated[Ctx, Depends(Require("applications:write"))]
 
 
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
 async def list_applications(
-    ctx: Read, query: Annotated[ApplicationQuery, Query()]
+    ctx: Listing, query: Annotated[ApplicationQuery, Query()]
 ) -> Page[ApplicationRead]:
     rows = await service.page(ctx, query.filters(), query.limit + 1, query.after)
     return page_of(rows, query.limit, ApplicationRead.model_validate)

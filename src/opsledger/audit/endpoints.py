@@ -10,7 +10,7 @@ from opsledger.audit import service
 from opsledger.audit.schemas import AuditQuery, AuditRead
 from opsledger.kit.errors import Forbidden, Unauthorized, ValidationFailed, problem_responses
 from opsledger.kit.pagination import Page, page_of
-from opsledger.security.auth import RequireRead
+from opsledger.security.auth import RequireListing
 from opsledger.security.context import Ctx
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 
 @router.get("", responses=problem_responses(Unauthorized, Forbidden, ValidationFailed))
 async def list_audit(
-    ctx: Annotated[Ctx, Depends(RequireRead("audit:read"))],
+    ctx: Annotated[Ctx, Depends(RequireListing("audit:read"))],
     query: Annotated[AuditQuery, Query()],
 ) -> Page[AuditRead]:
     """Newest first; filter by resource, user, action and a time range."""

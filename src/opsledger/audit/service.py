@@ -15,6 +15,7 @@ from opsledger.audit.chain import Break, check_row, compute_hash
 from opsledger.audit.models import AuditLog
 from opsledger.audit.snapshots import snapshot, unloaded_columns
 from opsledger.db.base import utcnow
+from opsledger.kit.metrics import AUDIT_ROWS
 from opsledger.security.context import Ctx
 
 Snapshot = dict[str, Any]
@@ -60,6 +61,7 @@ async def record(
         prev_hash=head.head_hash,
     )
     row.hash = compute_hash(row.prev_hash, row)
+    AUDIT_ROWS.inc()
     return await repository.append(ctx.session, row)
 
 

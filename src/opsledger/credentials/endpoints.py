@@ -24,17 +24,18 @@ from opsledger.kit.errors import (
 )
 from opsledger.kit.pagination import Page, page_of
 from opsledger.kit.schemas import PathId
-from opsledger.security.auth import Require, RequireRead
+from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
 router = APIRouter(prefix="/hosts/{host_id}/credentials", tags=["credentials"])
 Read = Annotated[Ctx, Depends(RequireRead("credentials:read"))]
+Listing = Annotated[Ctx, Depends(RequireListing("credentials:read"))]
 Write = Annotated[Ctx, Depends(Require("credentials:write"))]
 
 
 @router.get("", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
 async def list_credentials(
-    host_id: PathId, ctx: Read, query: Annotated[CredentialQuery, Query()]
+    host_id: PathId, ctx: Listing, query: Annotated[CredentialQuery, Query()]
 ) -> Page[CredentialRead]:
     rows = await service.page(ctx, host_id, query.filters(), query.limit + 1, query.after)
     return page_of(rows, query.limit, CredentialRead.model_validate)

@@ -24,18 +24,19 @@ from opsledger.kit.errors import (
 )
 from opsledger.kit.pagination import Page, page_of
 from opsledger.kit.schemas import PathId
-from opsledger.security.auth import Require, RequireRead
+from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
 Read = Annotated[Ctx, Depends(RequireRead("deployments:read"))]
+Listing = Annotated[Ctx, Depends(RequireListing("deployments:read"))]
 Write = Annotated[Ctx, Depends(Require("deployments:write"))]
 CHANGE_ERRORS = problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed)
 
 
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
 async def list_deployments(
-    ctx: Read, query: Annotated[DeploymentQuery, Query()]
+    ctx: Listing, query: Annotated[DeploymentQuery, Query()]
 ) -> Page[DeploymentRead]:
     """Your deployments (admins: everyone's); deleted ones only with `include_deleted`."""
     rows = await service.page(

@@ -17,17 +17,18 @@ from opsledger.kit.errors import (
 )
 from opsledger.kit.pagination import Page, page_of
 from opsledger.kit.schemas import PathId
-from opsledger.security.auth import Require, RequireRead
+from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
 router = APIRouter(prefix="/host-roles", tags=["host roles"])
 Read = Annotated[Ctx, Depends(RequireRead("host_roles:read"))]
+Listing = Annotated[Ctx, Depends(RequireListing("host_roles:read"))]
 Write = Annotated[Ctx, Depends(Require("host_roles:write"))]
 
 
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
 async def list_host_roles(
-    ctx: Read, query: Annotated[HostRoleQuery, Query()]
+    ctx: Listing, query: Annotated[HostRoleQuery, Query()]
 ) -> Page[HostRoleRead]:
     rows = await service.page(ctx, query.filters(), query.limit + 1, query.after)
     return page_of(rows, query.limit, HostRoleRead.model_validate)

@@ -26,17 +26,18 @@ from opsledger.kit.errors import (
 )
 from opsledger.kit.pagination import Page, page_of
 from opsledger.kit.schemas import PathId
-from opsledger.security.auth import Require, RequireRead
+from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
 router = APIRouter(prefix="/hosts", tags=["hosts"])
 Read = Annotated[Ctx, Depends(RequireRead("hosts:read"))]
+Listing = Annotated[Ctx, Depends(RequireListing("hosts:read"))]
 Write = Annotated[Ctx, Depends(Require("hosts:write"))]
 Run = Annotated[Ctx, Depends(Require("jobs:run"))]
 
 
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
-async def list_hosts(ctx: Read, query: Annotated[HostQuery, Query()]) -> Page[HostRead]:
+async def list_hosts(ctx: Listing, query: Annotated[HostQuery, Query()]) -> Page[HostRead]:
     """Filter by any listed column; `?tag=env` or `?tag=env=prod` match tags."""
     rows = await service.page(ctx, query.filters(), query.tag, query.limit + 1, query.after)
     return page_of(rows, query.limit, HostRead.model_validate)

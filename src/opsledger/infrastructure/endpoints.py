@@ -22,17 +22,18 @@ from opsledger.kit.errors import (
 )
 from opsledger.kit.pagination import Page, page_of
 from opsledger.kit.schemas import PathId
-from opsledger.security.auth import Require, RequireRead
+from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
 router = APIRouter(prefix="/infrastructure", tags=["infrastructure"])
 Read = Annotated[Ctx, Depends(RequireRead("infrastructure:read"))]
+Listing = Annotated[Ctx, Depends(RequireListing("infrastructure:read"))]
 Write = Annotated[Ctx, Depends(Require("infrastructure:write"))]
 
 
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
 async def list_infrastructure(
-    ctx: Read, query: Annotated[InfrastructureQuery, Query()]
+    ctx: Listing, query: Annotated[InfrastructureQuery, Query()]
 ) -> Page[InfrastructureRead]:
     rows = await service.page(ctx, query.filters(), query.limit + 1, query.after)
     return page_of(rows, query.limit, InfrastructureRead.model_validate)

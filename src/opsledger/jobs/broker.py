@@ -5,6 +5,7 @@ itself (``jobs/tasks.py``)."""
 from __future__ import annotations
 
 from celery import Celery
+from kombu.exceptions import KombuError
 
 from opsledger.config import Settings
 
@@ -41,3 +42,12 @@ def revoke(settings: Settings, task_id: str) -> None:
     """Drop the task if it is still queued; a running one stops by itself when its
     watcher sees the job cancelled (which also stops the playbook's processes)."""
     celery_app(settings).control.revoke(task_id)
+
+
+def ping(settings: Settings) -> None:
+    """Connect to the broker once; OSError when it cannot be reached."""
+    try:
+        with celery_app(settings).connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)
+    except KombuError as exc:
+        raise OSError(f"broker unreachable: {type(exc).__name__}") from exc

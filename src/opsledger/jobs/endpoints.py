@@ -21,16 +21,17 @@ from opsledger.kit.errors import (
 )
 from opsledger.kit.pagination import Page, page_of
 from opsledger.kit.schemas import MAX_ID, PathId
-from opsledger.security.auth import Require, RequireRead
+from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 Read = Annotated[Ctx, Depends(RequireRead("jobs:read"))]
+Listing = Annotated[Ctx, Depends(RequireListing("jobs:read"))]
 Run = Annotated[Ctx, Depends(Require("jobs:run"))]
 
 
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
-async def list_jobs(ctx: Read, query: Annotated[JobQuery, Query()]) -> Page[JobRead]:
+async def list_jobs(ctx: Listing, query: Annotated[JobQuery, Query()]) -> Page[JobRead]:
     rows = await service.page(
         ctx, query.filters(), query.since, query.until, query.limit + 1, query.after
     )
@@ -65,7 +66,9 @@ async def cancel_job(job_id: PathId, ctx: Run) -> JobRead:
     response_model=LogPage,
     responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed),
 )
-async def read_job_logs(job_id: PathId, ctx: Read, query: Annotated[LogQuery, Query()]) -> Response:
+async def read_job_logs(
+    job_id: PathId, ctx: Listing, query: Annotated[LogQuery, Query()]
+) -> Response:
     """Lines after `after`, in order, keyset-paged by line number."""
     page = await service.log_page(ctx, job_id, query.after, query.limit)
     return Response(page, media_type="application/json")

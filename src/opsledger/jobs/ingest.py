@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from opsledger.db.base import utcnow
 from opsledger.jobs.models import JobLog
+from opsledger.kit.metrics import INGEST_FLUSH, LOG_LINES
 
 TABLE = cast(Table, JobLog.__table__)
 COLUMNS = ("job_id", "job_created", "line_number", "content", "log_level", "timestamp")
@@ -139,9 +140,12 @@ class LogWriter:
         async with self.engine.begin() as connection:
             for start in range(0, len(batch), self.max_batch):
                 await write_rows(connection, batch[start : start + self.max_batch])
-        self.stats.flush_seconds.append(time.perf_counter() - started)
+        took = time.perf_counter() - started
+        self.stats.flush_seconds.append(took)
         self.stats.lines += len(batch)
         self.stats.batches += 1
+        INGEST_FLUSH.observe(took)
+        LOG_LINES.inc(len(batch))
 
     async def close(self) -> None:
         """Write what is left and wait for it; a failure of a timer-driven write

@@ -22,6 +22,7 @@ from opsledger.jobs import repository
 from opsledger.jobs.models import Job, JobStatus
 from opsledger.jobs.runner import Outcome, Plan
 from opsledger.kit.errors import Conflict, found
+from opsledger.kit.metrics import JOB_DURATION
 from opsledger.kit.states import transition as move
 from opsledger.security.context import Ctx
 from opsledger.tickets import service as tickets
@@ -116,6 +117,9 @@ async def end(ctx: Ctx, job_id: int, status: JobStatus, error: str | None, actio
     values = {"completed_at": utcnow(), "error_message": error}
     await move(ctx.session, Job, job_id, JOB_TRANSITIONS, status, values)
     await settle(ctx, job, action, before)
+    if job.started_at is not None and job.completed_at is not None:
+        ran = (job.completed_at - job.started_at).total_seconds()
+        JOB_DURATION.labels(status.value).observe(ran)
     return job
 
 

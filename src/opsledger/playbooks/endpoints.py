@@ -23,16 +23,19 @@ from opsledger.playbooks.schemas import (
     PlaybookUpdate,
     PlaybookVerification,
 )
-from opsledger.security.auth import Require, RequireRead
+from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
 router = APIRouter(prefix="/playbooks", tags=["playbooks"])
 Read = Annotated[Ctx, Depends(RequireRead("playbooks:read"))]
+Listing = Annotated[Ctx, Depends(RequireListing("playbooks:read"))]
 Write = Annotated[Ctx, Depends(Require("playbooks:write"))]
 
 
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
-async def list_playbooks(ctx: Read, query: Annotated[PlaybookQuery, Query()]) -> Page[PlaybookRead]:
+async def list_playbooks(
+    ctx: Listing, query: Annotated[PlaybookQuery, Query()]
+) -> Page[PlaybookRead]:
     rows = await service.page(ctx, query.filters(), query.limit + 1, query.after)
     return page_of(rows, query.limit, PlaybookRead.model_validate)
 

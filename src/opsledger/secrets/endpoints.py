@@ -19,13 +19,14 @@ from opsledger.kit.pagination import Page, page_of
 from opsledger.kit.schemas import PathId
 from opsledger.secrets import service
 from opsledger.secrets.schemas import SecretCreate, SecretRead, SecretRevealed, SecretUpdate
-from opsledger.security.auth import Require, RequireRead
+from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
 router = APIRouter(prefix="/secrets", tags=["secrets"])
 AUTH_ERRORS = (Unauthorized, Forbidden)
 Manage = Annotated[Ctx, Depends(Require("secrets:manage"))]
 Read = Annotated[Ctx, Depends(RequireRead("secrets:manage"))]
+Listing = Annotated[Ctx, Depends(RequireListing("secrets:manage"))]
 
 
 @router.post(
@@ -38,7 +39,7 @@ async def create_secret(body: SecretCreate, ctx: Manage) -> SecretRead:
 
 
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
-async def list_secrets(ctx: Read, query: Annotated[ListQuery, Query()]) -> Page[SecretRead]:
+async def list_secrets(ctx: Listing, query: Annotated[ListQuery, Query()]) -> Page[SecretRead]:
     rows = await service.page(ctx, query.limit + 1, query.after)
     return page_of(rows, query.limit, SecretRead.model_validate)
 

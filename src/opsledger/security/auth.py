@@ -131,7 +131,20 @@ class Require:
 
 
 class RequireRead(Require):
-    """For routes that only read: the context carries a read session (the replica, if any)."""
+    """For routes that read one object: a read session on the primary, so a client reads
+    what it has just written (and on SQLite no write lock is taken)."""
+
+    async def __call__(
+        self, request: Request, actor: OptionalActor, session: PrimaryReadSession
+    ) -> Ctx:
+        return Ctx(
+            session, settings_of(request), _authorize(actor, self.action), request_info(request)
+        )
+
+
+class RequireListing(Require):
+    """For lists, statistics and log pages: a read session on the replica when one is
+    configured (OPSLEDGER_DATABASE_REPLICA_URL), else on the primary."""
 
     async def __call__(self, request: Request, actor: OptionalActor, session: ReadSession) -> Ctx:
         return Ctx(

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from opsledger.kit.errors import AUTH_ERRORS, problem_responses
-from opsledger.security.auth import RequireRead
+from opsledger.security.auth import RequireListing
 from opsledger.security.context import Ctx
 from opsledger.stats import service
 from opsledger.stats.schemas import Stats
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/stats", tags=["stats"])
 
 
 @router.get("", responses=problem_responses(*AUTH_ERRORS))
-async def read_stats(ctx: Annotated[Ctx, Depends(RequireRead("stats:read"))]) -> Stats:
+async def read_stats(ctx: Annotated[Ctx, Depends(RequireListing("stats:read"))]) -> Stats:
     """Counts per table, hosts by status and role, jobs by status, open tickets by
     priority, overdue tickets and firing alerts: grouped queries, no rows loaded."""
     return await service.collect(ctx.session)

@@ -21,3 +21,7 @@ async def collect(session: AsyncSession) -> Stats:
         overdue_tickets=await repository.overdue_tickets(session, utcnow()),
         firing_alerts=await repository.firing_alerts(session),
     )
+
+
+async def jobs_by_status(session: AsyncSession) -> dict[str, int]:
+    return await repository.grouped(session, Job.status)

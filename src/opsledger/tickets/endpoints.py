@@ -15,7 +15,7 @@ from opsledger.kit.errors import (
 )
 from opsledger.kit.pagination import Page, page_of
 from opsledger.kit.schemas import PathId
-from opsledger.security.auth import Require, RequireRead
+from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 from opsledger.tickets import service
 from opsledger.tickets.schemas import (
@@ -28,11 +28,12 @@ from opsledger.tickets.schemas import (
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
 Read = Annotated[Ctx, Depends(RequireRead("tickets:read"))]
+Listing = Annotated[Ctx, Depends(RequireListing("tickets:read"))]
 Write = Annotated[Ctx, Depends(Require("tickets:write"))]
 
 
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
-async def list_tickets(ctx: Read, query: Annotated[TicketQuery, Query()]) -> Page[TicketRead]:
+async def list_tickets(ctx: Listing, query: Annotated[TicketQuery, Query()]) -> Page[TicketRead]:
     rows = await service.page(ctx, query.filters(), query.overdue, query.limit + 1, query.after)
     return page_of(rows, query.limit, TicketRead.model_validate)
 

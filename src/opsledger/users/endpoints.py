@@ -20,7 +20,7 @@ from opsledger.kit.errors import (
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.pagination import Page, page_of
 from opsledger.kit.schemas import PathId
-from opsledger.security.auth import Require, RequireRead, anonymous_context
+from opsledger.security.auth import Require, RequireListing, RequireRead, anonymous_context
 from opsledger.security.context import Ctx
 from opsledger.security.throttle import LoginThrottle
 from opsledger.users import service
@@ -54,7 +54,7 @@ async def create_user(
 
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
 async def list_users(
-    ctx: Annotated[Ctx, Depends(RequireRead("users:read"))],
+    ctx: Annotated[Ctx, Depends(RequireListing("users:read"))],
     query: Annotated[ListQuery, Query()],
 ) -> Page[UserRead]:
     rows = await service.page(ctx, query.limit + 1, query.after)

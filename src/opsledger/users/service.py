@@ -9,6 +9,7 @@ from datetime import timedelta
 from opsledger.audit import service as audit
 from opsledger.db.base import utcnow
 from opsledger.kit.errors import Conflict, RateLimited, ValidationFailed, found
+from opsledger.kit.metrics import FAILED_LOGINS
 from opsledger.security import passwords, tokens
 from opsledger.security.context import Ctx
 from opsledger.security.throttle import LoginThrottle
@@ -121,6 +122,7 @@ async def login(ctx: Ctx, throttle: LoginThrottle, body: LoginRequest) -> Token 
     )
     if user is None or not password_ok or not user.is_active:
         throttle.failed(body.username, address)
+        FAILED_LOGINS.inc()
         await audit.record(
             ctx,
             "login_failed",

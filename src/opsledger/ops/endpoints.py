@@ -1,0 +1,83 @@
+"""Operations over HTTP: liveness, readiness and Prometheus metrics (outside /api/v1:
+probes and scrapers call them without credentials; keep them on an internal network)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from opsledger import migrations
+from opsledger.config import JobBackend, Settings
+from opsledger.db.dependencies import PrimaryReadSession, ReadSession
+from opsledger.jobs import broker
+from opsledger.jobs.models import JobStatus
+from opsledger.kit.errors import ServiceUnavailable, problem_responses
+from opsledger.kit.metrics import JOBS
+from opsledger.stats import service as stats
+
+router = APIRouter(tags=["operations"])
+BROKER_TIMEOUT = 3.0
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+
+
+class Readiness(BaseModel):
+    status: str
+    database: str
+    migrations: str
+    jobs: str
+
+
+@router.get("/healthz", responses=problem_responses(ServiceUnavailable))
+async def healthz(session: ReadSession) -> Health:
+    """Liveness: the process answers and its database accepts a query."""
+    try:
+        await session.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError) as exc:
+        raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from None
+    return Health(status="ok", database="ok")
+
+
+@router.get("/readyz", responses=problem_responses(ServiceUnavailable))
+async def readyz(request: Request, session: PrimaryReadSession) -> Readiness:
+    """Readiness: the database answers, its schema is at this release's head, and the
+    job backend is reachable (Celery: the broker accepts a connection)."""
+    settings: Settings = request.app.state.settings
+    problems = []
+    try:
+        await session.execute(text("SELECT 1"))
+        current = await session.scalar(text("SELECT version_num FROM alembic_version"))
+    except (SQLAlchemyError, OSError) as exc:
+        raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from None
+    head = migrations.head_revision()
+    if current != head:
+        problems.append(f"schema at {current or 'nothing'}, this release needs {head}")
+    jobs = "embedded"
+    if settings.job_backend is JobBackend.celery:
+        jobs = "celery"
+        try:
+            await asyncio.wait_for(asyncio.to_thread(broker.ping, settings), BROKER_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            problems.append(f"job broker unreachable: {type(exc).__name__}")
+    if problems:
+        raise ServiceUnavailable("not ready: " + "; ".join(problems))
+    return Readiness(status="ready", database="ok", migrations=head or "none", jobs=jobs)
+
+
+@router.get(
+    "/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}}
+)
+async def metrics(session: ReadSession) -> Response:
+    """Prometheus text format. Jobs by status are counted at scrape time."""
+    counts = await stats.jobs_by_status(session)
+    for status in JobStatus:
+        JOBS.labels(status.value).set(counts.get(status.value, 0))
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,122 @@
+"""Readiness says why it is not ready; /metrics exposes every metric the operations
+issue names, under Prometheus naming conventions, after some real traffic."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from opsledger import migrations
+from opsledger.db.base import utcnow
+from opsledger.db.session import session_factory, unit_of_work
+from opsledger.jobs.ingest import LogWriter
+from tests import factories as f
+from tests.api import Person, build_app, client_for
+
+ROOT = "http://opsledger.test"
+
+
+async def readiness(engine: AsyncEngine, **settings: object) -> httpx.Response:
+    async for client in client_for(build_app(engine, **settings)):
+        return await client.get(f"{ROOT}/readyz")
+    raise AssertionError("no client")
+
+
+async def test_ready_when_the_schema_is_at_head_and_the_broker_answers(
+    engine: AsyncEngine,
+) -> None:
+    embedded = await readiness(engine)
+    celery = await readiness(engine, job_backend="celery")
+
+    assert embedded.status_code == 200
+    assert embedded.json() == {
+        "status": "ready",
+        "database": "ok",
+        "migrations": migrations.head_revision(),
+        "jobs": "embedded",
+    }
+    assert celery.status_code == 200
+    assert celery.json()["jobs"] == "celery"
+
+
+async def test_not_ready_names_the_unreachable_broker(engine: AsyncEngine) -> None:
+    response = await readiness(engine, job_backend="celery", redis_url="redis://127.0.0.1:9/0")
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "job broker unreachable" in response.json()["detail"]
+
+
+async def test_not_ready_while_the_schema_is_behind(scratch_engine: AsyncEngine) -> None:
+    await migrations.downgrade(scratch_engine, "0002")
+
+    response = await readiness(scratch_engine)
+
+    assert response.status_code == 503
+    assert "schema at 0002" in response.json()["detail"]
+
+
+METRICS = {
+    "opsledger_http_requests": "counter",
+    "opsledger_http_request_duration_seconds": "histogram",
+    "opsledger_db_pool_connections": "gauge",
+    "opsledger_failed_logins": "counter",
+    "opsledger_jobs": "gauge",
+    "opsledger_job_duration_seconds": "histogram",
+    "opsledger_log_lines_ingested": "counter",
+    "opsledger_ingest_flush_duration_seconds": "histogram",
+    "opsledger_audit_rows_written": "counter",
+}
+
+
+async def test_metrics_expose_requests_pools_logins_jobs_ingest_and_audit(
+    client: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    async with unit_of_work(session_factory(engine)) as session:
+        job = await f.make_job(session, status="running", started_at=utcnow() - timedelta(1))
+    writer = LogWriter(engine, job.id, job.created_at)
+    await writer.write_many(f"line {n}" for n in range(10))
+    await writer.close()
+    await client.get("/hosts", headers=operator.headers)
+    await client.get("/hosts/12345", headers=operator.headers)
+    await client.post("/auth/login", json={"username": "nobody", "password": "x" * 12})
+    cancelled = await client.post(f"/jobs/{job.id}/cancel", headers=operator.headers)
+    assert cancelled.status_code == 200
+
+    response = await client.get(f"{ROOT}/metrics")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    families = {family.name: family for family in text_string_to_metric_families(response.text)}
+    for name, kind in METRICS.items():
+        assert families[name].type == kind, name
+    ours = [name for name in families if name.startswith("opsledger_")]
+    assert all(re.fullmatch(r"opsledger_[a-z_]+", name) for name in ours)
+
+    def value(name: str, sample: str, **labels: str) -> float:
+        found = [
+            s.value
+            for s in families[name].samples
+            if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items())
+        ]
+        assert found, (sample, labels, families[name].samples[:5])
+        return found[0]
+
+    requests = "opsledger_http_requests_total"
+    hosts = {"method": "GET", "route": "/api/v1/hosts", "status": "200"}
+    assert value("opsledger_http_requests", requests, **hosts) >= 1
+    missing = {"method": "GET", "route": "/api/v1/hosts/{host_id}", "status": "404"}
+    assert value("opsledger_http_requests", requests, **missing) >= 1
+    assert value("opsledger_failed_logins", "opsledger_failed_logins_total") >= 1
+    assert value("opsledger_jobs", "opsledger_jobs", status="cancelled") >= 1
+    duration = "opsledger_job_duration_seconds_count"
+    assert value("opsledger_job_duration_seconds", duration, status="cancelled") >= 1
+    lines = "opsledger_log_lines_ingested_total"
+    assert value("opsledger_log_lines_ingested", lines) >= 10
+    assert value("opsledger_audit_rows_written", "opsledger_audit_rows_written_total") >= 1
+    pool = "opsledger_db_pool_connections"
+    assert value(pool, pool, pool="primary", state="checked_out") >= 0
