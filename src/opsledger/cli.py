@@ -28,7 +28,7 @@ from opsledger.kit.cli import (
     out,
     run,
 )
-from opsledger.ops.cli import keys_cli
+from opsledger.ops.cli import keys_cli, retention_cli
 from opsledger.security.context import cli_context
 from opsledger.stats.cli import show_stats
 from opsledger.users import service as users
@@ -43,6 +43,7 @@ db_cli = typer.Typer(help="Schema migrations.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(users_cli, name="users")
 cli.add_typer(keys_cli, name="keys")
+cli.add_typer(retention_cli, name="retention")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(hosts_cli, name="hosts")
 cli.add_typer(jobs_cli, name="jobs")

@@ -120,6 +120,9 @@ class Settings(BaseSettings):
 
     log_retention_days: int = Field(90, ge=1)
     audit_retention_days: int = Field(365, ge=1)
+    # How often each server process runs retention by itself; 0 leaves it to
+    # `opsledger retention run` (cron, a Kubernetes CronJob).
+    retention_interval_hours: float = Field(24.0, ge=0)
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)

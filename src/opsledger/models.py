@@ -3,7 +3,7 @@
 from opsledger.alerts.models import MonitoringAlert
 from opsledger.api_keys.models import ApiKey
 from opsledger.applications.models import Application
-from opsledger.audit.models import AuditChain, AuditLog
+from opsledger.audit.models import AuditChain, AuditLog, AuditPurgeGuard
 from opsledger.credentials.models import Credential
 from opsledger.db.base import Base
 from opsledger.deployments.models import (
@@ -28,6 +28,7 @@ __all__ = [
     "Application",
     "AuditChain",
     "AuditLog",
+    "AuditPurgeGuard",
     "Credential",
     "Deployment",
     "DeploymentReplica",

@@ -35,6 +35,7 @@ EXPECTED_TABLES = {
     "monitoring_alerts",
     "audit_logs",
     "audit_chain",
+    "audit_purge_guard",
 }
 
 

@@ -60,3 +60,14 @@ class AuditChain(Base):
     head_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     anchor_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AuditPurgeGuard(Base):
+    """Empty except inside a retention purge's own transaction: the audit triggers let a
+    DELETE through only while the deleting transaction holds a row here."""
+
+    __tablename__ = "audit_purge_guard"
+    __table_args__ = table_args()
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    started_at: Mapped[datetime]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from opsledger.audit.models import AuditChain, AuditLog
+from opsledger.audit.models import AuditChain, AuditLog, AuditPurgeGuard
 from opsledger.kit.pagination import keyset
 
 CHAIN_ID = 1
@@ -89,3 +90,41 @@ async def in_order(session: AsyncSession, batch: int = 1000) -> AsyncIterator[Au
             return
         after = rows[-1].id
         session.expunge_all()
+
+
+async def _before_first_kept(session: AsyncSession, cutoff: datetime) -> Any:
+    """The rows older than ``cutoff`` from the start of the chain: rows after the first
+    one kept are never taken, so what remains is one unbroken stretch of the chain."""
+    boundary = await session.scalar(
+        select(func.min(AuditLog.id)).where(AuditLog.timestamp >= cutoff)
+    )
+    return true() if boundary is None else AuditLog.id < boundary
+
+
+async def expired_prefix(session: AsyncSession, cutoff: datetime, limit: int) -> list[int]:
+    """Ids of up to ``limit`` of the oldest rows retention may remove."""
+    condition = await _before_first_kept(session, cutoff)
+    statement = select(AuditLog.id).where(condition).order_by(AuditLog.id).limit(limit)
+    return list((await session.scalars(statement)).all())
+
+
+async def count_expired(session: AsyncSession, cutoff: datetime) -> int:
+    condition = await _before_first_kept(session, cutoff)
+    return int(await session.scalar(select(func.count(AuditLog.id)).where(condition)) or 0)
+
+
+async def purge(session: AsyncSession, ids: list[int], at: datetime) -> int:
+    """Delete ``ids`` with the purge guard held, in the caller's transaction."""
+    session.add(AuditPurgeGuard(id=CHAIN_ID, started_at=at))
+    await session.flush()
+    result = await session.execute(
+        delete(AuditLog).where(AuditLog.id.in_(ids)).execution_options(synchronize_session=False)
+    )
+    await session.execute(delete(AuditPurgeGuard))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def oldest_prev_hash(session: AsyncSession) -> tuple[bool, str | None]:
+    """(whether any row remains, the oldest remaining row's prev_hash)."""
+    row = (await session.execute(select(AuditLog.prev_hash).order_by(AuditLog.id).limit(1))).first()
+    return (row is not None, row[0] if row is not None else None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import inspect
@@ -117,3 +118,21 @@ async def total(session: AsyncSession) -> int:
 
 async def page(session: AsyncSession, *, limit: int, **filters: Any) -> list[AuditLog]:
     return await repository.page(session, limit=limit, **filters)
+
+
+async def purge_before(session: AsyncSession, cutoff: datetime, limit: int) -> int:
+    """Remove up to ``limit`` of the oldest rows older than ``cutoff`` (retention only),
+    and move the chain's anchor to the oldest row kept, so verification still passes."""
+    head = await repository.lock_chain(session)
+    ids = await repository.expired_prefix(session, cutoff, limit)
+    if not ids:
+        return 0
+    removed = await repository.purge(session, ids, utcnow())
+    remaining, oldest_prev = await repository.oldest_prev_hash(session)
+    head.anchor_hash = oldest_prev if remaining else head.head_hash
+    await session.flush()
+    return removed
+
+
+async def count_expired(session: AsyncSession, cutoff: datetime) -> int:
+    return await repository.count_expired(session, cutoff)

@@ -20,9 +20,14 @@ from opsledger.db.engine import reader
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs import lifecycle
 from opsledger.jobs.execution import run_job
+from opsledger.kit.errors import ValidationFailed
+from opsledger.ops import retention
 from opsledger.security.context import system_context
 
 log = logging.getLogger(__name__)
+
+RETENTION_FIRST_DELAY = 300.0
+RETENTION_BATCH = 10_000
 
 
 def worker_name(kind: str) -> str:
@@ -39,25 +44,31 @@ class JobPool:
         self._writes = session_factory(engine)
         self._reads = session_factory(reader(engine))
         self._loop_task: asyncio.Task[None] | None = None
+        self._retention_task: asyncio.Task[object] | None = None
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run_forever(), name="opsledger-job-pool")
 
     async def stop(self) -> None:
         """Stop taking jobs; jobs still running are ended as failed (interrupted)."""
-        tasks = [t for t in (self._loop_task, *self.running.values()) if t is not None]
+        background = (self._loop_task, self._retention_task, *self.running.values())
+        tasks = [t for t in background if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run_forever(self) -> None:
         loop = asyncio.get_running_loop()
-        next_reap = loop.time()
+        next_reap, next_retention = loop.time(), loop.time() + RETENTION_FIRST_DELAY
+        retention_every = self.settings.retention_interval_hours * 3600
         while True:
             try:
                 if loop.time() >= next_reap:
                     next_reap = loop.time() + self.settings.job_reap_seconds / 2
                     await self.reap()
+                if retention_every and loop.time() >= next_retention:
+                    next_retention = loop.time() + retention_every
+                    self._start_retention()
                 await self.take()
             except (SQLAlchemyError, OSError):
                 log.warning("the job pool could not reach the database; retrying", exc_info=True)
@@ -83,6 +94,21 @@ class JobPool:
         self.running.pop(job_id, None)
         if not task.cancelled() and (failure := task.exception()) is not None:
             log.error("job %s ended with an error", job_id, exc_info=failure)
+
+    def _start_retention(self) -> None:
+        """Retention runs beside the pool (it can take minutes), one run at a time."""
+        if self._retention_task is None or self._retention_task.done():
+            self._retention_task = asyncio.create_task(self.retain(), name="opsledger-retention")
+
+    async def retain(self) -> dict[str, int] | None:
+        try:
+            limits = retention.cutoffs(self.settings)
+            return await retention.purge(
+                self._writes, self.settings, limits, RETENTION_BATCH, actor=worker_name("retention")
+            )
+        except (ValidationFailed, SQLAlchemyError, OSError):
+            log.exception("retention did not run to the end; it runs again next interval")
+            return None
 
     async def reap(self) -> list[int]:
         async with unit_of_work(self._writes) as session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -112,3 +112,19 @@ async def beat(session: AsyncSession, job_id: int, at: datetime) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool((await session.execute(statement)).rowcount)  # type: ignore[attr-defined]
+
+
+async def lines_before(session: AsyncSession, cutoff: datetime, limit: int) -> list[int]:
+    """Ids of up to ``limit`` log lines written before ``cutoff`` (the timestamp index)."""
+    statement = select(_logs.c.id).where(_logs.c.timestamp < cutoff).limit(limit)
+    return list((await session.scalars(statement)).all())
+
+
+async def count_lines_before(session: AsyncSession, cutoff: datetime) -> int:
+    statement = select(func.count()).select_from(_logs).where(_logs.c.timestamp < cutoff)
+    return int(await session.scalar(statement) or 0)
+
+
+async def delete_lines(session: AsyncSession, ids: list[int]) -> int:
+    result = await session.execute(delete(JobLog).where(JobLog.id.in_(ids)))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -9,9 +9,10 @@ from cryptography.fernet import Fernet
 from rich.progress import Progress
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from opsledger.db.session import session_factory
-from opsledger.kit.cli import err, install_keys, load_settings, out, run
-from opsledger.ops import service
+from opsledger.db.engine import reader
+from opsledger.db.session import session_factory, unit_of_work
+from opsledger.kit.cli import err, install_keys, load_settings, one_line_errors, out, run
+from opsledger.ops import retention, service
 
 keys_cli = typer.Typer(help="Field-encryption keys.", no_args_is_help=True)
 
@@ -43,3 +44,42 @@ def rotate(
     report = run(settings, rotate_all)
     for name, examined in report.examined.items():
         out.print(f"{name}: {report.rotated[name]} of {examined} values re-encrypted")
+
+
+retention_cli = typer.Typer(help="Dropping what is past retention.", no_args_is_help=True)
+
+
+@retention_cli.command("run")
+def run_retention(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count what would go.")] = False,
+    batch: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="Rows per transaction.")
+    ] = 10_000,
+    force: Annotated[
+        bool, typer.Option("--force", help="Allow audit retention under 365 days.")
+    ] = False,
+) -> None:
+    """Remove job output older than OPSLEDGER_LOG_RETENTION_DAYS and audit rows older
+    than OPSLEDGER_AUDIT_RETENTION_DAYS, in batches; the audit chain stays verifiable."""
+    settings = load_settings()
+    with one_line_errors(settings):
+        limits = retention.cutoffs(settings, force)
+
+    async def work(engine: AsyncEngine) -> dict[str, int]:
+        sessions = session_factory(engine)
+        async with unit_of_work(session_factory(reader(engine))) as session:
+            due = await retention.preview(session, limits)
+        if dry_run:
+            return due
+        with Progress(console=err, transient=True) as bar:
+            tasks = {name: bar.add_task(name, total=count) for name, count in due.items()}
+            return await retention.purge(
+                sessions, settings, limits, batch, lambda name, n: bar.advance(tasks[name], n)
+            )
+
+    counts = run(settings, work)
+    verb = "would remove" if dry_run else "removed"
+    out.print(f"job_logs: {verb} {counts['job_logs']} lines older than {limits.job_logs:%Y-%m-%d}")
+    out.print(
+        f"audit_logs: {verb} {counts['audit_logs']} rows older than {limits.audit_logs:%Y-%m-%d}"
+    )

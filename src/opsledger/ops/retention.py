@@ -1,0 +1,94 @@
+"""Retention: job output older than ``log_retention_days`` and audit rows older than
+``audit_retention_days`` leave the database, in batches of their own transactions.
+
+Audit rows leave only here: the purge holds the audit_purge_guard row the triggers ask
+for, removes a prefix of the chain, and moves the chain's anchor to the oldest row kept,
+so ``opsledger audit verify`` still passes. Audit retention below a year needs
+``force``. Each run that removes anything records an audit row with its counts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from opsledger.audit import service as audit
+from opsledger.config import Settings
+from opsledger.db.base import utcnow
+from opsledger.db.session import unit_of_work
+from opsledger.jobs import repository as job_logs
+from opsledger.kit.errors import ValidationFailed
+from opsledger.security.context import system_context
+
+MIN_AUDIT_DAYS = 365
+TABLES = ("job_logs", "audit_logs")
+
+Progress = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class Cutoffs:
+    job_logs: datetime
+    audit_logs: datetime
+
+
+def cutoffs(settings: Settings, force: bool = False, now: datetime | None = None) -> Cutoffs:
+    if settings.audit_retention_days < MIN_AUDIT_DAYS and not force:
+        raise ValidationFailed(
+            f"OPSLEDGER_AUDIT_RETENTION_DAYS is {settings.audit_retention_days}: audit rows "
+            f"are kept at least {MIN_AUDIT_DAYS} days unless forced (--force)"
+        )
+    now = now or utcnow()
+    return Cutoffs(
+        job_logs=now - timedelta(days=settings.log_retention_days),
+        audit_logs=now - timedelta(days=settings.audit_retention_days),
+    )
+
+
+async def preview(session: AsyncSession, limits: Cutoffs) -> dict[str, int]:
+    """How many rows of each table a run would remove now."""
+    return {
+        "job_logs": await job_logs.count_lines_before(session, limits.job_logs),
+        "audit_logs": await audit.count_expired(session, limits.audit_logs),
+    }
+
+
+async def purge(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    limits: Cutoffs,
+    batch: int,
+    progress: Progress | None = None,
+    actor: str = "retention",
+) -> dict[str, int]:
+    """Remove what is past retention; returns the rows removed per table."""
+    removed = dict.fromkeys(TABLES, 0)
+    while True:
+        async with unit_of_work(sessions) as session:
+            ids = await job_logs.lines_before(session, limits.job_logs, batch)
+            count = await job_logs.delete_lines(session, ids) if ids else 0
+        if not count:
+            break
+        removed["job_logs"] += count
+        if progress is not None:
+            progress("job_logs", count)
+    while True:
+        async with unit_of_work(sessions) as session:
+            count = await audit.purge_before(session, limits.audit_logs, batch)
+        if not count:
+            break
+        removed["audit_logs"] += count
+        if progress is not None:
+            progress("audit_logs", count)
+    if any(removed.values()):
+        async with unit_of_work(sessions) as session:
+            ctx = system_context(session, settings, actor)
+            after = {
+                "removed": removed,
+                "job_logs_before": limits.job_logs.isoformat(),
+                "audit_logs_before": limits.audit_logs.isoformat(),
+            }
+            await audit.record(ctx, "purge", "retention", None, after=after)
+    return removed
