@@ -28,7 +28,7 @@ from opsledger.kit.cli import (
     out,
     run,
 )
-from opsledger.ops.cli import keys_cli, retention_cli
+from opsledger.ops.cli import backup_command, keys_cli, restore_command, retention_cli
 from opsledger.security.context import cli_context
 from opsledger.stats.cli import show_stats
 from opsledger.users import service as users
@@ -48,6 +48,8 @@ cli.add_typer(audit_cli, name="audit")
 cli.add_typer(hosts_cli, name="hosts")
 cli.add_typer(jobs_cli, name="jobs")
 cli.command("stats")(show_stats)
+cli.command("backup")(backup_command)
+cli.command("restore")(restore_command)
 
 HostOption = Annotated[str | None, typer.Option(help="Address to listen on.")]
 PortOption = Annotated[int | None, typer.Option(help="Port to listen on.", min=1, max=65535)]
