@@ -32,7 +32,7 @@ from opsledger.ops.cli import backup_command, keys_cli, restore_command, retenti
 from opsledger.security.context import cli_context
 from opsledger.stats.cli import show_stats
 from opsledger.users import service as users
-from opsledger.users.cli import users_cli
+from opsledger.users.cli import import_cli, users_cli
 
 cli = typer.Typer(
     help="opsledger: the system of record and control plane for infrastructure automation.",
@@ -42,6 +42,7 @@ cli = typer.Typer(
 db_cli = typer.Typer(help="Schema migrations.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(users_cli, name="users")
+cli.add_typer(import_cli, name="import")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(retention_cli, name="retention")
 cli.add_typer(audit_cli, name="audit")

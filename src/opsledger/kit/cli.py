@@ -67,10 +67,22 @@ def parse(schema: type[M], data: dict[str, object]) -> M:
     try:
         return schema.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()
-        )
-        fail(f"invalid input: {problems}")
+        fail(f"invalid input: {_problems(exc, 'input')}")
+
+
+def parse_json(schema: type[M], raw: bytes) -> M:
+    """Validate a JSON document with ``schema``; a refusal is one line, exit code 1."""
+    try:
+        return schema.model_validate_json(raw)
+    except ValidationError as exc:
+        fail(f"invalid file: {_problems(exc, 'document')}")
+
+
+def _problems(exc: ValidationError, whole: str, shown: int = 5) -> str:
+    """The first few problems, each as ``where: what`` (``whole`` for the top level)."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or whole}: {e['msg']}" for e in exc.errors()[:shown]
+    )
 
 
 def load_settings() -> Settings:

@@ -60,7 +60,8 @@ async def current_actor(
     credential = bearer_credentials.credentials if bearer_credentials else header_key
     if not credential:
         return None
-    if api_keys.looks_like_key(credential):
+    if api_keys.looks_like_key(credential) or bearer_credentials is None:
+        # X-API-Key carries keys only: one not shaped olk_… is an imported legacy key.
         return await _actor_from_key(credential, session, db, settings)
     return await _actor_from_token(credential, session, settings)
 
@@ -79,7 +80,7 @@ async def _actor_from_token(token: str, session: Any, settings: Settings) -> Act
 
 
 async def _actor_from_key(key: str, session: Any, db: Database, settings: Settings) -> Actor:
-    prefix = api_keys.prefix_of(key)
+    prefix = api_keys.lookup_prefix(key)
     found = await api_key_repository.by_prefix(session, prefix) if prefix else None
     now = datetime.now(UTC)
     if (

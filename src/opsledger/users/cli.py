@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import secrets
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from opsledger.kit.cli import load_settings, out, parse, run_in_context
+from opsledger.kit.cli import fail, load_settings, out, parse, parse_json, run_in_context
 from opsledger.security.context import Ctx
-from opsledger.users import service
+from opsledger.users import importing, service
+from opsledger.users.importing import LegacyExport
 from opsledger.users.models import UserRole
 from opsledger.users.schemas import UserCreate, UserUpdate
 
@@ -115,3 +117,31 @@ def reset_password(username: str, password_stdin: PasswordStdin = False) -> None
     run_in_context(settings, apply)
     out.print(f"password of {username} replaced; every token of theirs is revoked")
     _announce(username, password, generated)
+
+
+import_cli = typer.Typer(help="Bringing records in from other systems.", no_args_is_help=True)
+
+
+@import_cli.command("users")
+def import_users(
+    file: Annotated[Path, typer.Argument(help="JSON export of seed 003's user store.")],
+) -> None:
+    """Import users and API-key hashes from the in-memory store's JSON export. Nothing
+    is written unless the whole file is valid; users already here are left alone."""
+    settings = load_settings()
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror or exc}")
+    export = parse_json(LegacyExport, raw)
+    report = run_in_context(settings, lambda ctx: importing.import_users(ctx, export))
+    out.print(
+        f"imported {len(report.created)} users and {report.keys_created} API keys; "
+        f"{len(report.already_present)} users were already here"
+    )
+    if report.needs_password_reset:
+        out.print(
+            "these users need a password reset (their hash is not bcrypt at cost 12+): "
+            + ", ".join(report.needs_password_reset),
+            highlight=False,
+        )
