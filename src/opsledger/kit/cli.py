@@ -23,6 +23,8 @@ from opsledger.security.crypto import KeyRing, KeyRingError, install_key_ring
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
+SETTLE_SECONDS = 0.05
+
 out = Console()
 err = Console(stderr=True)
 
@@ -106,6 +108,12 @@ def run(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
         engine = create_engine(settings)
         try:
             return await work(engine)
+        except BaseException:
+            # aiosqlite 0.22 closes a connection that failed to open from its worker
+            # thread after the error reached us; keep the loop alive a moment for that
+            # thread, or it prints a traceback when the loop is gone.
+            await asyncio.sleep(SETTLE_SECONDS)
+            raise
         finally:
             await engine.dispose()
 
