@@ -11,16 +11,14 @@ target is ratio >= 0.8, i.e. key auth costs well under a millisecond per request
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Annotated
 
 import httpx
 from cryptography.fernet import Fernet
+from drivers import command_line, run_against
 from fastapi import Depends
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -128,12 +126,9 @@ async def main(url: str, seconds: float, workers: int, rounds: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", help="database URL (default: a temporary SQLite file)")
+    parser = command_line(__doc__)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        database = args.url or f"sqlite+aiosqlite:///{Path(scratch) / 'bench.db'}"
-        asyncio.run(main(database, args.seconds, args.workers, args.rounds))
+    run_against(args.url, main, args.seconds, args.workers, args.rounds)

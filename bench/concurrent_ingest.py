@@ -12,20 +12,17 @@ fast as the database takes them, which measures the aggregate ceiling instead.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from drivers import new_job
+from drivers import command_line, new_job, run_against
 from sqlalchemy.engine import make_url
 
 from opsledger import migrations
-from opsledger.config import Settings, normalize_database_url
+from opsledger.config import Settings
 from opsledger.db.engine import create_engine
 from opsledger.jobs.ingest import LogWriter
 
@@ -83,12 +80,9 @@ async def main(url: str, jobs: int, lines: int, rate: float) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--url", help="a database (default: a temporary SQLite file)")
+    parser = command_line(__doc__)
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--lines", type=int, default=5_000, help="lines per job")
     parser.add_argument("--rate", type=float, default=500, help="lines/s per job; 0: unpaced")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        database = normalize_database_url(args.url or f"sqlite:///{Path(scratch) / 'lag.db'}")
-        asyncio.run(main(database, args.jobs, args.lines, args.rate))
+    run_against(args.url, main, args.jobs, args.lines, args.rate)

@@ -3,13 +3,19 @@ attach log lines to. Imported by the scripts beside it (run them from the repo r
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from opsledger.config import normalize_database_url
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.hosts.models import Host
 from opsledger.jobs.models import Job
@@ -61,3 +67,18 @@ async def new_job(engine: AsyncEngine) -> tuple[int, int, datetime]:
         session.add(job)
         await session.flush()
         return job.id, user.id, job.created_at
+
+
+def command_line(doc: str | None, url_help: str = "a database") -> argparse.ArgumentParser:
+    """A benchmark's options, starting with ``--url``."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--url", help=f"{url_help} (default: a temporary SQLite file)")
+    return parser
+
+
+def run_against(url: str | None, main: Callable[..., Awaitable[None]], *args: Any) -> None:
+    """``main(database_url, *args)`` on ``url``, or on a SQLite file in a temporary
+    directory that is removed afterwards."""
+    with tempfile.TemporaryDirectory() as scratch:
+        database = normalize_database_url(url or f"sqlite:///{Path(scratch) / 'bench.db'}")
+        asyncio.run(main(database, *args))

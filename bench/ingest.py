@@ -13,20 +13,16 @@ ratio >= 0.7 and >= 50x naive.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import sqlite3
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from drivers import asyncmy_connection, asyncpg_connection, new_job
+from drivers import asyncmy_connection, asyncpg_connection, command_line, new_job, run_against
 from sqlalchemy.engine import make_url
 
 from opsledger import migrations
-from opsledger.config import Settings, normalize_database_url
+from opsledger.config import Settings
 from opsledger.db.engine import create_engine
 from opsledger.db.session import session_factory
 from opsledger.jobs.ingest import COLUMNS, LogWriter
@@ -144,11 +140,8 @@ async def main(url: str, lines: int, sample: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--url", help="a database (default: a temporary SQLite file)")
+    parser = command_line(__doc__)
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--sample", type=int, default=2_000, help="lines for the naive baseline")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        database = normalize_database_url(args.url or f"sqlite:///{Path(scratch) / 'ingest.db'}")
-        asyncio.run(main(database, args.lines, args.sample))
+    run_against(args.url, main, args.lines, args.sample)

@@ -9,26 +9,22 @@ Target: the API path within 1.5x of the raw query.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import sqlite3
 import statistics
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 from cryptography.fernet import Fernet
-from drivers import asyncmy_connection, asyncpg_connection, new_job
+from drivers import asyncmy_connection, asyncpg_connection, command_line, new_job, run_against
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from opsledger import migrations
 from opsledger.api_keys.models import ApiKey
 from opsledger.app import create_app
-from opsledger.config import Settings, normalize_database_url
+from opsledger.config import Settings
 from opsledger.db.engine import create_engine
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs import service
@@ -148,11 +144,8 @@ async def main(url: str, lines: int, rounds: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--url", help="a database (default: a temporary SQLite file)")
+    parser = command_line(__doc__)
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=100)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        database = normalize_database_url(args.url or f"sqlite:///{Path(scratch) / 'read.db'}")
-        asyncio.run(main(database, args.lines, args.rounds))
+    run_against(args.url, main, args.lines, args.rounds)

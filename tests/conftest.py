@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -82,27 +83,32 @@ def settings_for(url: str) -> Settings:
     return Settings(database_url=url, pool_size=5, max_overflow=5)
 
 
-@pytest.fixture(scope="session")
-async def engine(backend: str, sqlite_dir: Path) -> AsyncIterator[AsyncEngine]:
-    """A migrated database per backend, shared by the whole test session."""
-    url = await fresh_database(backend, "main", sqlite_dir)
+@asynccontextmanager
+async def migrated_database(
+    backend: str, name: str, sqlite_dir: Path
+) -> AsyncIterator[AsyncEngine]:
+    """A new database at the newest schema, dropped afterwards."""
+    url = await fresh_database(backend, name, sqlite_dir)
     engine = create_engine(settings_for(url))
     await migrations.upgrade(engine)
     yield engine
     await engine.dispose()
     await drop_database(backend, url)
+
+
+@pytest.fixture(scope="session")
+async def engine(backend: str, sqlite_dir: Path) -> AsyncIterator[AsyncEngine]:
+    """A migrated database per backend, shared by the whole test session."""
+    async with migrated_database(backend, "main", sqlite_dir) as shared:
+        yield shared
 
 
 @pytest.fixture
 async def scratch_engine(backend: str, sqlite_dir: Path) -> AsyncIterator[AsyncEngine]:
     """A migrated database of its own, for tests that change what others would see
     (the audit chain, every encrypted value, the set of admins)."""
-    url = await fresh_database(backend, "scratch", sqlite_dir)
-    engine = create_engine(settings_for(url))
-    await migrations.upgrade(engine)
-    yield engine
-    await engine.dispose()
-    await drop_database(backend, url)
+    async with migrated_database(backend, "scratch", sqlite_dir) as scratch:
+        yield scratch
 
 
 @pytest.fixture

@@ -28,7 +28,13 @@ from opsledger.kit.cli import (
     out,
     run,
 )
-from opsledger.ops.cli import backup_command, keys_cli, restore_command, retention_cli
+from opsledger.ops.cli import (
+    backup_command,
+    keys_cli,
+    partitions_cli,
+    restore_command,
+    retention_cli,
+)
 from opsledger.security.context import cli_context
 from opsledger.stats.cli import show_stats
 from opsledger.users import service as users
@@ -45,6 +51,7 @@ cli.add_typer(users_cli, name="users")
 cli.add_typer(import_cli, name="import")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(retention_cli, name="retention")
+cli.add_typer(partitions_cli, name="partitions")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(hosts_cli, name="hosts")
 cli.add_typer(jobs_cli, name="jobs")

@@ -12,27 +12,20 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from opsledger import migrations
-from opsledger.db.engine import create_engine
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs.ingest import LogWriter
 from opsledger.models import Host
 from tests import factories as f
 from tests.api import Person, build_app, client_for
-from tests.conftest import fresh_database, settings_for
-from tests.databases import drop_database
+from tests.conftest import migrated_database
 
 pytestmark = pytest.mark.backends("postgresql")
 
 
 @pytest.fixture
 async def replica(backend: str, sqlite_dir: Path) -> AsyncIterator[AsyncEngine]:
-    url = await fresh_database(backend, "replica", sqlite_dir)
-    engine = create_engine(settings_for(url))
-    await migrations.upgrade(engine)
-    yield engine
-    await engine.dispose()
-    await drop_database(backend, url)
+    async with migrated_database(backend, "replica", sqlite_dir) as engine:
+        yield engine
 
 
 async def test_lists_and_stats_read_the_replica_writes_and_lookups_the_primary(

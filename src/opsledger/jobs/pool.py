@@ -21,7 +21,7 @@ from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs import lifecycle
 from opsledger.jobs.execution import run_job
 from opsledger.kit.errors import ValidationFailed
-from opsledger.ops import retention
+from opsledger.ops import partitions, retention
 from opsledger.security.context import system_context
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,10 @@ class JobPool:
             self._retention_task = asyncio.create_task(self.retain(), name="opsledger-retention")
 
     async def retain(self) -> dict[str, int] | None:
+        """The daily housekeeping: next months' partitions, then retention."""
         try:
+            async with self.engine.begin() as connection:
+                await partitions.ensure(connection)
             limits = retention.cutoffs(self.settings)
             return await retention.purge(
                 self._writes, self.settings, limits, RETENTION_BATCH, actor=worker_name("retention")

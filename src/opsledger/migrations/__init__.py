@@ -18,6 +18,8 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from opsledger.ops.partitions import is_partition
+
 HERE = Path(__file__).parent
 
 
@@ -37,7 +39,14 @@ def context_options(connection: Connection, metadata: MetaData) -> dict[str, Any
         "compare_type": True,
         "compare_server_default": False,
         "user_module_prefix": "opsledger.db.types.",
+        "include_object": _modelled,
     }
+
+
+def _modelled(item: Any, name: str | None, kind: str, reflected: bool, compare_to: Any) -> bool:
+    """Schema comparison leaves out what no model describes on purpose: job_logs'
+    monthly partitions on PostgreSQL."""
+    return not (kind == "table" and reflected and compare_to is None and is_partition(name or ""))
 
 
 def configure_context(context: Any, connection: Connection, metadata: MetaData) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from opsledger.db.engine import reader
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.kit.cli import err, install_keys, load_settings, one_line_errors, out, run
-from opsledger.ops import backup, retention, service
+from opsledger.ops import backup, partitions, retention, service
 
 keys_cli = typer.Typer(help="Field-encryption keys.", no_args_is_help=True)
 
@@ -127,3 +127,31 @@ def restore_command(
     manifest = run(settings, work)
     rows = sum(entry.rows for entry in manifest.tables)
     out.print(f"restored {file}: {len(manifest.tables)} tables, {rows} rows")
+
+
+partitions_cli = typer.Typer(
+    help="job_logs' monthly partitions (PostgreSQL).", no_args_is_help=True
+)
+
+
+@partitions_cli.command("ensure")
+def ensure_partitions(
+    months: Annotated[
+        int, typer.Option(min=0, max=36, help="Months ahead of this one to create.")
+    ] = partitions.MONTHS_AHEAD,
+) -> None:
+    """Create job_logs' partitions for this month and the next MONTHS (safe to re-run).
+    SQLite and MariaDB keep a plain table: nothing to do there."""
+    settings = load_settings()
+
+    async def work(engine: AsyncEngine) -> list[str] | None:
+        async with engine.begin() as connection:
+            if not partitions.supported(connection):
+                return None
+            return await partitions.ensure(connection, months)
+
+    created = run(settings, work)
+    if created is None:
+        out.print("partitions are PostgreSQL-only: this database keeps a plain job_logs table")
+    else:
+        out.print(f"created: {', '.join(created)}" if created else "every partition exists")

@@ -20,6 +20,7 @@ from opsledger.db.base import utcnow
 from opsledger.db.session import unit_of_work
 from opsledger.jobs import repository as job_logs
 from opsledger.kit.errors import ValidationFailed
+from opsledger.ops import partitions
 from opsledger.security.context import system_context
 
 MIN_AUDIT_DAYS = 365
@@ -65,6 +66,12 @@ async def purge(
 ) -> dict[str, int]:
     """Remove what is past retention; returns the rows removed per table."""
     removed = dict.fromkeys(TABLES, 0)
+    async with unit_of_work(sessions) as session:
+        # PostgreSQL: whole months go at once; what is left is deleted row by row below.
+        dropped = await partitions.drop_expired(await session.connection(), limits.job_logs)
+    removed["job_logs"] = sum(partition.rows for partition in dropped)
+    if progress is not None and dropped:
+        progress("job_logs", removed["job_logs"])
     while True:
         async with unit_of_work(sessions) as session:
             ids = await job_logs.lines_before(session, limits.job_logs, batch)
