@@ -47,6 +47,7 @@ async def load(url: str, revision: str, rows: int, when: datetime) -> float:
             await connection.exec_driver_sql(partitions.create_sql(partitions.month_start(when)))
     job_id, _, _ = await new_job(engine)
     raw = await asyncpg_connection(url)
+    await raw.execute("UPDATE jobs SET created_at = $1 WHERE id = $2", when, job_id)
     for start in range(0, rows, CHUNK):
         records = [
             (job_id, when, n, f"ok: [web-{n % 50}] => (item={n}) changed=false", None, when)

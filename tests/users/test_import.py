@@ -98,9 +98,9 @@ async def test_imported_users_and_keys_work_and_a_rerun_changes_nothing(
         assert alice.email == f"{names['alice']}@example.com"
         assert alice.created_at.year == 2025
         created = await session.scalars(
-            select(AuditLog).where(
-                AuditLog.resource_type == "user", AuditLog.resource_id == alice.id
-            )
+            select(AuditLog)
+            .where(AuditLog.resource_type == "user", AuditLog.resource_id == alice.id)
+            .order_by(AuditLog.id)
         )
         rows = list(created)
         assert [row.action for row in rows] == ["create", "login"]

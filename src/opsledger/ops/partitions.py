@@ -20,8 +20,10 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import column, func, select, table, text
+from sqlalchemy import column, func, select, table, text, true
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from opsledger.jobs.models import Job
 
 TABLE = "job_logs"
 PARTITION = re.compile(rf"^{TABLE}_(p(\d{{4}})(\d{{2}})|default)$")
@@ -110,13 +112,34 @@ async def drop_expired(connection: AsyncConnection, cutoff: datetime) -> list[Dr
         if ends > cutoff:
             continue
         part = table(name, column("timestamp"))
-        newest, rows = (
-            await connection.execute(
-                select(func.max(part.c.timestamp), func.count()).select_from(part)
-            )
-        ).one()
+        newest = await connection.scalar(select(func.max(part.c.timestamp)).select_from(part))
         if newest is not None and newest >= cutoff:
             continue
+        rows = await _lines_in(connection, name, month)
         await connection.execute(text(f'DROP TABLE "{name}"'))
-        dropped.append(Dropped(name, int(rows)))
+        dropped.append(Dropped(name, rows))
     return dropped
+
+
+async def _lines_in(connection: AsyncConnection, name: str, month: date) -> int:
+    """How many lines a month's partition holds, without reading them: a job's lines are
+    numbered without gaps and retention only ever removes a job's oldest lines, so each
+    job's lines are the range between its smallest and largest line number there, two
+    index probes per job of that month."""
+    part = table(name, column("job_id"), column("line_number"))
+    bounds = (
+        select(
+            func.min(part.c.line_number).label("low"), func.max(part.c.line_number).label("high")
+        )
+        .where(part.c.job_id == Job.id)
+        .lateral("bounds")
+    )
+    start = datetime.combine(month, datetime.min.time(), UTC)
+    end = datetime.combine(next_month(month), datetime.min.time(), UTC)
+    statement = (
+        select(func.coalesce(func.sum(bounds.c.high - bounds.c.low + 1), 0))
+        .select_from(Job)
+        .join(bounds, true())
+        .where(Job.created_at >= start, Job.created_at < end)
+    )
+    return int(await connection.scalar(statement) or 0)
