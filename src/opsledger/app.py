@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import opsledger.models  # noqa: F401 - every mapper registered before first use
@@ -39,8 +41,10 @@ from opsledger.stats.endpoints import router as stats_router
 from opsledger.tickets.endpoints import router as tickets_router
 from opsledger.users.endpoints import auth_router
 from opsledger.users.endpoints import router as users_router
+from opsledger.web.pages import router as pages_router
 
 API_PREFIX = "/api/v1"
+STATIC = Path(__file__).parent / "web" / "static"
 
 
 def api_router() -> APIRouter:
@@ -112,6 +116,8 @@ def create_app(
     install_error_handlers(app)
     app.include_router(api_router())
     app.include_router(ops_router)
+    app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     POOLS.engines = {"primary": db.engine, **({"replica": replica} if replica else {})}
 
     return app

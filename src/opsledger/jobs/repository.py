@@ -128,3 +128,7 @@ async def count_lines_before(session: AsyncSession, cutoff: datetime) -> int:
 async def delete_lines(session: AsyncSession, ids: list[int]) -> int:
     result = await session.execute(delete(JobLog).where(JobLog.id.in_(ids)))
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def latest(session: AsyncSession, count: int) -> list[Job]:
+    return list((await session.scalars(select(Job).order_by(Job.id.desc()).limit(count))).all())

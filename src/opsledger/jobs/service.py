@@ -154,3 +154,8 @@ async def log_page(ctx: Ctx, job_id: int, after: int, limit: int) -> bytes:
     if not items:
         await get(ctx, job_id)
     return to_json({"items": items, "next_cursor": items[-1]["line_number"] if items else None})
+
+
+async def latest(ctx: Ctx, count: int) -> list[Job]:
+    """The ``count`` newest jobs, newest first."""
+    return await repository.latest(ctx.session, count)

@@ -63,10 +63,10 @@ async def current_actor(
     if api_keys.looks_like_key(credential) or bearer_credentials is None:
         # X-API-Key carries keys only: one not shaped olk_… is an imported legacy key.
         return await _actor_from_key(credential, session, db, settings)
-    return await _actor_from_token(credential, session, settings)
+    return await actor_from_token(credential, session, settings)
 
 
-async def _actor_from_token(token: str, session: Any, settings: Settings) -> Actor:
+async def actor_from_token(token: str, session: Any, settings: Settings) -> Actor:
     if settings.jwt_secret is None:
         raise Unauthorized(REJECTED)
     try:

@@ -1,0 +1,131 @@
+"""The console over real HTTP: sign-in with a CSRF-protected form, the session in an
+HttpOnly SameSite=Strict cookie, pages refused without it, sign-out that ends only this
+session, and no secret value in any page."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from opsledger.web.session import LOGIN_CSRF_COOKIE, SESSION_COOKIE
+from tests.api import PASSWORD, Person
+
+ROOT = "http://opsledger.test"
+MARKER = "console-secret-marker-7f3a"
+
+
+@pytest.fixture
+async def browser(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that keeps cookies, at the site root, as a browser would be."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=ROOT) as client:
+        yield client
+
+
+def form_token(page: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, page
+    return match.group(1)
+
+
+async def sign_in(
+    browser: httpx.AsyncClient, person: Person, password: str = PASSWORD
+) -> httpx.Response:
+    form = await browser.get("/login")
+    fields = {
+        "username": person.username,
+        "password": password,
+        "csrf_token": form_token(form.text),
+    }
+    return await browser.post("/login", data=fields)
+
+
+async def test_pages_need_a_session_and_sign_in_sets_a_strict_cookie(
+    browser: httpx.AsyncClient, viewer: Person
+) -> None:
+    anonymous = await browser.get("/")
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"] == "/login"
+
+    form = await browser.get("/login")
+    assert form.status_code == 200
+    assert '<label for="username">' in form.text
+    offered = form.headers["set-cookie"]
+    assert LOGIN_CSRF_COOKIE in offered
+    assert "HttpOnly" in offered
+    assert "SameSite=strict" in offered
+
+    signed = await sign_in(browser, viewer)
+    assert signed.status_code == 303
+    assert signed.headers["location"] == "/"
+    session_cookie = next(
+        value for value in signed.headers.get_list("set-cookie") if value.startswith(SESSION_COOKIE)
+    )
+    assert "HttpOnly" in session_cookie
+    assert "SameSite=strict" in session_cookie
+
+    overview = await browser.get("/")
+    assert overview.status_code == 200
+    assert "Overview" in overview.text
+    assert f"{viewer.username} (viewer)" in overview.text
+    assert "Latest jobs" in overview.text
+
+
+async def test_forms_without_their_token_are_refused(
+    browser: httpx.AsyncClient, viewer: Person
+) -> None:
+    await browser.get("/login")
+    forged = await browser.post(
+        "/login", data={"username": viewer.username, "password": PASSWORD, "csrf_token": "x"}
+    )
+    assert forged.status_code == 403
+    assert SESSION_COOKIE not in forged.headers.get("set-cookie", "")
+
+    await sign_in(browser, viewer)
+    no_token = await browser.post("/logout", data={})
+    assert no_token.status_code == 403
+    assert (await browser.get("/")).status_code == 200  # still signed in
+
+
+async def test_a_wrong_password_is_a_plain_refusal(
+    browser: httpx.AsyncClient, viewer: Person
+) -> None:
+    refused = await sign_in(browser, viewer, password="not the password at all")
+    assert refused.status_code == 401
+    assert "Wrong username or password." in refused.text
+    assert (await browser.get("/")).status_code == 303
+
+
+async def test_sign_out_ends_this_session_only(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, operator: Person
+) -> None:
+    await sign_in(browser, operator)
+    token = browser.cookies[SESSION_COOKIE]
+    page = await browser.get("/")
+
+    out = await browser.post("/logout", data={"csrf_token": form_token(page.text)})
+
+    assert out.status_code == 303
+    assert out.headers["location"] == "/login"
+    assert (await browser.get("/")).status_code == 303
+    # Nothing was revoked: the same token still works where it is still held.
+    me = await client.get("/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200
+
+
+async def test_no_secret_value_reaches_a_page(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person
+) -> None:
+    created = await client.post(
+        "/secrets",
+        json={"service_name": "aws", "key_name": "console", "value": MARKER},
+        headers=admin.headers,
+    )
+    assert created.status_code == 201
+    await sign_in(browser, admin)
+    for path in ("/", "/login"):
+        assert MARKER not in (await browser.get(path)).text
