@@ -26,6 +26,7 @@ from tests.databases import (
     drop_database,
     selected_backends,
 )
+from tests.sshd import SshServer, ssh_server, sshd_available
 
 BACKENDS = selected_backends()
 # One name per concurrent run, so two checkouts on one machine don't trample each other.
@@ -151,3 +152,14 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
         finally:
             await unit.close()
             await transaction.rollback()
+
+
+@pytest.fixture(scope="session")
+def ssh() -> Iterator[SshServer]:
+    if not sshd_available():
+        message = "openssh-server is not installed (.ci/run installs it)"
+        if backends_required():
+            pytest.fail(message)
+        pytest.skip(message)
+    with ssh_server() as server:
+        yield server

@@ -41,6 +41,7 @@ from opsledger.stats.endpoints import router as stats_router
 from opsledger.tickets.endpoints import router as tickets_router
 from opsledger.users.endpoints import auth_router
 from opsledger.users.endpoints import router as users_router
+from opsledger.web.jobs import router as job_pages_router
 from opsledger.web.pages import router as pages_router
 
 API_PREFIX = "/api/v1"
@@ -117,6 +118,7 @@ def create_app(
     app.include_router(api_router())
     app.include_router(ops_router)
     app.include_router(pages_router)
+    app.include_router(job_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     POOLS.engines = {"primary": db.engine, **({"replica": replica} if replica else {})}
 

@@ -4,7 +4,7 @@ credential, playbooks uploaded through the API, and the embedded job pool."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,22 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from opsledger.config import Settings
 from opsledger.jobs.pool import JobPool
 from tests.api import Person, api_settings, build_app, client_for
-from tests.databases import backends_required
 from tests.factories import unique
-from tests.sshd import SshServer, ssh_server, sshd_available
+from tests.sshd import SshServer
 
 FINISHED = {"success", "failed", "cancelled"}
-
-
-@pytest.fixture(scope="session")
-def ssh() -> Iterator[SshServer]:
-    if not sshd_available():
-        message = "openssh-server is not installed (.ci/run installs it)"
-        if backends_required():
-            pytest.fail(message)
-        pytest.skip(message)
-    with ssh_server() as server:
-        yield server
 
 
 @dataclass

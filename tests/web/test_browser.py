@@ -3,19 +3,25 @@ against `opsledger serve` on loopback. Signing in and out with the keyboard only
 
 from __future__ import annotations
 
+import asyncio
+import os
+import re
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 from tests.api import ENCRYPTION_KEY, JWT_SECRET, PASSWORD
 from tests.databases import backends_required
 from tests.e2e.cli import OPSLEDGER, clean_env, free_port, opsledger
 from tests.e2e.test_up import wait_until_healthy
+from tests.sshd import SshServer
 
 CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = os.environ.get("OPSLEDGER_SCREENSHOTS")
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -29,19 +35,23 @@ FLAGS = [
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    """`opsledger serve` on a new SQLite database with one viewer, ``ada``."""
+    """`opsledger serve` (running jobs itself) on a new SQLite database with a viewer,
+    ``ada``, and an admin, ``grace``."""
     settings = {
         "database_url": f"sqlite:///{tmp_path / 'console.db'}",
         "encryption_keys": ENCRYPTION_KEY,
         "jwt_secret": JWT_SECRET,
-        "job_concurrency": "0",
+        "playbook_root": str(tmp_path / "playbooks"),
+        "job_work_dir": str(tmp_path / "jobs"),
+        "job_heartbeat_seconds": "1",
     }
     assert opsledger("db", "upgrade", cwd=tmp_path, **settings).returncode == 0
-    created = opsledger(
-        "users", "create", "ada", "ada@example.com", "--password-stdin",
-        cwd=tmp_path, stdin=PASSWORD, **settings,
-    )  # fmt: skip
-    assert created.returncode == 0, created.stderr
+    for name, role in (("ada", "viewer"), ("grace", "admin")):
+        created = opsledger(
+            "users", "create", name, f"{name}@example.com", "--role", role, "--password-stdin",
+            cwd=tmp_path, stdin=PASSWORD, **settings,
+        )  # fmt: skip
+        assert created.returncode == 0, created.stderr
     port = free_port()
     process = subprocess.Popen(
         [OPSLEDGER, "serve", "--port", str(port)],
@@ -96,3 +106,108 @@ async def test_sign_in_and_out_with_the_keyboard(server: str, chromium: Browser)
     await page.wait_for_url(f"{server}/login")
     await page.goto(f"{server}/")
     assert page.url == f"{server}/login"
+
+
+WATCHED = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: first
+      debug:
+        msg: first-output
+    - name: pause on the host
+      command: sleep 3
+    - name: second
+      debug:
+        msg: second-output
+"""
+SLEEPS = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: sleep for a long time
+      command: sleep 3613
+"""
+
+
+def prepare_target(server: str, ssh: SshServer) -> dict[str, int]:
+    """Through the API, as the admin: two playbooks and the loopback sshd as a host."""
+    with httpx.Client(base_url=f"{server}/api/v1", timeout=30) as api:
+        login = api.post("/auth/login", json={"username": "grace", "password": PASSWORD})
+        api.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+        ids = {}
+        for name, content in (("watched", WATCHED), ("sleeps", SLEEPS)):
+            made = api.post("/playbooks", json={"name": name, "content": content})
+            assert made.status_code == 201, made.text
+            ids[name] = made.json()["id"]
+        host = api.post(
+            "/hosts",
+            json={"hostname": "target.test", "ip_address": "127.0.0.1", "os_type": "linux",
+                  "ssh_port": ssh.port, "ssh_user": ssh.user},
+        )  # fmt: skip
+        assert host.status_code == 201, host.text
+        ids["host"] = host.json()["id"]
+        key = {"type": "ssh_key", "username": ssh.user, "value": ssh.private_key}
+        assert api.post(f"/hosts/{ids['host']}/credentials", json=key).status_code == 201
+    return ids
+
+
+async def sign_in(page: Page, server: str, username: str) -> None:
+    await page.goto(f"{server}/login")
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(f"{server}/")
+
+
+async def launch(page: Page, server: str, playbook: int, host: int) -> None:
+    await page.goto(f"{server}/jobs/new")
+    await page.get_by_label("Playbook").select_option(str(playbook))
+    await page.get_by_label("Host").select_option(str(host))
+    await page.get_by_role("button", name="Launch").click()
+    await page.wait_for_url(re.compile(rf"{server}/jobs/\d+$"))
+
+
+async def test_a_launched_job_shows_its_output_live_until_it_ends(
+    server: str, chromium: Browser, ssh: SshServer
+) -> None:
+    ids = await asyncio.to_thread(prepare_target, server, ssh)
+    page = await chromium.new_page()
+    await sign_in(page, server, "grace")
+
+    await launch(page, server, ids["watched"], ids["host"])
+    output = page.locator("#output")
+    await output.get_by_text("first-output").first.wait_for(timeout=60_000)
+    # The first task's output is on the page while the job still runs.
+    assert await page.locator("body").get_attribute("data-job-ended") is None
+    assert "second-output" not in await output.inner_text()
+    await page.wait_for_selector("body[data-job-ended]", timeout=60_000)
+
+    assert await page.locator("body").get_attribute("data-job-ended") == "success"
+    text = await output.inner_text()
+    assert "second-output" in text
+    assert "PLAY RECAP" in text
+    assert await page.locator("#status").inner_text() == "success"
+    assert await page.locator("#cancel").count() == 0
+    if SCREENSHOTS:  # OPSLEDGER_SCREENSHOTS=docs pytest tests/web: the README's pictures
+        await page.screenshot(path=Path(SCREENSHOTS) / "job-output.png", full_page=True)
+        await page.goto(f"{server}/")
+        await page.screenshot(path=Path(SCREENSHOTS) / "overview.png", full_page=True)
+
+
+async def test_cancelling_from_the_page_stops_the_job(
+    server: str, chromium: Browser, ssh: SshServer
+) -> None:
+    ids = await asyncio.to_thread(prepare_target, server, ssh)
+    page = await chromium.new_page()
+    await sign_in(page, server, "grace")
+
+    await launch(page, server, ids["sleeps"], ids["host"])
+    await (
+        page.locator("#output").get_by_text("TASK [sleep for a long time]").wait_for(timeout=60_000)
+    )
+    await page.get_by_role("button", name="Cancel job").click()
+    await page.wait_for_selector("body[data-job-ended]", timeout=60_000)
+
+    assert await page.locator("body").get_attribute("data-job-ended") == "cancelled"
+    assert await page.locator("#status").inner_text() == "cancelled"

@@ -10,8 +10,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from opsledger.db.session import session_factory, unit_of_work
+from opsledger.jobs.ingest import LogWriter
+from opsledger.models import Job
 from opsledger.web.session import LOGIN_CSRF_COOKIE, SESSION_COOKIE
+from tests import factories as f
 from tests.api import PASSWORD, Person
 
 ROOT = "http://opsledger.test"
@@ -129,3 +134,105 @@ async def test_no_secret_value_reaches_a_page(
     await sign_in(browser, admin)
     for path in ("/", "/login"):
         assert MARKER not in (await browser.get(path)).text
+
+
+async def make_job_of(engine: AsyncEngine, **fields: object) -> Job:
+    async with unit_of_work(session_factory(engine)) as session:
+        return await f.make_job(session, **fields)
+
+
+async def test_a_viewer_sees_no_write_buttons_and_a_forged_cancel_is_refused(
+    browser: httpx.AsyncClient, viewer: Person, engine: AsyncEngine
+) -> None:
+    job = await make_job_of(engine, status="running")
+    await sign_in(browser, viewer)
+
+    listing = await browser.get("/jobs")
+    page = await browser.get(f"/jobs/{job.id}")
+    forged = await browser.post(
+        f"/jobs/{job.id}/cancel", data={"csrf_token": form_token(page.text)}
+    )
+    launch = await browser.get("/jobs/new")
+
+    assert listing.status_code == 200
+    assert f'href="/jobs/{job.id}"' in listing.text
+    assert "Launch a job" not in listing.text
+    assert page.status_code == 200
+    assert "Cancel job" not in page.text
+    assert forged.status_code == 403
+    assert launch.status_code == 403
+    async with unit_of_work(session_factory(engine)) as session:
+        assert (await session.get(Job, job.id)).status == "running"  # type: ignore[union-attr]
+
+
+async def test_an_operator_cancels_and_launches_with_inline_errors(
+    browser: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    job = await make_job_of(engine, status="running")
+    await sign_in(browser, operator)
+    page = await browser.get(f"/jobs/{job.id}")
+    assert "Cancel job" in page.text
+    token = form_token(page.text)
+
+    cancelled = await browser.post(f"/jobs/{job.id}/cancel", data={"csrf_token": token})
+    again = await browser.post(f"/jobs/{job.id}/cancel", data={"csrf_token": token})
+    bad_yaml = await browser.post(
+        "/jobs",
+        data={
+            "playbook_id": job.playbook_id,
+            "host_id": job.host_id,
+            "extra_vars": "a: [1,",
+            "csrf_token": token,
+        },
+    )
+    not_a_mapping = await browser.post(
+        "/jobs",
+        data={
+            "playbook_id": job.playbook_id,
+            "host_id": job.host_id,
+            "extra_vars": "[1, 2]",
+            "csrf_token": token,
+        },
+    )
+    launched = await browser.post(
+        "/jobs",
+        data={
+            "playbook_id": job.playbook_id,
+            "host_id": job.host_id,
+            "extra_vars": '{"v": 2}',
+            "csrf_token": token,
+        },
+    )
+
+    assert cancelled.status_code == 303
+    assert again.status_code == 409
+    assert bad_yaml.status_code == 422
+    assert "not valid YAML or JSON at line" in bad_yaml.text
+    assert "a: [1," in bad_yaml.text  # what was typed is kept
+    assert not_a_mapping.status_code == 422
+    assert "must be a mapping" in not_a_mapping.text
+    assert launched.status_code == 303
+    new_id = int(launched.headers["location"].rsplit("/", 1)[1])
+    async with unit_of_work(session_factory(engine)) as session:
+        new = await session.get(Job, new_id)
+        assert new is not None
+        assert new.extra_vars == {"v": 2}
+        assert new.user_id == operator.id
+        assert (await session.get(Job, job.id)).status == "cancelled"  # type: ignore[union-attr]
+
+
+async def test_the_console_streams_a_jobs_output_with_the_session_cookie(
+    browser: httpx.AsyncClient, viewer: Person, engine: AsyncEngine
+) -> None:
+    job = await make_job_of(engine, status="success")
+    writer = LogWriter(engine, job.id, job.created_at)
+    await writer.write_many(f"line {n}" for n in range(1, 6))
+    await writer.close()
+
+    assert (await browser.get(f"/jobs/{job.id}/events")).status_code == 303
+    await sign_in(browser, viewer)
+    events = await browser.get(f"/jobs/{job.id}/events", headers={"Last-Event-ID": "2"})
+
+    assert events.headers["content-type"].startswith("text/event-stream")
+    assert [int(n) for n in re.findall(r"^id: (\d+)$", events.text, re.M)] == [3, 4, 5]
+    assert 'event: end\ndata: {"status":"success"}' in events.text

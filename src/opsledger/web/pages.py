@@ -5,43 +5,26 @@ table as the API; every form carries a CSRF token."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import SecretStr
 
 from opsledger.db.dependencies import PrimaryReadSession
 from opsledger.jobs import service as jobs
 from opsledger.kit.errors import RateLimited
-from opsledger.security.auth import anonymous_context, request_info, settings_of
-from opsledger.security.context import Actor, Ctx
-from opsledger.security.policy import allows
+from opsledger.security.auth import anonymous_context
+from opsledger.security.context import Ctx
 from opsledger.stats import service as stats
 from opsledger.users import service as users
 from opsledger.users.endpoints import login_throttle
 from opsledger.users.schemas import LoginRequest
 from opsledger.web import session as web_session
+from opsledger.web.views import common, page_context, refuse, render, to_login
 
-HERE = Path(__file__).parent
-templates = Jinja2Templates(
-    env=Environment(
-        loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True)
-    )
-)
 router = APIRouter(include_in_schema=False)
 LATEST_JOBS = 10
-
-
-def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, context, status_code=status)
-
-
-def to_login() -> RedirectResponse:
-    return RedirectResponse("/login", status_code=303)
 
 
 @router.get("/login")
@@ -86,33 +69,17 @@ async def sign_out(
 ) -> Response:
     """Ends this browser's session; other sessions and tokens stay valid."""
     if not web_session.csrf_ok(request, csrf_token):
-        return render(request, "error.html", 403, message="Refused: the form's token is wrong.")
+        return refuse(request, 403, "Refused: the form's token is wrong.")
     response = to_login()
     web_session.end(response)
     return response
 
 
-async def _page(request: Request, session: Any, action: str) -> Ctx | Response:
-    actor = await web_session.signed_in(request, session)
-    if actor is None:
-        return to_login()
-    if not allows(actor.role, action, actor.scopes):
-        return render(request, "error.html", 403, message="Your role may not see this page.")
-    return Ctx(session, settings_of(request), actor, request_info(request))
-
-
-def _common(request: Request, actor: Actor) -> dict[str, Any]:
-    token = request.cookies.get(web_session.SESSION_COOKIE, "")
-    return {"actor": actor, "csrf_token": web_session.csrf_token(request, token)}
-
-
 @router.get("/")
 async def overview(request: Request, session: PrimaryReadSession) -> Response:
-    ctx = await _page(request, session, "stats:read")
+    ctx = await page_context(request, session, "stats:read")
     if isinstance(ctx, Response):
         return ctx
     numbers = await stats.collect(session)
     recent = await jobs.latest(ctx, LATEST_JOBS)
-    return render(
-        request, "overview.html", stats=numbers, jobs=recent, **_common(request, ctx.user)
-    )
+    return render(request, "overview.html", stats=numbers, jobs=recent, **common(request, ctx))

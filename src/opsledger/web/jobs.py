@@ -1,0 +1,194 @@
+"""Console pages for jobs: the list with filters, a job with its output following live
+until it ends, cancelling, and launching a playbook on a host."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import yaml
+from fastapi import APIRouter, Form, Header, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from pydantic import ValidationError
+
+from opsledger.db.dependencies import PrimaryReadSession, WriteSession, database
+from opsledger.hosts import service as hosts
+from opsledger.jobs import service as jobs
+from opsledger.jobs.endpoints import as_events
+from opsledger.jobs.models import JobStatus
+from opsledger.jobs.schemas import JobCreate, JobQuery
+from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
+from opsledger.kit.pagination import page_of
+from opsledger.kit.schemas import MAX_ID, PathId
+from opsledger.playbooks import service as playbooks
+from opsledger.security.context import Ctx
+from opsledger.web.views import (
+    common,
+    form_context,
+    page_context,
+    problems,
+    query_of,
+    refuse,
+    render,
+)
+
+router = APIRouter(prefix="/jobs", include_in_schema=False)
+CHOICES = 500
+CANCELLABLE = frozenset({JobStatus.pending, JobStatus.running})
+
+
+@router.get("")
+async def job_list(request: Request, session: PrimaryReadSession) -> Response:
+    ctx = await page_context(request, session, "jobs:read")
+    if isinstance(ctx, Response):
+        return ctx
+    shown = dict(request.query_params)
+    try:
+        query = query_of(JobQuery, request)
+    except ValidationError as exc:
+        return render(
+            request,
+            "jobs.html",
+            422,
+            jobs=[],
+            errors=problems(exc),
+            query=shown,
+            **common(request, ctx),
+        )
+    rows = await jobs.page(
+        ctx, query.filters(), query.since, query.until, query.limit + 1, query.after
+    )
+    page = page_of(rows, query.limit, lambda job: job)
+    return render(
+        request,
+        "jobs.html",
+        jobs=page.items,
+        next_cursor=page.next_cursor,
+        errors={},
+        query=shown,
+        statuses=list(JobStatus),
+        **common(request, ctx),
+    )
+
+
+async def _launch_form(
+    request: Request,
+    ctx: Ctx,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    **values: Any,
+) -> Response:
+    active = {"is_active": True}
+    return render(
+        request,
+        "job_new.html",
+        status,
+        playbooks=await playbooks.page(ctx, active, CHOICES, None),
+        hosts=await hosts.page(ctx, active, None, CHOICES, None),
+        errors=errors or {},
+        values=values,
+        **common(request, ctx),
+    )
+
+
+@router.get("/new")
+async def launch_page(request: Request, session: PrimaryReadSession) -> Response:
+    ctx = await page_context(request, session, "jobs:run")
+    if isinstance(ctx, Response):
+        return ctx
+    return await _launch_form(request, ctx)
+
+
+def parse_extra_vars(text: str) -> dict[str, Any] | None:
+    """YAML or JSON (JSON is YAML) mapping, or nothing; ValueError says what is wrong."""
+    if not text.strip():
+        return None
+    try:
+        parsed = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ValueError(f"not valid YAML or JSON{where}") from None
+    if not isinstance(parsed, dict):
+        raise ValueError("extra vars must be a mapping of names to values")
+    return parsed
+
+
+@router.post("")
+async def launch(
+    request: Request,
+    session: WriteSession,
+    playbook_id: Annotated[int, Form(ge=1, le=MAX_ID)],
+    host_id: Annotated[int, Form(ge=1, le=MAX_ID)],
+    extra_vars: Annotated[str, Form(max_length=100_000)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    ctx = await form_context(request, session, "jobs:run", csrf_token)
+    if isinstance(ctx, Response):
+        return ctx
+    values = {"playbook_id": playbook_id, "host_id": host_id, "extra_vars": extra_vars}
+    try:
+        body = JobCreate(
+            playbook_id=playbook_id, host_id=host_id, extra_vars=parse_extra_vars(extra_vars)
+        )
+        job = await jobs.create(ctx, body)
+    except ValueError as exc:  # pydantic's ValidationError is one
+        errors = problems(exc) if isinstance(exc, ValidationError) else {"extra_vars": str(exc)}
+        return await _launch_form(request, ctx, 422, errors, **values)
+    except ValidationFailed as exc:
+        return await _launch_form(request, ctx, 422, {"form": exc.detail}, **values)
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+@router.get("/{job_id}")
+async def job_page(request: Request, session: PrimaryReadSession, job_id: PathId) -> Response:
+    ctx = await page_context(request, session, "jobs:read")
+    if isinstance(ctx, Response):
+        return ctx
+    try:
+        job = await jobs.get(ctx, job_id)
+    except NotFound:
+        return refuse(request, 404, f"Job {job_id} does not exist.")
+    return render(
+        request, "job.html", job=job, cancellable=job.status in CANCELLABLE, **common(request, ctx)
+    )
+
+
+@router.get("/{job_id}/events")
+async def job_events(
+    request: Request,
+    session: PrimaryReadSession,
+    job_id: PathId,
+    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_ID)] = None,
+) -> Response:
+    """The API's server-sent events, for the signed-in browser (EventSource sends the
+    session cookie, not an Authorization header); resumes after Last-Event-ID."""
+    ctx = await page_context(request, session, "jobs:read")
+    if isinstance(ctx, Response):
+        return ctx
+    try:
+        await jobs.get(ctx, job_id)
+    except NotFound:
+        return refuse(request, 404, f"Job {job_id} does not exist.")
+    lines = jobs.follow(database(request).primary_reads, job_id, last_event_id or 0)
+    return StreamingResponse(
+        as_events(lines), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.post("/{job_id}/cancel")
+async def cancel(
+    request: Request,
+    session: WriteSession,
+    job_id: PathId,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    ctx = await form_context(request, session, "jobs:run", csrf_token)
+    if isinstance(ctx, Response):
+        return ctx
+    try:
+        await jobs.cancel(ctx, job_id)
+    except NotFound:
+        return refuse(request, 404, f"Job {job_id} does not exist.")
+    except Conflict:
+        return refuse(request, 409, f"Job {job_id} has already ended.")
+    return RedirectResponse(f"/jobs/{job_id}", status_code=303)
