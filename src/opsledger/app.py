@@ -7,8 +7,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
+from swagger_ui_bundle import swagger_ui_path
 
 import opsledger.models  # noqa: F401 - every mapper registered before first use
 from opsledger.alerts.endpoints import router as alerts_router
@@ -104,6 +107,9 @@ def create_app(
         version="0.1.0",
         summary="System of record and control plane for infrastructure automation.",
         lifespan=lifespan,
+        # The interactive docs are served from the package below: no CDN, works offline.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = db
@@ -120,6 +126,18 @@ def create_app(
     app.include_router(pages_router)
     app.include_router(job_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/docs/assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="opsledger API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        )
+
     POOLS.engines = {"primary": db.engine, **({"replica": replica} if replica else {})}
 
     return app

@@ -236,3 +236,14 @@ async def test_the_console_streams_a_jobs_output_with_the_session_cookie(
     assert events.headers["content-type"].startswith("text/event-stream")
     assert [int(n) for n in re.findall(r"^id: (\d+)$", events.text, re.M)] == [3, 4, 5]
     assert 'event: end\ndata: {"status":"success"}' in events.text
+
+
+async def test_the_api_docs_work_offline(browser: httpx.AsyncClient) -> None:
+    docs = await browser.get("/docs")
+    script = await browser.get("/docs/assets/swagger-ui-bundle.js")
+
+    assert docs.status_code == 200
+    assert "/docs/assets/swagger-ui-bundle.js" in docs.text
+    assert not re.search(r"""(src|href)=["']https?://""", docs.text)  # nothing from a CDN
+    assert script.status_code == 200
+    assert "SwaggerUIBundle" in script.text[:200_000]
