@@ -46,6 +46,7 @@ from opsledger.users.endpoints import auth_router
 from opsledger.users.endpoints import router as users_router
 from opsledger.web.jobs import router as job_pages_router
 from opsledger.web.pages import router as pages_router
+from opsledger.web.tickets import router as ticket_pages_router
 
 API_PREFIX = "/api/v1"
 STATIC = Path(__file__).parent / "web" / "static"
@@ -125,6 +126,7 @@ def create_app(
     app.include_router(ops_router)
     app.include_router(pages_router)
     app.include_router(job_pages_router)
+    app.include_router(ticket_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/docs/assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
 

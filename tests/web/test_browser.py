@@ -129,6 +129,15 @@ SLEEPS = """\
       command: sleep 3613
 """
 
+FAILS = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: fail on purpose
+      fail:
+        msg: broken on purpose
+"""
+
 
 def prepare_target(server: str, ssh: SshServer) -> dict[str, int]:
     """Through the API, as the admin: two playbooks and the loopback sshd as a host."""
@@ -136,7 +145,7 @@ def prepare_target(server: str, ssh: SshServer) -> dict[str, int]:
         login = api.post("/auth/login", json={"username": "grace", "password": PASSWORD})
         api.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
         ids = {}
-        for name, content in (("watched", WATCHED), ("sleeps", SLEEPS)):
+        for name, content in (("watched", WATCHED), ("sleeps", SLEEPS), ("fails", FAILS)):
             made = api.post("/playbooks", json={"name": name, "content": content})
             assert made.status_code == 201, made.text
             ids[name] = made.json()["id"]
@@ -211,3 +220,23 @@ async def test_cancelling_from_the_page_stops_the_job(
 
     assert await page.locator("body").get_attribute("data-job-ended") == "cancelled"
     assert await page.locator("#status").inner_text() == "cancelled"
+
+
+async def test_a_failed_jobs_ticket_moves_on_from_the_page(
+    server: str, chromium: Browser, ssh: SshServer
+) -> None:
+    ids = await asyncio.to_thread(prepare_target, server, ssh)
+    page = await chromium.new_page()
+    await sign_in(page, server, "grace")
+    await launch(page, server, ids["fails"], ids["host"])
+    await page.wait_for_selector("body[data-job-ended]", timeout=60_000)
+    assert await page.locator("body").get_attribute("data-job-ended") == "failed"
+
+    await page.get_by_role("link", name="Tickets").click()
+    move = page.get_by_role("button", name=re.compile(r"Move ticket \d+ to in_progress"))
+    await move.click()
+    await page.wait_for_url(f"{server}/tickets")
+
+    row = page.locator("tbody tr").first
+    assert "in_progress" in await row.inner_text()
+    assert "fails on target.test" in await row.inner_text()

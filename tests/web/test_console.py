@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs.ingest import LogWriter
-from opsledger.models import Job
+from opsledger.models import Job, Ticket
 from opsledger.web.session import LOGIN_CSRF_COOKIE, SESSION_COOKIE
 from tests import factories as f
 from tests.api import PASSWORD, Person
@@ -247,3 +248,38 @@ async def test_the_api_docs_work_offline(browser: httpx.AsyncClient) -> None:
     assert not re.search(r"""(src|href)=["']https?://""", docs.text)  # nothing from a CDN
     assert script.status_code == 200
     assert "SwaggerUIBundle" in script.text[:200_000]
+
+
+async def test_tickets_show_their_sla_and_move_only_for_those_allowed(
+    browser: httpx.AsyncClient, viewer: Person, operator: Person, engine: AsyncEngine
+) -> None:
+    async with unit_of_work(session_factory(engine)) as session:
+        late = await f.make_ticket(session, due_at=datetime.now(UTC) - timedelta(hours=1))
+    await sign_in(browser, viewer)
+    seen = await browser.get("/tickets", params={"overdue": "true", "limit": 500})
+    forged = await browser.post(
+        f"/tickets/{late.id}/status",
+        data={"status": "in_progress", "csrf_token": form_token(seen.text)},
+    )
+    await browser.post("/logout", data={"csrf_token": form_token(seen.text)})
+    await sign_in(browser, operator)
+    listed = await browser.get("/tickets", params={"limit": 500})
+    moved = await browser.post(
+        f"/tickets/{late.id}/status",
+        data={"status": "in_progress", "csrf_token": form_token(listed.text)},
+    )
+    wrong_move = await browser.post(
+        f"/tickets/{late.id}/status",
+        data={"status": "closed", "csrf_token": form_token(listed.text)},
+    )
+
+    row = re.search(rf'<tr id="ticket-{late.id}">.*?</tr>', seen.text, re.S)
+    assert row is not None
+    assert "overdue" in row.group(0)
+    assert "Move ticket" not in seen.text
+    assert forged.status_code == 403
+    assert f"Move ticket {late.id} to in_progress" in listed.text
+    assert moved.status_code == 303
+    assert wrong_move.status_code == 409
+    async with unit_of_work(session_factory(engine)) as session:
+        assert (await session.get(Ticket, late.id)).status == "in_progress"  # type: ignore[union-attr]
