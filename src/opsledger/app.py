@@ -44,6 +44,7 @@ from opsledger.stats.endpoints import router as stats_router
 from opsledger.tickets.endpoints import router as tickets_router
 from opsledger.users.endpoints import auth_router
 from opsledger.users.endpoints import router as users_router
+from opsledger.web.inventory import router as inventory_pages_router
 from opsledger.web.jobs import router as job_pages_router
 from opsledger.web.pages import router as pages_router
 from opsledger.web.tickets import router as ticket_pages_router
@@ -127,6 +128,7 @@ def create_app(
     app.include_router(pages_router)
     app.include_router(job_pages_router)
     app.include_router(ticket_pages_router)
+    app.include_router(inventory_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/docs/assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
 

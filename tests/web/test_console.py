@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs.ingest import LogWriter
-from opsledger.models import Job, Ticket
+from opsledger.models import Host, Job, MonitoringAlert, Ticket
 from opsledger.web.session import LOGIN_CSRF_COOKIE, SESSION_COOKIE
 from tests import factories as f
 from tests.api import PASSWORD, Person
@@ -283,3 +283,90 @@ async def test_tickets_show_their_sla_and_move_only_for_those_allowed(
     assert wrong_move.status_code == 409
     async with unit_of_work(session_factory(engine)) as session:
         assert (await session.get(Ticket, late.id)).status == "in_progress"  # type: ignore[union-attr]
+
+
+async def test_hosts_show_metadata_never_values_and_provision_for_operators(
+    browser: httpx.AsyncClient, admin: Person, viewer: Person, engine: AsyncEngine
+) -> None:
+    async with unit_of_work(session_factory(engine)) as session:
+        playbook = await f.make_playbook(session)
+        role = await f.make_role(session, default_playbook_id=playbook.id)
+        host = await f.make_host(session, host_role_id=role.id)
+        await f.make_credential(session, host, value=MARKER, username="deploy")
+
+    await sign_in(browser, viewer)
+    as_viewer = await browser.get(f"/hosts/{host.id}")
+    forged = await browser.post(
+        f"/hosts/{host.id}/provision", data={"csrf_token": form_token(as_viewer.text)}
+    )
+    await browser.post("/logout", data={"csrf_token": form_token(as_viewer.text)})
+    await sign_in(browser, admin)
+    listed = await browser.get("/hosts", params={"hostname": host.hostname})
+    as_admin = await browser.get(f"/hosts/{host.id}")
+    provisioned = await browser.post(
+        f"/hosts/{host.id}/provision", data={"csrf_token": form_token(as_admin.text)}
+    )
+
+    assert as_viewer.status_code == 200
+    assert "Provision" not in as_viewer.text
+    assert "Credentials" not in as_viewer.text
+    assert forged.status_code == 403
+    assert f'href="/hosts/{host.id}"' in listed.text
+    assert "Provision" in as_admin.text
+    assert "deploy" in as_admin.text
+    assert MARKER not in as_admin.text
+    assert provisioned.status_code == 303
+    assert provisioned.headers["location"].startswith("/jobs/")
+    async with unit_of_work(session_factory(engine)) as session:
+        assert (await session.get(Host, host.id)).status == "provisioning"  # type: ignore[union-attr]
+
+
+async def test_alerts_are_acknowledged_and_resolved_by_operators(
+    browser: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    async with unit_of_work(session_factory(engine)) as session:
+        alert = await f.make_alert(session)
+    await sign_in(browser, operator)
+    page = await browser.get("/alerts", params={"status": "firing", "limit": 500})
+    token = form_token(page.text)
+
+    acknowledged = await browser.post(f"/alerts/{alert.id}/acknowledge", data={"csrf_token": token})
+    twice = await browser.post(f"/alerts/{alert.id}/acknowledge", data={"csrf_token": token})
+    resolved = await browser.post(f"/alerts/{alert.id}/resolve", data={"csrf_token": token})
+
+    assert f"Acknowledge alert {alert.id}" in page.text
+    assert acknowledged.status_code == 303
+    assert twice.status_code == 409
+    assert resolved.status_code == 303
+    async with unit_of_work(session_factory(engine)) as session:
+        assert (await session.get(MonitoringAlert, alert.id)).status == "resolved"  # type: ignore[union-attr]
+
+
+async def test_the_audit_page_is_for_admins_and_shows_what_changed(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, operator: Person
+) -> None:
+    created = await client.post(
+        "/hosts",
+        json={"hostname": "audited.example.com", "ip_address": "192.0.2.44", "os_type": "linux"},
+        headers=operator.headers,
+    )
+    host_id = created.json()["id"]
+    await client.patch(
+        f"/hosts/{host_id}", json={"environment": "staging"}, headers=operator.headers
+    )
+    await sign_in(browser, operator)
+    refused = await browser.get("/audit")
+    assert refused.status_code == 403
+    page = await browser.get("/")
+    await browser.post("/logout", data={"csrf_token": form_token(page.text)})
+    await sign_in(browser, admin)
+
+    trail = await browser.get("/audit", params={"resource_type": "host", "resource_id": host_id})
+
+    assert trail.status_code == 200
+    assert 'class="diff"' in trail.text
+    assert '<td class="new">staging</td>' in trail.text
+    assert "audited.example.com" in trail.text
+    bad = await browser.get("/audit", params={"resource_id": "not-a-number"})
+    assert bad.status_code == 422
+    assert "resource_id" in bad.text

@@ -130,5 +130,8 @@ async def delete_lines(session: AsyncSession, ids: list[int]) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def latest(session: AsyncSession, count: int) -> list[Job]:
-    return list((await session.scalars(select(Job).order_by(Job.id.desc()).limit(count))).all())
+async def latest(session: AsyncSession, count: int, host_id: int | None = None) -> list[Job]:
+    statement = select(Job).order_by(Job.id.desc()).limit(count)
+    if host_id is not None:
+        statement = statement.where(Job.host_id == host_id)
+    return list((await session.scalars(statement)).all())

@@ -156,6 +156,6 @@ async def log_page(ctx: Ctx, job_id: int, after: int, limit: int) -> bytes:
     return to_json({"items": items, "next_cursor": items[-1]["line_number"] if items else None})
 
 
-async def latest(ctx: Ctx, count: int) -> list[Job]:
-    """The ``count`` newest jobs, newest first."""
-    return await repository.latest(ctx.session, count)
+async def latest(ctx: Ctx, count: int, host_id: int | None = None) -> list[Job]:
+    """The ``count`` newest jobs (of one host, if given), newest first."""
+    return await repository.latest(ctx.session, count, host_id)

@@ -16,17 +16,17 @@ from opsledger.jobs import service as jobs
 from opsledger.jobs.endpoints import as_events
 from opsledger.jobs.models import JobStatus
 from opsledger.jobs.schemas import JobCreate, JobQuery
-from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
-from opsledger.kit.pagination import page_of
+from opsledger.kit.errors import NotFound, ValidationFailed
 from opsledger.kit.schemas import MAX_ID, PathId
 from opsledger.playbooks import service as playbooks
 from opsledger.security.context import Ctx
 from opsledger.web.views import (
+    act,
     common,
     form_context,
+    list_page,
     page_context,
     problems,
-    query_of,
     refuse,
     render,
 )
@@ -38,35 +38,12 @@ CANCELLABLE = frozenset({JobStatus.pending, JobStatus.running})
 
 @router.get("")
 async def job_list(request: Request, session: PrimaryReadSession) -> Response:
-    ctx = await page_context(request, session, "jobs:read")
-    if isinstance(ctx, Response):
-        return ctx
-    shown = dict(request.query_params)
-    try:
-        query = query_of(JobQuery, request)
-    except ValidationError as exc:
-        return render(
-            request,
-            "jobs.html",
-            422,
-            jobs=[],
-            errors=problems(exc),
-            query=shown,
-            **common(request, ctx),
-        )
-    rows = await jobs.page(
-        ctx, query.filters(), query.since, query.until, query.limit + 1, query.after
-    )
-    page = page_of(rows, query.limit, lambda job: job)
-    return render(
-        request,
-        "jobs.html",
-        jobs=page.items,
-        next_cursor=page.next_cursor,
-        errors={},
-        query=shown,
-        statuses=list(JobStatus),
-        **common(request, ctx),
+    async def fetch(ctx: Ctx, query: JobQuery) -> list[Any]:
+        limit = query.limit + 1
+        return await jobs.page(ctx, query.filters(), query.since, query.until, limit, query.after)
+
+    return await list_page(
+        request, session, "jobs:read", "jobs.html", JobQuery, fetch, statuses=list(JobStatus)
     )
 
 
@@ -182,13 +159,11 @@ async def cancel(
     job_id: PathId,
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    ctx = await form_context(request, session, "jobs:run", csrf_token)
-    if isinstance(ctx, Response):
-        return ctx
-    try:
-        await jobs.cancel(ctx, job_id)
-    except NotFound:
-        return refuse(request, 404, f"Job {job_id} does not exist.")
-    except Conflict:
-        return refuse(request, 409, f"Job {job_id} has already ended.")
-    return RedirectResponse(f"/jobs/{job_id}", status_code=303)
+    return await act(
+        request,
+        session,
+        "jobs:run",
+        csrf_token,
+        lambda ctx: jobs.cancel(ctx, job_id),
+        f"/jobs/{job_id}",
+    )

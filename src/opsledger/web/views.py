@@ -3,6 +3,7 @@ into a service context (or a redirect to sign-in, or a refusal)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,6 +14,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
+from opsledger.kit.filtering import ListQuery
+from opsledger.kit.pagination import page_of
 from opsledger.security.auth import request_info, settings_of
 from opsledger.security.context import Ctx
 from opsledger.security.policy import allows
@@ -20,11 +24,25 @@ from opsledger.web import session as web_session
 
 HERE = Path(__file__).parent
 M = TypeVar("M", bound=BaseModel)
-templates = Jinja2Templates(
-    env=Environment(
-        loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True)
-    )
+
+
+def changes(
+    before: dict[str, Any] | None, after: dict[str, Any] | None
+) -> list[tuple[str, Any, Any]]:
+    """(field, before, after) for every field an audited change changed, for the diff view."""
+    before, after = before or {}, after or {}
+    return [
+        (field, before.get(field), after.get(field))
+        for field in sorted(before.keys() | after.keys())
+        if before.get(field) != after.get(field)
+    ]
+
+
+environment = Environment(
+    loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True)
 )
+environment.globals["changes"] = changes
+templates = Jinja2Templates(env=environment)
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -78,3 +96,51 @@ def query_of(schema: type[M], request: Request) -> M:
     """The page's query string read with the API's own schema (ValidationError if bad)."""
     fields = {key: value for key, value in request.query_params.items() if value != ""}
     return schema.model_validate(fields)
+
+
+Q = TypeVar("Q", bound=ListQuery)
+
+
+async def list_page(
+    request: Request,
+    session: AsyncSession,
+    action: str,
+    template: str,
+    schema: type[Q],
+    fetch: Callable[[Ctx, Q], Awaitable[list[Any]]],
+    **extra: Any,
+) -> Response:
+    """A filtered, keyset-paged list: the query string read with the API's schema (bad
+    filters are shown, not a crash), ``fetch`` given ``limit + 1`` to know if more follow."""
+    ctx = await page_context(request, session, action)
+    if isinstance(ctx, Response):
+        return ctx
+    context = {"query": dict(request.query_params), **extra, **common(request, ctx)}
+    try:
+        query = query_of(schema, request)
+    except ValidationError as exc:
+        return render(request, template, 422, items=[], errors=problems(exc), **context)
+    page = page_of(await fetch(ctx, query), query.limit, lambda row: row)
+    return render(
+        request, template, items=page.items, next_cursor=page.next_cursor, errors={}, **context
+    )
+
+
+async def act(
+    request: Request,
+    session: AsyncSession,
+    action: str,
+    csrf_token: str,
+    change: Callable[[Ctx], Awaitable[Any]],
+    then: str | Callable[[Any], str],
+) -> Response:
+    """A form post that changes one thing through its service, then shows ``then``;
+    a missing object is 404 and a move its status machine refuses is 409, as pages."""
+    ctx = await form_context(request, session, action, csrf_token)
+    if isinstance(ctx, Response):
+        return ctx
+    try:
+        result = await change(ctx)
+    except (NotFound, Conflict, ValidationFailed) as exc:
+        return refuse(request, exc.status, exc.detail)
+    return RedirectResponse(then if isinstance(then, str) else then(result), status_code=303)
