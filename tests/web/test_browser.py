@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -139,11 +140,17 @@ FAILS = """\
 """
 
 
-def prepare_target(server: str, ssh: SshServer) -> dict[str, int]:
-    """Through the API, as the admin: two playbooks and the loopback sshd as a host."""
+@contextmanager
+def admin_api(server: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=f"{server}/api/v1", timeout=30) as api:
         login = api.post("/auth/login", json={"username": "grace", "password": PASSWORD})
         api.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+        yield api
+
+
+def prepare_target(server: str, ssh: SshServer) -> dict[str, int]:
+    """Through the API, as the admin: playbooks and the loopback sshd as a host."""
+    with admin_api(server) as api:
         ids = {}
         for name, content in (("watched", WATCHED), ("sleeps", SLEEPS), ("fails", FAILS)):
             made = api.post("/playbooks", json={"name": name, "content": content})
@@ -240,3 +247,35 @@ async def test_a_failed_jobs_ticket_moves_on_from_the_page(
     row = page.locator("tbody tr").first
     assert "in_progress" in await row.inner_text()
     assert "fails on target.test" in await row.inner_text()
+
+
+async def test_a_viewer_gets_no_write_buttons_and_forged_posts_are_refused(
+    server: str, chromium: Browser, ssh: SshServer
+) -> None:
+    ids = await asyncio.to_thread(prepare_target, server, ssh)
+
+    def start_sleeping_job() -> int:
+        with admin_api(server) as api:
+            body = {"playbook_id": ids["sleeps"], "host_id": ids["host"]}
+            job_id: int = api.post("/jobs", json=body).json()["id"]
+            return job_id
+
+    job = await asyncio.to_thread(start_sleeping_job)
+    page = await chromium.new_page()
+    await sign_in(page, server, "ada")
+
+    await page.goto(f"{server}/jobs/{job}")
+    assert await page.get_by_role("button", name="Cancel job").count() == 0
+    await page.goto(f"{server}/jobs")
+    assert await page.get_by_role("link", name="Launch a job").count() == 0
+    post = """async ([url, token]) => (await fetch(url, {method: "POST",
+        body: new URLSearchParams(token === null ? {} : {csrf_token: token})})).status"""
+    token = await page.locator("input[name=csrf_token]").first.get_attribute("value")
+    # The viewer's own valid token does not make a cancel allowed; no token refuses a form.
+    assert await page.evaluate(post, [f"/jobs/{job}/cancel", token]) == 403
+    assert await page.evaluate(post, ["/logout", None]) == 403
+    await page.goto(f"{server}/jobs/{job}")
+    assert await page.locator("#status").inner_text() in ("pending", "running")
+
+    with admin_api(server) as api:  # leave nothing running
+        api.post(f"/jobs/{job}/cancel")

@@ -370,3 +370,24 @@ async def test_the_audit_page_is_for_admins_and_shows_what_changed(
     bad = await browser.get("/audit", params={"resource_id": "not-a-number"})
     assert bad.status_code == 422
     assert "resource_id" in bad.text
+
+
+async def test_deployments_show_to_their_owner_and_admins_only(
+    browser: httpx.AsyncClient, operator: Person, viewer: Person, engine: AsyncEngine
+) -> None:
+    async with unit_of_work(session_factory(engine)) as session:
+        deployment = await f.make_deployment(session, user_id=operator.id)
+        await f.make_resources(session, deployment, cpu_cores=2.5)
+        await f.make_replica(session, deployment)
+    await sign_in(browser, operator)
+    own = await browser.get(f"/deployments/{deployment.id}")
+    listed = await browser.get("/deployments", params={"name": deployment.name})
+    await browser.post("/logout", data={"csrf_token": form_token(own.text)})
+    await sign_in(browser, viewer)
+    other = await browser.get(f"/deployments/{deployment.id}")
+
+    assert own.status_code == 200
+    assert "2.5 CPU" in own.text
+    assert "Replicas" in own.text
+    assert f'href="/deployments/{deployment.id}"' in listed.text
+    assert other.status_code == 404

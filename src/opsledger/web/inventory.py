@@ -1,10 +1,10 @@
 """Console pages for hosts (with their role, credential metadata, recent jobs and a
-Provision button), alerts (acknowledge, resolve) and the audit trail (admins; what each
-change changed)."""
+Provision button), deployments (replicas, resources, status history), alerts
+(acknowledge, resolve) and the audit trail (admins; what each change changed)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
@@ -17,16 +17,18 @@ from opsledger.audit import service as audit
 from opsledger.audit.schemas import AuditQuery
 from opsledger.credentials import service as credentials
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
+from opsledger.deployments import service as deployments
+from opsledger.deployments.models import DeploymentStatus
+from opsledger.deployments.schemas import DeploymentQuery
 from opsledger.host_roles import service as host_roles
 from opsledger.hosts import service as hosts
 from opsledger.hosts.models import HostStatus
 from opsledger.hosts.schemas import HostQuery
 from opsledger.jobs import service as jobs
-from opsledger.kit.errors import NotFound
 from opsledger.kit.schemas import PathId
 from opsledger.security.context import Ctx
 from opsledger.security.policy import allows
-from opsledger.web.views import act, common, list_page, page_context, refuse, render
+from opsledger.web.views import act, common, list_page, page_context, render, shown
 
 router = APIRouter(include_in_schema=False)
 RECENT_JOBS = 10
@@ -49,10 +51,9 @@ async def host_page(request: Request, session: PrimaryReadSession, host_id: Path
     ctx = await page_context(request, session, "hosts:read")
     if isinstance(ctx, Response):
         return ctx
-    try:
-        host = await hosts.get(ctx, host_id)
-    except NotFound:
-        return refuse(request, 404, f"Host {host_id} does not exist.")
+    host = await shown(request, hosts.get(ctx, host_id))
+    if isinstance(host, Response):
+        return host
     role = await host_roles.get(ctx, host.host_role_id) if host.host_role_id else None
     shown_credentials = (
         await credentials.page(ctx, host.id, {}, CREDENTIALS_SHOWN, None)
@@ -101,30 +102,23 @@ async def alert_list(request: Request, session: PrimaryReadSession) -> Response:
     )
 
 
-@router.post("/alerts/{alert_id}/acknowledge")
-async def acknowledge(
-    request: Request, session: WriteSession, alert_id: PathId, csrf_token: Csrf = ""
+ALERT_MOVES = {"acknowledge": alerts.acknowledge, "resolve": alerts.resolve}
+
+
+@router.post("/alerts/{alert_id}/{verb}")
+async def move_alert(
+    request: Request,
+    session: WriteSession,
+    alert_id: PathId,
+    verb: Literal["acknowledge", "resolve"],
+    csrf_token: Csrf = "",
 ) -> Response:
     return await act(
         request,
         session,
         "alerts:write",
         csrf_token,
-        lambda ctx: alerts.acknowledge(ctx, alert_id),
-        "/alerts",
-    )
-
-
-@router.post("/alerts/{alert_id}/resolve")
-async def resolve(
-    request: Request, session: WriteSession, alert_id: PathId, csrf_token: Csrf = ""
-) -> Response:
-    return await act(
-        request,
-        session,
-        "alerts:write",
-        csrf_token,
-        lambda ctx: alerts.resolve(ctx, alert_id),
+        lambda ctx: ALERT_MOVES[verb](ctx, alert_id),
         "/alerts",
     )
 
@@ -136,3 +130,36 @@ async def audit_list(request: Request, session: PrimaryReadSession) -> Response:
         return await audit.page(ctx.session, limit=limit, before_id=query.after, **query.filters())
 
     return await list_page(request, session, "audit:read", "audit.html", AuditQuery, fetch)
+
+
+@router.get("/deployments")
+async def deployment_list(request: Request, session: PrimaryReadSession) -> Response:
+    async def fetch(ctx: Ctx, query: DeploymentQuery) -> list[Any]:
+        limit = query.limit + 1
+        return await deployments.page(
+            ctx, query.filters(), query.include_deleted, limit, query.after
+        )
+
+    return await list_page(
+        request,
+        session,
+        "deployments:read",
+        "deployments.html",
+        DeploymentQuery,
+        fetch,
+        statuses=list(DeploymentStatus),
+    )
+
+
+@router.get("/deployments/{deployment_id}")
+async def deployment_page(
+    request: Request, session: PrimaryReadSession, deployment_id: PathId
+) -> Response:
+    """Owners and admins only, as in the API: anyone else gets a 404."""
+    ctx = await page_context(request, session, "deployments:read")
+    if isinstance(ctx, Response):
+        return ctx
+    deployment = await shown(request, deployments.get(ctx, deployment_id, detail=True))
+    if isinstance(deployment, Response):
+        return deployment
+    return render(request, "deployment.html", deployment=deployment, **common(request, ctx))

@@ -16,7 +16,7 @@ from opsledger.jobs import service as jobs
 from opsledger.jobs.endpoints import as_events
 from opsledger.jobs.models import JobStatus
 from opsledger.jobs.schemas import JobCreate, JobQuery
-from opsledger.kit.errors import NotFound, ValidationFailed
+from opsledger.kit.errors import ValidationFailed
 from opsledger.kit.schemas import MAX_ID, PathId
 from opsledger.playbooks import service as playbooks
 from opsledger.security.context import Ctx
@@ -27,8 +27,8 @@ from opsledger.web.views import (
     list_page,
     page_context,
     problems,
-    refuse,
     render,
+    shown,
 )
 
 router = APIRouter(prefix="/jobs", include_in_schema=False)
@@ -121,10 +121,9 @@ async def job_page(request: Request, session: PrimaryReadSession, job_id: PathId
     ctx = await page_context(request, session, "jobs:read")
     if isinstance(ctx, Response):
         return ctx
-    try:
-        job = await jobs.get(ctx, job_id)
-    except NotFound:
-        return refuse(request, 404, f"Job {job_id} does not exist.")
+    job = await shown(request, jobs.get(ctx, job_id))
+    if isinstance(job, Response):
+        return job
     return render(
         request, "job.html", job=job, cancellable=job.status in CANCELLABLE, **common(request, ctx)
     )
@@ -142,10 +141,9 @@ async def job_events(
     ctx = await page_context(request, session, "jobs:read")
     if isinstance(ctx, Response):
         return ctx
-    try:
-        await jobs.get(ctx, job_id)
-    except NotFound:
-        return refuse(request, 404, f"Job {job_id} does not exist.")
+    missing = await shown(request, jobs.get(ctx, job_id))
+    if isinstance(missing, Response):
+        return missing
     lines = jobs.follow(database(request).primary_reads, job_id, last_event_id or 0)
     return StreamingResponse(
         as_events(lines), media_type="text/event-stream", headers={"Cache-Control": "no-store"}

@@ -144,3 +144,14 @@ async def act(
     except (NotFound, Conflict, ValidationFailed) as exc:
         return refuse(request, exc.status, exc.detail)
     return RedirectResponse(then if isinstance(then, str) else then(result), status_code=303)
+
+
+T = TypeVar("T")
+
+
+async def shown(request: Request, lookup: Awaitable[T]) -> T | Response:
+    """The object ``lookup`` finds, or a 404 page saying what is missing."""
+    try:
+        return await lookup
+    except NotFound as exc:
+        return refuse(request, 404, f"{exc.detail[:1].upper()}{exc.detail[1:]}.")
