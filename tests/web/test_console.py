@@ -124,7 +124,7 @@ async def test_sign_out_ends_this_session_only(
 
 
 async def test_no_secret_value_reaches_a_page(
-    browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, engine: AsyncEngine
 ) -> None:
     created = await client.post(
         "/secrets",
@@ -132,9 +132,20 @@ async def test_no_secret_value_reaches_a_page(
         headers=admin.headers,
     )
     assert created.status_code == 201
+    async with unit_of_work(session_factory(engine)) as session:
+        host = await f.make_host(session)
+        await f.make_credential(session, host, value=MARKER)
+        job = await f.make_job(session, host_id=host.id, extra_vars={"note": "visible"})
+        deployment = await f.make_deployment(session, user_id=admin.id)
     await sign_in(browser, admin)
-    for path in ("/", "/login"):
-        assert MARKER not in (await browser.get(path)).text
+    pages = [
+        "/", "/login", "/jobs", f"/jobs/{job.id}", "/jobs/new", "/hosts", f"/hosts/{host.id}",
+        "/deployments", f"/deployments/{deployment.id}", "/tickets", "/alerts", "/audit",
+    ]  # fmt: skip
+    for path in pages:
+        page = await browser.get(path, params={"limit": 500} if path == "/audit" else None)
+        assert page.status_code == 200, path
+        assert MARKER not in page.text, path
 
 
 async def make_job_of(engine: AsyncEngine, **fields: object) -> Job:
