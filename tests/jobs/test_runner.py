@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, update
 
 from opsledger.db.base import utcnow
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs.runner import processes_naming
 from opsledger.models import AuditLog, Host, Job, Ticket
+from tests.e2e.cli import free_port
 from tests.factories import unique
 from tests.jobs.conftest import Lab
 
@@ -119,7 +121,7 @@ async def test_a_failing_playbook_fails_the_job_and_opens_a_ticket(lab: Lab) -> 
 
 async def test_an_unreachable_host_fails_with_the_reason(lab: Lab) -> None:
     playbook = await lab.playbook(FAILING)
-    host = await lab.host(with_key=False, environment="staging")
+    host = await lab.host(environment="staging", ssh_port=free_port())  # nothing listens
 
     job = await lab.wait(await lab.launch(playbook, host))
 
@@ -128,6 +130,47 @@ async def test_an_unreachable_host_fails_with_the_reason(lab: Lab) -> None:
     ticket = await ticket_of(lab, job["id"])
     assert ticket is not None
     assert ticket.priority == "medium"
+
+
+async def test_a_host_without_a_key_is_never_tried_with_the_servers_own(lab: Lab) -> None:
+    playbook = await lab.playbook(FAILING)
+    host = await lab.host(with_key=False)
+
+    job = await lab.wait(await lab.launch(playbook, host))
+
+    assert job["status"] == "failed"
+    assert "no active SSH key credential" in job["error_message"]
+    assert job["started_at"] is None  # refused before it ran
+    assert await ticket_of(lab, job["id"]) is not None
+
+
+async def test_variables_are_data_and_the_servers_secrets_stay_out(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPSLEDGER_PROBE_SECRET", "must-not-leak-4242")
+    probe = """\
+    - name: look around
+      debug:
+        msg: "env=[{{ lookup('env', 'OPSLEDGER_PROBE_SECRET') }}] var=[{{ probe }}]"
+"""
+    playbook = await lab.playbook(probe)
+    host = await lab.host()
+
+    job = await lab.wait(await lab.launch(playbook, host, extra_vars={"probe": "{{ 6 * 7 }}"}))
+    refused = await lab.client.post(
+        "/jobs",
+        json={"playbook_id": playbook["id"], "host_id": host["id"],
+              "extra_vars": {"ansible_connection": "local"}},
+        headers=lab.operator.headers,
+    )  # fmt: skip
+
+    assert job["status"] == "success", await lab.output(job["id"])
+    output = await lab.output(job["id"])
+    assert "env=[]" in output
+    assert "var=[{{ 6 * 7 }}]" in output  # not templated into 42
+    assert "must-not-leak-4242" not in output
+    assert refused.status_code == 422
+    assert "ansible_connection" in refused.text
 
 
 async def test_a_changed_playbook_file_is_never_run(lab: Lab) -> None:
@@ -262,9 +305,14 @@ async def test_the_reaper_fails_jobs_whose_worker_went_silent(lab: Lab) -> None:
             .values(status="running", started_at=long_ago, heartbeat_at=long_ago)
         )
 
+    left_behind = lab.work_dir / f"opsledger-job-{job_id}-killed"
+    left_behind.mkdir(parents=True)
+    (left_behind / "ssh_key").write_text("a key a killed worker left")
+
     reaped = await lab.pool.reap()
 
     assert job_id in reaped
+    assert not left_behind.exists()
     job = await lab.job(job_id)
     assert job["status"] == "failed"
     assert "stopped responding" in job["error_message"]

@@ -72,6 +72,7 @@ async def test_a_sqlite_backup_restores_identically_into_each_backend(
     again = await backup.backup(scratch_engine, tmp_path / "again.zip")
 
     assert restored == written
+    assert (tmp_path / "first.zip").stat().st_mode & 0o777 == 0o600
     assert written.schema_revision == migrations.head_revision()
     assert {entry.name for entry in written.tables} >= {"users", "job_logs", "audit_logs"}
     assert all(rows > 0 for rows, _ in checksums(written).values())

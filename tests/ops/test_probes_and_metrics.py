@@ -82,6 +82,8 @@ async def test_metrics_expose_requests_pools_logins_jobs_ingest_and_audit(
     await writer.write_many(f"line {n}" for n in range(10))
     await writer.close()
     await client.get("/hosts", headers=operator.headers)
+    for n in range(3):  # any path under a mount is one label, not one series per path
+        await client.get(f"{ROOT}/static/probe-{n}/x.css")
     await client.get("/hosts/12345", headers=operator.headers)
     await client.post("/auth/login", json={"username": "nobody", "password": "x" * 12})
     cancelled = await client.post(f"/jobs/{job.id}/cancel", headers=operator.headers)
@@ -118,5 +120,6 @@ async def test_metrics_expose_requests_pools_logins_jobs_ingest_and_audit(
     lines = "opsledger_log_lines_ingested_total"
     assert value("opsledger_log_lines_ingested", lines) >= 10
     assert value("opsledger_audit_rows_written", "opsledger_audit_rows_written_total") >= 1
+    assert "probe-1" not in response.text  # a client's paths never become labels
     pool = "opsledger_db_pool_connections"
     assert value(pool, pool, pool="primary", state="checked_out") >= 0

@@ -157,3 +157,18 @@ async def test_a_failed_job_opens_a_ticket_with_its_last_lines(
     assert "line 11" in ticket.description
     assert "line 10\n" not in ticket.description
     assert ticket.created_by == user.id
+
+
+async def test_huge_last_lines_still_fit_every_backend(engine: AsyncEngine) -> None:
+    """One 100 kB line (a task's whole stdout) would overflow MariaDB's TEXT; each line
+    is cut so the ticket, and the job's end with it, is always written."""
+    job_id = await a_job(engine, None)
+    async with unit_of_work(session_factory(engine)) as session:
+        user = await f.make_user(session)
+        ctx = cli_context(session, Settings())
+        ticket = await service.open_for_failed_job(
+            ctx, job_id, user.id, "site.yml", "web-1", None, ["x" * 100_000] * 20
+        )
+    assert ticket.description is not None
+    assert len(ticket.description.encode()) < 65_535
+    assert ticket.description.splitlines()[1].endswith(" …")

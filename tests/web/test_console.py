@@ -211,7 +211,7 @@ async def test_an_operator_cancels_and_launches_with_inline_errors(
         data={
             "playbook_id": job.playbook_id,
             "host_id": job.host_id,
-            "extra_vars": '{"v": 2}',
+            "extra_vars": "v: 2\nday: 2024-01-01",
             "csrf_token": token,
         },
     )
@@ -223,12 +223,21 @@ async def test_an_operator_cancels_and_launches_with_inline_errors(
     assert "a: [1," in bad_yaml.text  # what was typed is kept
     assert not_a_mapping.status_code == 422
     assert "must be a mapping" in not_a_mapping.text
+    for text, problem in (
+        ("a: &x [1]\nb: *x", "aliases"),
+        ("s: !!set {a: null}", "plain values"),
+        ("n: .nan", "plain values"),
+    ):
+        fields = {"playbook_id": job.playbook_id, "host_id": job.host_id, "csrf_token": token}
+        refused = await browser.post("/jobs", data=fields | {"extra_vars": text})
+        assert refused.status_code == 422, text
+        assert problem in refused.text, text
     assert launched.status_code == 303
     new_id = int(launched.headers["location"].rsplit("/", 1)[1])
     async with unit_of_work(session_factory(engine)) as session:
         new = await session.get(Job, new_id)
         assert new is not None
-        assert new.extra_vars == {"v": 2}
+        assert new.extra_vars == {"v": 2, "day": "2024-01-01"}  # dates stay text
         assert new.user_id == operator.id
         assert (await session.get(Job, job.id)).status == "cancelled"  # type: ignore[union-attr]
 

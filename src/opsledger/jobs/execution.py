@@ -20,7 +20,9 @@ from opsledger.jobs import lifecycle, runner
 from opsledger.jobs.ingest import LogWriter
 from opsledger.jobs.models import JobStatus
 from opsledger.jobs.runner import Line, Outcome
+from opsledger.kit.errors import ValidationFailed
 from opsledger.security.context import system_context
+from opsledger.security.crypto import KeyRingError
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,13 @@ async def run_job(
     """Run job ``job_id`` if it is still pending; returns its final status, or None when
     another worker took it or it was cancelled before it started."""
     sessions = session_factory(engine)
-    async with unit_of_work(sessions) as session:
-        plan = await lifecycle.claim(system_context(session, settings, worker), job_id)
+    try:
+        async with unit_of_work(sessions) as session:
+            plan = await lifecycle.claim(system_context(session, settings, worker), job_id)
+    except (ValidationFailed, KeyRingError) as exc:
+        async with unit_of_work(sessions) as session:
+            ctx = system_context(session, settings, worker)
+            return await lifecycle.refuse(ctx, job_id, f"cannot start: {exc}")
     if plan is None:
         return None
     cancel = threading.Event()

@@ -21,7 +21,8 @@ from opsledger.hosts.schemas import HostTransition
 from opsledger.jobs import repository
 from opsledger.jobs.models import Job, JobStatus
 from opsledger.jobs.runner import Outcome, Plan
-from opsledger.kit.errors import Conflict, found
+from opsledger.jobs.schemas import RESERVED_PREFIX
+from opsledger.kit.errors import Conflict, ValidationFailed, found
 from opsledger.kit.metrics import JOB_DURATION
 from opsledger.kit.states import transition as move
 from opsledger.security.context import Ctx
@@ -30,7 +31,8 @@ from opsledger.tickets import service as tickets
 RESOURCE = "job"
 
 JOB_TRANSITIONS: dict[JobStatus, set[JobStatus]] = {
-    JobStatus.pending: {JobStatus.running, JobStatus.cancelled},
+    # pending -> failed: a job that cannot even start (see refuse()).
+    JobStatus.pending: {JobStatus.running, JobStatus.cancelled, JobStatus.failed},
     JobStatus.running: {JobStatus.success, JobStatus.failed, JobStatus.cancelled},
     JobStatus.success: set(),
     JobStatus.failed: set(),
@@ -63,7 +65,18 @@ async def _plan(ctx: Ctx, job_id: int) -> Plan:
     job = found(await repository.for_run(ctx.session, job_id), f"job {job_id} does not exist")
     host, playbook = job.host, job.playbook
     credential = await credentials.active_of_type(ctx.session, host.id, CredentialType.ssh_key)
+    if credential is None and host.ssh_key_path is None:
+        raise ValidationFailed(
+            f"host {host.hostname} has no active SSH key credential and no ssh_key_path"
+        )
     role = host.role.variables if host.role is not None else None
+    variables = {**(playbook.variables or {}), **(role or {}), **(job.extra_vars or {})}
+    reserved = sorted(name for name in variables if name.startswith(RESERVED_PREFIX))
+    if reserved:
+        raise ValidationFailed(
+            f"variables may not set {', '.join(reserved)}: how to reach a host is its "
+            "record's (address, port, user, credential), not a variable's"
+        )
     return Plan(
         job_id=job.id,
         job_created=job.created_at,
@@ -74,10 +87,20 @@ async def _plan(ctx: Ctx, job_id: int) -> Plan:
         playbook_path=playbook.file_path,
         playbook_hash=playbook.file_hash,
         # Most specific last: the playbook's defaults, the host role's, the job's own.
-        variables={**(playbook.variables or {}), **(role or {}), **(job.extra_vars or {})},
+        variables=variables,
         private_key=SecretStr(credential.value) if credential is not None else None,
         key_path=host.ssh_key_path,
     )
+
+
+async def refuse(ctx: Ctx, job_id: int, reason: str) -> JobStatus | None:
+    """Fail a pending job that cannot start (its plan is invalid), instead of leaving it
+    to be claimed again and again; returns its final status."""
+    try:
+        job = await end(ctx, job_id, JobStatus.failed, reason, "fail")
+    except Conflict:
+        return await repository.status(ctx.session, job_id)
+    return job.status
 
 
 async def heartbeat(session: AsyncSession, job_id: int) -> bool:
@@ -159,6 +182,10 @@ async def _update_provisioned_host(ctx: Ctx, job: Job) -> None:
 
 async def is_running(session: AsyncSession, job_id: int) -> bool:
     return await repository.status(session, job_id) is JobStatus.running
+
+
+async def running(session: AsyncSession) -> list[int]:
+    return await repository.running_ids(session)
 
 
 async def pending(session: AsyncSession, limit: int) -> list[int]:

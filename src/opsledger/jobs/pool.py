@@ -20,8 +20,9 @@ from opsledger.db.engine import reader
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs import lifecycle
 from opsledger.jobs.execution import run_job
+from opsledger.jobs.runner import sweep
 from opsledger.kit.errors import ValidationFailed
-from opsledger.ops import partitions, retention
+from opsledger.ops import retention
 from opsledger.security.context import system_context
 
 log = logging.getLogger(__name__)
@@ -101,10 +102,8 @@ class JobPool:
             self._retention_task = asyncio.create_task(self.retain(), name="opsledger-retention")
 
     async def retain(self) -> dict[str, int] | None:
-        """The daily housekeeping: next months' partitions, then retention."""
+        """The daily housekeeping (retention, which also makes the coming partitions)."""
         try:
-            async with self.engine.begin() as connection:
-                await partitions.ensure(connection)
             limits = retention.cutoffs(self.settings)
             return await retention.purge(
                 self._writes, self.settings, limits, RETENTION_BATCH, actor=worker_name("retention")
@@ -114,9 +113,14 @@ class JobPool:
             return None
 
     async def reap(self) -> list[int]:
+        """Fail jobs whose worker died, and remove run directories no running job owns."""
         async with unit_of_work(self._writes) as session:
             ctx = system_context(session, self.settings, worker_name("reaper"))
             reaped = await lifecycle.reap(ctx, self.settings.job_reap_seconds)
+            running = set(await lifecycle.running(session)) | set(self.running)
         if reaped:
             log.warning("failed jobs %s: their worker stopped responding", reaped)
+        swept = await asyncio.to_thread(sweep, self.settings.job_work_dir, running)
+        if swept:
+            log.warning("removed run directories left by dead workers: %s", swept)
         return reaped

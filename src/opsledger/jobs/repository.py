@@ -135,3 +135,8 @@ async def latest(session: AsyncSession, count: int, host_id: int | None = None) 
     if host_id is not None:
         statement = statement.where(Job.host_id == host_id)
     return list((await session.scalars(statement)).all())
+
+
+async def running_ids(session: AsyncSession) -> list[int]:
+    statement = select(Job.id).where(Job.status == JobStatus.running)
+    return list((await session.scalars(statement)).all())

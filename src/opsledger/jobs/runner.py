@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import ansible_runner
+import yaml
 from pydantic import SecretStr
 
 from opsledger.config import Settings
@@ -38,6 +40,10 @@ log = logging.getLogger(__name__)
 
 FAILED_EVENTS = frozenset({"runner_on_failed", "runner_on_unreachable", "runner_item_on_failed"})
 STOP_GRACE_SECONDS = 3.0
+RUN_PREFIX = "opsledger-job-"
+RUN_NAME = re.compile(rf"^{RUN_PREFIX}(\d+)-")
+WITHHELD_PREFIX = "OPSLEDGER_"
+WITHHELD_NAMES = frozenset({"SSH_AUTH_SOCK"})
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,7 @@ class Plan:
     playbook_hash: str
     variables: dict[str, Any]
     private_key: SecretStr | None = field(default=None, repr=False)
-    key_path: str | None = None
+    key_path: str | None = None  # used when there is no key credential
 
 
 @dataclass(frozen=True)
@@ -86,7 +92,7 @@ async def execute(plan: Plan, settings: Settings, emit: Emit, cancel: threading.
     if root is not None:
         await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
     workdir = Path(
-        await asyncio.to_thread(tempfile.mkdtemp, prefix=f"opsledger-job-{plan.job_id}-", dir=root)
+        await asyncio.to_thread(tempfile.mkdtemp, prefix=f"{RUN_PREFIX}{plan.job_id}-", dir=root)
     )
     try:
         return await _run(plan, settings, workdir, emit, cancel)
@@ -147,21 +153,28 @@ def _prepare(plan: Plan, settings: Settings, workdir: Path) -> dict[str, Any]:
         with os.fdopen(descriptor, "w") as handle:
             handle.write(plan.private_key.get_secret_value().rstrip("\n") + "\n")
         host_vars["ansible_ssh_private_key_file"] = str(key_file)
-    elif plan.key_path is not None:
+    else:
         host_vars["ansible_ssh_private_key_file"] = plan.key_path
     known_hosts = settings.ssh_known_hosts or workdir / "known_hosts"
     checking = settings.ssh_known_hosts is not None
-    ssh_args = f"-o ControlMaster=no -o UserKnownHostsFile={known_hosts}"
+    # Only the job's own key: never the service account's agent or default keys.
+    ssh_args = (
+        f"-o ControlMaster=no -o UserKnownHostsFile={known_hosts} "
+        "-o IdentitiesOnly=yes -o IdentityAgent=none"
+    )
     if checking:
         ssh_args += " -o StrictHostKeyChecking=yes"
     private = workdir / "runner"
-    private.mkdir()
+    (private / "env").mkdir(parents=True)
+    # Variables go in as data, never templates: every string is !unsafe to Ansible, so
+    # a value like "{{ lookup('file', …) }}" stays that text.
+    (private / "env" / "extravars").write_text(unsafe_yaml(plan.variables))
     return {
         "private_data_dir": str(private),
         "playbook": plan.playbook_path,
         "inventory": {"all": {"hosts": {plan.hostname: host_vars}}},
-        "extravars": plan.variables,
         "envvars": {
+            **_withheld_environment(),
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             "ANSIBLE_HOME": str(workdir / "ansible"),
             "ANSIBLE_LOCAL_TEMP": str(workdir / "tmp"),
@@ -175,6 +188,43 @@ def _prepare(plan: Plan, settings: Settings, workdir: Path) -> dict[str, Any]:
         "settings": {"pexpect_timeout": 0.2, "suppress_ansible_output": True},
         "quiet": True,
     }
+
+
+def _withheld_environment() -> dict[str, str]:
+    """ansible-runner hands the playbook this process's environment: blank out what it
+    must not see (opsledger's keys, database URL, token secret; the SSH agent)."""
+    return {
+        name: ""
+        for name in os.environ
+        if name.startswith(WITHHELD_PREFIX) or name in WITHHELD_NAMES
+    }
+
+
+class _Unsafe(str):
+    """A string Ansible must not template."""
+
+
+class _UnsafeDumper(yaml.SafeDumper):
+    pass
+
+
+_UnsafeDumper.add_representer(
+    _Unsafe, lambda dumper, value: dumper.represent_scalar("!unsafe", str(value))
+)
+
+
+def _mark(value: Any) -> Any:
+    if isinstance(value, str):
+        return _Unsafe(value)
+    if isinstance(value, dict):
+        return {key: _mark(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mark(item) for item in value]
+    return value
+
+
+def unsafe_yaml(variables: dict[str, Any]) -> str:
+    return yaml.dump(_mark(variables), Dumper=_UnsafeDumper, allow_unicode=True)
 
 
 def lines_of(event: dict[str, Any]) -> list[Line]:
@@ -233,6 +283,22 @@ def _outcome(result: dict[str, Any], failures: list[str], cancel: threading.Even
         return Outcome(JobStatus.success)
     reason = failures[0] if failures else f"ansible-playbook ended {runner.status}"
     return Outcome(JobStatus.failed, f"{reason} (rc {runner.rc})"[:4000])
+
+
+def sweep(root: Path | None, keep: set[int]) -> list[Path]:
+    """Remove the run directories (and any process still using them) of jobs not in
+    ``keep``: what a worker killed outright (SIGKILL, OOM, power loss) left behind,
+    decrypted key included. Returns what was removed."""
+    base = root or Path(tempfile.gettempdir())
+    removed = []
+    for directory in base.glob(f"{RUN_PREFIX}*"):
+        match = RUN_NAME.match(directory.name)
+        if match is None or int(match.group(1)) in keep or not directory.is_dir():
+            continue
+        stop_processes(str(directory))
+        shutil.rmtree(directory, ignore_errors=True)
+        removed.append(directory)
+    return removed
 
 
 def stop_processes(marker: str) -> None:

@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HTTP_REQUESTS = Counter(
@@ -78,9 +79,12 @@ def route_template(scope: Scope) -> str:
     """The matched route's template with the prefixes of the routers it sits in. FastAPI
     keeps a route's path relative to the outermost prefix, which is literal, so those
     leading segments are taken from the request path."""
-    route_path = getattr(scope.get("route"), "path", None)
+    route = scope.get("route")
+    route_path = getattr(route, "path", None)
     if route_path is None:
         return UNMATCHED
+    if isinstance(route, Mount):  # static files: one label, whatever path was asked for
+        return f"{route_path}/{{path}}"
     actual = scope["path"].rstrip("/").split("/")
     relative = route_path.rstrip("/").split("/")
     prefix = "/".join(actual[: len(actual) - len(relative) + 1])

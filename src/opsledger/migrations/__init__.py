@@ -6,6 +6,7 @@ same code path serves SQLite, PostgreSQL and MySQL/MariaDB, inside or outside an
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,9 @@ def configure_context(context: Any, connection: Connection, metadata: MetaData) 
     context.configure(connection=connection, **context_options(connection, metadata))
 
 
+@cache
 def head_revision() -> str | None:
+    """The newest revision this release ships (read once: it cannot change while running)."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 

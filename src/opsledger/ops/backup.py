@@ -14,8 +14,10 @@ refuses a target that already holds data unless forced (which empties it first).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import os
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
@@ -133,7 +135,15 @@ async def backup(engine: AsyncEngine, path: Path, progress: Progress | None = No
         snapshot = snapshot.execution_options(isolation_level="REPEATABLE READ")
     entries = []
     try:
-        with zipfile.ZipFile(path, "x", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        # Owner-only: the archive holds password and key hashes and the audit trail.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise BackupError(f"{path} already exists: choose a new file") from None
+    try:
+        with (
+            os.fdopen(descriptor, "wb") as file,
+            zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive,
+        ):
             async with snapshot.connect() as connection, connection.begin():
                 revision = await connection.scalar(text("SELECT version_num FROM alembic_version"))
                 for table in tables():
@@ -141,8 +151,10 @@ async def backup(engine: AsyncEngine, path: Path, progress: Progress | None = No
                         entries.append(await _dump(connection, table, out, progress))
             manifest = Manifest(FORMAT, VERSION, revision, utcnow().isoformat(), entries)
             archive.writestr(MANIFEST, json.dumps(asdict(manifest), indent=2))
-    except FileExistsError:
-        raise BackupError(f"{path} already exists: choose a new file") from None
+    except BaseException:
+        # No half-written archive to mistake for a backup.
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+        raise
     return manifest
 
 

@@ -8,10 +8,12 @@ so ``opsledger audit verify`` still passes. Audit retention below a year needs
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from opsledger.audit import service as audit
@@ -22,6 +24,8 @@ from opsledger.jobs import repository as job_logs
 from opsledger.kit.errors import ValidationFailed
 from opsledger.ops import partitions
 from opsledger.security.context import system_context
+
+log = logging.getLogger(__name__)
 
 MIN_AUDIT_DAYS = 365
 TABLES = ("job_logs", "audit_logs")
@@ -66,6 +70,7 @@ async def purge(
 ) -> dict[str, int]:
     """Remove what is past retention; returns the rows removed per table."""
     removed = dict.fromkeys(TABLES, 0)
+    await _ensure_partitions(sessions)
     async with unit_of_work(sessions) as session:
         # PostgreSQL: whole months go at once; what is left is deleted row by row below.
         dropped = await partitions.drop_expired(await session.connection(), limits.job_logs)
@@ -99,3 +104,14 @@ async def purge(
             }
             await audit.record(ctx, "purge", "retention", None, after=after)
     return removed
+
+
+async def _ensure_partitions(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """The coming months' job_logs partitions (PostgreSQL). A failure here (say, lines of
+    a coming month already sit in the default partition) is logged and does not stop the
+    purge: retention must keep running."""
+    try:
+        async with unit_of_work(sessions) as session:
+            await partitions.ensure(await session.connection())
+    except SQLAlchemyError:
+        log.exception("could not create job_logs partitions; retention goes on")

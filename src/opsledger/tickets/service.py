@@ -27,6 +27,10 @@ TICKET_TRANSITIONS: dict[TicketStatus, set[TicketStatus]] = {
     TicketStatus.closed: set(),
 }
 
+# A failed job's description quotes its last lines, each cut to this length: 20 of them
+# stay well inside every backend's TEXT (64 KiB on MariaDB) whatever a task printed.
+LINE_CHARS = 2000
+
 # What a failed job's host environment says about urgency.
 ENVIRONMENT_PRIORITY = {"production": TicketPriority.high, "staging": TicketPriority.medium}
 
@@ -92,7 +96,10 @@ async def open_for_failed_job(
     """The ticket a failed job opens, in the same transaction as the job's status change:
     titled after playbook and host, the last log lines as description, and a priority
     from the host's environment (production high, staging medium, anything else low)."""
-    description = "Last output lines:\n" + "\n".join(last_lines[-20:]) if last_lines else None
+    shown = [
+        line if len(line) <= LINE_CHARS else line[:LINE_CHARS] + " …" for line in last_lines[-20:]
+    ]
+    description = "Last output lines:\n" + "\n".join(shown) if shown else None
     return await open_ticket(
         ctx,
         job_id,

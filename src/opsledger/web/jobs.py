@@ -3,6 +3,8 @@ until it ends, cancelling, and launching a playbook on a host."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Annotated, Any
 
 import yaml
@@ -75,18 +77,35 @@ async def launch_page(request: Request, session: PrimaryReadSession) -> Response
     return await _launch_form(request, ctx)
 
 
+class _PlainLoader(yaml.SafeLoader):
+    """YAML that reads as JSON would: dates stay text."""
+
+
+_PlainLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def parse_extra_vars(text: str) -> dict[str, Any] | None:
-    """YAML or JSON (JSON is YAML) mapping, or nothing; ValueError says what is wrong."""
+    """A YAML or JSON mapping of plain values, or nothing; ValueError says what is wrong.
+    Aliases are refused (a few hundred bytes of them can expand to millions of nodes)."""
     if not text.strip():
         return None
     try:
-        parsed = yaml.safe_load(text)
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, _PlainLoader)):
+            raise ValueError("YAML aliases (*name) are not accepted")
+        parsed = yaml.load(text, _PlainLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ValueError(f"not valid YAML or JSON{where}") from None
     if not isinstance(parsed, dict):
         raise ValueError("extra vars must be a mapping of names to values")
+    try:
+        json.dumps(parsed, allow_nan=False)
+    except (TypeError, ValueError):
+        raise ValueError("extra vars must be plain values (no sets, binary or NaN)") from None
     return parsed
 
 
@@ -104,9 +123,8 @@ async def launch(
         return ctx
     values = {"playbook_id": playbook_id, "host_id": host_id, "extra_vars": extra_vars}
     try:
-        body = JobCreate(
-            playbook_id=playbook_id, host_id=host_id, extra_vars=parse_extra_vars(extra_vars)
-        )
+        parsed = await asyncio.to_thread(parse_extra_vars, extra_vars)
+        body = JobCreate(playbook_id=playbook_id, host_id=host_id, extra_vars=parsed)
         job = await jobs.create(ctx, body)
     except ValueError as exc:  # pydantic's ValidationError is one
         errors = problems(exc) if isinstance(exc, ValidationError) else {"extra_vars": str(exc)}
