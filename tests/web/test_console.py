@@ -188,33 +188,14 @@ async def test_an_operator_cancels_and_launches_with_inline_errors(
 
     cancelled = await browser.post(f"/jobs/{job.id}/cancel", data={"csrf_token": token})
     again = await browser.post(f"/jobs/{job.id}/cancel", data={"csrf_token": token})
-    bad_yaml = await browser.post(
-        "/jobs",
-        data={
-            "playbook_id": job.playbook_id,
-            "host_id": job.host_id,
-            "extra_vars": "a: [1,",
-            "csrf_token": token,
-        },
-    )
-    not_a_mapping = await browser.post(
-        "/jobs",
-        data={
-            "playbook_id": job.playbook_id,
-            "host_id": job.host_id,
-            "extra_vars": "[1, 2]",
-            "csrf_token": token,
-        },
-    )
-    launched = await browser.post(
-        "/jobs",
-        data={
-            "playbook_id": job.playbook_id,
-            "host_id": job.host_id,
-            "extra_vars": "v: 2\nday: 2024-01-01",
-            "csrf_token": token,
-        },
-    )
+
+    async def launch(extra_vars: str) -> httpx.Response:
+        fields = {"playbook_id": job.playbook_id, "host_id": job.host_id, "csrf_token": token}
+        return await browser.post("/jobs", data=fields | {"extra_vars": extra_vars})
+
+    bad_yaml = await launch("a: [1,")
+    not_a_mapping = await launch("[1, 2]")
+    launched = await launch("v: 2\nday: 2024-01-01")
 
     assert cancelled.status_code == 303
     assert again.status_code == 409
@@ -228,8 +209,7 @@ async def test_an_operator_cancels_and_launches_with_inline_errors(
         ("s: !!set {a: null}", "plain values"),
         ("n: .nan", "plain values"),
     ):
-        fields = {"playbook_id": job.playbook_id, "host_id": job.host_id, "csrf_token": token}
-        refused = await browser.post("/jobs", data=fields | {"extra_vars": text})
+        refused = await launch(text)
         assert refused.status_code == 422, text
         assert problem in refused.text, text
     assert launched.status_code == 303
