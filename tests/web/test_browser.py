@@ -168,6 +168,19 @@ def prepare_target(server: str, ssh: SshServer) -> dict[str, int]:
     return ids
 
 
+@pytest.fixture
+async def target(server: str, ssh: SshServer) -> dict[str, int]:
+    """The playbooks and the loopback sshd's host, registered on the served instance."""
+    return await asyncio.to_thread(prepare_target, server, ssh)
+
+
+@pytest.fixture
+async def admin_page(server: str, chromium: Browser) -> Page:
+    page = await chromium.new_page()
+    await sign_in(page, server, "grace")
+    return page
+
+
 async def sign_in(page: Page, server: str, username: str) -> None:
     await page.goto(f"{server}/login")
     await page.get_by_label("Username").fill(username)
@@ -185,11 +198,9 @@ async def launch(page: Page, server: str, playbook: int, host: int) -> None:
 
 
 async def test_a_launched_job_shows_its_output_live_until_it_ends(
-    server: str, chromium: Browser, ssh: SshServer
+    server: str, target: dict[str, int], admin_page: Page
 ) -> None:
-    ids = await asyncio.to_thread(prepare_target, server, ssh)
-    page = await chromium.new_page()
-    await sign_in(page, server, "grace")
+    ids, page = target, admin_page
 
     await launch(page, server, ids["watched"], ids["host"])
     output = page.locator("#output")
@@ -212,11 +223,9 @@ async def test_a_launched_job_shows_its_output_live_until_it_ends(
 
 
 async def test_cancelling_from_the_page_stops_the_job(
-    server: str, chromium: Browser, ssh: SshServer
+    server: str, target: dict[str, int], admin_page: Page
 ) -> None:
-    ids = await asyncio.to_thread(prepare_target, server, ssh)
-    page = await chromium.new_page()
-    await sign_in(page, server, "grace")
+    ids, page = target, admin_page
 
     await launch(page, server, ids["sleeps"], ids["host"])
     await (
@@ -230,11 +239,9 @@ async def test_cancelling_from_the_page_stops_the_job(
 
 
 async def test_a_failed_jobs_ticket_moves_on_from_the_page(
-    server: str, chromium: Browser, ssh: SshServer
+    server: str, target: dict[str, int], admin_page: Page
 ) -> None:
-    ids = await asyncio.to_thread(prepare_target, server, ssh)
-    page = await chromium.new_page()
-    await sign_in(page, server, "grace")
+    ids, page = target, admin_page
     await launch(page, server, ids["fails"], ids["host"])
     await page.wait_for_selector("body[data-job-ended]", timeout=60_000)
     assert await page.locator("body").get_attribute("data-job-ended") == "failed"
@@ -250,9 +257,9 @@ async def test_a_failed_jobs_ticket_moves_on_from_the_page(
 
 
 async def test_a_viewer_gets_no_write_buttons_and_forged_posts_are_refused(
-    server: str, chromium: Browser, ssh: SshServer
+    server: str, chromium: Browser, target: dict[str, int]
 ) -> None:
-    ids = await asyncio.to_thread(prepare_target, server, ssh)
+    ids = target
 
     def start_sleeping_job() -> int:
         with admin_api(server) as api:

@@ -93,7 +93,13 @@ async def stream_job_logs(
     `Last-Event-ID` (or `?after=`) resumes after that line."""
     await service.get(ctx, job_id)
     start = last_event_id if last_event_id is not None else query.after
-    events = as_events(service.follow(database(request).primary_reads, job_id, start))
+    return event_stream(request, job_id, start)
+
+
+def event_stream(request: Request, job_id: int, after: int) -> StreamingResponse:
+    """The job's lines after ``after`` and then its end, as server-sent events (read from
+    the primary: a follower must see lines as soon as they commit)."""
+    events = as_events(service.follow(database(request).primary_reads, job_id, after))
     return StreamingResponse(
         events, media_type="text/event-stream", headers={"Cache-Control": "no-store"}
     )

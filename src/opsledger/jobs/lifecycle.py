@@ -55,7 +55,7 @@ async def claim(ctx: Ctx, job_id: int) -> Plan | None:
         )
     except Conflict:
         return None
-    job = await _job(ctx.session, job_id)
+    job = await exists(ctx.session, job_id)
     await changes.reload(ctx, job)
     await audit.record(ctx, "start", RESOURCE, job.id, after=await audit.capture(ctx.session, job))
     return await _plan(ctx, job_id)
@@ -135,7 +135,7 @@ async def reap(ctx: Ctx, silent_for: float, limit: int = 100) -> list[int]:
 async def end(ctx: Ctx, job_id: int, status: JobStatus, error: str | None, action: str) -> Job:
     """Compare-and-set the job to a final ``status`` (Conflict when it cannot move there
     any more), then settle it."""
-    job = await _job(ctx.session, job_id)
+    job = await exists(ctx.session, job_id)
     before = await audit.capture(ctx.session, job)
     values = {"completed_at": utcnow(), "error_message": error}
     await move(ctx.session, Job, job_id, JOB_TRANSITIONS, status, values)
@@ -193,5 +193,5 @@ async def pending(session: AsyncSession, limit: int) -> list[int]:
     return await repository.pending(session, limit)
 
 
-async def _job(session: AsyncSession, job_id: int) -> Job:
+async def exists(session: AsyncSession, job_id: int) -> Job:
     return found(await repository.get(session, job_id), f"job {job_id} does not exist")

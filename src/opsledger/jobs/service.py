@@ -15,9 +15,10 @@ from opsledger.db.session import unit_of_work
 from opsledger.hosts import repository as hosts
 from opsledger.hosts.models import HostStatus
 from opsledger.jobs import dispatch, lifecycle, repository
+from opsledger.jobs.lifecycle import exists as exists  # the CLI looks jobs up here too
 from opsledger.jobs.models import Job, JobStatus
 from opsledger.jobs.schemas import JobCreate
-from opsledger.kit.errors import ValidationFailed, found
+from opsledger.kit.errors import ValidationFailed
 from opsledger.playbooks import repository as playbooks
 from opsledger.security.context import Ctx
 from opsledger.users import service as users
@@ -25,10 +26,6 @@ from opsledger.users import service as users
 
 async def get(ctx: Ctx, job_id: int) -> Job:
     return await exists(ctx.session, job_id)
-
-
-async def exists(session: AsyncSession, job_id: int) -> Job:
-    return found(await repository.get(session, job_id), f"job {job_id} does not exist")
 
 
 async def page(

@@ -28,7 +28,7 @@ from opsledger.jobs import service as jobs
 from opsledger.kit.schemas import PathId
 from opsledger.security.context import Ctx
 from opsledger.security.policy import allows
-from opsledger.web.views import act, common, list_page, page_context, render, shown
+from opsledger.web.views import act, common, list_page, page_of_one, render
 
 router = APIRouter(include_in_schema=False)
 RECENT_JOBS = 10
@@ -48,12 +48,10 @@ async def host_list(request: Request, session: PrimaryReadSession) -> Response:
 
 @router.get("/hosts/{host_id}")
 async def host_page(request: Request, session: PrimaryReadSession, host_id: PathId) -> Response:
-    ctx = await page_context(request, session, "hosts:read")
-    if isinstance(ctx, Response):
-        return ctx
-    host = await shown(request, hosts.get(ctx, host_id))
-    if isinstance(host, Response):
-        return host
+    found = await page_of_one(request, session, "hosts:read", lambda ctx: hosts.get(ctx, host_id))
+    if isinstance(found, Response):
+        return found
+    ctx, host = found
     role = await host_roles.get(ctx, host.host_role_id) if host.host_role_id else None
     shown_credentials = (
         await credentials.page(ctx, host.id, {}, CREDENTIALS_SHOWN, None)
@@ -156,10 +154,13 @@ async def deployment_page(
     request: Request, session: PrimaryReadSession, deployment_id: PathId
 ) -> Response:
     """Owners and admins only, as in the API: anyone else gets a 404."""
-    ctx = await page_context(request, session, "deployments:read")
-    if isinstance(ctx, Response):
-        return ctx
-    deployment = await shown(request, deployments.get(ctx, deployment_id, detail=True))
-    if isinstance(deployment, Response):
-        return deployment
+    found = await page_of_one(
+        request,
+        session,
+        "deployments:read",
+        lambda ctx: deployments.get(ctx, deployment_id, detail=True),
+    )
+    if isinstance(found, Response):
+        return found
+    ctx, deployment = found
     return render(request, "deployment.html", deployment=deployment, **common(request, ctx))

@@ -9,13 +9,13 @@ from typing import Annotated, Any
 
 import yaml
 from fastapi import APIRouter, Form, Header, Request
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from opsledger.db.dependencies import PrimaryReadSession, WriteSession, database
+from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.hosts import service as hosts
 from opsledger.jobs import service as jobs
-from opsledger.jobs.endpoints import as_events
+from opsledger.jobs.endpoints import event_stream
 from opsledger.jobs.models import JobStatus
 from opsledger.jobs.schemas import JobCreate, JobQuery
 from opsledger.kit.errors import ValidationFailed
@@ -28,9 +28,9 @@ from opsledger.web.views import (
     form_context,
     list_page,
     page_context,
+    page_of_one,
     problems,
     render,
-    shown,
 )
 
 router = APIRouter(prefix="/jobs", include_in_schema=False)
@@ -136,12 +136,10 @@ async def launch(
 
 @router.get("/{job_id}")
 async def job_page(request: Request, session: PrimaryReadSession, job_id: PathId) -> Response:
-    ctx = await page_context(request, session, "jobs:read")
-    if isinstance(ctx, Response):
-        return ctx
-    job = await shown(request, jobs.get(ctx, job_id))
-    if isinstance(job, Response):
-        return job
+    found = await page_of_one(request, session, "jobs:read", lambda ctx: jobs.get(ctx, job_id))
+    if isinstance(found, Response):
+        return found
+    ctx, job = found
     return render(
         request, "job.html", job=job, cancellable=job.status in CANCELLABLE, **common(request, ctx)
     )
@@ -156,16 +154,10 @@ async def job_events(
 ) -> Response:
     """The API's server-sent events, for the signed-in browser (EventSource sends the
     session cookie, not an Authorization header); resumes after Last-Event-ID."""
-    ctx = await page_context(request, session, "jobs:read")
-    if isinstance(ctx, Response):
-        return ctx
-    missing = await shown(request, jobs.get(ctx, job_id))
-    if isinstance(missing, Response):
-        return missing
-    lines = jobs.follow(database(request).primary_reads, job_id, last_event_id or 0)
-    return StreamingResponse(
-        as_events(lines), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
-    )
+    found = await page_of_one(request, session, "jobs:read", lambda ctx: jobs.get(ctx, job_id))
+    if isinstance(found, Response):
+        return found
+    return event_stream(request, job_id, last_event_id or 0)
 
 
 @router.post("/{job_id}/cancel")

@@ -149,9 +149,15 @@ async def act(
 T = TypeVar("T")
 
 
-async def shown(request: Request, lookup: Awaitable[T]) -> T | Response:
-    """The object ``lookup`` finds, or a 404 page saying what is missing."""
+async def page_of_one(
+    request: Request, session: AsyncSession, action: str, lookup: Callable[[Ctx], Awaitable[T]]
+) -> tuple[Ctx, T] | Response:
+    """``page_context`` and the one object the page shows, or a 404 page saying what is
+    missing."""
+    ctx = await page_context(request, session, action)
+    if isinstance(ctx, Response):
+        return ctx
     try:
-        return await lookup
+        return ctx, await lookup(ctx)
     except NotFound as exc:
         return refuse(request, 404, f"{exc.detail[:1].upper()}{exc.detail[1:]}.")
