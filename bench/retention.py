@@ -25,6 +25,7 @@ from opsledger.db.engine import create_engine
 from opsledger.db.session import session_factory
 from opsledger.jobs.ingest import COLUMNS
 from opsledger.ops import partitions, retention
+from opsledger.ops.partitions import JOB_LOGS
 
 CHUNK = 50_000
 
@@ -44,7 +45,8 @@ async def load(url: str, revision: str, rows: int, when: datetime) -> float:
     await migrations.upgrade(engine, revision)
     if revision == "head":
         async with engine.begin() as connection:
-            await connection.exec_driver_sql(partitions.create_sql(partitions.month_start(when)))
+            for statement in JOB_LOGS.create_sql(partitions.month_start(when)):
+                await connection.exec_driver_sql(statement)
     job_id, _, _ = await new_job(engine)
     raw = await asyncpg_connection(url)
     await raw.execute("UPDATE jobs SET created_at = $1 WHERE id = $2", when, job_id)

@@ -8,6 +8,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.models import AuditLog
+from opsledger.ops import partitions
 from tests import factories as f
 
 
@@ -46,3 +47,15 @@ async def test_pointing_an_audit_row_at_another_user_is_refused(session: AsyncSe
 async def test_truncating_audit_logs_is_refused_on_postgresql(session: AsyncSession) -> None:
     await f.make_audit_row(session)
     assert "append-only" in await refused(session, text("TRUNCATE audit_logs"))
+
+
+@pytest.mark.backends("postgresql")
+async def test_each_partition_of_audit_logs_keeps_the_guards(session: AsyncSession) -> None:
+    row = await f.make_audit_row(session)
+    month = partitions.AUDIT_LOGS.name_of(partitions.month_start(row.timestamp))
+    for name in (month, partitions.AUDIT_LOGS.default):
+        assert "append-only" in await refused(session, text(f"TRUNCATE {name}"))
+    updated = text(f"UPDATE {month} SET action = 'forged' WHERE id = :id").bindparams(id=row.id)
+    assert "append-only" in await refused(session, updated)
+    deleted = text(f"DELETE FROM {month} WHERE id = :id").bindparams(id=row.id)
+    assert "append-only" in await refused(session, deleted)

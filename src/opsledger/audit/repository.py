@@ -92,12 +92,15 @@ async def in_order(session: AsyncSession, batch: int = 1000) -> AsyncIterator[Au
         session.expunge_all()
 
 
+async def first_kept(session: AsyncSession, cutoff: datetime) -> int | None:
+    """The oldest row retention keeps: the first not older than ``cutoff``."""
+    return await session.scalar(select(func.min(AuditLog.id)).where(AuditLog.timestamp >= cutoff))
+
+
 async def _before_first_kept(session: AsyncSession, cutoff: datetime) -> Any:
     """The rows older than ``cutoff`` from the start of the chain: rows after the first
     one kept are never taken, so what remains is one unbroken stretch of the chain."""
-    boundary = await session.scalar(
-        select(func.min(AuditLog.id)).where(AuditLog.timestamp >= cutoff)
-    )
+    boundary = await first_kept(session, cutoff)
     return true() if boundary is None else AuditLog.id < boundary
 
 

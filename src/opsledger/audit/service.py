@@ -123,15 +123,30 @@ async def page(session: AsyncSession, *, limit: int, **filters: Any) -> list[Aud
 async def purge_before(session: AsyncSession, cutoff: datetime, limit: int) -> int:
     """Remove up to ``limit`` of the oldest rows older than ``cutoff`` (retention only),
     and move the chain's anchor to the oldest row kept, so verification still passes."""
-    head = await repository.lock_chain(session)
+    await repository.lock_chain(session)
     ids = await repository.expired_prefix(session, cutoff, limit)
     if not ids:
         return 0
     removed = await repository.purge(session, ids, utcnow())
+    await reanchor(session)
+    return removed
+
+
+async def first_kept(session: AsyncSession, cutoff: datetime) -> int | None:
+    """The id from which on retention keeps every row (None: no row is that new), with
+    the chain locked until the transaction ends: only rows before it may leave, so what
+    stays is one unbroken stretch of the chain."""
+    await repository.lock_chain(session)
+    return await repository.first_kept(session, cutoff)
+
+
+async def reanchor(session: AsyncSession) -> None:
+    """After rows left the start of the chain (in the caller's transaction, which holds
+    the chain lock): verification now starts at the oldest row kept."""
+    head = await repository.chain(session)
     remaining, oldest_prev = await repository.oldest_prev_hash(session)
     head.anchor_hash = oldest_prev if remaining else head.head_hash
     await session.flush()
-    return removed
 
 
 async def count_expired(session: AsyncSession, cutoff: datetime) -> int:

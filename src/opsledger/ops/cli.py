@@ -130,7 +130,7 @@ def restore_command(
 
 
 partitions_cli = typer.Typer(
-    help="job_logs' monthly partitions (PostgreSQL).", no_args_is_help=True
+    help="job_logs' and audit_logs' monthly partitions (PostgreSQL).", no_args_is_help=True
 )
 
 
@@ -140,8 +140,8 @@ def ensure_partitions(
         int, typer.Option(min=0, max=36, help="Months ahead of this one to create.")
     ] = partitions.MONTHS_AHEAD,
 ) -> None:
-    """Create job_logs' partitions for this month and the next MONTHS (safe to re-run).
-    SQLite and MariaDB keep a plain table: nothing to do there."""
+    """Create job_logs' and audit_logs' partitions for this month and the next MONTHS
+    (safe to re-run). SQLite and MariaDB keep plain tables: nothing to do there."""
     settings = load_settings()
 
     async def work(engine: AsyncEngine) -> list[str] | None:
@@ -152,6 +152,6 @@ def ensure_partitions(
 
     created = run(settings, work)
     if created is None:
-        out.print("partitions are PostgreSQL-only: this database keeps a plain job_logs table")
+        out.print("partitions are PostgreSQL-only: this database keeps plain tables")
     else:
         out.print(f"created: {', '.join(created)}" if created else "every partition exists")

@@ -71,12 +71,18 @@ async def purge(
     """Remove what is past retention; returns the rows removed per table."""
     removed = dict.fromkeys(TABLES, 0)
     await _ensure_partitions(sessions)
+    # PostgreSQL: whole months go at once; what is left is deleted row by row below.
     async with unit_of_work(sessions) as session:
-        # PostgreSQL: whole months go at once; what is left is deleted row by row below.
-        dropped = await partitions.drop_expired(await session.connection(), limits.job_logs)
-    removed["job_logs"] = sum(partition.rows for partition in dropped)
-    if progress is not None and dropped:
-        progress("job_logs", removed["job_logs"])
+        connection = await session.connection()
+        lines = await partitions.drop_expired_lines(connection, limits.job_logs)
+        first_kept = await audit.first_kept(session, limits.audit_logs)
+        months = await partitions.drop_expired_audit(connection, limits.audit_logs, first_kept)
+        if months:
+            await audit.reanchor(session)
+    for name, dropped in (("job_logs", lines), ("audit_logs", months)):
+        removed[name] = sum(partition.rows for partition in dropped)
+        if progress is not None and dropped:
+            progress(name, removed[name])
     while True:
         async with unit_of_work(sessions) as session:
             ids = await job_logs.lines_before(session, limits.job_logs, batch)
@@ -107,11 +113,11 @@ async def purge(
 
 
 async def _ensure_partitions(sessions: async_sessionmaker[AsyncSession]) -> None:
-    """The coming months' job_logs partitions (PostgreSQL). A failure here (say, lines of
+    """The coming months' partitions (PostgreSQL). A failure here (say, lines of
     a coming month already sit in the default partition) is logged and does not stop the
     purge: retention must keep running."""
     try:
         async with unit_of_work(sessions) as session:
             await partitions.ensure(await session.connection())
     except SQLAlchemyError:
-        log.exception("could not create job_logs partitions; retention goes on")
+        log.exception("could not create the coming partitions; retention goes on")
