@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from opsledger.audit import repository as audit_repository
 from opsledger.audit import service as audit
 from opsledger.config import Settings
+from opsledger.db.engine import snapshot
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.models import AuditLog, User
 from opsledger.security.context import cli_context
@@ -262,7 +263,8 @@ async def append_rows(engine: AsyncEngine, count: int) -> None:
 
 
 async def verify(engine: AsyncEngine) -> audit.Verification:
-    async with unit_of_work(session_factory(engine)) as session:
+    """As `opsledger audit verify` walks the chain: on one snapshot of the database."""
+    async with unit_of_work(session_factory(snapshot(engine))) as session:
         return await audit.verify(session)
 
 
@@ -282,6 +284,30 @@ async def tamper(engine: AsyncEngine, backend: str, statement: str) -> None:
         for drop in DROP_GUARDS[backend]:
             await connection.execute(text(drop))
         await connection.execute(text(statement))
+
+
+async def test_rows_appended_during_a_walk_do_not_break_it(
+    scratch_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk reads the chain's head first and its rows in batches after: rows written
+    meanwhile must stay out of it, or it would report the head as not matching."""
+    await append_rows(scratch_engine, 5)
+    walk = audit_repository.in_order
+    appended = []
+
+    async def appending(session: AsyncSession, batch: int = 2) -> AsyncIterator[AuditLog]:
+        async for row in walk(session, 2):
+            if not appended:
+                await append_rows(scratch_engine, 1)
+                appended.append(row.id)
+            yield row
+
+    monkeypatch.setattr(audit_repository, "in_order", appending)
+    result = await verify(scratch_engine)
+
+    assert appended
+    assert result.broken is None
+    assert result.rows == 5
 
 
 async def test_the_chain_verifies_and_names_an_edited_row(

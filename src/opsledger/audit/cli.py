@@ -7,7 +7,7 @@ from rich.progress import Progress
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.audit import service
-from opsledger.db.engine import reader
+from opsledger.db.engine import snapshot
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.kit.cli import err, load_settings, out, run
 
@@ -20,7 +20,7 @@ def verify() -> None:
     settings = load_settings()
 
     async def walk(engine: AsyncEngine) -> service.Verification:
-        async with unit_of_work(session_factory(reader(engine))) as session:
+        async with unit_of_work(session_factory(snapshot(engine))) as session:
             total = await service.total(session)
             with Progress(console=err, transient=True) as progress:
                 task = progress.add_task("verifying audit rows", total=total)

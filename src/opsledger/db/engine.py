@@ -94,3 +94,12 @@ def reader(engine: AsyncEngine) -> AsyncEngine:
     if engine.dialect.name != "sqlite":
         return engine
     return engine.execution_options(**{SQLITE_BEGIN: "DEFERRED"})
+
+
+def snapshot(engine: AsyncEngine) -> AsyncEngine:
+    """The engine for reads that must see one moment across many statements (a backup, a
+    walk of the audit chain), where PostgreSQL's READ COMMITTED would let each statement
+    see newer commits: SQLite's WAL read transaction already is a snapshot."""
+    if engine.dialect.name == "sqlite":
+        return reader(engine)
+    return engine.execution_options(isolation_level="REPEATABLE READ")

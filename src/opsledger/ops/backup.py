@@ -44,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from opsledger import migrations
 from opsledger.audit.models import AuditPurgeGuard
 from opsledger.db.base import Base, utcnow
-from opsledger.db.engine import reader
+from opsledger.db.engine import snapshot
 from opsledger.db.types import EncryptedString, UTCDateTime
 from opsledger.kit.cli import CommandFailed
 
@@ -130,9 +130,6 @@ def canonical(row: dict[str, Any]) -> bytes:
 
 async def backup(engine: AsyncEngine, path: Path, progress: Progress | None = None) -> Manifest:
     """Write every table to a new archive at ``path`` from one consistent snapshot."""
-    snapshot = reader(engine)
-    if engine.dialect.name != "sqlite":  # SQLite's WAL read transaction is a snapshot
-        snapshot = snapshot.execution_options(isolation_level="REPEATABLE READ")
     entries = []
     try:
         # Owner-only: the archive holds password and key hashes and the audit trail.
@@ -144,7 +141,7 @@ async def backup(engine: AsyncEngine, path: Path, progress: Progress | None = No
             os.fdopen(descriptor, "wb") as file,
             zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive,
         ):
-            async with snapshot.connect() as connection, connection.begin():
+            async with snapshot(engine).connect() as connection, connection.begin():
                 revision = await connection.scalar(text("SELECT version_num FROM alembic_version"))
                 for table in tables():
                     with archive.open(f"tables/{table.name}.jsonl", "w", force_zip64=True) as out:
