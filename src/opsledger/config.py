@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     # failed by the reaper (its worker died).
     job_heartbeat_seconds: float = Field(5.0, gt=0)
     job_reap_seconds: float = Field(60.0, gt=0)
+    # A pending Celery job whose task did not reach the broker is sent again once it is
+    # this old (by the reaper, which runs every job_reap_seconds / 2).
+    job_dispatch_retry_seconds: float = Field(30.0, gt=0)
     # Where each job gets its private directory (inventory, key file); default: the
     # system temp directory.
     job_work_dir: Path | None = None

@@ -4,16 +4,23 @@ over the machine's Redis, and `opsledger jobs run` from the shell."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from opsledger.config import Settings
+from opsledger.db.session import session_factory, unit_of_work
+from opsledger.jobs import dispatch
+from opsledger.jobs.models import Job, JobStatus
+from opsledger.jobs.pool import JobPool
 from opsledger.jobs.runner import processes_naming
-from tests.api import ENCRYPTION_KEY, JWT_SECRET, Person
+from tests.api import ENCRYPTION_KEY, JWT_SECRET, Person, api_settings
 from tests.e2e.cli import OPSLEDGER, clean_env, opsledger
 from tests.factories import unique
 from tests.jobs.conftest import Lab, open_lab
@@ -95,8 +102,52 @@ async def test_a_celery_worker_runs_and_cancels_jobs(celery_lab: Lab, tmp_path: 
     assert "PLAY RECAP" in await lab.output(job_id)
     assert (await lab.job(sleeping))["status"] == "cancelled"
     assert f"opsledger.run_job[{job['celery_task_id']}]" in worker_log
+    async with unit_of_work(session_factory(lab.engine)) as session:
+        assert (await session.get_one(Job, job_id)).dispatched_at is not None
     assert lab.ssh.private_key.splitlines()[1] not in worker_log
     assert list(lab.work_dir.rglob("*")) == []
+
+
+def queued_task_ids(settings: Settings) -> list[str]:
+    """The task ids waiting in the lab's queue on the machine's Redis."""
+    queue = redis.Redis.from_url(settings.redis_url)
+    try:
+        return [
+            json.loads(body)["headers"]["id"] for body in queue.lrange(settings.celery_queue, 0, -1)
+        ]
+    finally:
+        queue.delete(settings.celery_queue)
+        queue.close()
+
+
+async def test_a_job_whose_task_could_not_be_sent_is_sent_again(
+    engine: AsyncEngine, admin: Person, operator: Person, ssh: SshServer, tmp_path: Path
+) -> None:
+    """The broker is down when the job is created: it stays pending without a dispatch
+    time; once the broker is back the reaper sends it, once."""
+    queue = unique("opsledger-test")
+    down = {"job_backend": "celery", "celery_queue": queue, "redis_url": "redis://127.0.0.1:9/0"}
+    async with open_lab(engine, (admin, operator), ssh, tmp_path, 0, **down) as lab:
+        job_id = await lab.launch(await lab.playbook(FAILING), await lab.host())
+        await dispatch.settled()
+        assert (await lab.job(job_id))["status"] == "pending"
+    async with unit_of_work(session_factory(engine)) as session:
+        job = await session.get_one(Job, job_id)
+    assert job.celery_task_id is not None
+    assert job.dispatched_at is None
+
+    back = lab.settings.model_copy(
+        update={"redis_url": api_settings().redis_url, "job_dispatch_retry_seconds": 0.001}
+    )
+    reaper = JobPool(engine, back, 0)
+    await reaper.reap()
+    await reaper.reap()  # sent already: not again
+
+    async with unit_of_work(session_factory(engine)) as session:
+        job = await session.get_one(Job, job_id, populate_existing=True)
+    assert job.dispatched_at is not None
+    assert job.status is JobStatus.pending
+    assert queued_task_ids(back).count(job.celery_task_id) == 1
 
 
 async def test_jobs_run_from_the_shell_prints_the_output_and_the_outcome(

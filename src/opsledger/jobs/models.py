@@ -58,6 +58,9 @@ class Job(IdMixin, CreatedMixin, Base):
         enum_column(JobStatus, "job_status"), default=JobStatus.pending
     )
     celery_task_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    # When the task reached the broker (Celery); the reaper sends a pending job's task
+    # again while this is empty (the broker could not be reached at the time).
+    dispatched_at: Mapped[datetime | None] = mapped_column(default=None)
     extra_vars: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, default=None)
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     # Set by POST /hosts/{id}/provision: the outcome moves the host to deployed or failed.

@@ -15,10 +15,10 @@ import socket
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from opsledger.config import Settings
+from opsledger.config import JobBackend, Settings
 from opsledger.db.engine import reader
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.jobs import lifecycle
+from opsledger.jobs import dispatch, lifecycle
 from opsledger.jobs.execution import run_job
 from opsledger.jobs.runner import sweep
 from opsledger.kit.errors import ValidationFailed
@@ -113,7 +113,12 @@ class JobPool:
             return None
 
     async def reap(self) -> list[int]:
-        """Fail jobs whose worker died, and remove run directories no running job owns."""
+        """Fail jobs whose worker died, remove run directories no running job owns, and
+        (Celery) send again the jobs whose task never reached the broker."""
+        if self.settings.job_backend is JobBackend.celery:
+            resent = await dispatch.redispatch(self.engine, self.settings)
+            if resent:
+                log.warning("sent jobs %s to Celery again: their first send failed", resent)
         async with unit_of_work(self._writes) as session:
             ctx = system_context(session, self.settings, worker_name("reaper"))
             reaped = await lifecycle.reap(ctx, self.settings.job_reap_seconds)

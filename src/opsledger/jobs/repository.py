@@ -89,6 +89,29 @@ async def pending(session: AsyncSession, limit: int) -> list[int]:
     return list((await session.scalars(statement)).all())
 
 
+async def undispatched(
+    session: AsyncSession, before: datetime, limit: int
+) -> list[tuple[int, str]]:
+    """(id, task id) of pending Celery jobs created before ``before`` whose task never
+    reached the broker."""
+    statement = (
+        select(Job.id, Job.celery_task_id)
+        .where(
+            Job.status == JobStatus.pending,
+            Job.created_at < before,
+            Job.celery_task_id.is_not(None),
+            Job.dispatched_at.is_(None),
+        )
+        .order_by(Job.created_at, Job.id)
+        .limit(limit)
+    )
+    return [(job_id, str(task)) for job_id, task in await session.execute(statement)]
+
+
+async def mark_dispatched(session: AsyncSession, job_id: int, when: datetime) -> None:
+    await session.execute(update(Job).where(Job.id == job_id).values(dispatched_at=when))
+
+
 async def silent(session: AsyncSession, since: datetime, limit: int) -> list[int]:
     """Running jobs whose worker has not written a heartbeat since ``since``."""
     statement = (
