@@ -32,9 +32,15 @@ class Database:
             await self.replica.dispose()
 
 
-def database(request: Request) -> Database:
+def database_of(request: Request) -> Database:
     db: Database = request.app.state.database
     return db
+
+
+async def database(request: Request) -> Database:
+    """The dependency: async although it awaits nothing, because FastAPI runs plain
+    functions in a thread pool, a thread hop on every request."""
+    return database_of(request)
 
 
 async def _write_session(db: Annotated[Database, Depends(database)]) -> AsyncIterator[AsyncSession]:

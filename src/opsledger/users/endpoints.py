@@ -106,7 +106,7 @@ async def reset_password(
     await service.reset_password(ctx, user_id, body.new_password.get_secret_value())
 
 
-def login_throttle(request: Request) -> LoginThrottle:
+async def login_throttle(request: Request) -> LoginThrottle:
     throttle: LoginThrottle = request.app.state.login_throttle
     return throttle
 

@@ -51,7 +51,7 @@ async def sign_in(
         return _login_form(request, 403, "The form expired: please sign in again.")
     try:
         body = LoginRequest(username=username, password=SecretStr(password))
-        token = await users.login(ctx, login_throttle(request), body)
+        token = await users.login(ctx, await login_throttle(request), body)
     except RateLimited:
         return _login_form(request, 429, "Too many failed sign-ins: try again later.")
     except ValueError:
