@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from opsledger.config import JobBackend, Settings
 from opsledger.db.base import utcnow
@@ -38,8 +38,8 @@ def task_id(settings: Settings) -> str | None:
 
 
 def after_commit(session: AsyncSession, settings: Settings, job: Job) -> None:
-    if job.celery_task_id is not None and isinstance(session.bind, AsyncEngine):
-        engine, job_id, task = session.bind, job.id, job.celery_task_id
+    if job.celery_task_id is not None:
+        engine, job_id, task = _engine_of(session), job.id, job.celery_task_id
         _on_commit(session, lambda: send(engine, settings, job_id, task))
 
 
@@ -71,7 +71,12 @@ async def redispatch(engine: AsyncEngine, settings: Settings) -> list[int]:
     before = utcnow() - timedelta(seconds=settings.job_dispatch_retry_seconds)
     async with unit_of_work(session_factory(engine)) as session:
         stuck = await repository.undispatched(session, before, REDISPATCH_BATCH)
-    return [job_id for job_id, task in stuck if await send(engine, settings, job_id, task)]
+    sent = []
+    for job_id, task in stuck:
+        if not await send(engine, settings, job_id, task):
+            break  # the broker is still down: the next pass tries again
+        sent.append(job_id)
+    return sent
 
 
 async def _revoke(settings: Settings, task: str) -> None:
@@ -79,6 +84,15 @@ async def _revoke(settings: Settings, task: str) -> None:
         await asyncio.to_thread(broker.revoke, settings, task)
     except Exception:  # the cancelled job's worker stops it by itself
         log.exception("could not revoke task %s in Celery", task)
+
+
+def _engine_of(session: AsyncSession) -> AsyncEngine:
+    bind = session.bind
+    if isinstance(bind, AsyncConnection):
+        return bind.engine
+    if isinstance(bind, AsyncEngine):
+        return bind
+    raise TypeError("jobs are created in a session bound to an engine or a connection")
 
 
 def _on_commit(session: AsyncSession, action: Callable[[], Coroutine[Any, Any, object]]) -> None:
