@@ -68,38 +68,41 @@ async def chain_verifies(engine: AsyncEngine) -> int:
     return checked.rows
 
 
-async def test_the_migrations_partition_existing_rows_and_can_be_undone(
+async def test_the_migrations_can_be_undone_and_partition_existing_rows(
     scratch_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await migrations.downgrade(scratch_engine, "0004")
+    """Rows are written at head (today's models cannot write to an older schema), taken
+    down to plain tables before 0005 and back up into monthly partitions."""
     now = datetime.now(UTC)
     old = now - timedelta(days=70)
-    await lines_of(scratch_engine, old, 300, old)
+    first = await lines_of(scratch_engine, old, 300, old)
     await audit_rows(scratch_engine, monkeypatch, old, 4)
-    await migrations.upgrade(scratch_engine)
+    rows = await chain_verifies(scratch_engine)
 
+    await migrations.downgrade(scratch_engine, "0004")
+    for spec in (JOB_LOGS, AUDIT_LOGS):
+        assert await partition_names(scratch_engine, spec) == []
+    async with scratch_engine.connect() as connection:
+        kept = await connection.scalar(
+            select(func.count()).select_from(JobLog).where(JobLog.job_id == first.id)
+        )
+    assert kept == 300
+    assert await chain_verifies(scratch_engine) == rows
+
+    await migrations.upgrade(scratch_engine)
     for spec in (JOB_LOGS, AUDIT_LOGS):
         names = await partition_names(scratch_engine, spec)
         assert spec.name_of(partitions.month_start(old)) in names
         assert spec.name_of(partitions.month_start(now)) in names
         assert spec.default in names
-    newer = await lines_of(scratch_engine, now, 10, now)
+    await lines_of(scratch_engine, now, 10, now)
     newest = await audit_rows(scratch_engine, monkeypatch, now, 1)
     async with scratch_engine.connect() as connection:
         ids = (await connection.execute(select(func.count(), func.max(JobLog.id)))).one()
         assert tuple(ids) == (310, 310)
         assert await connection.scalar(select(func.max(AuditLog.id))) == newest[0]
         assert not await migrations.drift(scratch_engine)
-    rows = await chain_verifies(scratch_engine)
-    await migrations.downgrade(scratch_engine, "0004")
-    for spec in (JOB_LOGS, AUDIT_LOGS):
-        assert await partition_names(scratch_engine, spec) == []
-    async with scratch_engine.connect() as connection:
-        kept = await connection.scalar(
-            select(func.count()).select_from(JobLog).where(JobLog.job_id == newer.id)
-        )
-    assert kept == 10
-    assert await chain_verifies(scratch_engine) == rows
+    assert await chain_verifies(scratch_engine) == rows + 1
 
 
 async def test_retention_drops_an_expired_month_whole(
