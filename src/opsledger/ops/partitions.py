@@ -72,25 +72,26 @@ class Partitioned:
     def create_sql(self, month: date, parent: str | None = None) -> list[str]:
         """DDL for one month's partition; bounds are UTC midnights of the first days."""
         name, upper = self.name_of(month), next_month(month)
-        statements = [
+        return self._guarded(
+            name,
             f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {parent or self.table} "
-            f"FOR VALUES FROM ('{month:%Y-%m-%d} 00:00:00+00') TO ('{upper:%Y-%m-%d} 00:00:00+00')"
-        ]
-        if self.truncate_guard is not None:
-            statements.append(
-                f"CREATE OR REPLACE TRIGGER {name}_no_truncate BEFORE TRUNCATE ON {name} "
-                f"FOR EACH STATEMENT EXECUTE FUNCTION {self.truncate_guard}()"
-            )
-        return statements
+            f"FOR VALUES FROM ('{month:%Y-%m-%d} 00:00:00+00') TO ('{upper:%Y-%m-%d} 00:00:00+00')",
+        )
 
     def default_sql(self, parent: str | None = None) -> list[str]:
-        statements = [f"CREATE TABLE {self.default} PARTITION OF {parent or self.table} DEFAULT"]
-        if self.truncate_guard is not None:
-            statements.append(
-                f"CREATE TRIGGER {self.default}_no_truncate BEFORE TRUNCATE ON {self.default} "
-                f"FOR EACH STATEMENT EXECUTE FUNCTION {self.truncate_guard}()"
-            )
-        return statements
+        return self._guarded(
+            self.default, f"CREATE TABLE {self.default} PARTITION OF {parent or self.table} DEFAULT"
+        )
+
+    def _guarded(self, name: str, create: str) -> list[str]:
+        """``create``, and the partition's TRUNCATE guard when the table has one."""
+        if self.truncate_guard is None:
+            return [create]
+        return [
+            create,
+            f"CREATE OR REPLACE TRIGGER {name}_no_truncate BEFORE TRUNCATE ON {name} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {self.truncate_guard}()",
+        ]
 
     def months_for(self, oldest: datetime | None, now: datetime) -> list[date]:
         """The months from ``oldest``'s (or ``now``'s) to MONTHS_AHEAD past ``now``'s."""
