@@ -11,7 +11,7 @@ from opsledger.db.engine import snapshot
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.kit.cli import err, load_settings, out, run
 
-audit_cli = typer.Typer(help="The audit trail.", no_args_is_help=True)
+audit_cli = typer.Typer(no_args_is_help=True)
 
 
 @audit_cli.command("verify")

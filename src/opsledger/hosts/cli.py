@@ -12,7 +12,7 @@ from opsledger.hosts.models import Host, HostStatus
 from opsledger.hosts.schemas import HostCreate, HostQuery, HostTransition
 from opsledger.kit.cli import load_settings, out, parse, run_in_context
 
-hosts_cli = typer.Typer(help="The host inventory.", no_args_is_help=True)
+hosts_cli = typer.Typer(no_args_is_help=True)
 
 
 def _table(hosts: list[Host]) -> Table:

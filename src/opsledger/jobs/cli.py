@@ -31,7 +31,7 @@ from opsledger.kit.cli import (
 )
 from opsledger.security.context import cli_context
 
-jobs_cli = typer.Typer(help="Jobs and their output.", no_args_is_help=True)
+jobs_cli = typer.Typer(no_args_is_help=True)
 
 
 @jobs_cli.command("list")

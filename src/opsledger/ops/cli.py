@@ -15,7 +15,7 @@ from opsledger.db.session import session_factory, unit_of_work
 from opsledger.kit.cli import err, install_keys, load_settings, one_line_errors, out, run
 from opsledger.ops import backup, partitions, retention, service
 
-keys_cli = typer.Typer(help="Field-encryption keys.", no_args_is_help=True)
+keys_cli = typer.Typer(no_args_is_help=True)
 
 
 @keys_cli.command("generate")
@@ -47,7 +47,7 @@ def rotate(
         out.print(f"{name}: {report.rotated[name]} of {examined} values re-encrypted")
 
 
-retention_cli = typer.Typer(help="Dropping what is past retention.", no_args_is_help=True)
+retention_cli = typer.Typer(no_args_is_help=True)
 
 
 @retention_cli.command("run")
@@ -129,9 +129,7 @@ def restore_command(
     out.print(f"restored {file}: {len(manifest.tables)} tables, {rows} rows")
 
 
-partitions_cli = typer.Typer(
-    help="job_logs' and audit_logs' monthly partitions (PostgreSQL).", no_args_is_help=True
-)
+partitions_cli = typer.Typer(no_args_is_help=True)
 
 
 @partitions_cli.command("ensure")

@@ -17,7 +17,7 @@ from opsledger.users.importing import LegacyExport
 from opsledger.users.models import UserRole
 from opsledger.users.schemas import UserCreate, UserUpdate
 
-users_cli = typer.Typer(help="User accounts.", no_args_is_help=True)
+users_cli = typer.Typer(no_args_is_help=True)
 
 PasswordStdin = Annotated[
     bool,
@@ -119,7 +119,7 @@ def reset_password(username: str, password_stdin: PasswordStdin = False) -> None
     _announce(username, password, generated)
 
 
-import_cli = typer.Typer(help="Bringing records in from other systems.", no_args_is_help=True)
+import_cli = typer.Typer(no_args_is_help=True)
 
 
 @import_cli.command("users")
