@@ -14,22 +14,19 @@ from opsledger.hosts.schemas import HostTransition
 from opsledger.jobs import service as jobs
 from opsledger.jobs.models import Job
 from opsledger.kit.errors import ValidationFailed
-from opsledger.playbooks import repository as playbooks
 from opsledger.security.context import Ctx
 
 
 async def provision(ctx: Ctx, host_id: int) -> Job:
     host = await hosts.get(ctx, host_id)
-    if not host.is_active:
-        raise ValidationFailed(f"host {host.hostname} is deactivated")
     role = await host_roles.get(ctx.session, host.host_role_id) if host.host_role_id else None
     if role is None or role.default_playbook_id is None:
         raise ValidationFailed(
             f"host {host.hostname} has no role with a default playbook to provision it with"
         )
-    playbook = await playbooks.get(ctx.session, role.default_playbook_id)
-    if playbook is None or not playbook.is_active:
-        raise ValidationFailed(f"the default playbook of role {role.name} is inactive")
-    # Compare-and-set: a host already provisioning (or decommissioned) answers 409.
+    await jobs.runnable(ctx, role.default_playbook_id, host.id)
+    # Compare-and-set: a host already provisioning answers 409.
     await hosts.transition(ctx, host.id, HostTransition(status=HostStatus.provisioning))
-    return await jobs.submit(ctx, playbook.id, host.id, ctx.user_id, None, provisions_host=True)
+    return await jobs.submit(
+        ctx, role.default_playbook_id, host.id, ctx.user_id, None, provisions_host=True
+    )

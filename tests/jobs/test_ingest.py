@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -52,7 +53,19 @@ async def test_a_hundred_thousand_lines_arrive_numbered_without_gaps(engine: Asy
 
     assert await numbering(engine, job_id) == (LINES, LINES, 1, LINES)
     assert writer.stats.lines == LINES
-    assert writer.stats.batches < LINES / 1000  # batches grew under sustained load
+
+
+def test_batches_grow_while_writes_are_quick_and_shrink_when_one_nears_the_bound() -> None:
+    writer = LogWriter(None, 1, datetime.now(UTC), batch_lines=1000, max_batch=8000)  # type: ignore[arg-type]
+    quick, slow = writer.max_delay / 4, writer.max_delay * 2
+    for expected in (2000, 4000, 8000, 8000):
+        writer._adapt(quick)
+        assert writer._threshold == expected
+    for expected in (4000, 2000, 1000, 1000):
+        writer._adapt(slow)
+        assert writer._threshold == expected
+    writer._adapt(writer.max_delay * 0.75)  # neither quick nor near the bound: kept
+    assert writer._threshold == 1000
 
 
 WRITER = textwrap.dedent(

@@ -17,6 +17,7 @@ from opsledger.config import Settings
 from opsledger.db.base import utcnow
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs.ingest import LogWriter
+from opsledger.kit.errors import ValidationFailed
 from opsledger.models import AuditLog, AuditPurgeGuard, Job, JobLog
 from opsledger.ops import retention
 from opsledger.security.context import cli_context
@@ -105,7 +106,7 @@ async def test_audit_rows_still_cannot_be_deleted_outside_retention(
 
 def test_audit_retention_under_a_year_needs_force() -> None:
     short = Settings(audit_retention_days=30)
-    with pytest.raises(Exception, match="--force"):
+    with pytest.raises(ValidationFailed, match="--force"):
         retention.cutoffs(short)
     assert retention.cutoffs(short, force=True).audit_logs > retention.cutoffs(SETTINGS).audit_logs
 

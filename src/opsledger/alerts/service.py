@@ -9,12 +9,10 @@ from opsledger.alerts import repository
 from opsledger.alerts.models import AlertSeverity, AlertStatus, MonitoringAlert
 from opsledger.alerts.schemas import AlertCreate, AlertmanagerWebhook, WebhookResult
 from opsledger.audit import changes
-from opsledger.audit import service as audit
 from opsledger.db.base import utcnow
 from opsledger.deployments import repository as deployments
 from opsledger.hosts import repository as hosts
 from opsledger.kit.errors import ValidationFailed, found
-from opsledger.kit.states import transition as move
 from opsledger.security.context import Ctx
 
 RESOURCE = "alert"
@@ -57,11 +55,9 @@ async def _move(
     ctx: Ctx, alert_id: int, target: AlertStatus, values: dict[str, Any]
 ) -> MonitoringAlert:
     alert = await get(ctx, alert_id)
-    before = await audit.capture(ctx.session, alert)
-    await move(ctx.session, MonitoringAlert, alert.id, ALERT_TRANSITIONS, target, values)
-    await changes.reload(ctx, alert)
-    await audit.changed(ctx, target.value, RESOURCE, alert, before)
-    return alert
+    return await changes.transition(
+        ctx, RESOURCE, alert, ALERT_TRANSITIONS, target, values, action=target.value
+    )
 
 
 async def acknowledge(ctx: Ctx, alert_id: int) -> MonitoringAlert:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from opsledger.api_keys import repository
 from opsledger.api_keys.models import ApiKey
 from opsledger.api_keys.schemas import ApiKeyCreate
+from opsledger.audit import changes
 from opsledger.audit import service as audit
 from opsledger.db.base import utcnow
 from opsledger.kit.errors import Conflict, ValidationFailed, found
@@ -54,8 +55,4 @@ async def revoke(ctx: Ctx, key_id: int) -> ApiKey:
     key = await get(ctx, key_id)
     if key.revoked_at is not None:
         raise Conflict(f"API key {key_id} is already revoked")
-    before = await audit.capture(ctx.session, key)
-    key.revoked_at = utcnow()
-    await ctx.session.flush()
-    await audit.changed(ctx, "revoke", RESOURCE, key, before)
-    return key
+    return await changes.update(ctx, RESOURCE, key, {"revoked_at": utcnow()}, action="revoke")

@@ -1,17 +1,23 @@
-"""Audited changes to a row: create, update, delete, each with its audit row in the same
-transaction. Domain services use these instead of repeating capture/flush/record."""
+"""Audited changes to a row: create, update, a status transition and delete, each with its
+audit row in the same transaction. These are the only ways a service changes an audited
+row, so no change can skip its snapshot: each takes the row, the change and the action,
+and does snapshot → write → reload → audit row itself."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from sqlalchemy import delete
 
 from opsledger.audit import service as audit
+from opsledger.kit.pagination import Identified
+from opsledger.kit.states import transition as compare_and_set
 from opsledger.security.context import Ctx
 
-R = TypeVar("R")
+R = TypeVar("R", bound=Identified)
+S = TypeVar("S", bound=StrEnum)
 
 
 async def create(ctx: Ctx, resource_type: str, row: R) -> R:
@@ -21,12 +27,37 @@ async def create(ctx: Ctx, resource_type: str, row: R) -> R:
     return row
 
 
-async def update(ctx: Ctx, resource_type: str, row: R, changes: Mapping[str, Any]) -> R:
+async def update(
+    ctx: Ctx, resource_type: str, row: R, changes: Mapping[str, Any], *, action: str = "update"
+) -> R:
+    """Set ``changes`` on the row (a value may be a SQL expression, such as a counter's
+    ``column + 1``; it is read back for the audit row)."""
     before = await audit.capture(ctx.session, row)
     for field, value in changes.items():
         setattr(row, field, value)
     await ctx.session.flush()
-    await audit.changed(ctx, "update", resource_type, row, before)
+    await audit.changed(ctx, action, resource_type, row, before)
+    return row
+
+
+async def transition(
+    ctx: Ctx,
+    resource_type: str,
+    row: R,
+    machine: Mapping[S, set[S]],
+    target: S,
+    values: Mapping[str, Any] | None = None,
+    *,
+    action: str = "transition",
+) -> R:
+    """Move the row to ``target`` along ``machine`` by compare-and-set (Conflict when the
+    table does not allow it or another change got there first), with ``values`` set in
+    the same UPDATE."""
+    before = await audit.capture(ctx.session, row)
+    model: Any = type(row)
+    await compare_and_set(ctx.session, model, row.id, machine, target, dict(values or {}))
+    await ctx.session.refresh(row)
+    await audit.changed(ctx, action, resource_type, row, before)
     return row
 
 
@@ -36,9 +67,3 @@ async def remove(ctx: Ctx, resource_type: str, row: Any) -> None:
     await ctx.session.execute(delete(model).where(model.id == row.id))
     ctx.session.expunge(row)
     await audit.record(ctx, "delete", resource_type, row.id, before=before)
-
-
-async def reload(ctx: Ctx, row: R) -> R:
-    """After a Core UPDATE (a state transition), refresh what the session holds."""
-    await ctx.session.refresh(row)
-    return row

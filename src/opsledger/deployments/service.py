@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from opsledger.applications import repository as applications
+from opsledger.audit import changes
 from opsledger.audit import service as audit
 from opsledger.db.base import utcnow
 from opsledger.deployments import repository
@@ -19,7 +20,6 @@ from opsledger.deployments.models import (
 from opsledger.deployments.schemas import DeploymentCreate, DeploymentStatusChange
 from opsledger.infrastructure import repository as infrastructure
 from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
-from opsledger.kit.states import transition as move
 from opsledger.security.context import Ctx
 
 RESOURCE = "deployment"
@@ -68,17 +68,6 @@ async def page(
     return await repository.page(ctx.session, owner, filters, include_deleted, limit, after)
 
 
-def _snapshot(deployment: Deployment) -> dict[str, Any]:
-    return {
-        "name": deployment.name,
-        "image": deployment.image,
-        "version": deployment.version,
-        "status": deployment.status,
-        "target_replicas": deployment.target_replicas,
-        "deleted_at": deployment.deleted_at.isoformat() if deployment.deleted_at else None,
-    }
-
-
 def _history(
     ctx: Ctx,
     deployment_id: int,
@@ -122,8 +111,14 @@ async def create(ctx: Ctx, body: DeploymentCreate) -> Deployment:
     )
     _history(ctx, deployment.id, None, DeploymentStatus.pending, "created")
     await ctx.session.flush()
-    after = _snapshot(deployment) | {"resources": body.resources.model_dump()}
-    await audit.record(ctx, "create", RESOURCE, deployment.id, after=after)
+    after = await audit.capture(ctx.session, deployment)
+    await audit.record(
+        ctx,
+        "create",
+        RESOURCE,
+        deployment.id,
+        after=after | {"resources": body.resources.model_dump()},
+    )
     return await get(ctx, deployment.id, detail=True)
 
 
@@ -132,7 +127,6 @@ async def scale(ctx: Ctx, deployment_id: int, target: int) -> Deployment:
     deployment = await get(ctx, deployment_id, lock=True)
     if deployment.deleted_at is not None:
         raise Conflict(f"deployment {deployment_id} is deleted")
-    before = _snapshot(deployment)
     active = await repository.active_replicas(ctx.session, deployment.id)
     if target > len(active):
         ctx.session.add_all(
@@ -141,11 +135,7 @@ async def scale(ctx: Ctx, deployment_id: int, target: int) -> Deployment:
     else:
         surplus = [replica.id for replica in active[target:]]
         await repository.stop_replicas(ctx.session, surplus, {"stopped_at": utcnow()})
-    deployment.target_replicas = target
-    await ctx.session.flush()
-    await audit.record(
-        ctx, "scale", RESOURCE, deployment.id, before=before, after=_snapshot(deployment)
-    )
+    await changes.update(ctx, RESOURCE, deployment, {"target_replicas": target}, action="scale")
     return await get(ctx, deployment.id, detail=True)
 
 
@@ -157,15 +147,10 @@ async def _move(
     values: dict[str, Any],
     action: str,
 ) -> Deployment:
-    before = _snapshot(deployment)
     old = deployment.status
-    await move(
-        ctx.session,
-        Deployment,
-        deployment.id,
-        DEPLOYMENT_TRANSITIONS,
-        target,
-        {"updated_at": utcnow(), **values},
+    values = {"updated_at": utcnow(), **values}
+    await changes.transition(
+        ctx, RESOURCE, deployment, DEPLOYMENT_TRANSITIONS, target, values, action=action
     )
     if target in (DeploymentStatus.stopped, DeploymentStatus.deleted):
         active = await repository.active_replicas(ctx.session, deployment.id)
@@ -174,11 +159,7 @@ async def _move(
         )
     _history(ctx, deployment.id, old, target, reason)
     await ctx.session.flush()
-    current = await get(ctx, deployment.id, detail=True)
-    await audit.record(
-        ctx, action, RESOURCE, deployment.id, before=before, after=_snapshot(current)
-    )
-    return current
+    return await get(ctx, deployment.id, detail=True)
 
 
 async def set_status(ctx: Ctx, deployment_id: int, body: DeploymentStatusChange) -> Deployment:

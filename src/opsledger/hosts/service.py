@@ -6,14 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from opsledger.audit import changes
-from opsledger.audit import service as audit
 from opsledger.db.base import utcnow
 from opsledger.host_roles import repository as host_roles
 from opsledger.hosts import repository
 from opsledger.hosts.models import Host, HostStatus
 from opsledger.hosts.schemas import HostCreate, HostTransition, HostUpdate
 from opsledger.kit.errors import Conflict, Forbidden, ValidationFailed, found
-from opsledger.kit.states import transition as move
 from opsledger.security.context import Ctx
 from opsledger.security.policy import allows
 
@@ -69,7 +67,6 @@ async def update(ctx: Ctx, host_id: int, body: HostUpdate) -> Host:
 async def transition(ctx: Ctx, host_id: int, body: HostTransition) -> Host:
     """Compare-and-set along HOST_TRANSITIONS, stamping when it happened."""
     host = await get(ctx, host_id)
-    before = await audit.capture(ctx.session, host)
     now = utcnow()
     values: dict[str, Any] = {
         "status_changed_at": now,
@@ -78,10 +75,7 @@ async def transition(ctx: Ctx, host_id: int, body: HostTransition) -> Host:
     }
     if body.status is HostStatus.deployed:
         values["provisioned_at"] = now
-    await move(ctx.session, Host, host.id, HOST_TRANSITIONS, body.status, values)
-    await changes.reload(ctx, host)
-    await audit.changed(ctx, "transition", RESOURCE, host, before)
-    return host
+    return await changes.transition(ctx, RESOURCE, host, HOST_TRANSITIONS, body.status, values)
 
 
 async def delete(ctx: Ctx, host_id: int, hard: bool) -> None:

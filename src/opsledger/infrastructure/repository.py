@@ -29,3 +29,10 @@ async def page(
 async def in_use(session: AsyncSession, infrastructure_id: int) -> bool:
     statement = select(exists().where(Deployment.infrastructure_id == infrastructure_id))
     return bool(await session.scalar(statement))
+
+
+async def reload(session: AsyncSession, infrastructure: Infrastructure) -> Infrastructure:
+    """Every column after a write, the encrypted one too: the answer says whether
+    provider secrets are set, and an audit snapshot leaves that column unloaded."""
+    await session.refresh(infrastructure)
+    return infrastructure

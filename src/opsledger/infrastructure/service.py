@@ -47,7 +47,7 @@ async def create(ctx: Ctx, body: InfrastructureCreate) -> Infrastructure:
     await _name_free(ctx, body.name)
     infrastructure = Infrastructure(**_sealed(dict(body)))
     await changes.create(ctx, RESOURCE, infrastructure)
-    return await changes.reload(ctx, infrastructure)
+    return await repository.reload(ctx.session, infrastructure)
 
 
 async def update(ctx: Ctx, infrastructure_id: int, body: InfrastructureUpdate) -> Infrastructure:
@@ -55,7 +55,7 @@ async def update(ctx: Ctx, infrastructure_id: int, body: InfrastructureUpdate) -
     fields = body.changes()
     await _name_free(ctx, fields.get("name"), infrastructure.id)
     await changes.update(ctx, RESOURCE, infrastructure, _sealed(fields))
-    return await changes.reload(ctx, infrastructure)
+    return await repository.reload(ctx.session, infrastructure)
 
 
 async def delete(ctx: Ctx, infrastructure_id: int) -> None:

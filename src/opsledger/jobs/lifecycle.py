@@ -11,7 +11,6 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.audit import changes
-from opsledger.audit import service as audit
 from opsledger.credentials import repository as credentials
 from opsledger.credentials.models import CredentialType
 from opsledger.db.base import utcnow
@@ -24,7 +23,6 @@ from opsledger.jobs.runner import Outcome, Plan
 from opsledger.jobs.schemas import RESERVED_PREFIX
 from opsledger.kit.errors import Conflict, ValidationFailed, found
 from opsledger.kit.metrics import JOB_DURATION
-from opsledger.kit.states import transition as move
 from opsledger.security.context import Ctx
 from opsledger.tickets import service as tickets
 
@@ -44,20 +42,14 @@ async def claim(ctx: Ctx, job_id: int) -> Plan | None:
     """Move a pending job to running for this worker and read what running it needs;
     None when it is not pending any more (another worker has it, or it was cancelled)."""
     now = utcnow()
+    job = await exists(ctx.session, job_id)
+    values = {"started_at": now, "heartbeat_at": now}
     try:
-        await move(
-            ctx.session,
-            Job,
-            job_id,
-            JOB_TRANSITIONS,
-            JobStatus.running,
-            {"started_at": now, "heartbeat_at": now},
+        await changes.transition(
+            ctx, RESOURCE, job, JOB_TRANSITIONS, JobStatus.running, values, action="start"
         )
     except Conflict:
         return None
-    job = await exists(ctx.session, job_id)
-    await changes.reload(ctx, job)
-    await audit.record(ctx, "start", RESOURCE, job.id, after=await audit.capture(ctx.session, job))
     return await _plan(ctx, job_id)
 
 
@@ -136,21 +128,18 @@ async def end(ctx: Ctx, job_id: int, status: JobStatus, error: str | None, actio
     """Compare-and-set the job to a final ``status`` (Conflict when it cannot move there
     any more), then settle it."""
     job = await exists(ctx.session, job_id)
-    before = await audit.capture(ctx.session, job)
     values = {"completed_at": utcnow(), "error_message": error}
-    await move(ctx.session, Job, job_id, JOB_TRANSITIONS, status, values)
-    await settle(ctx, job, action, before)
+    await changes.transition(ctx, RESOURCE, job, JOB_TRANSITIONS, status, values, action=action)
+    await settle(ctx, job)
     if job.started_at is not None and job.completed_at is not None:
         ran = (job.completed_at - job.started_at).total_seconds()
         JOB_DURATION.labels(status.value).observe(ran)
     return job
 
 
-async def settle(ctx: Ctx, job: Job, action: str, before: audit.Snapshot) -> None:
-    """What every end of a job brings, in its transaction: the audit row, a ticket when
-    it failed, and the host's status when the job was provisioning it."""
-    await changes.reload(ctx, job)
-    await audit.changed(ctx, action, RESOURCE, job, before)
+async def settle(ctx: Ctx, job: Job) -> None:
+    """What every end of a job brings besides its audit row, in its transaction: a ticket
+    when it failed, and the host's status when the job was provisioning it."""
     if job.status is not JobStatus.failed and not job.provisions_host:
         return
     loaded = found(await repository.for_run(ctx.session, job.id), f"job {job.id} does not exist")

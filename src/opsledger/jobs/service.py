@@ -54,16 +54,22 @@ async def launch(
     return await create(ctx, body, user.id)
 
 
+async def runnable(ctx: Ctx, playbook_id: int, host_id: int) -> None:
+    """The one rule for what a job may run, wherever it is launched from (API, console,
+    CLI, provisioning): an active playbook, on an active host that is not decommissioned."""
+    playbook = await playbooks.get(ctx.session, playbook_id)
+    if playbook is None or not playbook.is_active:
+        raise ValidationFailed(f"playbook {playbook_id} does not exist or is inactive")
+    host = await hosts.get(ctx.session, host_id)
+    if host is None or not host.is_active or host.status is HostStatus.decommissioned:
+        raise ValidationFailed(f"host {host_id} does not exist or is not in service")
+
+
 async def create(ctx: Ctx, body: JobCreate, user_id: int | None = None) -> Job:
     """A pending job, started by ``user_id`` (default: the acting user)."""
-    playbook = await playbooks.get(ctx.session, body.playbook_id)
-    if playbook is None or not playbook.is_active:
-        raise ValidationFailed(f"playbook {body.playbook_id} does not exist or is inactive")
-    host = await hosts.get(ctx.session, body.host_id)
-    if host is None or not host.is_active or host.status is HostStatus.decommissioned:
-        raise ValidationFailed(f"host {body.host_id} does not exist or is not in service")
+    await runnable(ctx, body.playbook_id, body.host_id)
     started_by = ctx.user_id if user_id is None else user_id
-    return await submit(ctx, playbook.id, host.id, started_by, body.extra_vars)
+    return await submit(ctx, body.playbook_id, body.host_id, started_by, body.extra_vars)
 
 
 async def submit(

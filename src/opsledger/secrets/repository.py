@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -45,7 +45,3 @@ async def add(session: AsyncSession, secret: Secret) -> Secret:
     session.add(secret)
     await session.flush()
     return secret
-
-
-async def remove(session: AsyncSession, secret_id: int) -> None:
-    await session.execute(delete(Secret).where(Secret.id == secret_id))

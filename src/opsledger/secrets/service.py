@@ -3,6 +3,7 @@ and every reveal is audited."""
 
 from __future__ import annotations
 
+from opsledger.audit import changes
 from opsledger.audit import service as audit
 from opsledger.kit.errors import Conflict, found
 from opsledger.secrets import repository
@@ -40,18 +41,12 @@ async def create(ctx: Ctx, body: SecretCreate) -> Secret:
 
 async def replace_value(ctx: Ctx, secret_id: int, value: str) -> Secret:
     secret = await get(ctx, secret_id)
-    before = await audit.capture(ctx.session, secret)
-    secret.value = value
-    await ctx.session.flush()
-    await audit.changed(ctx, "update", RESOURCE, secret, before)
-    return secret
+    return await changes.update(ctx, RESOURCE, secret, {"value": value})
 
 
 async def delete(ctx: Ctx, secret_id: int) -> None:
     secret = await get(ctx, secret_id)
-    before = await audit.capture(ctx.session, secret)
-    await repository.remove(ctx.session, secret.id)
-    await audit.record(ctx, "delete", RESOURCE, secret_id, before=before)
+    await changes.remove(ctx, RESOURCE, secret)
 
 
 async def reveal(ctx: Ctx, secret_id: int) -> str:

@@ -7,11 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from opsledger.audit import changes
-from opsledger.audit import service as audit
 from opsledger.db.base import utcnow
 from opsledger.jobs import repository as jobs
 from opsledger.kit.errors import ValidationFailed, found
-from opsledger.kit.states import transition as move
 from opsledger.security.context import Ctx
 from opsledger.tickets import repository
 from opsledger.tickets.models import Ticket, TicketPriority, TicketStatus
@@ -120,14 +118,10 @@ async def update(ctx: Ctx, ticket_id: int, body: TicketUpdate) -> Ticket:
 
 async def transition(ctx: Ctx, ticket_id: int, body: TicketTransition) -> Ticket:
     ticket = await get(ctx, ticket_id)
-    before = await audit.capture(ctx.session, ticket)
     now = utcnow()
     values: dict[str, Any] = {"updated_at": now}
     if body.status is TicketStatus.resolved:
         values["resolved_at"] = now
     elif body.status is TicketStatus.open:
         values["resolved_at"] = None
-    await move(ctx.session, Ticket, ticket.id, TICKET_TRANSITIONS, body.status, values)
-    await changes.reload(ctx, ticket)
-    await audit.changed(ctx, "transition", RESOURCE, ticket, before)
-    return ticket
+    return await changes.transition(ctx, RESOURCE, ticket, TICKET_TRANSITIONS, body.status, values)

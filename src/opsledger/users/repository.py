@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,6 +50,12 @@ async def active_admins(session: AsyncSession) -> int:
 
 async def any_admin(session: AsyncSession) -> bool:
     return bool(await session.scalar(select(exists().where(User.role == UserRole.admin))))
+
+
+def token_version_bumped() -> Any:
+    """``token_version + 1`` as the database computes it, for an update: two racing bumps
+    both count."""
+    return User.token_version + 1
 
 
 async def bump_token_version(session: AsyncSession, user: User) -> None:

@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from opsledger.audit import changes
 from opsledger.audit import service as audit
 from opsledger.db.base import utcnow
 from opsledger.kit.errors import Conflict, RateLimited, ValidationFailed, found
@@ -53,27 +54,22 @@ async def create(ctx: Ctx, body: UserCreate) -> User:
 
 async def update(ctx: Ctx, user_id: int, body: UserUpdate) -> User:
     user = await get(ctx, user_id)
-    before = await audit.capture(ctx.session, user)
-    changes = body.model_dump(exclude_unset=True, exclude_none=True)
-    if "email" in changes and await repository.email_taken(ctx.session, changes["email"], user.id):
+    fields = body.model_dump(exclude_unset=True, exclude_none=True)
+    if "email" in fields and await repository.email_taken(ctx.session, fields["email"], user.id):
         raise Conflict("another user has that email")
     losing_admin = (
         user.role is UserRole.admin
         and user.is_active
         and (
-            changes.get("role", UserRole.admin) is not UserRole.admin
-            or changes.get("is_active", True) is False
+            fields.get("role", UserRole.admin) is not UserRole.admin
+            or fields.get("is_active", True) is False
         )
     )
     if losing_admin and await repository.active_admins(ctx.session) <= 1:
         raise Conflict("this is the last active admin: promote another user first")
-    for field, value in changes.items():
-        setattr(user, field, value)
-    await ctx.session.flush()
-    if changes.get("is_active") is False:
-        await repository.bump_token_version(ctx.session, user)
-    await audit.changed(ctx, "update", RESOURCE, user, before)
-    return user
+    if fields.get("is_active") is False:
+        fields["token_version"] = repository.token_version_bumped()  # every token dies
+    return await changes.update(ctx, RESOURCE, user, fields)
 
 
 async def set_password(ctx: Ctx, user: User, password: str, action: str) -> None:
