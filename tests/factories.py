@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,10 +32,13 @@ from opsledger.models import (
 )
 
 _serial = itertools.count(1)
+# xdist workers share the machine's Redis, the sshd user's home and the playbook root:
+# names they make must differ between workers too.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 
 
 def unique(prefix: str) -> str:
-    return f"{prefix}-{next(_serial)}"
+    return f"{prefix}-{_WORKER}{next(_serial)}"
 
 
 async def add(session: AsyncSession, row: Any) -> Any:
