@@ -18,6 +18,7 @@ from opsledger import migrations
 from opsledger.config import Settings
 from opsledger.db.engine import create_engine
 from opsledger.security.crypto import KeyRing, install_key_ring
+from opsledger.security.throttle import LoginThrottle
 from opsledger.users.models import UserRole
 from tests.api import ENCRYPTION_KEY, Person, build_app, client_for, make_person
 from tests.databases import (
@@ -43,8 +44,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         backend = callspec.params.get("backend") if callspec else None
         if marker and backend and backend not in marker.args:
             drop.append(item)
-        else:
-            keep.append(item)
+            continue
+        keep.append(item)
+        if backend and item.get_closest_marker("per_backend_group"):
+            # The module's expensive fixture (a server on a database of its own) is built
+            # once per backend on one xdist worker, not once on every worker.
+            item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}-{backend}"))
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -112,9 +117,19 @@ async def scratch_engine(backend: str, sqlite_dir: Path) -> AsyncIterator[AsyncE
         yield scratch
 
 
-@pytest.fixture
-def app(engine: AsyncEngine) -> FastAPI:
+@pytest.fixture(scope="session")
+def shared_app(engine: AsyncEngine) -> FastAPI:
+    """One app per backend and worker: building one costs 0.17 s, and most tests only talk
+    to it."""
     return build_app(engine)
+
+
+@pytest.fixture
+def app(shared_app: FastAPI) -> FastAPI:
+    """The shared app with a login throttle of the test's own: other tests' failed logins
+    must not count against this one."""
+    shared_app.state.login_throttle = LoginThrottle.from_settings(shared_app.state.settings)
+    return shared_app
 
 
 @pytest.fixture

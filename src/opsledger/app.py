@@ -115,11 +115,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.database = db
-    app.state.login_throttle = LoginThrottle(
-        settings.login_max_failures,
-        settings.login_max_failures_per_ip,
-        settings.login_window_seconds,
-    )
+    app.state.login_throttle = LoginThrottle.from_settings(settings)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(MetricsMiddleware)
     install_error_handlers(app)

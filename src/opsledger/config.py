@@ -66,7 +66,7 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_DATABASE_URL
     database_replica_url: str | None = None
-    # Seed 001 (pool 10, overflow 20, pre-ping) and seed 002 (timeout 30 s, recycle 1 h).
+    # Pool 10 with 20 overflow and pre-ping; wait 30 s for a connection, recycle hourly.
     pool_size: int = Field(10, ge=1)
     max_overflow: int = Field(20, ge=0)
     pool_timeout: float = Field(30.0, gt=0)
@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     jwt_lifetime_minutes: int = Field(30, ge=1, le=24 * 60)
 
-    # bcrypt cost: 12 is the floor (seed 002); each step doubles the work.
+    # bcrypt cost: 12 is the floor the requirements set; each step doubles the work.
     bcrypt_rounds: int = Field(12, ge=12, le=16)
     password_min_length: int = Field(12, ge=8, le=72)
     # Failed logins allowed per username and per client address within the window.

@@ -1,6 +1,6 @@
 """Work that spans domains.
 
-Provisioning (seed 000): ``provision(host)`` runs the host role's default playbook as a
+Provisioning: ``provision(host)`` runs the host role's default playbook as a
 job and moves the host to provisioning; when that job ends, the jobs service moves the
 host on to deployed (success) or failed (anything else, with the job's error), in the
 transaction that records the job's end."""

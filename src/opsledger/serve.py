@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger import migrations
 from opsledger.app import create_app
+from opsledger.commands import fail, install_keys, load_settings, one_line_errors, out, run
 from opsledger.config import JobBackend, Settings, safe_url, write_key_file
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.host_roles.service import seed_defaults
 from opsledger.jobs.tasks import worker_app
-from opsledger.kit.cli import fail, install_keys, load_settings, one_line_errors, out, run
 from opsledger.security.context import cli_context
 from opsledger.users import service as users
 

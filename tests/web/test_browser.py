@@ -34,10 +34,16 @@ FLAGS = [
 ]
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
+# One server for the module, on one xdist worker: starting it (a migration, two users
+# with real password hashes, the server) costs far more than any test here.
+pytestmark = pytest.mark.xdist_group("console")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`opsledger serve` (running jobs itself) on a new SQLite database with a viewer,
     ``ada``, and an admin, ``grace``."""
+    tmp_path = tmp_path_factory.mktemp("console")
     settings = {
         "database_url": f"sqlite:///{tmp_path / 'console.db'}",
         "encryption_keys": ENCRYPTION_KEY,
@@ -168,7 +174,7 @@ def prepare_target(server: str, ssh: SshServer) -> dict[str, int]:
     return ids
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def target(server: str, ssh: SshServer) -> dict[str, int]:
     """The playbooks and the loopback sshd's host, registered on the served instance."""
     return await asyncio.to_thread(prepare_target, server, ssh)

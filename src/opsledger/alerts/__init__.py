@@ -1,1 +1,1 @@
-"""Monitoring alerts (seed 001) raised by scripts or an Alertmanager webhook."""
+"""Monitoring alerts raised by scripts or an Alertmanager webhook."""

@@ -9,10 +9,9 @@ from fastapi import APIRouter, Depends, Query, status
 from opsledger.api_keys import service
 from opsledger.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from opsledger.kit.errors import (
+    AUTH_ERRORS,
     Conflict,
-    Forbidden,
     NotFound,
-    Unauthorized,
     ValidationFailed,
     problem_responses,
 )
@@ -23,7 +22,6 @@ from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
 router = APIRouter(prefix="/api-keys", tags=["api keys"])
-AUTH_ERRORS = (Unauthorized, Forbidden)
 
 
 @router.post(

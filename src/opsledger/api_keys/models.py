@@ -1,4 +1,4 @@
-"""API key rows (seed 003): the hash of the key, never the key."""
+"""API key rows: the hash of the key, never the key."""
 
 from __future__ import annotations
 

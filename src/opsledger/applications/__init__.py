@@ -1,1 +1,1 @@
-"""Application definitions that deployments run (seed 001)."""
+"""Application definitions that deployments run."""

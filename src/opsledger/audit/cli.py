@@ -7,9 +7,9 @@ from rich.progress import Progress
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.audit import service
+from opsledger.commands import err, load_settings, out, run
 from opsledger.db.engine import snapshot
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.kit.cli import err, load_settings, out, run
 
 audit_cli = typer.Typer(no_args_is_help=True)
 

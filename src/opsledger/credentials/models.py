@@ -1,4 +1,4 @@
-"""Host credentials (seed 000's InfraCredential), encrypted at rest."""
+"""Host credentials (SSH keys, passwords, tokens), encrypted at rest."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""Application deployments with replicas, resources and a status history (seed 004)."""
+"""Application deployments with replicas, resources and a status history."""

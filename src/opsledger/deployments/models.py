@@ -116,7 +116,7 @@ class DeploymentReplica(IdMixin, TimestampMixin, Base):
 
 
 class DeploymentResource(IdMixin, TimestampMixin, Base):
-    """Seed 004's bounds are enforced by the database too, not only by request validation."""
+    """The resource bounds are enforced by the database too, not only by request validation."""
 
     __tablename__ = "deployment_resources"
     __table_args__ = table_args(

@@ -1,4 +1,4 @@
-"""The deployments wire format, with seed 004's validation ranges."""
+"""The deployments wire format, with the resource bounds every deployment must keep."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rules for deployments (seed 004): per-user unique live names, replicas that follow the
+"""Rules for deployments: per-user unique live names, replicas that follow the
 target count, a status machine whose every move is recorded, and soft deletion."""
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Infrastructure roles a host plays (seed 000's InfraRole), not a user's RBAC role."""
+"""Infrastructure roles a host plays (frontend, redis, …), not a user's RBAC role."""

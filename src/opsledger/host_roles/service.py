@@ -16,7 +16,7 @@ from opsledger.security.context import Ctx
 
 RESOURCE = "host_role"
 
-# Seed 000's InfraRole defaults.
+# The roles every installation starts with (`opsledger seed` adds the missing ones).
 DEFAULT_ROLES = {
     "frontend": "Web front end: reverse proxy and static assets",
     "redis": "Redis cache and queue",

@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from opsledger.commands import load_settings, out, parse, run_in_context
 from opsledger.hosts import service
 from opsledger.hosts.models import Host, HostStatus
 from opsledger.hosts.schemas import HostCreate, HostQuery, HostTransition
-from opsledger.kit.cli import load_settings, out, parse, run_in_context
 
 hosts_cli = typer.Typer(no_args_is_help=True)
 

@@ -1,4 +1,4 @@
-"""Hosts (seed 000's InfraHost, seed 002's servers) and their lifecycle status."""
+"""Hosts (the machines playbooks run on) and their lifecycle status."""
 
 from __future__ import annotations
 

@@ -81,7 +81,7 @@ async def transition(ctx: Ctx, host_id: int, body: HostTransition) -> Host:
 async def delete(ctx: Ctx, host_id: int, hard: bool) -> None:
     """Deactivate the host; with ``hard``, delete it and (by cascade) its credentials.
 
-    A host with jobs cannot be deleted: jobs and their logs are kept for good (seed 002),
+    A host with jobs cannot be deleted: jobs and their logs are kept for good (they are the record),
     so such a host is deactivated or decommissioned instead."""
     host = await get(ctx, host_id)
     if not hard:

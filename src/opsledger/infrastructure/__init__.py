@@ -1,1 +1,1 @@
-"""Cloud infrastructure definitions (seed 001)."""
+"""Cloud infrastructure definitions: provider, region, config and encrypted secrets."""

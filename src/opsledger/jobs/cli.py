@@ -11,15 +11,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from opsledger.config import JobBackend
-from opsledger.db.engine import reader
-from opsledger.db.session import session_factory, unit_of_work
-from opsledger.jobs import dispatch, service
-from opsledger.jobs.execution import run_job
-from opsledger.jobs.models import Job, JobStatus
-from opsledger.jobs.pool import worker_name
-from opsledger.jobs.schemas import JobQuery
-from opsledger.kit.cli import (
+from opsledger.commands import (
     err,
     fail,
     install_keys,
@@ -29,6 +21,14 @@ from opsledger.kit.cli import (
     run,
     run_in_context,
 )
+from opsledger.config import JobBackend
+from opsledger.db.engine import reader
+from opsledger.db.session import session_factory, unit_of_work
+from opsledger.jobs import dispatch, service
+from opsledger.jobs.execution import run_job
+from opsledger.jobs.models import Job, JobStatus
+from opsledger.jobs.pool import worker_name
+from opsledger.jobs.schemas import JobQuery
 from opsledger.security.context import cli_context
 
 jobs_cli = typer.Typer(no_args_is_help=True)
@@ -60,7 +60,7 @@ def list_jobs(
     out.print(table)
 
 
-def parse_extra_vars(pairs: list[str]) -> dict[str, Any] | None:
+def extra_vars_from_options(pairs: list[str]) -> dict[str, Any] | None:
     """``-e key=value`` (a string) or ``-e '{"key": …}'`` (a JSON object), merged in order."""
     merged: dict[str, Any] = {}
     for pair in pairs:
@@ -97,7 +97,7 @@ def run_playbook(
     Celery a worker runs it (and -f follows it until it ends)."""
     settings = load_settings()
     install_keys(settings)
-    extra_vars = parse_extra_vars(extra or [])
+    extra_vars = extra_vars_from_options(extra or [])
     embedded = settings.job_backend is JobBackend.embedded
 
     async def launch(engine: AsyncEngine) -> JobStatus | None:

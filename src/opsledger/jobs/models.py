@@ -1,4 +1,5 @@
-"""Jobs and job logs (seed 002), the highest-volume tables in opsledger."""
+"""Jobs (one playbook run on one host) and their log lines, the highest-volume tables in
+opsledger."""
 
 from __future__ import annotations
 

@@ -83,6 +83,12 @@ def found(row: T | None, missing: str) -> T:
     return row
 
 
+class OperationFailed(Exception):
+    """An expected failure of work done outside a request (a backup that cannot be
+    written, a database behind its migrations): the command prints it as one line and
+    exits 1."""
+
+
 # What every authenticated route can answer before it does anything.
 AUTH_ERRORS = (Unauthorized, Forbidden)
 

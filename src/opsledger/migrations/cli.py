@@ -8,8 +8,9 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger import migrations
+from opsledger.commands import err, load_settings, out, run
 from opsledger.config import safe_url
-from opsledger.kit.cli import CommandFailed, err, load_settings, out, run
+from opsledger.kit.errors import OperationFailed
 
 db_cli = typer.Typer(no_args_is_help=True)
 
@@ -47,7 +48,7 @@ def db_check() -> None:
     async def check(engine: AsyncEngine) -> list[object]:
         current = await migrations.current_revision(engine)
         if current != migrations.head_revision():
-            raise CommandFailed(
+            raise OperationFailed(
                 f"database is at revision {current or 'none'}, not "
                 f"{migrations.head_revision()}: run `opsledger db upgrade`"
             )

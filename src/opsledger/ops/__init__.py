@@ -1,1 +1,2 @@
-"""Operations on the whole database: key rotation (later: retention, backup, partitions)."""
+"""Operations on the whole database: key rotation, retention, backup and restore,
+partitions, and the health, readiness and metrics endpoints."""

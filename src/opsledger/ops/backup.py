@@ -46,7 +46,7 @@ from opsledger.audit.models import AuditPurgeGuard
 from opsledger.db.base import Base, utcnow
 from opsledger.db.engine import snapshot
 from opsledger.db.types import EncryptedString, UTCDateTime
-from opsledger.kit.cli import CommandFailed
+from opsledger.kit.errors import OperationFailed
 
 FORMAT = "opsledger-backup"
 VERSION = 1
@@ -60,7 +60,7 @@ REPLACED = frozenset({"audit_chain"})
 Progress = Callable[[str, int], None]
 
 
-class BackupError(CommandFailed):
+class BackupError(OperationFailed):
     """The archive cannot be written or is not fit to restore."""
 
 

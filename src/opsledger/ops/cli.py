@@ -1,4 +1,5 @@
-"""``opsledger keys …``: generate a key and rotate every encrypted value onto it."""
+"""``opsledger keys``, ``retention``, ``backup``, ``restore`` and ``partitions``: the
+commands that work on the whole database."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from cryptography.fernet import Fernet
 from rich.progress import Progress
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from opsledger.commands import err, install_keys, load_settings, one_line_errors, out, run
 from opsledger.db.engine import reader
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.kit.cli import err, install_keys, load_settings, one_line_errors, out, run
 from opsledger.ops import backup, partitions, retention, service
 
 keys_cli = typer.Typer(no_args_is_help=True)

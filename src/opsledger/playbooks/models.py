@@ -1,4 +1,4 @@
-"""Playbook metadata (seed 002); the file's SHA-256 is re-checked before every run."""
+"""Playbook metadata; the file's SHA-256 is re-checked before every run."""
 
 from __future__ import annotations
 

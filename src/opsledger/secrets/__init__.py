@@ -1,1 +1,2 @@
-"""Credentials for external services (seed 001's encrypted "API keys"), owned by a user."""
+"""Credentials for external services (a cloud's access key, a registry token), encrypted
+and owned by a user."""

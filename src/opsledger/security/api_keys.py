@@ -40,7 +40,7 @@ def prefix_of(key: str) -> str | None:
 
 
 def legacy_prefix(key_hash: str) -> str:
-    """The lookup prefix of a key imported from seed 003's store (``opsledger import
+    """The lookup prefix of a key imported from the legacy in-memory store (``opsledger import
     users``), which has no prefix of its own: ``x`` and 15 hex digits of its SHA-256.
     No ``olk_`` prefix (12 hex digits) can equal one."""
     return LEGACY + key_hash[:15]

@@ -6,6 +6,8 @@ import math
 import time
 from collections import OrderedDict, deque
 
+from opsledger.config import Settings
+
 # Bounded so that a flood of random usernames cannot grow memory without limit.
 MAX_TRACKED_KEYS = 100_000
 
@@ -51,6 +53,14 @@ class LoginThrottle:
     def __init__(self, per_user: int, per_address: int, window_seconds: float) -> None:
         self.users = FailureWindow(per_user, window_seconds)
         self.addresses = FailureWindow(per_address, window_seconds)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LoginThrottle:
+        return cls(
+            settings.login_max_failures,
+            settings.login_max_failures_per_ip,
+            settings.login_window_seconds,
+        )
 
     def retry_after(self, username: str, address: str) -> int:
         return max(self.users.retry_after(username.lower()), self.addresses.retry_after(address))

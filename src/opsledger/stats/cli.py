@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from opsledger.commands import load_settings, out, run
 from opsledger.db.engine import reader
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.kit.cli import load_settings, out, run
 from opsledger.stats import service
 from opsledger.stats.schemas import Stats
 

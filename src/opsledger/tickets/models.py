@@ -1,4 +1,4 @@
-"""Tickets (seed 002) with priority-driven due dates."""
+"""Tickets with priority-driven due dates."""
 
 from __future__ import annotations
 

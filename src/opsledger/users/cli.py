@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from opsledger.kit.cli import fail, load_settings, out, parse, parse_json, run_in_context
+from opsledger.commands import fail, load_settings, out, parse, parse_json, run_in_context
 from opsledger.security.context import Ctx
 from opsledger.users import importing, service
 from opsledger.users.importing import LegacyExport
@@ -124,7 +124,7 @@ import_cli = typer.Typer(no_args_is_help=True)
 
 @import_cli.command("users")
 def import_users(
-    file: Annotated[Path, typer.Argument(help="JSON export of seed 003's user store.")],
+    file: Annotated[Path, typer.Argument(help="JSON export of the legacy in-memory user store.")],
 ) -> None:
     """Import users and API-key hashes from the in-memory store's JSON export. Nothing
     is written unless the whole file is valid; users already here are left alone."""

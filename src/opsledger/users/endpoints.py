@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from opsledger.kit.errors import (
+    AUTH_ERRORS,
     Conflict,
-    Forbidden,
     NotFound,
     RateLimited,
     Unauthorized,
@@ -37,7 +37,6 @@ from opsledger.users.schemas import (
 router = APIRouter(prefix="/users", tags=["users"])
 auth_router = APIRouter(prefix="/auth", tags=["auth"])
 
-AUTH_ERRORS = (Unauthorized, Forbidden)
 LOGIN_FAILED = "invalid username or password"
 
 

@@ -1,4 +1,4 @@
-"""Importing the users and API keys of seed 003's in-memory store from its JSON export:
+"""Importing the users and API keys of the legacy in-memory store from its JSON export:
 
     {"users": [{"user_id", "username", "email", "password_hash", "role", "is_active",
                 "created_at", "last_login"}, …],

@@ -1,4 +1,4 @@
-"""Users (seed 002/003): who may act, in which role."""
+"""Users: who may act, in which role."""
 
 from __future__ import annotations
 

@@ -87,7 +87,7 @@ _PlainLoader.yaml_implicit_resolvers = {
 }
 
 
-def parse_extra_vars(text: str) -> dict[str, Any] | None:
+def extra_vars_from_form(text: str) -> dict[str, Any] | None:
     """A YAML or JSON mapping of plain values, or nothing; ValueError says what is wrong.
     Aliases are refused (a few hundred bytes of them can expand to millions of nodes)."""
     if not text.strip():
@@ -123,7 +123,7 @@ async def launch(
         return ctx
     values = {"playbook_id": playbook_id, "host_id": host_id, "extra_vars": extra_vars}
     try:
-        parsed = await asyncio.to_thread(parse_extra_vars, extra_vars)
+        parsed = await asyncio.to_thread(extra_vars_from_form, extra_vars)
         body = JobCreate(playbook_id=playbook_id, host_id=host_id, extra_vars=parsed)
         job = await jobs.create(ctx, body)
     except ValueError as exc:  # pydantic's ValidationError is one

@@ -1,4 +1,5 @@
-"""What every ``opsledger`` command shares: consoles, one-line errors, running async work."""
+"""What every ``opsledger`` command shares: consoles, one-line errors, running async work
+against the configured database."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from opsledger.config import Settings, safe_url
 from opsledger.db.engine import create_engine
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.kit.errors import ProblemError
+from opsledger.kit.errors import OperationFailed, ProblemError
 from opsledger.security.context import Ctx, cli_context
 from opsledger.security.crypto import KeyRing, KeyRingError, install_key_ring
 
@@ -27,10 +28,6 @@ SETTLE_SECONDS = 0.05
 
 out = Console()
 err = Console(stderr=True)
-
-
-class CommandFailed(Exception):
-    """An expected failure: printed as one line, exit code 1."""
 
 
 def fail(message: str) -> NoReturn:
@@ -60,7 +57,7 @@ def one_line_errors(settings: Settings | None = None) -> Iterator[None]:
         fail(f"database error{where}: {_first_line(exc.orig)}")
     except OSError as exc:
         fail(f"cannot reach the database{where}: {_first_line(exc)}")
-    except (KeyRingError, CommandFailed, ProblemError) as exc:
+    except (KeyRingError, OperationFailed, ProblemError) as exc:
         fail(str(exc))
 
 
