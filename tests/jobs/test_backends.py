@@ -86,9 +86,12 @@ async def test_a_celery_worker_runs_and_cancels_jobs(celery_lab: Lab, tmp_path: 
         job_id = await lab.launch(playbook, host, extra_vars={"target_file": str(target)})
         job = await lab.wait(job_id, timeout=120)
         sleeping = await lab.launch(sleeper, host)
-        async with asyncio.timeout(60):
-            while not processes_naming(SLEEP_MARKER):
-                await asyncio.sleep(0.1)
+        try:
+            async with asyncio.timeout(60):
+                while not processes_naming(SLEEP_MARKER):
+                    await asyncio.sleep(0.1)
+        except TimeoutError:
+            pytest.fail(f"never started: {await lab.job(sleeping)}\n{log.read_text()}")
         cancel = await lab.client.post(f"/jobs/{sleeping}/cancel", headers=lab.operator.headers)
         assert cancel.status_code == 200, cancel.text
         async with asyncio.timeout(30):

@@ -6,6 +6,7 @@ left on disk."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -40,13 +41,13 @@ FAILING = """\
         msg: "deliberate failure"
 """
 
-SLEEPING = """\
+# /proc/PID/cmdline separates arguments with NUL: look for the unusual duration alone. It
+# names this test process, so xdist workers never see (or wait for) each other's sleeps.
+SLEEP_MARKER = f"3517.{os.getpid()}"
+SLEEPING = f"""\
     - name: sleep for a long time
-      command: sleep 3517.25
+      command: sleep {SLEEP_MARKER}
 """
-
-# /proc/PID/cmdline separates arguments with NUL: look for the unusual duration alone.
-SLEEP_MARKER = "3517.25"
 
 
 async def ticket_of(lab: Lab, job_id: int) -> Ticket | None:

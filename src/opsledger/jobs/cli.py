@@ -100,7 +100,7 @@ def run_playbook(
     extra_vars = extra_vars_from_options(extra or [])
     embedded = settings.job_backend is JobBackend.embedded
 
-    async def launch(engine: AsyncEngine) -> JobStatus | None:
+    async def launch(engine: AsyncEngine) -> Job | None:
         async with unit_of_work(session_factory(engine)) as session:
             job = await service.launch(
                 cli_context(session, settings), playbook, host, extra_vars, user
@@ -121,17 +121,23 @@ def run_playbook(
             final = await service.wait_for_end(session_factory(reader(engine)), job_id)
         if running is not None:
             await running
-        return final
+        return None if final is None else await ended(engine, job_id)
 
-    final = run(settings, launch)
-    if final is not None:
-        report(final)
+    job = run(settings, launch)
+    if job is not None:
+        report(job)
 
 
-def report(final: JobStatus) -> None:
-    out.print(f"job ended: {final}")
-    if final != JobStatus.success:
-        fail(f"the job did not succeed ({final})")
+async def ended(engine: AsyncEngine, job_id: int) -> Job:
+    async with unit_of_work(session_factory(reader(engine))) as session:
+        return await service.exists(session, job_id)
+
+
+def report(job: Job) -> None:
+    out.print(f"job ended: {job.status}")
+    if job.status != JobStatus.success:
+        reason = f": {job.error_message}" if job.error_message else ""
+        fail(f"the job did not succeed ({job.status}){reason}")
 
 
 async def print_output(
@@ -161,11 +167,12 @@ def logs(
     """Print a job's output; with -f, follow it until the job ends."""
     settings = load_settings()
 
-    async def stream(engine: AsyncEngine) -> JobStatus | None:
+    async def stream(engine: AsyncEngine) -> Job | None:
         async with unit_of_work(session_factory(reader(engine))) as session:
             await service.exists(session, job_id)
-        return await print_output(engine, job_id, after, follow)
+        final = await print_output(engine, job_id, after, follow)
+        return None if final is None else await ended(engine, job_id)
 
-    final = run(settings, stream)
-    if follow and final is not None:
-        report(final)
+    job = run(settings, stream)
+    if follow and job is not None:
+        report(job)
