@@ -21,7 +21,7 @@ from opsledger.kit.errors import (
     ValidationFailed,
     problem_responses,
 )
-from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.pagination import Page
 from opsledger.kit.schemas import PathId
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
@@ -35,8 +35,8 @@ MOVE_ERRORS = problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFail
 
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
 async def list_alerts(ctx: Listing, query: Annotated[AlertQuery, Query()]) -> Page[AlertRead]:
-    rows = await service.page(ctx, query.filters(), query.limit + 1, query.after)
-    return page_of(rows, query.limit, AlertRead.model_validate)
+    rows = await service.page(ctx, query.filters(), query.limit, query.after)
+    return rows.read(AlertRead.model_validate)
 
 
 @router.get("/{alert_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.alerts.models import AlertStatus, MonitoringAlert
 from opsledger.db import queries
+from opsledger.kit.pagination import Rows
 
 OPEN = (AlertStatus.firing, AlertStatus.acknowledged)
 
@@ -29,5 +30,5 @@ async def open_by_fingerprint(session: AsyncSession, fingerprint: str) -> Monito
 
 async def page(
     session: AsyncSession, filters: dict[str, Any], limit: int, after: int | None
-) -> list[MonitoringAlert]:
+) -> Rows[MonitoringAlert]:
     return await queries.page(session, MonitoringAlert, filters, limit, after)

@@ -13,6 +13,7 @@ from opsledger.db.base import utcnow
 from opsledger.deployments import repository as deployments
 from opsledger.hosts import repository as hosts
 from opsledger.kit.errors import ValidationFailed, found
+from opsledger.kit.pagination import Rows
 from opsledger.security.context import Ctx
 
 RESOURCE = "alert"
@@ -30,7 +31,7 @@ async def get(ctx: Ctx, alert_id: int) -> MonitoringAlert:
 
 async def page(
     ctx: Ctx, filters: dict[str, Any], limit: int, after: int | None
-) -> list[MonitoringAlert]:
+) -> Rows[MonitoringAlert]:
     return await repository.page(ctx.session, filters, limit, after)
 
 

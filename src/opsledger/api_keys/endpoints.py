@@ -16,7 +16,7 @@ from opsledger.kit.errors import (
     problem_responses,
 )
 from opsledger.kit.filtering import ListQuery
-from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.pagination import Page
 from opsledger.kit.schemas import PathId
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
@@ -41,8 +41,8 @@ async def list_api_keys(
     ctx: Annotated[Ctx, Depends(RequireListing("api_keys:manage"))],
     query: Annotated[ListQuery, Query()],
 ) -> Page[ApiKeyRead]:
-    rows = await service.page(ctx, query.limit + 1, query.after)
-    return page_of(rows, query.limit, ApiKeyRead.model_validate)
+    rows = await service.page(ctx, query.limit, query.after)
+    return rows.read(ApiKeyRead.model_validate)
 
 
 @router.get("/{key_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))

@@ -9,7 +9,8 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.api_keys.models import ApiKey
-from opsledger.kit.pagination import keyset
+from opsledger.db import queries
+from opsledger.kit.pagination import Rows
 from opsledger.users.models import User, UserRole
 
 
@@ -70,11 +71,11 @@ async def get(session: AsyncSession, key_id: int, owner_id: int | None) -> ApiKe
 
 async def page(
     session: AsyncSession, owner_id: int | None, limit: int, after: int | None
-) -> list[ApiKey]:
+) -> Rows[ApiKey]:
     statement = select(ApiKey)
     if owner_id is not None:
         statement = statement.where(ApiKey.user_id == owner_id)
-    return list(await session.scalars(keyset(statement, ApiKey.id, limit, after)))
+    return await queries.keyset_page(session, statement, ApiKey.id, limit, after)
 
 
 async def add(session: AsyncSession, key: ApiKey) -> ApiKey:

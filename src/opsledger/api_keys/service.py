@@ -9,6 +9,7 @@ from opsledger.audit import changes
 from opsledger.audit import service as audit
 from opsledger.db.base import utcnow
 from opsledger.kit.errors import Conflict, ValidationFailed, found
+from opsledger.kit.pagination import Rows
 from opsledger.security import api_keys
 from opsledger.security.context import Ctx
 from opsledger.security.policy import POLICY
@@ -47,7 +48,7 @@ async def get(ctx: Ctx, key_id: int) -> ApiKey:
     )
 
 
-async def page(ctx: Ctx, limit: int, after: int | None) -> list[ApiKey]:
+async def page(ctx: Ctx, limit: int, after: int | None) -> Rows[ApiKey]:
     return await repository.page(ctx.session, ctx.visible_owner, limit, after)
 
 

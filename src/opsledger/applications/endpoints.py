@@ -20,7 +20,7 @@ from opsledger.kit.errors import (
     ValidationFailed,
     problem_responses,
 )
-from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.pagination import Page
 from opsledger.kit.schemas import PathId
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
@@ -35,8 +35,8 @@ Write = Annotated[Ctx, Depends(Require("applications:write"))]
 async def list_applications(
     ctx: Listing, query: Annotated[ApplicationQuery, Query()]
 ) -> Page[ApplicationRead]:
-    rows = await service.page(ctx, query.filters(), query.limit + 1, query.after)
-    return page_of(rows, query.limit, ApplicationRead.model_validate)
+    rows = await service.page(ctx, query.filters(), query.limit, query.after)
+    return rows.read(ApplicationRead.model_validate)
 
 
 @router.get(

@@ -9,6 +9,7 @@ from opsledger.applications.models import Application
 from opsledger.applications.schemas import ApplicationCreate, ApplicationUpdate
 from opsledger.audit import changes
 from opsledger.kit.errors import Conflict, found
+from opsledger.kit.pagination import Rows
 from opsledger.security.context import Ctx
 
 RESOURCE = "application"
@@ -23,7 +24,7 @@ async def get(ctx: Ctx, application_id: int) -> Application:
 
 async def page(
     ctx: Ctx, filters: dict[str, Any], limit: int, after: int | None
-) -> list[Application]:
+) -> Rows[Application]:
     return await repository.page(ctx.session, filters, limit, after)
 
 

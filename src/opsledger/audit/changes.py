@@ -7,16 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import delete
 
 from opsledger.audit import service as audit
-from opsledger.kit.pagination import Identified
 from opsledger.kit.states import transition as compare_and_set
 from opsledger.security.context import Ctx
 
-R = TypeVar("R", bound=Identified)
+R = TypeVar("R")
 S = TypeVar("S", bound=StrEnum)
 
 
@@ -55,7 +54,8 @@ async def transition(
     the same UPDATE."""
     before = await audit.capture(ctx.session, row)
     model: Any = type(row)
-    await compare_and_set(ctx.session, model, row.id, machine, target, dict(values or {}))
+    row_id: int = cast(Any, row).id
+    await compare_and_set(ctx.session, model, row_id, machine, target, dict(values or {}))
     await ctx.session.refresh(row)
     await audit.changed(ctx, action, resource_type, row, before)
     return row

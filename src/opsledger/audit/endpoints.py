@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from opsledger.audit import service
 from opsledger.audit.schemas import AuditQuery, AuditRead
 from opsledger.kit.errors import Forbidden, Unauthorized, ValidationFailed, problem_responses
-from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.pagination import Page
 from opsledger.security.auth import RequireListing
 from opsledger.security.context import Ctx
 
@@ -23,6 +23,6 @@ async def list_audit(
 ) -> Page[AuditRead]:
     """Newest first; filter by resource, user, action and a time range."""
     rows = await service.page(
-        ctx.session, limit=query.limit + 1, before_id=query.after, **query.filters()
+        ctx.session, limit=query.limit, before_id=query.after, **query.filters()
     )
-    return page_of(rows, query.limit, AuditRead.model_validate)
+    return rows.read(AuditRead.model_validate)

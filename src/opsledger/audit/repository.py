@@ -10,7 +10,8 @@ from sqlalchemy import delete, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.audit.models import AuditChain, AuditLog, AuditPurgeGuard
-from opsledger.kit.pagination import keyset
+from opsledger.db import queries
+from opsledger.kit.pagination import Rows
 
 CHAIN_ID = 1
 
@@ -55,7 +56,7 @@ async def page(
     action: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> list[AuditLog]:
+) -> Rows[AuditLog]:
     """Newest first; ``before_id`` continues from the previous page's last row."""
     statement = select(AuditLog)
     conditions = {
@@ -71,8 +72,9 @@ async def page(
         statement = statement.where(AuditLog.timestamp >= since)
     if until is not None:
         statement = statement.where(AuditLog.timestamp < until)
-    paged = keyset(statement, AuditLog.id, limit, before_id, newest_first=True)
-    return list(await session.scalars(paged))
+    return await queries.keyset_page(
+        session, statement, AuditLog.id, limit, before_id, newest_first=True
+    )
 
 
 async def count(session: AsyncSession) -> int:
@@ -83,12 +85,13 @@ async def in_order(session: AsyncSession, batch: int = 1000) -> AsyncIterator[Au
     """Every row, oldest first, read in keyset batches."""
     after = None
     while True:
-        rows = list(await session.scalars(keyset(select(AuditLog), AuditLog.id, batch, after)))
+        page = await queries.keyset_page(session, select(AuditLog), AuditLog.id, batch, after)
+        rows = page.items
         for row in rows:
             yield row
-        if len(rows) < batch:
+        if page.next_cursor is None:
             return
-        after = rows[-1].id
+        after = page.next_cursor
         session.expunge_all()
 
 

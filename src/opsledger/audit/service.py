@@ -17,6 +17,7 @@ from opsledger.audit.models import AuditLog
 from opsledger.audit.snapshots import snapshot, unloaded_columns
 from opsledger.db.base import utcnow
 from opsledger.kit.metrics import AUDIT_ROWS
+from opsledger.kit.pagination import Rows
 from opsledger.security.context import Ctx
 
 Snapshot = dict[str, Any]
@@ -116,7 +117,7 @@ async def total(session: AsyncSession) -> int:
     return await repository.count(session)
 
 
-async def page(session: AsyncSession, *, limit: int, **filters: Any) -> list[AuditLog]:
+async def page(session: AsyncSession, *, limit: int, **filters: Any) -> Rows[AuditLog]:
     return await repository.page(session, limit=limit, **filters)
 
 

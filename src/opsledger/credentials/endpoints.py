@@ -22,7 +22,7 @@ from opsledger.kit.errors import (
     ValidationFailed,
     problem_responses,
 )
-from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.pagination import Page
 from opsledger.kit.schemas import PathId
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
@@ -37,8 +37,8 @@ Write = Annotated[Ctx, Depends(Require("credentials:write"))]
 async def list_credentials(
     host_id: PathId, ctx: Listing, query: Annotated[CredentialQuery, Query()]
 ) -> Page[CredentialRead]:
-    rows = await service.page(ctx, host_id, query.filters(), query.limit + 1, query.after)
-    return page_of(rows, query.limit, CredentialRead.model_validate)
+    rows = await service.page(ctx, host_id, query.filters(), query.limit, query.after)
+    return rows.read(CredentialRead.model_validate)
 
 
 @router.post(

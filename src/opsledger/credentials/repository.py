@@ -11,6 +11,7 @@ from sqlalchemy.orm import defer
 from opsledger.credentials.models import Credential, CredentialType
 from opsledger.db import queries
 from opsledger.db.base import utcnow
+from opsledger.kit.pagination import Rows
 
 _WITHOUT_VALUE = defer(Credential.value, raiseload=True)
 
@@ -26,7 +27,7 @@ async def get(session: AsyncSession, host_id: int, credential_id: int) -> Creden
 
 async def page(
     session: AsyncSession, host_id: int, filters: dict[str, Any], limit: int, after: int | None
-) -> list[Credential]:
+) -> Rows[Credential]:
     statement = select(Credential).options(_WITHOUT_VALUE).where(Credential.host_id == host_id)
     return await queries.page(session, Credential, filters, limit, after, statement)
 

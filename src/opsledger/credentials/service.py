@@ -13,6 +13,7 @@ from opsledger.credentials.schemas import CredentialCreate
 from opsledger.db.base import utcnow
 from opsledger.hosts import service as hosts
 from opsledger.kit.errors import Conflict, found
+from opsledger.kit.pagination import Rows
 from opsledger.security.context import Ctx
 
 RESOURCE = "credential"
@@ -27,7 +28,7 @@ async def get(ctx: Ctx, host_id: int, credential_id: int) -> Credential:
 
 async def page(
     ctx: Ctx, host_id: int, filters: dict[str, Any], limit: int, after: int | None
-) -> list[Credential]:
+) -> Rows[Credential]:
     await hosts.get(ctx, host_id)
     return await repository.page(ctx.session, host_id, filters, limit, after)
 

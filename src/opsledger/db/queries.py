@@ -1,14 +1,15 @@
-"""Queries every repository needs in the same form."""
+"""Queries every repository needs in the same form: uniqueness, the one paging query,
+lookup by name or id, and the catalogue base the named catalogue tables share."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.kit.filtering import where_equal
-from opsledger.kit.pagination import keyset
+from opsledger.kit.pagination import Rows
 from opsledger.kit.schemas import MAX_ID
 
 M = TypeVar("M")
@@ -24,6 +25,26 @@ async def value_taken(
     return bool(await session.scalar(select(exists().where(clash))))
 
 
+async def keyset_page(
+    session: AsyncSession,
+    statement: Select[Any],
+    key: Any,
+    limit: int,
+    after: int | None,
+    *,
+    newest_first: bool = False,
+) -> Rows[Any]:
+    """The one paging query: order by ``key`` (a row's id), continue after the cursor, and
+    fetch one row more than the page to know whether another follows. An index seek at any
+    depth, where OFFSET would read and discard every earlier row."""
+    statement = statement.order_by(key.desc() if newest_first else key)
+    if after is not None:
+        statement = statement.where(key < after if newest_first else key > after)
+    rows = list(await session.scalars(statement.limit(limit + 1)))
+    items = rows[:limit]
+    return Rows(items, items[-1].id if len(rows) > limit else None)
+
+
 async def page(
     session: AsyncSession,
     model: type[M],
@@ -31,12 +52,12 @@ async def page(
     limit: int,
     after: int | None,
     statement: Select[Any] | None = None,
-) -> list[M]:
+) -> Rows[M]:
     """A keyset page of ``model`` rows matching ``filters`` (column == value each);
     ``statement`` may bring its own conditions and loader options."""
     base = statement if statement is not None else select(model)
     filtered = where_equal(base, model, filters)
-    return list(await session.scalars(keyset(filtered, model.id, limit, after)))  # type: ignore[attr-defined]
+    return await keyset_page(session, filtered, model.id, limit, after)  # type: ignore[attr-defined]
 
 
 async def by_name_or_id(session: AsyncSession, model: type[M], column: Any, ref: str) -> M | None:
@@ -46,3 +67,26 @@ async def by_name_or_id(session: AsyncSession, model: type[M], column: Any, ref:
     if named is None and ref.isdigit() and int(ref) <= MAX_ID:
         return await session.get(model, int(ref))
     return named
+
+
+class Catalogue(Generic[M]):
+    """What every named catalogue table (applications, infrastructure, host roles,
+    playbooks) answers the same way: a row by id, whether a name is taken, a filtered
+    keyset page. A domain's repository binds one and adds only its own queries."""
+
+    def __init__(self, model: type[M], name: Any) -> None:
+        self.model = model
+        self.name = name
+
+    async def get(self, session: AsyncSession, row_id: int) -> M | None:
+        return await session.get(self.model, row_id)
+
+    async def name_taken(
+        self, session: AsyncSession, name: str, other_than: int | None = None
+    ) -> bool:
+        return await value_taken(session, self.name, name, other_than)
+
+    async def page(
+        self, session: AsyncSession, filters: dict[str, Any], limit: int, after: int | None
+    ) -> Rows[M]:
+        return await page(session, self.model, filters, limit, after)

@@ -22,7 +22,7 @@ from opsledger.kit.errors import (
     ValidationFailed,
     problem_responses,
 )
-from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.pagination import Page
 from opsledger.kit.schemas import PathId
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
@@ -39,10 +39,8 @@ async def list_deployments(
     ctx: Listing, query: Annotated[DeploymentQuery, Query()]
 ) -> Page[DeploymentRead]:
     """Your deployments (admins: everyone's); deleted ones only with `include_deleted`."""
-    rows = await service.page(
-        ctx, query.filters(), query.include_deleted, query.limit + 1, query.after
-    )
-    return page_of(rows, query.limit, DeploymentRead.model_validate)
+    rows = await service.page(ctx, query.filters(), query.include_deleted, query.limit, query.after)
+    return rows.read(DeploymentRead.model_validate)
 
 
 @router.get(

@@ -15,6 +15,7 @@ from opsledger.deployments.models import (
     DeploymentStatusHistory,
     ReplicaStatus,
 )
+from opsledger.kit.pagination import Rows
 
 ACTIVE_REPLICAS = (ReplicaStatus.pending, ReplicaStatus.starting, ReplicaStatus.running)
 
@@ -62,7 +63,7 @@ async def page(
     include_deleted: bool,
     limit: int,
     after: int | None,
-) -> list[Deployment]:
+) -> Rows[Deployment]:
     statement = _owned(select(Deployment), owner_id)
     if not include_deleted:
         statement = statement.where(Deployment.deleted_at.is_(None))

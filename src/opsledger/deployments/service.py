@@ -20,6 +20,7 @@ from opsledger.deployments.models import (
 from opsledger.deployments.schemas import DeploymentCreate, DeploymentStatusChange
 from opsledger.infrastructure import repository as infrastructure
 from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
+from opsledger.kit.pagination import Rows
 from opsledger.security.context import Ctx
 
 RESOURCE = "deployment"
@@ -61,7 +62,7 @@ async def get(
 
 async def page(
     ctx: Ctx, filters: dict[str, Any], include_deleted: bool, limit: int, after: int | None
-) -> list[Deployment]:
+) -> Rows[Deployment]:
     owner = ctx.visible_owner
     if owner is not None:
         filters = {k: v for k, v in filters.items() if k != "user_id"}

@@ -15,7 +15,7 @@ from opsledger.kit.errors import (
     ValidationFailed,
     problem_responses,
 )
-from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.pagination import Page
 from opsledger.kit.schemas import PathId
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
@@ -30,8 +30,8 @@ Write = Annotated[Ctx, Depends(Require("host_roles:write"))]
 async def list_host_roles(
     ctx: Listing, query: Annotated[HostRoleQuery, Query()]
 ) -> Page[HostRoleRead]:
-    rows = await service.page(ctx, query.filters(), query.limit + 1, query.after)
-    return page_of(rows, query.limit, HostRoleRead.model_validate)
+    rows = await service.page(ctx, query.filters(), query.limit, query.after)
+    return rows.read(HostRoleRead.model_validate)
 
 
 @router.get("/{role_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))

@@ -11,6 +11,7 @@ from opsledger.host_roles import repository
 from opsledger.host_roles.models import HostRole
 from opsledger.host_roles.schemas import HostRoleCreate, HostRoleUpdate
 from opsledger.kit.errors import Conflict, ValidationFailed, found
+from opsledger.kit.pagination import Rows
 from opsledger.playbooks import repository as playbooks
 from opsledger.security.context import Ctx
 
@@ -39,7 +40,7 @@ async def get(ctx: Ctx, role_id: int) -> HostRole:
     return found(await repository.get(ctx.session, role_id), f"host role {role_id} does not exist")
 
 
-async def page(ctx: Ctx, filters: dict[str, Any], limit: int, after: int | None) -> list[HostRole]:
+async def page(ctx: Ctx, filters: dict[str, Any], limit: int, after: int | None) -> Rows[HostRole]:
     return await repository.page(ctx.session, filters, limit, after)
 
 

@@ -44,7 +44,7 @@ def list_hosts(
     rows = run_in_context(
         settings, lambda ctx: service.page(ctx, query.filters(), query.tag, query.limit, None)
     )
-    out.print(_table(rows))
+    out.print(_table(rows.items))
 
 
 @hosts_cli.command("add")

@@ -24,7 +24,7 @@ from opsledger.kit.errors import (
     ValidationFailed,
     problem_responses,
 )
-from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.pagination import Page
 from opsledger.kit.schemas import PathId
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
@@ -39,8 +39,8 @@ Run = Annotated[Ctx, Depends(Require("jobs:run"))]
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
 async def list_hosts(ctx: Listing, query: Annotated[HostQuery, Query()]) -> Page[HostRead]:
     """Filter by any listed column; `?tag=env` or `?tag=env=prod` match tags."""
-    rows = await service.page(ctx, query.filters(), query.tag, query.limit + 1, query.after)
-    return page_of(rows, query.limit, HostRead.model_validate)
+    rows = await service.page(ctx, query.filters(), query.tag, query.limit, query.after)
+    return rows.read(HostRead.model_validate)
 
 
 @router.get("/{host_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from opsledger.db import queries
 from opsledger.hosts.models import Host
 from opsledger.jobs.models import Job
+from opsledger.kit.pagination import Rows
 
 
 async def get(session: AsyncSession, host_id: int) -> Host | None:
@@ -32,7 +33,7 @@ async def page(
     tag: tuple[str, str | None] | None,
     limit: int,
     after: int | None,
-) -> list[Host]:
+) -> Rows[Host]:
     statement = select(Host)
     if tag is not None:
         key, value = tag

@@ -12,6 +12,7 @@ from opsledger.hosts import repository
 from opsledger.hosts.models import Host, HostStatus
 from opsledger.hosts.schemas import HostCreate, HostTransition, HostUpdate
 from opsledger.kit.errors import Conflict, Forbidden, ValidationFailed, found
+from opsledger.kit.pagination import Rows
 from opsledger.security.context import Ctx
 from opsledger.security.policy import allows
 
@@ -34,7 +35,7 @@ async def get(ctx: Ctx, host_id: int) -> Host:
 
 async def page(
     ctx: Ctx, filters: dict[str, Any], tag: str | None, limit: int, after: int | None
-) -> list[Host]:
+) -> Rows[Host]:
     parsed = None
     if tag is not None:
         key, _, value = tag.partition("=")

@@ -20,7 +20,7 @@ from opsledger.kit.errors import (
     ValidationFailed,
     problem_responses,
 )
-from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.pagination import Page
 from opsledger.kit.schemas import PathId
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
@@ -35,8 +35,8 @@ Write = Annotated[Ctx, Depends(Require("infrastructure:write"))]
 async def list_infrastructure(
     ctx: Listing, query: Annotated[InfrastructureQuery, Query()]
 ) -> Page[InfrastructureRead]:
-    rows = await service.page(ctx, query.filters(), query.limit + 1, query.after)
-    return page_of(rows, query.limit, InfrastructureRead.model_validate)
+    rows = await service.page(ctx, query.filters(), query.limit, query.after)
+    return rows.read(InfrastructureRead.model_validate)
 
 
 @router.get(

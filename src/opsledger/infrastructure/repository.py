@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,19 +9,10 @@ from opsledger.db import queries
 from opsledger.deployments.models import Deployment
 from opsledger.infrastructure.models import Infrastructure
 
-
-async def get(session: AsyncSession, infrastructure_id: int) -> Infrastructure | None:
-    return await session.get(Infrastructure, infrastructure_id)
-
-
-async def name_taken(session: AsyncSession, name: str, other_than: int | None = None) -> bool:
-    return await queries.value_taken(session, Infrastructure.name, name, other_than)
-
-
-async def page(
-    session: AsyncSession, filters: dict[str, Any], limit: int, after: int | None
-) -> list[Infrastructure]:
-    return await queries.page(session, Infrastructure, filters, limit, after)
+CATALOGUE = queries.Catalogue(Infrastructure, Infrastructure.name)
+get = CATALOGUE.get
+name_taken = CATALOGUE.name_taken
+page = CATALOGUE.page
 
 
 async def in_use(session: AsyncSession, infrastructure_id: int) -> bool:

@@ -11,6 +11,7 @@ from opsledger.infrastructure import repository
 from opsledger.infrastructure.models import Infrastructure
 from opsledger.infrastructure.schemas import InfrastructureCreate, InfrastructureUpdate
 from opsledger.kit.errors import Conflict, found
+from opsledger.kit.pagination import Rows
 from opsledger.security.context import Ctx
 
 RESOURCE = "infrastructure"
@@ -34,7 +35,7 @@ async def get(ctx: Ctx, infrastructure_id: int) -> Infrastructure:
 
 async def page(
     ctx: Ctx, filters: dict[str, Any], limit: int, after: int | None
-) -> list[Infrastructure]:
+) -> Rows[Infrastructure]:
     return await repository.page(ctx.session, filters, limit, after)
 
 

@@ -43,11 +43,11 @@ def list_jobs(
     """List jobs, oldest first."""
     settings = load_settings()
     query = parse(JobQuery, {"status": status, "host_id": host_id, "limit": limit})
-    rows: list[Job] = run_in_context(
+    rows = run_in_context(
         settings, lambda ctx: service.page(ctx, query.filters(), None, None, query.limit, None)
     )
     table = Table("id", "status", "playbook", "host", "user", "created", "completed")
-    for job in rows:
+    for job in rows.items:
         table.add_row(
             str(job.id),
             job.status,

@@ -19,7 +19,7 @@ from opsledger.kit.errors import (
     ValidationFailed,
     problem_responses,
 )
-from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.pagination import Page
 from opsledger.kit.schemas import MAX_ID, PathId
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
@@ -33,9 +33,9 @@ Run = Annotated[Ctx, Depends(Require("jobs:run"))]
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
 async def list_jobs(ctx: Listing, query: Annotated[JobQuery, Query()]) -> Page[JobRead]:
     rows = await service.page(
-        ctx, query.filters(), query.since, query.until, query.limit + 1, query.after
+        ctx, query.filters(), query.since, query.until, query.limit, query.after
     )
-    return page_of(rows, query.limit, JobRead.model_validate)
+    return rows.read(JobRead.model_validate)
 
 
 @router.get("/{job_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))

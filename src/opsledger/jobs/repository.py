@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 from opsledger.db import queries
 from opsledger.hosts.models import Host
 from opsledger.jobs.models import Job, JobLog, JobStatus
+from opsledger.kit.pagination import Rows
 
 _logs = JobLog.__table__
 
@@ -27,7 +28,7 @@ async def page(
     until: datetime | None,
     limit: int,
     after: int | None,
-) -> list[Job]:
+) -> Rows[Job]:
     statement = select(Job)
     if since is not None:
         statement = statement.where(Job.created_at >= since)

@@ -19,6 +19,7 @@ from opsledger.jobs.lifecycle import exists as exists  # the CLI looks jobs up h
 from opsledger.jobs.models import Job, JobStatus
 from opsledger.jobs.schemas import JobCreate
 from opsledger.kit.errors import ValidationFailed
+from opsledger.kit.pagination import Rows
 from opsledger.playbooks import repository as playbooks
 from opsledger.security.context import Ctx
 from opsledger.users import service as users
@@ -35,7 +36,7 @@ async def page(
     until: datetime | None,
     limit: int,
     after: int | None,
-) -> list[Job]:
+) -> Rows[Job]:
     return await repository.page(ctx.session, filters, since, until, limit, after)
 
 

@@ -13,7 +13,7 @@ from opsledger.kit.errors import (
     ValidationFailed,
     problem_responses,
 )
-from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.pagination import Page
 from opsledger.kit.schemas import PathId
 from opsledger.playbooks import service
 from opsledger.playbooks.schemas import (
@@ -36,8 +36,8 @@ Write = Annotated[Ctx, Depends(Require("playbooks:write"))]
 async def list_playbooks(
     ctx: Listing, query: Annotated[PlaybookQuery, Query()]
 ) -> Page[PlaybookRead]:
-    rows = await service.page(ctx, query.filters(), query.limit + 1, query.after)
-    return page_of(rows, query.limit, PlaybookRead.model_validate)
+    rows = await service.page(ctx, query.filters(), query.limit, query.after)
+    return rows.read(PlaybookRead.model_validate)
 
 
 @router.get("/{playbook_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))

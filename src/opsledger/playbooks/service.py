@@ -6,6 +6,7 @@ from typing import Any
 
 from opsledger.audit import changes
 from opsledger.kit.errors import Conflict, found
+from opsledger.kit.pagination import Rows
 from opsledger.playbooks import files, repository
 from opsledger.playbooks.models import Playbook
 from opsledger.playbooks.schemas import PlaybookCreate, PlaybookUpdate, PlaybookVerification
@@ -20,7 +21,7 @@ async def get(ctx: Ctx, playbook_id: int) -> Playbook:
     )
 
 
-async def page(ctx: Ctx, filters: dict[str, Any], limit: int, after: int | None) -> list[Playbook]:
+async def page(ctx: Ctx, filters: dict[str, Any], limit: int, after: int | None) -> Rows[Playbook]:
     return await repository.page(ctx.session, filters, limit, after)
 
 

@@ -15,7 +15,7 @@ from opsledger.kit.errors import (
     problem_responses,
 )
 from opsledger.kit.filtering import ListQuery
-from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.pagination import Page
 from opsledger.kit.schemas import PathId
 from opsledger.secrets import service
 from opsledger.secrets.schemas import SecretCreate, SecretRead, SecretRevealed, SecretUpdate
@@ -40,8 +40,8 @@ async def create_secret(body: SecretCreate, ctx: Manage) -> SecretRead:
 
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
 async def list_secrets(ctx: Listing, query: Annotated[ListQuery, Query()]) -> Page[SecretRead]:
-    rows = await service.page(ctx, query.limit + 1, query.after)
-    return page_of(rows, query.limit, SecretRead.model_validate)
+    rows = await service.page(ctx, query.limit, query.after)
+    return rows.read(SecretRead.model_validate)
 
 
 @router.get("/{secret_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))

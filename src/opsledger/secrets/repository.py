@@ -6,7 +6,8 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from opsledger.kit.pagination import keyset
+from opsledger.db import queries
+from opsledger.kit.pagination import Rows
 from opsledger.secrets.models import Secret
 
 
@@ -34,11 +35,11 @@ async def taken(session: AsyncSession, owner_id: int, service_name: str, key_nam
 
 async def page(
     session: AsyncSession, owner_id: int | None, limit: int, after: int | None
-) -> list[Secret]:
+) -> Rows[Secret]:
     statement = select(Secret).options(defer(Secret.value, raiseload=True))
     if owner_id is not None:
         statement = statement.where(Secret.user_id == owner_id)
-    return list(await session.scalars(keyset(statement, Secret.id, limit, after)))
+    return await queries.keyset_page(session, statement, Secret.id, limit, after)
 
 
 async def add(session: AsyncSession, secret: Secret) -> Secret:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from opsledger.audit import changes
 from opsledger.audit import service as audit
 from opsledger.kit.errors import Conflict, found
+from opsledger.kit.pagination import Rows
 from opsledger.secrets import repository
 from opsledger.secrets.models import Secret
 from opsledger.secrets.schemas import SecretCreate
@@ -21,7 +22,7 @@ async def get(ctx: Ctx, secret_id: int) -> Secret:
     )
 
 
-async def page(ctx: Ctx, limit: int, after: int | None) -> list[Secret]:
+async def page(ctx: Ctx, limit: int, after: int | None) -> Rows[Secret]:
     return await repository.page(ctx.session, ctx.visible_owner, limit, after)
 
 

@@ -13,7 +13,7 @@ from opsledger.kit.errors import (
     ValidationFailed,
     problem_responses,
 )
-from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.pagination import Page
 from opsledger.kit.schemas import PathId
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
@@ -34,8 +34,8 @@ Write = Annotated[Ctx, Depends(Require("tickets:write"))]
 
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
 async def list_tickets(ctx: Listing, query: Annotated[TicketQuery, Query()]) -> Page[TicketRead]:
-    rows = await service.page(ctx, query.filters(), query.overdue, query.limit + 1, query.after)
-    return page_of(rows, query.limit, TicketRead.model_validate)
+    rows = await service.page(ctx, query.filters(), query.overdue, query.limit, query.after)
+    return rows.read(TicketRead.model_validate)
 
 
 @router.get("/{ticket_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db import queries
+from opsledger.kit.pagination import Rows
 from opsledger.tickets.models import Ticket, TicketStatus
 
 UNFINISHED = (TicketStatus.open, TicketStatus.in_progress)
@@ -28,7 +29,7 @@ async def page(
     overdue_at: datetime | None,
     limit: int,
     after: int | None,
-) -> list[Ticket]:
+) -> Rows[Ticket]:
     statement = select(Ticket)
     if overdue_at is not None:
         statement = statement.where(overdue_condition(overdue_at))

@@ -10,6 +10,7 @@ from opsledger.audit import changes
 from opsledger.db.base import utcnow
 from opsledger.jobs import repository as jobs
 from opsledger.kit.errors import ValidationFailed, found
+from opsledger.kit.pagination import Rows
 from opsledger.security.context import Ctx
 from opsledger.tickets import repository
 from opsledger.tickets.models import Ticket, TicketPriority, TicketStatus
@@ -47,7 +48,7 @@ async def get(ctx: Ctx, ticket_id: int) -> Ticket:
 
 async def page(
     ctx: Ctx, filters: dict[str, Any], overdue: bool | None, limit: int, after: int | None
-) -> list[Ticket]:
+) -> Rows[Ticket]:
     return await repository.page(ctx.session, filters, utcnow() if overdue else None, limit, after)
 
 

@@ -18,7 +18,7 @@ from opsledger.kit.errors import (
     problem_responses,
 )
 from opsledger.kit.filtering import ListQuery
-from opsledger.kit.pagination import Page, page_of
+from opsledger.kit.pagination import Page
 from opsledger.kit.schemas import PathId
 from opsledger.security.auth import Require, RequireListing, RequireRead, anonymous_context
 from opsledger.security.context import Ctx
@@ -56,8 +56,8 @@ async def list_users(
     ctx: Annotated[Ctx, Depends(RequireListing("users:read"))],
     query: Annotated[ListQuery, Query()],
 ) -> Page[UserRead]:
-    rows = await service.page(ctx, query.limit + 1, query.after)
-    return page_of(rows, query.limit, UserRead.model_validate)
+    rows = await service.page(ctx, query.limit, query.after)
+    return rows.read(UserRead.model_validate)
 
 
 @router.get("/me", responses=problem_responses(*AUTH_ERRORS))

@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from opsledger.kit.pagination import keyset
+from opsledger.db import queries
+from opsledger.kit.pagination import Rows
 from opsledger.users.models import User, UserRole
 
 
@@ -35,8 +36,8 @@ async def add(session: AsyncSession, user: User) -> User:
     return user
 
 
-async def page(session: AsyncSession, limit: int, after: int | None) -> list[User]:
-    return list(await session.scalars(keyset(select(User), User.id, limit, after)))
+async def page(session: AsyncSession, limit: int, after: int | None) -> Rows[User]:
+    return await queries.keyset_page(session, select(User), User.id, limit, after)
 
 
 async def all_users(session: AsyncSession) -> list[User]:

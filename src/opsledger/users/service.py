@@ -11,6 +11,7 @@ from opsledger.audit import service as audit
 from opsledger.db.base import utcnow
 from opsledger.kit.errors import Conflict, RateLimited, ValidationFailed, found
 from opsledger.kit.metrics import FAILED_LOGINS
+from opsledger.kit.pagination import Rows
 from opsledger.security import passwords, tokens
 from opsledger.security.context import Ctx
 from opsledger.security.throttle import LoginThrottle
@@ -34,7 +35,7 @@ async def get(ctx: Ctx, user_id: int) -> User:
     return found(await repository.get(ctx.session, user_id), f"user {user_id} does not exist")
 
 
-async def page(ctx: Ctx, limit: int, after: int | None) -> list[User]:
+async def page(ctx: Ctx, limit: int, after: int | None) -> Rows[User]:
     return await repository.page(ctx.session, limit, after)
 
 

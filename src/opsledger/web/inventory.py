@@ -25,6 +25,7 @@ from opsledger.hosts import service as hosts
 from opsledger.hosts.models import HostStatus
 from opsledger.hosts.schemas import HostQuery
 from opsledger.jobs import service as jobs
+from opsledger.kit.pagination import Rows
 from opsledger.kit.schemas import PathId
 from opsledger.security.context import Ctx
 from opsledger.security.policy import allows
@@ -38,8 +39,8 @@ Csrf = Annotated[str, Form(max_length=200)]
 
 @router.get("/hosts")
 async def host_list(request: Request, session: PrimaryReadSession) -> Response:
-    async def fetch(ctx: Ctx, query: HostQuery) -> list[Any]:
-        return await hosts.page(ctx, query.filters(), query.tag, query.limit + 1, query.after)
+    async def fetch(ctx: Ctx, query: HostQuery) -> Rows[Any]:
+        return await hosts.page(ctx, query.filters(), query.tag, query.limit, query.after)
 
     return await list_page(
         request, session, "hosts:read", "hosts.html", HostQuery, fetch, statuses=list(HostStatus)
@@ -54,7 +55,7 @@ async def host_page(request: Request, session: PrimaryReadSession, host_id: Path
     ctx, host = found
     role = await host_roles.get(ctx, host.host_role_id) if host.host_role_id else None
     shown_credentials = (
-        await credentials.page(ctx, host.id, {}, CREDENTIALS_SHOWN, None)
+        (await credentials.page(ctx, host.id, {}, CREDENTIALS_SHOWN, None)).items
         if allows(ctx.user.role, "credentials:read", ctx.user.scopes)
         else None
     )
@@ -85,8 +86,8 @@ async def provision(
 
 @router.get("/alerts")
 async def alert_list(request: Request, session: PrimaryReadSession) -> Response:
-    async def fetch(ctx: Ctx, query: AlertQuery) -> list[Any]:
-        return await alerts.page(ctx, query.filters(), query.limit + 1, query.after)
+    async def fetch(ctx: Ctx, query: AlertQuery) -> Rows[Any]:
+        return await alerts.page(ctx, query.filters(), query.limit, query.after)
 
     return await list_page(
         request,
@@ -123,19 +124,19 @@ async def move_alert(
 
 @router.get("/audit")
 async def audit_list(request: Request, session: PrimaryReadSession) -> Response:
-    async def fetch(ctx: Ctx, query: AuditQuery) -> list[Any]:
-        limit = query.limit + 1
-        return await audit.page(ctx.session, limit=limit, before_id=query.after, **query.filters())
+    async def fetch(ctx: Ctx, query: AuditQuery) -> Rows[Any]:
+        return await audit.page(
+            ctx.session, limit=query.limit, before_id=query.after, **query.filters()
+        )
 
     return await list_page(request, session, "audit:read", "audit.html", AuditQuery, fetch)
 
 
 @router.get("/deployments")
 async def deployment_list(request: Request, session: PrimaryReadSession) -> Response:
-    async def fetch(ctx: Ctx, query: DeploymentQuery) -> list[Any]:
-        limit = query.limit + 1
+    async def fetch(ctx: Ctx, query: DeploymentQuery) -> Rows[Any]:
         return await deployments.page(
-            ctx, query.filters(), query.include_deleted, limit, query.after
+            ctx, query.filters(), query.include_deleted, query.limit, query.after
         )
 
     return await list_page(

@@ -19,6 +19,7 @@ from opsledger.jobs.endpoints import event_stream
 from opsledger.jobs.models import JobStatus
 from opsledger.jobs.schemas import JobCreate, JobQuery
 from opsledger.kit.errors import ValidationFailed
+from opsledger.kit.pagination import Rows
 from opsledger.kit.schemas import MAX_ID, PathId
 from opsledger.playbooks import service as playbooks
 from opsledger.security.context import Ctx
@@ -40,9 +41,10 @@ CANCELLABLE = frozenset({JobStatus.pending, JobStatus.running})
 
 @router.get("")
 async def job_list(request: Request, session: PrimaryReadSession) -> Response:
-    async def fetch(ctx: Ctx, query: JobQuery) -> list[Any]:
-        limit = query.limit + 1
-        return await jobs.page(ctx, query.filters(), query.since, query.until, limit, query.after)
+    async def fetch(ctx: Ctx, query: JobQuery) -> Rows[Any]:
+        return await jobs.page(
+            ctx, query.filters(), query.since, query.until, query.limit, query.after
+        )
 
     return await list_page(
         request, session, "jobs:read", "jobs.html", JobQuery, fetch, statuses=list(JobStatus)
@@ -61,8 +63,8 @@ async def _launch_form(
         request,
         "job_new.html",
         status,
-        playbooks=await playbooks.page(ctx, active, CHOICES, None),
-        hosts=await hosts.page(ctx, active, None, CHOICES, None),
+        playbooks=(await playbooks.page(ctx, active, CHOICES, None)).items,
+        hosts=(await hosts.page(ctx, active, None, CHOICES, None)).items,
         errors=errors or {},
         values=values,
         **common(request, ctx),

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from opsledger.db.base import utcnow
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
+from opsledger.kit.pagination import Rows
 from opsledger.kit.schemas import PathId
 from opsledger.security.context import Ctx
 from opsledger.tickets import service as tickets
@@ -23,9 +24,8 @@ router = APIRouter(prefix="/tickets", include_in_schema=False)
 
 @router.get("")
 async def ticket_list(request: Request, session: PrimaryReadSession) -> Response:
-    async def fetch(ctx: Ctx, query: TicketQuery) -> list[Any]:
-        limit = query.limit + 1
-        return await tickets.page(ctx, query.filters(), query.overdue, limit, query.after)
+    async def fetch(ctx: Ctx, query: TicketQuery) -> Rows[Any]:
+        return await tickets.page(ctx, query.filters(), query.overdue, query.limit, query.after)
 
     return await list_page(
         request,

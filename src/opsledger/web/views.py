@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
 from opsledger.kit.filtering import ListQuery
-from opsledger.kit.pagination import page_of
+from opsledger.kit.pagination import Rows
 from opsledger.security.auth import request_info, settings_of
 from opsledger.security.context import Ctx
 from opsledger.security.policy import allows
@@ -107,11 +107,11 @@ async def list_page(
     action: str,
     template: str,
     schema: type[Q],
-    fetch: Callable[[Ctx, Q], Awaitable[list[Any]]],
+    fetch: Callable[[Ctx, Q], Awaitable[Rows[Any]]],
     **extra: Any,
 ) -> Response:
     """A filtered, keyset-paged list: the query string read with the API's schema (bad
-    filters are shown, not a crash), ``fetch`` given ``limit + 1`` to know if more follow."""
+    filters are shown, not a crash), and ``fetch`` answering one page of it."""
     ctx = await page_context(request, session, action)
     if isinstance(ctx, Response):
         return ctx
@@ -120,7 +120,7 @@ async def list_page(
         query = query_of(schema, request)
     except ValidationError as exc:
         return render(request, template, 422, items=[], errors=problems(exc), **context)
-    page = page_of(await fetch(ctx, query), query.limit, lambda row: row)
+    page = await fetch(ctx, query)
     return render(
         request, template, items=page.items, next_cursor=page.next_cursor, errors={}, **context
     )
