@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from opsledger import migrations
 from opsledger.config import Settings
 from opsledger.db.engine import create_engine
-from opsledger.jobs.ingest import LogWriter
+from opsledger.worker.ingest import LogWriter
 
 
 class TimedWriter(LogWriter):

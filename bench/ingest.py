@@ -25,8 +25,8 @@ from opsledger import migrations
 from opsledger.config import Settings
 from opsledger.db.engine import create_engine
 from opsledger.db.session import session_factory
-from opsledger.jobs.ingest import COLUMNS, LogWriter
 from opsledger.jobs.models import JobLog
+from opsledger.worker.ingest import COLUMNS, LogWriter
 
 BATCH = 1000
 INSERT_SQL = (

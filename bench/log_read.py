@@ -30,9 +30,9 @@ from opsledger.config import Settings
 from opsledger.db.engine import create_engine
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs import service
-from opsledger.jobs.ingest import LogWriter
 from opsledger.security import api_keys
 from opsledger.security.context import cli_context
+from opsledger.worker.ingest import LogWriter
 
 PAGE = 500
 RAW_SQL = (

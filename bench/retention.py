@@ -24,9 +24,9 @@ from opsledger import migrations
 from opsledger.config import Settings, normalize_database_url
 from opsledger.db.engine import create_engine
 from opsledger.db.session import session_factory
-from opsledger.jobs.ingest import COLUMNS
 from opsledger.ops import partitions, retention
 from opsledger.ops.partitions import JOB_LOGS
+from opsledger.worker.ingest import COLUMNS
 
 CHUNK = 50_000
 

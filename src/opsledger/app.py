@@ -27,7 +27,6 @@ from opsledger.host_roles.endpoints import router as host_roles_router
 from opsledger.hosts.endpoints import router as hosts_router
 from opsledger.infrastructure.endpoints import router as infrastructure_router
 from opsledger.jobs.endpoints import router as jobs_router
-from opsledger.jobs.pool import JobPool
 from opsledger.kit.errors import (
     BadRequest,
     install_error_handlers,
@@ -48,6 +47,7 @@ from opsledger.web.inventory import router as inventory_pages_router
 from opsledger.web.jobs import router as job_pages_router
 from opsledger.web.pages import router as pages_router
 from opsledger.web.tickets import router as ticket_pages_router
+from opsledger.worker.pool import JobPool
 
 API_PREFIX = "/api/v1"
 STATIC = Path(__file__).parent / "web" / "static"

@@ -15,9 +15,9 @@ from opsledger.commands import fail, install_keys, load_settings, one_line_error
 from opsledger.config import JobBackend, Settings, safe_url, write_key_file
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.host_roles.service import seed_defaults
-from opsledger.jobs.tasks import worker_app
 from opsledger.security.context import cli_context
 from opsledger.users import service as users
+from opsledger.worker.tasks import worker_app
 
 HostOption = Annotated[str | None, typer.Option(help="Address to listen on.")]
 PortOption = Annotated[int | None, typer.Option(help="Port to listen on.", min=1, max=65535)]

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.jobs.ingest import LogWriter
 from opsledger.models import Host
+from opsledger.worker.ingest import LogWriter
 from tests import factories as f
 from tests.api import Person, build_app, client_for
 from tests.conftest import migrated_database

@@ -7,7 +7,7 @@ from pathlib import Path
 from opsledger.config import Settings
 from opsledger.db.engine import create_engine
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.jobs.ingest import LogWriter
+from opsledger.worker.ingest import LogWriter
 from tests import factories as f
 from tests.e2e.cli import opsledger
 

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.config import Settings
-from opsledger.jobs.pool import JobPool
+from opsledger.worker.pool import JobPool
 from tests.api import Person, api_settings, build_app, client_for
 from tests.factories import unique
 from tests.sshd import SshServer

@@ -18,8 +18,8 @@ from opsledger.config import Settings
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs import dispatch
 from opsledger.jobs.models import Job, JobStatus
-from opsledger.jobs.pool import JobPool
-from opsledger.jobs.runner import processes_naming
+from opsledger.worker.pool import JobPool
+from opsledger.worker.runner import processes_naming
 from tests.api import ENCRYPTION_KEY, JWT_SECRET, Person, api_settings
 from tests.e2e.cli import OPSLEDGER, clean_env, opsledger
 from tests.factories import unique

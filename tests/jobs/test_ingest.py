@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.jobs.ingest import LogWriter
 from opsledger.models import JobLog
+from opsledger.worker.ingest import LogWriter
 from tests import factories as f
 
 LINES = 100_000
@@ -75,7 +75,7 @@ WRITER = textwrap.dedent(
     from cryptography.fernet import Fernet
     from opsledger.config import Settings
     from opsledger.db.engine import create_engine
-    from opsledger.jobs.ingest import LogWriter
+    from opsledger.worker.ingest import LogWriter
 
     async def main(url, job_id, created):
         engine = create_engine(Settings(database_url=url))

@@ -14,8 +14,8 @@ from sqlalchemy import select, update
 
 from opsledger.db.base import utcnow
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.jobs.runner import processes_naming
 from opsledger.models import AuditLog, Host, Job, Ticket
+from opsledger.worker.runner import processes_naming
 from tests.e2e.cli import free_port
 from tests.factories import unique
 from tests.jobs.conftest import Lab

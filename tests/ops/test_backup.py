@@ -17,10 +17,10 @@ from opsledger import migrations
 from opsledger.audit import service as audit
 from opsledger.db.engine import create_engine
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.jobs.ingest import LogWriter
 from opsledger.models import Credential, Host, Secret
 from opsledger.ops import backup
 from opsledger.security.context import cli_context
+from opsledger.worker.ingest import LogWriter
 from tests import factories as f
 from tests.api import ENCRYPTION_KEY
 from tests.conftest import settings_for

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from opsledger.config import Settings
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.models import AuditLog, Credential, Infrastructure, Secret
-from opsledger.ops.service import rotate_keys
+from opsledger.ops.key_rotation import rotate_keys
 from opsledger.security.crypto import KeyRing, install_key_ring
 from tests import factories as f
 from tests.e2e.cli import opsledger

@@ -16,11 +16,11 @@ from opsledger import migrations
 from opsledger.audit import service as audit
 from opsledger.config import Settings
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.jobs.ingest import LogWriter
 from opsledger.models import AuditLog, Job, JobLog
 from opsledger.ops import partitions, retention
 from opsledger.ops.partitions import AUDIT_LOGS, JOB_LOGS
 from opsledger.security.context import cli_context
+from opsledger.worker.ingest import LogWriter
 from tests import factories as f
 from tests.e2e.cli import opsledger
 

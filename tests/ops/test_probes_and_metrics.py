@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from opsledger import migrations
 from opsledger.db.base import utcnow
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.jobs.ingest import LogWriter
+from opsledger.worker.ingest import LogWriter
 from tests import factories as f
 from tests.api import Person, build_app, client_for
 

@@ -16,11 +16,11 @@ from opsledger.audit import service as audit
 from opsledger.config import Settings
 from opsledger.db.base import utcnow
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.jobs.ingest import LogWriter
 from opsledger.kit.errors import ValidationFailed
 from opsledger.models import AuditLog, AuditPurgeGuard, Job, JobLog
 from opsledger.ops import retention
 from opsledger.security.context import cli_context
+from opsledger.worker.ingest import LogWriter
 from tests import factories as f
 from tests.api import ENCRYPTION_KEY
 from tests.e2e.cli import opsledger

@@ -14,9 +14,9 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.jobs.ingest import LogWriter
 from opsledger.models import Host, Job, MonitoringAlert, Ticket
 from opsledger.web.session import LOGIN_CSRF_COOKIE, SESSION_COOKIE
+from opsledger.worker.ingest import LogWriter
 from tests import factories as f
 from tests.api import PASSWORD, Person
 

@@ -25,11 +25,10 @@ from opsledger.config import JobBackend
 from opsledger.db.engine import reader
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs import dispatch, service
-from opsledger.jobs.execution import run_job
 from opsledger.jobs.models import Job, JobStatus
-from opsledger.jobs.pool import worker_name
 from opsledger.jobs.schemas import JobQuery
-from opsledger.security.context import cli_context
+from opsledger.security.context import cli_context, worker_name
+from opsledger.worker.execution import run_job
 
 jobs_cli = typer.Typer(no_args_is_help=True)
 

@@ -19,7 +19,7 @@ from opsledger.hosts.models import HostStatus
 from opsledger.hosts.schemas import HostTransition
 from opsledger.jobs import repository
 from opsledger.jobs.models import Job, JobStatus
-from opsledger.jobs.runner import Outcome, Plan
+from opsledger.jobs.plans import Outcome, Plan
 from opsledger.jobs.schemas import RESERVED_PREFIX
 from opsledger.kit.errors import Conflict, ValidationFailed, found
 from opsledger.kit.metrics import JOB_DURATION

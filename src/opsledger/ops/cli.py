@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from opsledger.commands import err, install_keys, load_settings, one_line_errors, out, run
 from opsledger.db.engine import reader
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.ops import backup, partitions, retention, service
+from opsledger.ops import backup, key_rotation, partitions, retention
 
 keys_cli = typer.Typer(no_args_is_help=True)
 
@@ -34,12 +34,12 @@ def rotate(
     settings = load_settings()
     ring = install_keys(settings)
 
-    async def rotate_all(engine: AsyncEngine) -> service.RotationReport:
+    async def rotate_all(engine: AsyncEngine) -> key_rotation.RotationReport:
         sessions = session_factory(engine)
-        totals = await service.values_to_examine(sessions)
+        totals = await key_rotation.values_to_examine(sessions)
         with Progress(console=err, transient=True) as progress:
             tasks = {name: progress.add_task(name, total=count) for name, count in totals.items()}
-            return await service.rotate_keys(
+            return await key_rotation.rotate_keys(
                 sessions, settings, ring, batch, lambda name, n: progress.advance(tasks[name], n)
             )
 

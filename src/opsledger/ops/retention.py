@@ -14,16 +14,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from opsledger.audit import service as audit
 from opsledger.config import Settings
 from opsledger.db.base import utcnow
-from opsledger.db.session import unit_of_work
+from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs import repository as job_logs
 from opsledger.kit.errors import ValidationFailed
+from opsledger.kit.periodic import Periodic
 from opsledger.ops import partitions
-from opsledger.security.context import system_context
+from opsledger.security.context import system_context, worker_name
 
 log = logging.getLogger(__name__)
 
@@ -121,3 +122,28 @@ async def _ensure_partitions(sessions: async_sessionmaker[AsyncSession]) -> None
             await partitions.ensure(await session.connection())
     except SQLAlchemyError:
         log.exception("could not create the coming partitions; retention goes on")
+
+
+async def run_scheduled(engine: AsyncEngine, settings: Settings) -> dict[str, int] | None:
+    """The daily housekeeping every server process runs (retention, which also makes the
+    coming partitions); a failure is logged and the next interval tries again."""
+    try:
+        return await purge(
+            session_factory(engine),
+            settings,
+            cutoffs(settings),
+            SCHEDULED_BATCH,
+            actor=worker_name("retention"),
+        )
+    except (ValidationFailed, SQLAlchemyError, OSError):
+        log.exception("retention did not run to the end; it runs again next interval")
+        return None
+
+
+SCHEDULED_BATCH = 10_000
+PERIODIC = Periodic(
+    "retention",
+    every=lambda settings: settings.retention_interval_hours * 3600,
+    first_delay=300.0,
+    run=run_scheduled,
+)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import getpass
+import os
+import socket
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -77,6 +79,11 @@ def cli_context(session: AsyncSession, settings: Settings) -> Ctx:
         id=None, username=f"cli:{getpass.getuser()}", role=UserRole.admin, method=AuthMethod.cli
     )
     return Ctx(session, settings, actor, RequestInfo(user_agent="opsledger-cli"))
+
+
+def worker_name(kind: str) -> str:
+    """How background work is named in the audit trail: what it is, where it runs."""
+    return f"{kind}@{socket.gethostname()}:{os.getpid()}"
 
 
 def system_context(session: AsyncSession, settings: Settings, name: str) -> Ctx:

@@ -9,7 +9,7 @@ from celery import Celery, Task
 
 from opsledger.config import Settings
 from opsledger.jobs.broker import RUN_JOB, celery_app
-from opsledger.jobs.execution import run_alone
+from opsledger.worker.execution import run_alone
 
 
 def worker_app(settings: Settings) -> Celery:

@@ -16,13 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from opsledger.config import Settings
 from opsledger.db.engine import create_engine, reader
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.jobs import lifecycle, runner
-from opsledger.jobs.ingest import LogWriter
+from opsledger.jobs import lifecycle
 from opsledger.jobs.models import JobStatus
-from opsledger.jobs.runner import Line, Outcome
+from opsledger.jobs.plans import Line, Outcome
 from opsledger.kit.errors import ValidationFailed
 from opsledger.security.context import system_context
 from opsledger.security.crypto import KeyRingError
+from opsledger.worker import runner
+from opsledger.worker.ingest import LogWriter
 
 log = logging.getLogger(__name__)
 

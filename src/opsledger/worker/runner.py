@@ -22,18 +22,17 @@ import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import ansible_runner
 import yaml
-from pydantic import SecretStr
 
 from opsledger.config import Settings
 from opsledger.db.base import utcnow
 from opsledger.jobs.models import JobStatus
+from opsledger.jobs.plans import Line, Outcome, Plan
 from opsledger.playbooks.files import current_hash
 
 log = logging.getLogger(__name__)
@@ -44,36 +43,6 @@ RUN_PREFIX = "opsledger-job-"
 RUN_NAME = re.compile(rf"^{RUN_PREFIX}(\d+)-")
 WITHHELD_PREFIX = "OPSLEDGER_"
 WITHHELD_NAMES = frozenset({"SSH_AUTH_SOCK"})
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What one run needs, read from the database when the job is claimed."""
-
-    job_id: int
-    job_created: datetime
-    hostname: str
-    address: str
-    port: int
-    user: str
-    playbook_path: str
-    playbook_hash: str
-    variables: dict[str, Any]
-    private_key: SecretStr | None = field(default=None, repr=False)
-    key_path: str | None = None  # used when there is no key credential
-
-
-@dataclass(frozen=True)
-class Line:
-    content: str
-    level: str
-    at: datetime
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: JobStatus
-    error: str | None = None
 
 
 Emit = Callable[[Line], Awaitable[Any]]

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
-import socket
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,20 +17,16 @@ from opsledger.config import JobBackend, Settings
 from opsledger.db.engine import reader
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs import dispatch, lifecycle
-from opsledger.jobs.execution import run_job
-from opsledger.jobs.runner import sweep
-from opsledger.kit.errors import ValidationFailed
+from opsledger.kit.periodic import Periodic
 from opsledger.ops import retention
-from opsledger.security.context import system_context
+from opsledger.security.context import system_context, worker_name
+from opsledger.worker.execution import run_job
+from opsledger.worker.runner import sweep
 
 log = logging.getLogger(__name__)
 
-RETENTION_FIRST_DELAY = 300.0
-RETENTION_BATCH = 10_000
-
-
-def worker_name(kind: str) -> str:
-    return f"{kind}@{socket.gethostname()}:{os.getpid()}"
+# What the domains ask to have repeated; a new one is added here.
+PERIODIC: tuple[Periodic, ...] = (retention.PERIODIC,)
 
 
 class JobPool:
@@ -45,14 +39,14 @@ class JobPool:
         self._writes = session_factory(engine)
         self._reads = session_factory(reader(engine))
         self._loop_task: asyncio.Task[None] | None = None
-        self._retention_task: asyncio.Task[object] | None = None
+        self._periodic: dict[str, asyncio.Task[object]] = {}
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run_forever(), name="opsledger-job-pool")
 
     async def stop(self) -> None:
         """Stop taking jobs; jobs still running are ended as failed (interrupted)."""
-        background = (self._loop_task, self._retention_task, *self.running.values())
+        background = (self._loop_task, *self._periodic.values(), *self.running.values())
         tasks = [t for t in background if t is not None]
         for task in tasks:
             task.cancel()
@@ -60,16 +54,18 @@ class JobPool:
 
     async def _run_forever(self) -> None:
         loop = asyncio.get_running_loop()
-        next_reap, next_retention = loop.time(), loop.time() + RETENTION_FIRST_DELAY
-        retention_every = self.settings.retention_interval_hours * 3600
+        next_reap = loop.time()
+        due = {work.name: loop.time() + work.first_delay for work in PERIODIC}
         while True:
             try:
                 if loop.time() >= next_reap:
                     next_reap = loop.time() + self.settings.job_reap_seconds / 2
                     await self.reap()
-                if retention_every and loop.time() >= next_retention:
-                    next_retention = loop.time() + retention_every
-                    self._start_retention()
+                for work in PERIODIC:
+                    every = work.every(self.settings)
+                    if every and loop.time() >= due[work.name]:
+                        due[work.name] = loop.time() + every
+                        self._start(work)
                 await self.take()
             except (SQLAlchemyError, OSError):
                 log.warning("the job pool could not reach the database; retrying", exc_info=True)
@@ -96,21 +92,14 @@ class JobPool:
         if not task.cancelled() and (failure := task.exception()) is not None:
             log.error("job %s ended with an error", job_id, exc_info=failure)
 
-    def _start_retention(self) -> None:
-        """Retention runs beside the pool (it can take minutes), one run at a time."""
-        if self._retention_task is None or self._retention_task.done():
-            self._retention_task = asyncio.create_task(self.retain(), name="opsledger-retention")
-
-    async def retain(self) -> dict[str, int] | None:
-        """The daily housekeeping (retention, which also makes the coming partitions)."""
-        try:
-            limits = retention.cutoffs(self.settings)
-            return await retention.purge(
-                self._writes, self.settings, limits, RETENTION_BATCH, actor=worker_name("retention")
+    def _start(self, work: Periodic) -> None:
+        """Periodic work runs beside the pool (retention can take minutes), one run of
+        each at a time."""
+        running = self._periodic.get(work.name)
+        if running is None or running.done():
+            self._periodic[work.name] = asyncio.create_task(
+                work.run(self.engine, self.settings), name=f"opsledger-{work.name}"
             )
-        except (ValidationFailed, SQLAlchemyError, OSError):
-            log.exception("retention did not run to the end; it runs again next interval")
-            return None
 
     async def reap(self) -> list[int]:
         """Fail jobs whose worker died, remove run directories no running job owns, and
