@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 import schemathesis
 import uvicorn
-from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, settings
 from pydantic import SecretStr
 from schemathesis.checks import not_a_server_error
@@ -33,7 +32,7 @@ from opsledger.db.session import session_factory, unit_of_work
 from opsledger.host_roles.service import seed_defaults
 from opsledger.security import tokens
 from opsledger.users.models import User, UserRole
-from tests.api import JWT_SECRET, password_hash
+from tests.api import ENCRYPTION_KEY, JWT_SECRET, password_hash
 from tests.conftest import DATABASE_PREFIX
 from tests.databases import backends_required, create_database, drop_database
 from tests.e2e.cli import free_port
@@ -90,7 +89,8 @@ def served(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     admin_id = asyncio.run(prepare(url))
     app_settings = Settings(
         database_url=url,
-        encryption_keys=[SecretStr(Fernet.generate_key().decode())],
+        # The session's key: the app installs its ring for the whole worker process.
+        encryption_keys=[SecretStr(ENCRYPTION_KEY)],
         jwt_secret=SecretStr(JWT_SECRET),
         playbook_root=Path(directory / "playbooks"),
     )

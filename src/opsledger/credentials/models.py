@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from opsledger.db.base import Base, IdMixin, TimestampMixin, table_args
 from opsledger.db.types import EncryptedString
 from opsledger.kit.enums import enum_column
-
-if TYPE_CHECKING:
-    from opsledger.hosts.models import Host
 
 
 class CredentialType(StrEnum):
@@ -34,5 +30,3 @@ class Credential(IdMixin, TimestampMixin, Base):
     value: Mapped[str] = mapped_column(EncryptedString)
     is_active: Mapped[bool] = mapped_column(default=True)
     rotated_at: Mapped[datetime | None] = mapped_column(default=None)
-
-    host: Mapped[Host] = relationship(back_populates="credentials", lazy="raise")

@@ -14,7 +14,6 @@ from opsledger.db.types import JSONDocument
 from opsledger.kit.enums import enum_column
 
 if TYPE_CHECKING:
-    from opsledger.credentials.models import Credential
     from opsledger.host_roles.models import HostRole
 
 
@@ -57,6 +56,3 @@ class Host(IdMixin, TimestampMixin, Base):
     is_active: Mapped[bool] = mapped_column(default=True)
 
     role: Mapped[HostRole | None] = relationship(lazy="raise")
-    credentials: Mapped[list[Credential]] = relationship(
-        back_populates="host", lazy="raise", passive_deletes=True
-    )

@@ -24,7 +24,7 @@ from opsledger.commands import (
 from opsledger.config import JobBackend
 from opsledger.db.engine import reader
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.jobs import dispatch, service
+from opsledger.jobs import dispatch, following, service
 from opsledger.jobs.models import Job, JobStatus
 from opsledger.jobs.schemas import JobQuery
 from opsledger.security.context import cli_context, worker_name
@@ -117,7 +117,7 @@ def run_playbook(
         if follow:
             final = await print_output(engine, job_id, 0, wait=True)
         else:  # whoever runs it (this command, or a server that claimed it first)
-            final = await service.wait_for_end(session_factory(reader(engine)), job_id)
+            final = await following.wait_for_end(session_factory(reader(engine)), job_id)
         if running is not None:
             await running
         return None if final is None else await ended(engine, job_id)
@@ -146,7 +146,7 @@ async def print_output(
     final status (None when not waiting for the end)."""
     sessions = session_factory(reader(engine))
     final: JobStatus | None = None
-    async for item in service.follow(sessions, job_id, after, wait=wait):
+    async for item in following.follow(sessions, job_id, after, wait=wait):
         if "line_number" in item:
             sys.stdout.write(f"{item['content']}\n")
             sys.stdout.flush()

@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from pydantic_core import to_json
 
 from opsledger.db.dependencies import database_of
-from opsledger.jobs import service
+from opsledger.jobs import following, service
 from opsledger.jobs.schemas import FollowQuery, JobCreate, JobQuery, JobRead, LogPage, LogQuery
 from opsledger.kit.errors import (
     AUTH_ERRORS,
@@ -99,7 +99,7 @@ async def stream_job_logs(
 def event_stream(request: Request, job_id: int, after: int) -> StreamingResponse:
     """The job's lines after ``after`` and then its end, as server-sent events (read from
     the primary: a follower must see lines as soon as they commit)."""
-    events = as_events(service.follow(database_of(request).primary_reads, job_id, after))
+    events = as_events(following.follow(database_of(request).primary_reads, job_id, after))
     return StreamingResponse(
         events, media_type="text/event-stream", headers={"Cache-Control": "no-store"}
     )

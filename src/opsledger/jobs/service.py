@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from opsledger.audit import changes
-from opsledger.db.session import unit_of_work
 from opsledger.hosts import repository as hosts
 from opsledger.hosts.models import HostStatus
 from opsledger.jobs import dispatch, lifecycle, repository
@@ -107,54 +103,18 @@ async def cancel(ctx: Ctx, job_id: int) -> Job:
     return job
 
 
-FINISHED = frozenset({JobStatus.success, JobStatus.failed, JobStatus.cancelled})
-FOLLOW_INTERVAL = 0.25
-
-
-def _lines(rows: list[Any]) -> list[dict[str, Any]]:
+def lines_of(rows: list[Any]) -> list[dict[str, Any]]:
     return [
         {"line_number": number, "content": content, "log_level": level, "timestamp": at}
         for number, content, level, at in rows
     ]
 
 
-async def follow(
-    sessions: async_sessionmaker[AsyncSession], job_id: int, after: int, *, wait: bool = True
-) -> AsyncIterator[dict[str, Any]]:
-    """Every stored line after ``after``, then (with ``wait``) new lines as they are
-    written until the job has finished and all its lines were seen; last, one
-    ``{"status": …}``. Each poll is its own short read, so a long follow holds no
-    connection or lock."""
-    while True:
-        async with unit_of_work(sessions) as session:
-            # Status first: lines committed before the job finished are then all visible.
-            state = await repository.status(session, job_id)
-            rows = await repository.log_lines(session, job_id, after, 1000)
-        for line in _lines(rows):
-            after = line["line_number"]
-            yield line
-        if not rows:
-            if not wait or state is None or state in FINISHED:
-                yield {"status": state}
-                return
-            await asyncio.sleep(FOLLOW_INTERVAL)
-
-
-async def wait_for_end(sessions: async_sessionmaker[AsyncSession], job_id: int) -> JobStatus | None:
-    """Poll until the job has finished; its final status (None if it does not exist)."""
-    while True:
-        async with unit_of_work(sessions) as session:
-            state = await repository.status(session, job_id)
-        if state is None or state in FINISHED:
-            return state
-        await asyncio.sleep(FOLLOW_INTERVAL)
-
-
 async def log_page(ctx: Ctx, job_id: int, after: int, limit: int) -> bytes:
     """The page as JSON (the LogPage schema), built in one pass: log pages are read in
     bulk and often, so they skip per-line model objects and response re-validation. Only
     an empty page costs a second query, to tell a finished log from a missing job."""
-    items = _lines(await repository.log_lines(ctx.session, job_id, after, limit))
+    items = lines_of(await repository.log_lines(ctx.session, job_id, after, limit))
     if not items:
         await get(ctx, job_id)
     return to_json({"items": items, "next_cursor": items[-1]["line_number"] if items else None})
