@@ -74,6 +74,9 @@ async def celery_lab(
         yield lab
 
 
+# Celery workers serve fleets on a database server: SQLite with Celery is not a setup
+# anyone runs, and the worker's database code is the embedded runner's, tested there.
+@pytest.mark.backends("postgresql", "mariadb")
 async def test_a_celery_worker_runs_and_cancels_jobs(celery_lab: Lab, tmp_path: Path) -> None:
     lab = celery_lab
     target = lab.ssh.home / f"{unique('celery')}.txt"
@@ -153,6 +156,9 @@ async def test_a_job_whose_task_could_not_be_sent_is_sent_again(
     assert queued_task_ids(back).count(job.celery_task_id) == 1
 
 
+# The command runs the same job code as the pool, which every backend tests; this is
+# about the shell: arguments, output and exit codes.
+@pytest.mark.backends("sqlite")
 async def test_jobs_run_from_the_shell_prints_the_output_and_the_outcome(
     lab: Lab, tmp_path: Path
 ) -> None:
