@@ -44,12 +44,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         backend = callspec.params.get("backend") if callspec else None
         if marker and backend and backend not in marker.args:
             drop.append(item)
-            continue
-        keep.append(item)
-        if backend and item.get_closest_marker("per_backend_group"):
-            # The module's expensive fixture (a server on a database of its own) is built
-            # once per backend on one xdist worker, not once on every worker.
-            item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}-{backend}"))
+        else:
+            keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

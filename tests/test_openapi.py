@@ -37,7 +37,6 @@ from tests.conftest import DATABASE_PREFIX
 from tests.databases import backends_required, create_database, drop_database
 from tests.e2e.cli import free_port
 
-pytestmark = pytest.mark.per_backend_group
 EXAMPLES = 20
 # A generated Alertmanager delivery can carry a thousand alerts, each an audited row: on a
 # loaded 2-core machine that has taken longer than schemathesis' default of 10 s.

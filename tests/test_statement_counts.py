@@ -72,9 +72,6 @@ class Anchor:
         self.owner = owner
 
 
-pytestmark = pytest.mark.per_backend_group
-
-
 @pytest.fixture(scope="module")
 async def engine(backend: str, sqlite_dir: Path) -> AsyncIterator[AsyncEngine]:
     """A database of the module's own, migrated once: the lists see only this module's

@@ -27,14 +27,11 @@ from opsledger.host_roles.endpoints import router as host_roles_router
 from opsledger.hosts.endpoints import router as hosts_router
 from opsledger.infrastructure.endpoints import router as infrastructure_router
 from opsledger.jobs.endpoints import router as jobs_router
-from opsledger.kit.errors import (
-    BadRequest,
-    install_error_handlers,
-    problem_responses,
-)
+from opsledger.kit.errors import BadRequest, problem_responses
+from opsledger.kit.http import install_error_handlers
 from opsledger.kit.metrics import POOLS, MetricsMiddleware
 from opsledger.kit.request_ids import RequestIdMiddleware
-from opsledger.ops.endpoints import router as ops_router
+from opsledger.ops.probes import router as ops_router
 from opsledger.playbooks.endpoints import router as playbooks_router
 from opsledger.secrets.endpoints import router as secrets_router
 from opsledger.security.crypto import KeyRing, install_key_ring
@@ -43,7 +40,10 @@ from opsledger.stats.endpoints import router as stats_router
 from opsledger.tickets.endpoints import router as tickets_router
 from opsledger.users.endpoints import auth_router
 from opsledger.users.endpoints import router as users_router
-from opsledger.web.inventory import router as inventory_pages_router
+from opsledger.web.alerts import router as alert_pages_router
+from opsledger.web.audit import router as audit_pages_router
+from opsledger.web.deployments import router as deployment_pages_router
+from opsledger.web.hosts import router as host_pages_router
 from opsledger.web.jobs import router as job_pages_router
 from opsledger.web.pages import router as pages_router
 from opsledger.web.tickets import router as ticket_pages_router
@@ -121,10 +121,17 @@ def create_app(
     install_error_handlers(app)
     app.include_router(api_router())
     app.include_router(ops_router)
-    app.include_router(pages_router)
-    app.include_router(job_pages_router)
-    app.include_router(ticket_pages_router)
-    app.include_router(inventory_pages_router)
+    console_pages = (
+        pages_router,
+        job_pages_router,
+        ticket_pages_router,
+        host_pages_router,
+        deployment_pages_router,
+        alert_pages_router,
+        audit_pages_router,
+    )
+    for pages in console_pages:
+        app.include_router(pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/docs/assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
 

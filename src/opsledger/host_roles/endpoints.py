@@ -15,8 +15,8 @@ from opsledger.kit.errors import (
     ValidationFailed,
     problem_responses,
 )
+from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Page
-from opsledger.kit.schemas import PathId
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 

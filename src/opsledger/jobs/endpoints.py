@@ -19,8 +19,9 @@ from opsledger.kit.errors import (
     ValidationFailed,
     problem_responses,
 )
+from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Page
-from opsledger.kit.schemas import MAX_ID, PathId
+from opsledger.kit.schemas import MAX_ID
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, ClassVar, Self
 
-from fastapi import Path
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -18,7 +17,6 @@ from pydantic import (
 # Row ids are 32-bit signed integers on PostgreSQL and MySQL; anything larger cannot name
 # a row and must be refused before it reaches a driver.
 MAX_ID = 2**31 - 1
-PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 JsonObject = Annotated[dict[str, Any], Field(max_length=200)]
 Tags = Annotated[dict[str, str | int | float | bool], Field(max_length=100)]

@@ -13,8 +13,8 @@ from opsledger.kit.errors import (
     ValidationFailed,
     problem_responses,
 )
+from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Page
-from opsledger.kit.schemas import PathId
 from opsledger.playbooks import service
 from opsledger.playbooks.schemas import (
     PlaybookCreate,

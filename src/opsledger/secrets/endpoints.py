@@ -15,8 +15,8 @@ from opsledger.kit.errors import (
     problem_responses,
 )
 from opsledger.kit.filtering import ListQuery
+from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Page
-from opsledger.kit.schemas import PathId
 from opsledger.secrets import service
 from opsledger.secrets.schemas import SecretCreate, SecretRead, SecretRevealed, SecretUpdate
 from opsledger.security.auth import Require, RequireListing, RequireRead

@@ -14,12 +14,11 @@ from opsledger.kit.errors import (
     RateLimited,
     Unauthorized,
     ValidationFailed,
-    problem_response,
     problem_responses,
 )
 from opsledger.kit.filtering import ListQuery
+from opsledger.kit.http import PathId, problem_response
 from opsledger.kit.pagination import Page
-from opsledger.kit.schemas import PathId
 from opsledger.security.auth import Require, RequireListing, RequireRead, anonymous_context
 from opsledger.security.context import Ctx
 from opsledger.security.throttle import LoginThrottle

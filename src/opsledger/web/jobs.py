@@ -19,11 +19,12 @@ from opsledger.jobs.endpoints import event_stream
 from opsledger.jobs.models import JobStatus
 from opsledger.jobs.schemas import JobCreate, JobQuery
 from opsledger.kit.errors import ValidationFailed
+from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
-from opsledger.kit.schemas import MAX_ID, PathId
+from opsledger.kit.schemas import MAX_ID
 from opsledger.playbooks import service as playbooks
 from opsledger.security.context import Ctx
-from opsledger.web.views import (
+from opsledger.web.console import (
     act,
     common,
     form_context,

@@ -21,7 +21,7 @@ from opsledger.users import service as users
 from opsledger.users.endpoints import login_throttle
 from opsledger.users.schemas import LoginRequest
 from opsledger.web import session as web_session
-from opsledger.web.views import common, page_context, refuse, render, to_login
+from opsledger.web.console import common, page_context, refuse, render, to_login
 
 router = APIRouter(include_in_schema=False)
 LATEST_JOBS = 10

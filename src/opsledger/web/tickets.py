@@ -10,14 +10,14 @@ from fastapi.responses import Response
 
 from opsledger.db.base import utcnow
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
+from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
-from opsledger.kit.schemas import PathId
 from opsledger.security.context import Ctx
 from opsledger.tickets import service as tickets
 from opsledger.tickets.models import TicketPriority, TicketStatus
 from opsledger.tickets.schemas import TicketQuery, TicketTransition
 from opsledger.tickets.service import TICKET_TRANSITIONS
-from opsledger.web.views import act, list_page
+from opsledger.web.console import act, list_page
 
 router = APIRouter(prefix="/tickets", include_in_schema=False)
 

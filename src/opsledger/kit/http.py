@@ -1,0 +1,73 @@
+"""What of ``kit`` only HTTP needs: problem+json answers, the handlers that turn every
+failure into one, and path parameter types. Kept apart so the CLI never loads FastAPI."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from opsledger.kit.errors import PROBLEM_JSON, Problem, ProblemError, RateLimited
+from opsledger.kit.schemas import MAX_ID
+
+log = logging.getLogger(__name__)
+
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors)
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_problem(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ProblemError)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        return problem_response(exc.status, exc.detail, headers=headers)
+
+    async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        # Input echoes are dropped: a rejected field may hold a password or a key.
+        errors = [
+            {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+            for error in exc.errors()
+        ]
+        return problem_response(422, "the request is not valid", errors=errors)
+
+    async def on_http(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
+
+    async def on_integrity(_request: Request, exc: Exception) -> JSONResponse:
+        # A unique or foreign-key rule the service did not pre-check, or lost a race on.
+        # The driver's message quotes the row's values, so it stays out of the answer.
+        log.info("integrity error: %s", type(exc).__name__)
+        return problem_response(409, "the change conflicts with the current data")
+
+    async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled %s", type(exc).__name__, exc_info=exc)
+        return problem_response(500, "an internal error occurred; it has been logged")
+
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(IntegrityError, on_integrity)
+    app.add_exception_handler(Exception, on_unexpected)
