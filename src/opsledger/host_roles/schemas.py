@@ -10,11 +10,11 @@ from pydantic import Field, StringConstraints
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.schemas import (
     MAX_ID,
-    JsonObject,
     RequestSchema,
     ResponseSchema,
     Text,
     UpdateSchema,
+    Variables,
 )
 
 RoleName = Annotated[
@@ -26,7 +26,7 @@ class HostRoleCreate(RequestSchema):
     name: RoleName
     description: Text | None = None
     default_playbook_id: int | None = Field(None, ge=1, le=MAX_ID)
-    variables: JsonObject | None = None
+    variables: Variables | None = None
 
 
 class HostRoleUpdate(UpdateSchema):
@@ -35,7 +35,7 @@ class HostRoleUpdate(UpdateSchema):
     name: RoleName | None = None
     description: Text | None = None
     default_playbook_id: int | None = Field(None, ge=1, le=MAX_ID)
-    variables: JsonObject | None = None
+    variables: Variables | None = None
 
 
 class HostRoleRead(ResponseSchema):

@@ -20,9 +20,9 @@ from opsledger.hosts.schemas import HostTransition
 from opsledger.jobs import repository
 from opsledger.jobs.models import Job, JobStatus
 from opsledger.jobs.plans import Outcome, Plan
-from opsledger.jobs.schemas import RESERVED_PREFIX
 from opsledger.kit.errors import Conflict, ValidationFailed, found
 from opsledger.kit.metrics import JOB_DURATION
+from opsledger.kit.schemas import reserved_names
 from opsledger.security.context import Ctx
 from opsledger.tickets import service as tickets
 
@@ -63,7 +63,7 @@ async def _plan(ctx: Ctx, job_id: int) -> Plan:
         )
     role = host.role.variables if host.role is not None else None
     variables = {**(playbook.variables or {}), **(role or {}), **(job.extra_vars or {})}
-    reserved = sorted(name for name in variables if name.startswith(RESERVED_PREFIX))
+    reserved = reserved_names(variables)
     if reserved:
         raise ValidationFailed(
             f"variables may not set {', '.join(reserved)}: how to reach a host is its "

@@ -6,33 +6,23 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import AwareDatetime, Field
 
 from opsledger.jobs.models import JobStatus
 from opsledger.kit.filtering import ListQuery
-from opsledger.kit.schemas import MAX_ID, JsonObject, RequestSchema, ResponseSchema, StrictInput
+from opsledger.kit.schemas import MAX_ID, RequestSchema, ResponseSchema, StrictInput, Variables
 
 MAX_LOG_PAGE = 5000
-# Variables may not say how to reach a host: that is the host record's.
-RESERVED_PREFIX = "ansible_"
 
 
 class JobCreate(RequestSchema):
     playbook_id: int = Field(ge=1, le=MAX_ID)
     host_id: int = Field(ge=1, le=MAX_ID)
-    extra_vars: JsonObject | None = Field(
+    extra_vars: Variables | None = Field(
         None,
         description="Merged over the playbook's and the host role's variables; passed as "
         "data (never templated); names starting `ansible_` are refused.",
     )
-
-    @field_validator("extra_vars")
-    @classmethod
-    def _no_connection_overrides(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        reserved = sorted(name for name in value or {} if name.startswith(RESERVED_PREFIX))
-        if reserved:
-            raise ValueError(f"may not set {', '.join(reserved)}: that is the host record's")
-        return value
 
 
 class JobRead(ResponseSchema):

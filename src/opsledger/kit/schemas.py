@@ -19,6 +19,25 @@ from pydantic import (
 MAX_ID = 2**31 - 1
 
 JsonObject = Annotated[dict[str, Any], Field(max_length=200)]
+
+# Variables may not say how to reach a host or run a task (ansible_host, ansible_connection,
+# ansible_ssh_private_key_file, ...): that is the host record's, and only an admin's.
+RESERVED_PREFIX = "ansible_"
+
+
+def reserved_names(variables: dict[str, Any]) -> list[str]:
+    return sorted(name for name in variables if name.startswith(RESERVED_PREFIX))
+
+
+def _no_connection_overrides(value: dict[str, Any]) -> dict[str, Any]:
+    reserved = reserved_names(value)
+    if reserved:
+        raise ValueError(f"may not set {', '.join(reserved)}: that is the host record's")
+    return value
+
+
+# Playbook, host role and launch variables: refused when saved, not only when a job starts.
+Variables = Annotated[JsonObject, AfterValidator(_no_connection_overrides)]
 Tags = Annotated[dict[str, str | int | float | bool], Field(max_length=100)]
 Text = Annotated[str, StringConstraints(max_length=10_000)]
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Self
 from pydantic import Field, StringConstraints, model_validator
 
 from opsledger.kit.filtering import ListQuery
-from opsledger.kit.schemas import JsonObject, RequestSchema, ResponseSchema, Text, UpdateSchema
+from opsledger.kit.schemas import RequestSchema, ResponseSchema, Text, UpdateSchema, Variables
 
 PlaybookName = Annotated[
     str, StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
@@ -30,7 +30,7 @@ class PlaybookCreate(RequestSchema):
     ) = None
     description: Text | None = None
     tags: TagList | None = None
-    variables: JsonObject | None = None
+    variables: Variables | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
@@ -45,7 +45,7 @@ class PlaybookUpdate(UpdateSchema):
     name: PlaybookName | None = None
     description: Text | None = None
     tags: TagList | None = None
-    variables: JsonObject | None = None
+    variables: Variables | None = None
     is_active: bool | None = None
 
 

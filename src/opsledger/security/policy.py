@@ -17,11 +17,17 @@ OPERATIONAL = (
     "applications",
 )
 
+# A playbook is code that runs on the controller: only admins register or change one.
+# Operators launch what admins registered.
+CODE = frozenset({"playbooks:write"})
+
 VIEWER = frozenset(
     {f"{domain}:read" for domain in OPERATIONAL} | {"stats:read", "self", "api_keys:manage"}
 )
-OPERATOR = VIEWER | {f"{domain}:write" for domain in OPERATIONAL} | {"jobs:run", "secrets:manage"}
-ADMIN = OPERATOR | {
+OPERATOR = (
+    VIEWER | ({f"{domain}:write" for domain in OPERATIONAL} - CODE) | {"jobs:run", "secrets:manage"}
+)
+ADMIN = OPERATOR | CODE | {
     "users:read",
     "users:write",
     "credentials:read",
