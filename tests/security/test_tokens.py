@@ -70,6 +70,10 @@ def forged_tokens(user_id: int) -> dict[str, str]:
         "missing iat": jwt.encode(_claims(user_id, iat=None), JWT_SECRET, "HS256"),
         "missing sub": jwt.encode(_claims(user_id, sub=None), JWT_SECRET, "HS256"),
         "non-numeric sub": jwt.encode(_claims(user_id, sub="admin"), JWT_SECRET, "HS256"),
+        "oversized sub": jwt.encode(_claims(user_id, sub="9" * 40), JWT_SECRET, "HS256"),
+        "sub past a row id": jwt.encode(_claims(user_id, sub=str(2**31)), JWT_SECRET, "HS256"),
+        "zero sub": jwt.encode(_claims(user_id, sub="0"), JWT_SECRET, "HS256"),
+        "non-ASCII digits in sub": jwt.encode(_claims(user_id, sub="\uff11"), JWT_SECRET, "HS256"),
         "garbage": "not.a.token",
     }
 
@@ -97,6 +101,10 @@ async def test_a_valid_token_is_accepted(client: httpx.AsyncClient, viewer: Pers
         "missing iat",
         "missing sub",
         "non-numeric sub",
+        "oversized sub",
+        "sub past a row id",
+        "zero sub",
+        "non-ASCII digits in sub",
         "garbage",
     ],
 )

@@ -27,14 +27,18 @@ VIEWER = frozenset(
 OPERATOR = (
     VIEWER | ({f"{domain}:write" for domain in OPERATIONAL} - CODE) | {"jobs:run", "secrets:manage"}
 )
-ADMIN = OPERATOR | CODE | {
-    "users:read",
-    "users:write",
-    "credentials:read",
-    "credentials:write",
-    "audit:read",
-    "hosts:purge",
-}
+# Who may act, who holds secrets, and who reads the trail.
+ADMINISTRATION = frozenset(
+    {
+        "users:read",
+        "users:write",
+        "credentials:read",
+        "credentials:write",
+        "audit:read",
+        "hosts:purge",
+    }
+)
+ADMIN = OPERATOR | CODE | ADMINISTRATION
 
 POLICY: dict[UserRole, frozenset[str]] = {
     UserRole.viewer: VIEWER,

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
+from opsledger.kit.schemas import MAX_ID
+
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "ver"]
 
@@ -33,6 +35,18 @@ def read(token: str, secret: str) -> TokenClaims:
         claims = jwt.decode(
             token, secret, algorithms=[ALGORITHM], options={"require": REQUIRED_CLAIMS}
         )
-        return TokenClaims(user_id=int(claims["sub"]), version=int(claims["ver"]))
+        return TokenClaims(user_id=_user_id(claims["sub"]), version=int(claims["ver"]))
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise TokenRejected(type(exc).__name__) from None
+
+
+def _user_id(sub: object) -> int:
+    """The id a token names: ASCII digits within a row id's range. A signed token cannot
+    be forged, but one this server never issued (another deployment's secret reused, a
+    bug) must still be refused as a token, not reach the database as an out-of-range id."""
+    if not (isinstance(sub, str) and sub.isascii() and sub.isdigit() and len(sub) <= 10):
+        raise ValueError("sub")
+    user_id = int(sub)
+    if not 1 <= user_id <= MAX_ID:
+        raise ValueError("sub")
+    return user_id
