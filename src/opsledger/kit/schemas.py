@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, ClassVar, Self
 
@@ -60,23 +61,34 @@ Hostname = Annotated[
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
+# How deep a request's JSON may nest, counted from the body itself.
+MAX_DEPTH = 32
+
+
 def check_storable(value: Any) -> None:
-    """Refuse text no backend can store: NUL characters (PostgreSQL rejects them) and lone
-    surrogates (not encodable as UTF-8), anywhere in a nested document."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("text may not contain NUL characters")
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            raise ValueError("text must be valid Unicode (no lone surrogates)") from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            check_storable(key)
-            check_storable(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            check_storable(item)
+    """Refuse what no backend can store or read back, anywhere in a nested document: NUL
+    characters (PostgreSQL rejects them), lone surrogates (not encodable as UTF-8), numbers
+    that are not finite (JSON has no NaN or Infinity; a stored one broke every later query
+    that read it), and nesting deeper than MAX_DEPTH. Walked with a stack, not recursion,
+    so no depth can exhaust the interpreter's."""
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("text may not contain NUL characters")
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise ValueError("numbers must be finite (no NaN or Infinity)")
+        elif isinstance(item, dict | list | tuple):
+            if depth >= MAX_DEPTH:
+                raise ValueError(f"documents may nest at most {MAX_DEPTH} levels deep")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
 
 
 class StrictInput(BaseModel):
