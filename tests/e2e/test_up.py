@@ -54,6 +54,7 @@ def test_up_creates_the_database_seeds_roles_and_serves_healthz(
 
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok"}
+    assert (directory / "opsledger.db").stat().st_mode & 0o777 == 0o600
     with sqlite3.connect(directory / "opsledger.db") as db:
         roles = {name for (name,) in db.execute("SELECT name FROM host_roles")}
         admins = db.execute("SELECT username, password_hash FROM users WHERE role = 'admin'")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -16,6 +17,8 @@ from opsledger.config import Settings
 # write lock up front (IMMEDIATE), so two writers queue on the busy timeout instead of
 # failing with "database is locked" when a deferred reader tries to upgrade its lock.
 SQLITE_BEGIN = "opsledger_sqlite_begin"
+
+log = logging.getLogger(__name__)
 
 
 def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
@@ -35,7 +38,7 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         options["connect_args"] = {"init_command": "SET time_zone = '+00:00'"}
     engine = create_async_engine(url, **options)
     if backend == "sqlite":
-        _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
+        _configure_sqlite(engine, settings.sqlite_busy_timeout_ms, make_url(url).database)
     if backend == "mysql":
         _configure_mysql(engine)
     return engine
@@ -46,11 +49,30 @@ def _is_memory(url: str) -> bool:
     return database in (None, "", ":memory:")
 
 
-def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+SQLITE_FILES = ("", "-wal", "-shm")
+
+
+def owner_only(database: str | None) -> None:
+    """The database file and its WAL and shared-memory files readable by their owner only:
+    they hold every row (ciphertext of secrets, key hashes, the audit trail). SQLite makes
+    -wal and -shm with the database file's mode, so this runs before WAL is switched on."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    for suffix in SQLITE_FILES:
+        path = Path(database + suffix)
+        try:
+            if path.exists() and path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+        except PermissionError:
+            log.warning("cannot make %s readable by its owner only: not its owner", path)
+
+
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, database: str | None) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        owner_only(database)
         # Hand transaction control to SQLAlchemy (see the "begin" hook below).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
