@@ -40,9 +40,12 @@ JOB_TRANSITIONS: dict[JobStatus, set[JobStatus]] = {
 
 async def claim(ctx: Ctx, job_id: int) -> Plan | None:
     """Move a pending job to running for this worker and read what running it needs;
-    None when it is not pending any more (another worker has it, or it was cancelled)."""
+    None when it is not pending any more (another worker has it, or it was cancelled) or
+    does not exist (a task sent to a broker can outlive its database)."""
     now = utcnow()
-    job = await exists(ctx.session, job_id)
+    job = await repository.get(ctx.session, job_id)
+    if job is None:
+        return None
     values = {"started_at": now, "heartbeat_at": now}
     try:
         await changes.transition(

@@ -124,6 +124,9 @@ async def _ensure_partitions(sessions: async_sessionmaker[AsyncSession]) -> None
         log.exception("could not create the coming partitions; retention goes on")
 
 
+SCHEDULED_BATCH = 10_000
+
+
 async def run_scheduled(engine: AsyncEngine, settings: Settings) -> dict[str, int] | None:
     """The daily housekeeping every server process runs (retention, which also makes the
     coming partitions); a failure is logged and the next interval tries again."""
@@ -140,7 +143,6 @@ async def run_scheduled(engine: AsyncEngine, settings: Settings) -> dict[str, in
         return None
 
 
-SCHEDULED_BATCH = 10_000
 PERIODIC = Periodic(
     "retention",
     every=lambda settings: settings.retention_interval_hours * 3600,
