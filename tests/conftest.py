@@ -20,6 +20,7 @@ from opsledger.db.engine import create_engine
 from opsledger.security.crypto import KeyRing, install_key_ring
 from opsledger.security.throttle import LoginThrottle
 from opsledger.users.models import UserRole
+from opsledger.worker.sandbox import create_runner_user
 from tests.api import ENCRYPTION_KEY, Person, build_app, client_for, make_person
 from tests.databases import (
     backends_required,
@@ -172,5 +173,7 @@ def ssh() -> Iterator[SshServer]:
         if backends_required():
             pytest.fail(message)
         pytest.skip(message)
+    # As root (CI), playbooks run as the runner account that `opsledger up` would create.
+    create_runner_user(Settings())
     with ssh_server() as server:
         yield server

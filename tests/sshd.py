@@ -51,7 +51,10 @@ def _login_user() -> tuple[str, Path]:
         subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", TEST_USER], check=True)
     # useradd leaves the account locked ("!"); with UsePAM no sshd refuses a locked one.
     subprocess.run(["usermod", "-p", "*", TEST_USER], check=True)
-    return TEST_USER, Path(pwd.getpwnam(TEST_USER).pw_dir)
+    entry = pwd.getpwnam(TEST_USER)
+    # A home left by an earlier account of that name (another uid) would refuse its writes.
+    os.chown(entry.pw_dir, entry.pw_uid, entry.pw_gid)
+    return TEST_USER, Path(entry.pw_dir)
 
 
 def _wait_for(port: int, process: subprocess.Popen[bytes], seconds: float = 10) -> None:

@@ -36,6 +36,16 @@ class JobBackend(StrEnum):
     celery = "celery"
 
 
+class JobSandbox(StrEnum):
+    """How a playbook's process is confined (README, "The job sandbox")."""
+
+    # Its own mount, PID, IPC and UTS namespaces (bubblewrap): it sees the system, Python,
+    # the playbook root and its own run directory, nothing of the server's.
+    bwrap = "bwrap"
+    # No confinement beyond a clean environment: for development only, refused as root.
+    none = "none"
+
+
 def normalize_database_url(value: str) -> str:
     """Map ``postgresql://``, ``mysql://`` … to the async driver opsledger ships with.
 
@@ -115,6 +125,10 @@ class Settings(BaseSettings):
     # With a known_hosts file, host keys are checked against it (StrictHostKeyChecking);
     # without one they are not checked and nothing is remembered between jobs.
     ssh_known_hosts: Path | None = None
+    job_sandbox: JobSandbox = JobSandbox.bwrap
+    # When the server runs as root, playbooks run as this unprivileged account
+    # (`opsledger up` creates it); otherwise they run as the server's own user.
+    runner_user: str = Field("opsledger-runner", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
 
     # Hours from opening to due, per ticket priority.
     ticket_sla_hours: dict[str, float] = Field(

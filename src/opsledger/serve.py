@@ -13,10 +13,12 @@ from opsledger import migrations
 from opsledger.app import create_app
 from opsledger.commands import fail, install_keys, load_settings, one_line_errors, out, run
 from opsledger.config import JobBackend, Settings, safe_url, write_key_file
+from opsledger.db.engine import sqlite_file
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.host_roles.service import seed_defaults
 from opsledger.security.context import cli_context
 from opsledger.users import service as users
+from opsledger.worker import sandbox
 from opsledger.worker.tasks import worker_app
 
 HostOption = Annotated[str | None, typer.Option(help="Address to listen on.")]
@@ -47,6 +49,12 @@ def serve(host: HostOption = None, port: PortOption = None, workers: WorkersOpti
             "no encryption key or token secret configured: set OPSLEDGER_ENCRYPTION_KEYS and "
             f"OPSLEDGER_JWT_SECRET, or run `opsledger up` to generate {settings.key_file}"
         )
+    database = sqlite_file(settings.database_url)
+    if database is not None and not database.exists():
+        fail(
+            f"no database at {database}: `opsledger up` creates one, or `opsledger db "
+            "upgrade` (serve never starts on an empty new file)"
+        )
     start_server(settings, host, port, workers)
 
 
@@ -68,6 +76,14 @@ def up(host: HostOption = None, port: PortOption = None, workers: WorkersOption 
         )
         settings = load_settings()
     install_keys(settings)
+    try:
+        if sandbox.create_runner_user(settings):
+            out.print(
+                f"created the system user {settings.runner_user}: opsledger runs as root, "
+                "so playbooks run as that user, in the job sandbox"
+            )
+    except sandbox.SandboxError as exc:
+        fail(str(exc))
 
     async def prepare(engine: AsyncEngine) -> tuple[list[str], str | None]:
         await migrations.upgrade(engine)
@@ -103,11 +119,20 @@ def worker(
             "`opsledger serve`, no worker is needed"
         )
     install_keys(settings)
+    warn_if_jobs_cannot_run(settings)
     argv = ["worker", "--loglevel=INFO", f"--queues={settings.celery_queue}", "--without-gossip"]
     if concurrency is not None:
         argv.append(f"--concurrency={concurrency}")
     out.print(f"opsledger worker: queue {settings.celery_queue} on {safe_url(settings.redis_url)}")
     worker_app(settings).worker_main(argv)
+
+
+def warn_if_jobs_cannot_run(settings: Settings) -> None:
+    """Say at start, not at the first job, when playbooks cannot run here (each job that
+    tries fails with the same reason)."""
+    reason = sandbox.problem(settings)
+    if reason is not None:
+        out.print(f"[yellow]warning:[/yellow] jobs will fail until fixed: {reason}")
 
 
 def start_server(
@@ -116,6 +141,8 @@ def start_server(
     host, port, workers = host or settings.host, port or settings.port, workers or settings.workers
     with one_line_errors(settings):
         app = create_app(settings)
+    if settings.job_backend is JobBackend.embedded and settings.job_concurrency > 0:
+        warn_if_jobs_cannot_run(settings)
     out.print(f"serving opsledger on http://{host}:{port} ({workers} process(es))")
     if workers == 1:
         uvicorn.run(app, host=host, port=port, log_level="info")

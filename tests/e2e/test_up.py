@@ -68,6 +68,7 @@ def test_up_creates_the_database_seeds_roles_and_serves_healthz(
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert "opsledger.key" in output
     assert "OPSLEDGER_ENCRYPTION_KEYS=" not in output
+    assert "jobs will fail" not in output  # the job sandbox is usable here
 
 
 def test_a_second_setup_reuses_the_key_and_seeds_nothing_new(
@@ -90,6 +91,20 @@ def test_serve_without_a_key_refuses_to_start(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "no encryption key or token secret configured" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_never_starts_on_a_new_empty_database_file(tmp_path: Path) -> None:
+    env = clean_env(jwt_secret="j" * 64) | {
+        "OPSLEDGER_ENCRYPTION_KEYS": "k" * 43 + "=",
+        "OPSLEDGER_DATABASE_URL": f"sqlite:///{tmp_path / 'gone.db'}",
+    }
+    result = subprocess.run(
+        [OPSLEDGER, "serve"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert "no database at" in result.stderr
+    assert "opsledger up" in result.stderr
+    assert not (tmp_path / "gone.db").exists()
 
 
 def test_serve_with_two_workers_answers_from_both(workdir: Path) -> None:

@@ -38,7 +38,7 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         options["connect_args"] = {"init_command": "SET time_zone = '+00:00'"}
     engine = create_async_engine(url, **options)
     if backend == "sqlite":
-        _configure_sqlite(engine, settings.sqlite_busy_timeout_ms, make_url(url).database)
+        _configure_sqlite(engine, settings.sqlite_busy_timeout_ms, sqlite_file(url))
     if backend == "mysql":
         _configure_mysql(engine)
     return engine
@@ -49,17 +49,26 @@ def _is_memory(url: str) -> bool:
     return database in (None, "", ":memory:")
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for another backend, memory or a URI."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or _is_memory(url) or not database:
+        return None
+    return None if database.startswith("file:") else Path(database)
+
+
 SQLITE_FILES = ("", "-wal", "-shm")
 
 
-def owner_only(database: str | None) -> None:
+def owner_only(database: Path | None) -> None:
     """The database file and its WAL and shared-memory files readable by their owner only:
     they hold every row (ciphertext of secrets, key hashes, the audit trail). SQLite makes
     -wal and -shm with the database file's mode, so this runs before WAL is switched on."""
-    if not database or database == ":memory:" or database.startswith("file:"):
+    if database is None:
         return
     for suffix in SQLITE_FILES:
-        path = Path(database + suffix)
+        path = Path(f"{database}{suffix}")
         try:
             if path.exists() and path.stat().st_mode & 0o077:
                 path.chmod(0o600)
@@ -67,7 +76,7 @@ def owner_only(database: str | None) -> None:
             log.warning("cannot make %s readable by its owner only: not its owner", path)
 
 
-def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, database: str | None) -> None:
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, database: Path | None) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")

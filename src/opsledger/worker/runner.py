@@ -1,12 +1,14 @@
 """Running one playbook against one host with ansible-runner, its output as lines.
 
-Every run gets a private directory holding its inventory, the decrypted SSH key (0600),
-``ANSIBLE_HOME``, SSH control paths and known_hosts; it is removed afterwards whatever
-happens. SSH connection sharing is off (``ControlMaster=no``) so one job can never reuse
-another's authenticated connection, and nothing is written to the process owner's
-``~/.ssh``. Cancelling stops every process whose command line names the run's
-directory: the controller, its workers (which ``setsid()`` themselves out of the process
-group ansible-runner kills) and their ssh clients, whose exit hangs up the remote command.
+Every run gets a private directory (``sandbox.RunDirs``): its inputs, ansible-runner's
+artifacts, the playbook's home with ``ANSIBLE_HOME``, SSH control paths, known_hosts and
+the socket of an ssh-agent that holds the run's key. The playbook runs confined
+(``sandbox.py``); the directory is removed afterwards whatever happens. SSH connection
+sharing is off (``ControlMaster=no``) so one job can never reuse another's authenticated
+connection. Cancelling stops every process whose command line names the run's directory:
+the sandbox, the controller, its workers (which ``setsid()`` themselves out of the process
+group ansible-runner kills), their ssh clients, whose exit hangs up the remote command,
+and the agent.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -34,6 +35,7 @@ from opsledger.db.base import utcnow
 from opsledger.jobs.models import JobStatus
 from opsledger.jobs.plans import Line, Outcome, Plan
 from opsledger.playbooks.files import current_hash
+from opsledger.worker import sandbox
 
 log = logging.getLogger(__name__)
 
@@ -54,27 +56,53 @@ async def execute(plan: Plan, settings: Settings, emit: Emit, cancel: threading.
     found = await current_hash(plan.playbook_path)
     if found != plan.playbook_hash:
         why = "is missing" if found is None else "changed since it was registered"
-        error = f"playbook file {plan.playbook_path} {why} (SHA-256 check failed); not run"
-        await emit(Line(f"opsledger: {error}", "error", utcnow()))
-        return Outcome(JobStatus.failed, error)
+        return await _refuse(
+            emit, f"playbook file {plan.playbook_path} {why} (SHA-256 check failed); not run"
+        )
+    if (why_not := await asyncio.to_thread(sandbox.problem, settings)) is not None:
+        return await _refuse(emit, f"cannot run playbooks: {why_not}")
     root = settings.job_work_dir
     if root is not None:
         await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
     workdir = Path(
         await asyncio.to_thread(tempfile.mkdtemp, prefix=f"{RUN_PREFIX}{plan.job_id}-", dir=root)
     )
+    dirs = sandbox.RunDirs(workdir)
     try:
-        return await _run(plan, settings, workdir, emit, cancel)
+        account = sandbox.runner_account(settings)
+        await asyncio.to_thread(sandbox.prepare, dirs, account)
+        agent = sandbox.Agent(dirs, account)
+        try:
+            await asyncio.to_thread(agent.start)
+            await asyncio.to_thread(agent.add, _key_text(plan), plan.key_path)
+            return await _run(plan, settings, dirs, account, emit, cancel)
+        finally:
+            await asyncio.to_thread(agent.stop)
+    except sandbox.SandboxError as exc:
+        return await _refuse(emit, str(exc))
     finally:
-        # Whatever happened: no process of this run outlives it, no key file stays.
-        await asyncio.to_thread(stop_processes, str(workdir))
-        await asyncio.to_thread(shutil.rmtree, workdir, True)
+        # Whatever happened: no process of this run outlives it, nothing of it stays.
+        await asyncio.to_thread(remove, dirs)
+
+
+async def _refuse(emit: Emit, error: str) -> Outcome:
+    await emit(Line(f"opsledger: {error}", "error", utcnow()))
+    return Outcome(JobStatus.failed, error)
+
+
+def _key_text(plan: Plan) -> str | None:
+    return None if plan.private_key is None else plan.private_key.get_secret_value()
 
 
 async def _run(
-    plan: Plan, settings: Settings, workdir: Path, emit: Emit, cancel: threading.Event
+    plan: Plan,
+    settings: Settings,
+    dirs: sandbox.RunDirs,
+    account: sandbox.Account | None,
+    emit: Emit,
+    cancel: threading.Event,
 ) -> Outcome:
-    kwargs = await asyncio.to_thread(_prepare, plan, settings, workdir)
+    kwargs = await asyncio.to_thread(_prepare, plan, settings, dirs, account)
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
     result: dict[str, Any] = {}
@@ -85,7 +113,7 @@ async def _run(
 
     def should_stop() -> bool:
         if cancel.is_set():
-            stop_processes(str(workdir))
+            stop_processes(dirs.root.name)
             return True
         return False
 
@@ -109,59 +137,37 @@ async def _run(
     return _outcome(result, failures, cancel)
 
 
-def _prepare(plan: Plan, settings: Settings, workdir: Path) -> dict[str, Any]:
-    """Write the key file and return ansible-runner's arguments for this run."""
+def _prepare(
+    plan: Plan, settings: Settings, dirs: sandbox.RunDirs, account: sandbox.Account | None
+) -> dict[str, Any]:
+    """Write the run's inputs and launcher; return ansible-runner's arguments."""
     host_vars: dict[str, Any] = {
         "ansible_host": plan.address,
         "ansible_port": plan.port,
         "ansible_user": plan.user,
+        "ansible_ssh_private_key_file": str(dirs.identity),
     }
-    if plan.private_key is not None:
-        key_file = workdir / "ssh_key"
-        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(plan.private_key.get_secret_value().rstrip("\n") + "\n")
-        host_vars["ansible_ssh_private_key_file"] = str(key_file)
-    else:
-        host_vars["ansible_ssh_private_key_file"] = plan.key_path
-    known_hosts = settings.ssh_known_hosts or workdir / "known_hosts"
-    checking = settings.ssh_known_hosts is not None
-    # Only the job's own key: never the service account's agent or default keys.
-    ssh_args = (
-        f"-o ControlMaster=no -o UserKnownHostsFile={known_hosts} "
-        "-o IdentitiesOnly=yes -o IdentityAgent=none"
-    )
-    if checking:
-        ssh_args += " -o StrictHostKeyChecking=yes"
-    private = workdir / "runner"
-    (private / "env").mkdir(parents=True)
+    inventory = dirs.inputs / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {plan.hostname: host_vars}}}))
     # Variables go in as data, never templates: every string is !unsafe to Ansible, so
     # a value like "{{ lookup('file', …) }}" stays that text.
-    (private / "env" / "extravars").write_text(unsafe_yaml(plan.variables))
+    (dirs.inputs / "extravars").write_text(unsafe_yaml(plan.variables))
+    launcher = sandbox.write_launcher(dirs, settings, account, plan.playbook_path)
     return {
-        "private_data_dir": str(private),
-        "playbook": plan.playbook_path,
-        "inventory": {"all": {"hosts": {plan.hostname: host_vars}}},
-        "envvars": {
-            **_withheld_environment(),
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            "ANSIBLE_HOME": str(workdir / "ansible"),
-            "ANSIBLE_LOCAL_TEMP": str(workdir / "tmp"),
-            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(workdir / "cp"),
-            "ANSIBLE_SSH_ARGS": ssh_args,
-            "ANSIBLE_HOST_KEY_CHECKING": str(checking),
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
-            "ANSIBLE_RETRY_FILES_ENABLED": "False",
-        },
+        "private_data_dir": str(dirs.private),
+        "ident": sandbox.IDENT,
+        "binary": str(dirs.launcher),
+        "inventory": str(inventory),
+        "envvars": {**_withheld_environment(), **launcher},
         "settings": {"pexpect_timeout": 0.2, "suppress_ansible_output": True},
         "quiet": True,
     }
 
 
 def _withheld_environment() -> dict[str, str]:
-    """ansible-runner hands the playbook this process's environment: blank out what it
-    must not see (opsledger's keys, database URL, token secret; the SSH agent)."""
+    """ansible-runner records this process's environment in its artifacts, which stay
+    the server's: blank out opsledger's keys, database URL and token secret all the
+    same. (The playbook's environment is the launcher's own, built from nothing.)"""
     return {
         name: ""
         for name in os.environ
@@ -254,18 +260,30 @@ def _outcome(result: dict[str, Any], failures: list[str], cancel: threading.Even
     return Outcome(JobStatus.failed, f"{reason} (rc {runner.rc})"[:4000])
 
 
+def remove(dirs: sandbox.RunDirs) -> None:
+    """Stop every process of the run (their command lines name its directory, whose
+    name is unique) and remove its directories."""
+    stop_processes(dirs.root.name)
+    shutil.rmtree(dirs.root, ignore_errors=True)
+    shutil.rmtree(dirs.agent, ignore_errors=True)
+
+
 def sweep(root: Path | None, keep: set[int]) -> list[Path]:
     """Remove the run directories (and any process still using them) of jobs not in
-    ``keep``: what a worker killed outright (SIGKILL, OOM, power loss) left behind,
-    decrypted key included. Returns what was removed."""
+    ``keep``: what a worker killed outright (SIGKILL, OOM, power loss) left behind.
+    Returns what was removed."""
     base = root or Path(tempfile.gettempdir())
     removed = []
     for directory in base.glob(f"{RUN_PREFIX}*"):
         match = RUN_NAME.match(directory.name)
-        if match is None or int(match.group(1)) in keep or not directory.is_dir():
+        if (
+            match is None
+            or int(match.group(1)) in keep
+            or directory.name.endswith(sandbox.AGENT_SUFFIX)
+            or not directory.is_dir()
+        ):
             continue
-        stop_processes(str(directory))
-        shutil.rmtree(directory, ignore_errors=True)
+        remove(sandbox.RunDirs(directory))
         removed.append(directory)
     return removed
 

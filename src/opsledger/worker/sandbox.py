@@ -1,0 +1,419 @@
+"""The job sandbox: what a playbook's process can see, and whom it runs as.
+
+A playbook is code that runs on the controller: ``connection: local``, ``delegate_to:
+localhost``, ``raw`` there and every lookup execute in the job's own process. opsledger
+treats every playbook as hostile, even one an admin registered:
+
+- The process starts with an environment built from nothing (``launch.py``): Ansible's
+  settings and the run's paths, never the server's variables.
+- With ``OPSLEDGER_JOB_SANDBOX=bwrap`` (the default) it runs under bubblewrap in new
+  mount, PID, IPC and UTS namespaces. Its file system holds /usr, a few files of /etc,
+  Python, the playbook root and the run's inputs (read-only) and the run's own directory:
+  not the key file, the database, the .env, other jobs' directories, nor the server's
+  /proc (it has a /proc of its own).
+- When the server runs as root, the playbook runs as ``OPSLEDGER_RUNNER_USER`` without
+  capabilities and unable to gain any (setpriv, no_new_privs).
+- The SSH key never lies in a file the playbook can open: an ssh-agent started for the
+  run holds it; the playbook gets the agent's socket and the public half, so ssh can
+  authenticate but nothing can print the key.
+
+A run's directory (0700, the server's) holds ``runner/`` (ansible-runner's private data:
+the inputs, read-only to the playbook, and its artifacts, which it never sees but for
+``job_events``), ``job/`` (the playbook's home, writable) and ``launch``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from opsledger.config import JobSandbox, Settings
+from opsledger.db.engine import sqlite_file
+from opsledger.worker.launch import SPEC
+
+IDENT = "run"
+AGENT_SUFFIX = ".agent"  # ansible-runner's artifact folder name for the run
+AGENT_START_SECONDS = 5.0
+# The system the playbook process needs: libraries, programs, names, certificates and the
+# ssh client's configuration. /etc/ssh as a whole would carry sshd's host keys.
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+ETC_FILES = (
+    "/etc/alternatives",
+    "/etc/ca-certificates",
+    "/etc/crypto-policies",
+    "/etc/group",
+    "/etc/gai.conf",
+    "/etc/host.conf",
+    "/etc/hosts",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/nsswitch.conf",
+    "/etc/os-release",
+    "/etc/passwd",
+    "/etc/pki",
+    "/etc/resolv.conf",
+    "/etc/services",
+    "/etc/ssh/ssh_config",
+    "/etc/ssh/ssh_config.d",
+    "/etc/ssl",
+)
+
+
+class SandboxError(Exception):
+    """The run cannot be confined as configured; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """Who the playbook process runs as, when that is not the server's own user."""
+
+    name: str
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
+class RunDirs:
+    root: Path
+
+    @property
+    def private(self) -> Path:
+        """ansible-runner's private data directory (the server's alone)."""
+        return self.root / "runner"
+
+    @property
+    def inputs(self) -> Path:
+        """Inventory and extra variables: read-only to the playbook."""
+        return self.private / "env"
+
+    @property
+    def events(self) -> Path:
+        """Where ansible-runner's callback leaves each event's data: writable to it."""
+        return self.private / "artifacts" / IDENT / "job_events"
+
+    @property
+    def own(self) -> Path:
+        """The playbook's home: Ansible's temp and state, known_hosts, the agent."""
+        return self.root / "job"
+
+    @property
+    def agent(self) -> Path:
+        """The agent's directory, beside the run's in the system's temp directory: the
+        agent runs as the playbook's account outside the sandbox, and the run's own
+        directory may lie under one that account cannot pass through."""
+        return Path(tempfile.gettempdir()) / f"{self.root.name}{AGENT_SUFFIX}"
+
+    @property
+    def agent_socket(self) -> Path:
+        return self.agent / "agent.sock"
+
+    @property
+    def identity(self) -> Path:
+        """The public half of the run's key: ssh asks the agent for the private one."""
+        return self.own / "identity.pub"
+
+    @property
+    def launcher(self) -> Path:
+        return self.root / "launch"
+
+
+def problem(settings: Settings) -> str | None:
+    """Why jobs cannot run with these settings on this machine, or None."""
+    root = os.geteuid() == 0
+    if settings.job_sandbox is JobSandbox.none:
+        if root:
+            return (
+                "opsledger runs as root and OPSLEDGER_JOB_SANDBOX=none: refusing to run "
+                "playbooks unconfined as root (use bwrap, the default)"
+            )
+        return None
+    if shutil.which("bwrap") is None:
+        return (
+            "the job sandbox needs bubblewrap (apt-get install bubblewrap); or set "
+            "OPSLEDGER_JOB_SANDBOX=none to run playbooks unconfined (development only)"
+        )
+    if root:
+        if shutil.which("setpriv") is None:
+            return "the job sandbox needs setpriv (util-linux) to drop root"
+        try:
+            runner_account(settings)
+        except SandboxError as exc:
+            return str(exc)
+    overlap = _exposed_secrets(settings)
+    if overlap:
+        return f"the playbook root {settings.playbook_root} holds {overlap}: move it out"
+    return None
+
+
+def runner_account(settings: Settings) -> Account | None:
+    """The unprivileged account playbooks run as when the server is root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(settings.runner_user)
+    except KeyError:
+        raise SandboxError(
+            f"the runner user {settings.runner_user!r} does not exist: `opsledger up` "
+            f"creates it (or useradd --system {settings.runner_user})"
+        ) from None
+    if entry.pw_uid == 0:
+        raise SandboxError(f"the runner user {settings.runner_user!r} is root")
+    return Account(entry.pw_name, entry.pw_uid, entry.pw_gid)
+
+
+def create_runner_user(settings: Settings) -> bool:
+    """As root: create the runner account if it is missing. True when it was created."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        pwd.getpwnam(settings.runner_user)
+        return False
+    except KeyError:
+        pass
+    command = [
+        tool("useradd"),
+        *("--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent"),
+        *("--shell", "/usr/sbin/nologin", settings.runner_user),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        try:
+            pwd.getpwnam(settings.runner_user)  # another process made it meanwhile
+            return False
+        except KeyError:
+            pass
+        raise SandboxError(
+            f"could not create the runner user {settings.runner_user}: {done.stderr.strip()}"
+        )
+    return True
+
+
+def tool(name: str) -> str:
+    """The full path of a program the sandbox needs."""
+    found = shutil.which(name)
+    if found is None:
+        raise SandboxError(f"{name} is not installed")
+    return found
+
+
+def _protected(settings: Settings) -> list[Path]:
+    """What no playbook may read: the key file, the SQLite database, the .env, the
+    directory of every run."""
+    paths = [settings.key_file, Path(".env"), sqlite_file(settings.database_url)]
+    paths.append(settings.job_work_dir)
+    return [path.resolve() for path in paths if path is not None]
+
+
+def _exposed_secrets(settings: Settings) -> str | None:
+    root = settings.playbook_root.resolve()
+    for path in _protected(settings):
+        if path.is_relative_to(root):
+            return str(path)
+    return None
+
+
+def prepare(dirs: RunDirs, account: Account | None) -> None:
+    """Make the run's directories; hand the playbook's own ones to its account."""
+    dirs.private.mkdir(mode=0o700)
+    for directory in (dirs.inputs, dirs.events, dirs.own):
+        directory.mkdir(parents=True, mode=0o700)
+    dirs.agent.mkdir(mode=0o700)
+    dirs.inputs.chmod(0o755)  # read inside the sandbox only, through its bind mount
+    if account is not None:
+        for directory in (dirs.events, dirs.own, dirs.agent):
+            os.chown(directory, account.uid, account.gid)
+
+
+def write_launcher(
+    dirs: RunDirs, settings: Settings, account: Account | None, playbook: str
+) -> dict[str, str]:
+    """Write the launcher ansible-runner starts in place of ansible-playbook (which then
+    passes its options but not the playbook); return the environment that carries the
+    launcher's spec (paths only, no secret)."""
+    argv = [*_command(dirs, settings, account), playbook]
+    spec = {"argv": argv, "env": _environment(dirs, settings)}
+    descriptor = os.open(dirs.launcher, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(f"#!{sys.executable}\nfrom opsledger.worker.launch import main\nmain()\n")
+    return {SPEC: json.dumps(spec)}
+
+
+def _ansible_playbook() -> str:
+    return str(Path(sys.executable).parent / "ansible-playbook")
+
+
+def _command(dirs: RunDirs, settings: Settings, account: Account | None) -> list[str]:
+    if settings.job_sandbox is JobSandbox.none:
+        return [_ansible_playbook()]
+    argv = [
+        tool("bwrap"),
+        "--die-with-parent",
+        "--new-session",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+    ]
+    if account is None:
+        argv.append("--unshare-user")  # unprivileged: a user namespace, same uid
+    argv += _system_mounts()
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    for shared in ("/dev/shm", "/tmp"):  # noqa: S108 - the sandbox's own, empty
+        argv += ["--perms", "1777", "--tmpfs", shared]
+    readable = [sys.prefix, sys.base_prefix, str(settings.playbook_root.resolve())]
+    if settings.ssh_known_hosts is not None:
+        readable.append(str(settings.ssh_known_hosts.resolve()))
+    readable.append(str(dirs.inputs))
+    writable = [str(dirs.events), str(dirs.own), str(dirs.agent)]
+    # Mount point -> (kind, source). The playbook's account's home is its own directory
+    # too: Ansible puts its temp files under ~ for delegated and local tasks.
+    binds = (
+        {path: ("--ro-bind-try", path) for path in ETC_FILES}
+        | {path: ("--ro-bind", path) for path in readable}
+        | {path: ("--bind", path) for path in writable}
+    )
+    home = pwd.getpwuid(os.getuid() if account is None else account.uid).pw_dir
+    if home.count("/") > 1 and not home.startswith(("/etc/", "/usr/", "/proc/", "/dev/")):
+        binds[home] = ("--bind", str(dirs.own))
+    argv += _parents(binds)
+    for path, (kind, source) in binds.items():
+        argv += [kind, source, path]
+    argv += ["--chdir", str(dirs.own), "--"]
+    if account is not None:
+        argv += [
+            tool("setpriv"),
+            f"--reuid={account.uid}",
+            f"--regid={account.gid}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--no-new-privs",
+            "--",
+        ]
+    return [*argv, _ansible_playbook()]
+
+
+def _parents(binds: dict[str, tuple[str, str]]) -> Iterator[str]:
+    """Create the directories above each bind mount, traversable (bubblewrap would make
+    them 0700, and root's, which the runner account could not pass)."""
+    made = {"/", "/tmp", "/dev", *SYSTEM_DIRS}  # noqa: S108
+    for path in binds:
+        for parent in reversed(Path(path).parents):
+            if str(parent) not in made and str(parent) not in binds:
+                made.add(str(parent))
+                yield from ("--perms", "0755", "--dir", str(parent))
+
+
+def _system_mounts() -> Iterator[str]:
+    for name in SYSTEM_DIRS:
+        path = Path(name)
+        if path.is_symlink():
+            yield from ("--symlink", os.readlink(path), name)
+        elif path.is_dir():
+            yield from ("--ro-bind", name, name)
+
+
+def _environment(dirs: RunDirs, settings: Settings) -> dict[str, str]:
+    """Everything the playbook process's environment holds besides the callback's."""
+    own = dirs.own
+    known_hosts = settings.ssh_known_hosts or own / "known_hosts"
+    checking = settings.ssh_known_hosts is not None
+    # Only the run's key, through the run's agent: never the service account's agent or
+    # default keys, and no connection shared with another run.
+    ssh_args = (
+        f"-o ControlMaster=no -o UserKnownHostsFile={known_hosts} "
+        f"-o IdentitiesOnly=yes -o IdentityAgent={dirs.agent_socket}"
+    )
+    if checking:
+        ssh_args += " -o StrictHostKeyChecking=yes"
+    return {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(own),
+        "TMPDIR": str(own / "tmp"),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "SSH_AUTH_SOCK": str(dirs.agent_socket),
+        "ANSIBLE_HOME": str(own / "ansible"),
+        "ANSIBLE_LOCAL_TEMP": str(own / "tmp"),
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(own / "cp"),
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(own / "facts"),
+        "ANSIBLE_SSH_ARGS": ssh_args,
+        "ANSIBLE_HOST_KEY_CHECKING": str(checking),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+    }
+
+
+class Agent:
+    """An ssh-agent for one run, as the playbook's account: it holds the run's key."""
+
+    def __init__(self, dirs: RunDirs, account: Account | None) -> None:
+        self.dirs = dirs
+        self._as: dict[str, Any] = (
+            {}
+            if account is None
+            else {"user": account.uid, "group": account.gid, "extra_groups": []}
+        )
+        self._env = {"PATH": os.environ.get("PATH", ""), "SSH_AUTH_SOCK": str(dirs.agent_socket)}
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            [tool("ssh-agent"), "-D", "-a", str(self.dirs.agent_socket)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=self._env,
+            **self._as,
+        )
+        deadline = time.monotonic() + AGENT_START_SECONDS
+        while not self.dirs.agent_socket.exists():
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                raise SandboxError("ssh-agent did not start")
+            time.sleep(0.01)
+
+    def add(self, private_key: str | None, key_path: str | None) -> None:
+        """Load the run's key (a stored credential, or a file the playbook's account can
+        read) and write its public half where ssh will look."""
+        if private_key is not None:
+            self._ssh_add(["-q", "-"], private_key.rstrip("\n") + "\n")
+        elif key_path is not None:
+            self._ssh_add(["-q", key_path], None)
+        else:
+            raise SandboxError("no SSH key for this run")
+        listed = self._ssh_add(["-L"], None)
+        self.dirs.identity.write_text(listed)
+        self.dirs.identity.chmod(0o644)
+
+    def _ssh_add(self, args: list[str], stdin: str | None) -> str:
+        done: subprocess.CompletedProcess[str] = subprocess.run(
+            [tool("ssh-add"), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=self._env,
+            timeout=30,
+            **self._as,
+        )
+        if done.returncode != 0:
+            reason = (done.stderr or done.stdout).strip().splitlines()
+            raise SandboxError(f"could not load the SSH key: {reason[-1] if reason else '?'}")
+        return done.stdout
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait()

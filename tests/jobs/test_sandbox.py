@@ -1,0 +1,151 @@
+"""The job sandbox against hostile playbooks: an admin registers them, an operator runs
+them, real ansible over the loopback sshd. Each one tries what the security review did
+(``connection: local``, ``delegate_to: localhost``, ``raw``, file/env/pipe lookups, the
+key ansible was handed) and the log must hold none of the server's secrets, while
+showing that each probe really ran."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from opsledger.config import JobSandbox, Settings
+from opsledger.db.engine import sqlite_file
+from opsledger.worker import sandbox
+from tests.api import ENCRYPTION_KEY, JWT_SECRET, Person
+from tests.jobs.conftest import Lab, open_lab
+from tests.jobs.test_runner import RUNNER_ONLY
+from tests.sshd import SshServer
+
+CANARY = "canary-" + "7" * 24
+ROOT = os.geteuid() == 0
+
+
+@pytest.fixture
+async def guarded(
+    engine: AsyncEngine,
+    admin: Person,
+    operator: Person,
+    ssh: SshServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Lab]:
+    """A lab whose server has a key file, a secret in its environment and another run's
+    directory beside this one's, all marked with CANARY."""
+    monkeypatch.setenv("OPSLEDGER_CANARY", CANARY)
+    key_file = tmp_path / "opsledger.key"
+    key_file.write_text(f"OPSLEDGER_JWT_SECRET={CANARY}\n")
+    key_file.chmod(0o600)
+    other_run = tmp_path / "jobs" / "another-run"
+    other_run.mkdir(parents=True)
+    (other_run / "ssh_key").write_text(CANARY)
+    async with open_lab(engine, (admin, operator), ssh, tmp_path, key_file=key_file) as lab:
+        yield lab
+
+
+def hostile(pid: int, paths: list[str]) -> str:
+    files = " ".join(paths)
+    return f"""\
+    - name: a local shell looks around the controller
+      shell: "id; cat /proc/{pid}/environ /proc/1/environ; env; cat {files}; ls -a {paths[-1]}; true"
+      connection: local
+      register: local_shell
+    - name: show it
+      debug:
+        msg: "{{{{ local_shell.stdout_lines + local_shell.stderr_lines }}}}"
+    - name: the same, delegated to localhost
+      command: "cat /proc/{pid}/environ {files}"
+      delegate_to: localhost
+      ignore_errors: true
+    - name: raw, on the controller
+      raw: "env; cat {files}; true"
+      delegate_to: localhost
+      register: raw_shell
+    - name: show raw
+      debug:
+        msg: "{{{{ raw_shell.stdout_lines }}}}"
+    - name: the key ansible was handed
+      debug:
+        msg: "key=[{{{{ lookup('file', ansible_ssh_private_key_file) }}}}]"
+    - name: the server's environment through lookups
+      debug:
+        msg: "env=[{{{{ lookup('env', 'OPSLEDGER_CANARY') }}}}] pipe=[{{{{ lookup('pipe', 'env') }}}}]"
+    - name: the server's process through a file lookup
+      debug:
+        msg: "{{{{ lookup('file', '/proc/{pid}/environ') }}}}"
+      ignore_errors: true
+    - name: the key file through a file lookup
+      debug:
+        msg: "{{{{ lookup('file', '{paths[0]}') }}}}"
+      ignore_errors: true
+"""
+
+
+@RUNNER_ONLY
+async def test_a_hostile_playbook_finds_none_of_the_servers_secrets(guarded: Lab) -> None:
+    lab = guarded
+    database = sqlite_file(str(lab.engine.url))
+    assert database is not None
+    assert lab.settings.key_file.is_file()
+    paths = [str(lab.settings.key_file), str(database), str(lab.work_dir)]
+    playbook = await lab.playbook(hostile(os.getpid(), paths))
+    host = await lab.host()
+
+    job = await lab.wait(await lab.launch(playbook, host))  # launched by the operator
+
+    output = await lab.output(job["id"])
+    assert job["status"] == "success", output
+    # Every probe ran and was answered by the sandbox, not by an error of its own.
+    assert "ANSIBLE_HOME=" in output  # the process's own environment was printed
+    assert output.count("No such file or directory") >= 6
+    assert "key=[ssh-ed25519 " in output  # the public half only
+    assert "env=[]" in output
+    if ROOT:
+        assert f"uid={os.getuid()}" not in output
+        assert f"({lab.settings.runner_user})" in output
+    # And nothing of the server's.
+    secrets = (CANARY, JWT_SECRET, ENCRYPTION_KEY, "SQLite format 3", "OPSLEDGER_JOB_SPEC")
+    for secret in secrets:
+        assert secret not in output
+    for line in lab.ssh.private_key.splitlines()[1:-1]:
+        assert line not in output
+    assert "another-run" not in output
+
+
+@RUNNER_ONLY
+async def test_playbooks_never_run_unconfined_as_root(
+    engine: AsyncEngine, admin: Person, operator: Person, ssh: SshServer, tmp_path: Path
+) -> None:
+    people = (admin, operator)
+    async with open_lab(engine, people, ssh, tmp_path, job_sandbox=JobSandbox.none) as lab:
+        playbook = await lab.playbook("    - command: id\n")
+        job = await lab.wait(await lab.launch(playbook, await lab.host()))
+        output = await lab.output(job["id"])
+
+    if ROOT:
+        assert job["status"] == "failed"
+        assert "refusing to run playbooks unconfined as root" in job["error_message"]
+        assert "TASK" not in output
+    else:
+        assert job["status"] == "success", output
+
+
+def test_what_stops_jobs_is_named(tmp_path: Path) -> None:
+    sandbox.create_runner_user(Settings())  # as root; elsewhere it does nothing
+    books = tmp_path / "books"
+    fine = Settings(playbook_root=books, key_file=tmp_path / "opsledger.key")
+    exposed = fine.model_copy(update={"key_file": books / "opsledger.key"})
+    missing = fine.model_copy(update={"runner_user": "no-such-runner"})
+
+    assert sandbox.problem(fine) is None
+    assert f"the playbook root {books} holds {books / 'opsledger.key'}" in (
+        sandbox.problem(exposed) or ""
+    )
+    if ROOT:
+        assert "'no-such-runner' does not exist" in (sandbox.problem(missing) or "")
+    else:
+        assert sandbox.problem(missing) is None  # only root switches users
