@@ -118,6 +118,54 @@ async def test_a_scoped_key_can_do_only_its_scopes(
     assert (await client.get("/users/me", headers=headers)).status_code == 403
 
 
+async def test_a_scoped_key_mints_only_narrower_keys(
+    client: httpx.AsyncClient, operator: Person
+) -> None:
+    """The escalation the review found: a key scoped to api_keys:manage minted an unscoped
+    key, which then created hosts."""
+    manager = await create_key(client, operator, scopes=["api_keys:manage", "hosts:read"])
+    as_manager = {"X-API-Key": str(manager["key"])}
+
+    unscoped = await client.post("/api-keys", json={"name": "all"}, headers=as_manager)
+    wider = await client.post(
+        "/api-keys", json={"name": "w", "scopes": ["hosts:write"]}, headers=as_manager
+    )
+    narrower = await client.post(
+        "/api-keys", json={"name": "n", "scopes": ["hosts:read"]}, headers=as_manager
+    )
+    host = {"hostname": "minted.test", "ip_address": "10.9.9.9", "os_type": "linux"}
+    as_narrower = {"X-API-Key": narrower.json()["key"]}
+
+    assert unscoped.status_code == 403, unscoped.text
+    assert unscoped.headers["content-type"] == "application/problem+json"
+    assert "hosts:write" in unscoped.json()["detail"]
+    assert wider.status_code == 403
+    assert narrower.status_code == 201, narrower.text
+    assert narrower.json()["scopes"] == ["hosts:read"]
+    assert (await client.post("/hosts", json=host, headers=as_narrower)).status_code == 403
+    listed = await client.get("/api-keys?limit=100", headers=operator.headers)
+    assert {key["name"] for key in listed.json()["items"]} == {"ci", "n"}
+
+
+async def test_a_key_revokes_others_only_with_api_keys_manage(
+    client: httpx.AsyncClient, operator: Person
+) -> None:
+    reader = await create_key(client, operator, scopes=["hosts:read"])
+    manager = await create_key(client, operator, scopes=["api_keys:manage"])
+    target = await create_key(client, operator)
+
+    by_reader = await client.delete(
+        f"/api-keys/{target['id']}", headers={"X-API-Key": str(reader["key"])}
+    )
+    by_manager = await client.delete(
+        f"/api-keys/{target['id']}", headers={"X-API-Key": str(manager["key"])}
+    )
+
+    assert by_reader.status_code == 403
+    assert by_manager.status_code == 200, by_manager.text
+    assert by_manager.json()["revoked_at"] is not None
+
+
 @pytest.mark.parametrize(
     "fields",
     [

@@ -8,7 +8,7 @@ from opsledger.api_keys.schemas import ApiKeyCreate
 from opsledger.audit import changes
 from opsledger.audit import service as audit
 from opsledger.db.base import utcnow
-from opsledger.kit.errors import Conflict, ValidationFailed, found
+from opsledger.kit.errors import Conflict, Forbidden, ValidationFailed, found
 from opsledger.kit.pagination import Rows
 from opsledger.security import api_keys
 from opsledger.security.context import Ctx
@@ -21,11 +21,21 @@ async def create(ctx: Ctx, body: ApiKeyCreate) -> tuple[ApiKey, str]:
     """The new row and the key itself, which is never stored and never shown again."""
     if body.expires_at is not None and body.expires_at <= utcnow():
         raise ValidationFailed("expires_at must be in the future")
+    role = POLICY[ctx.user.role]
     if body.scopes is not None:
-        beyond = sorted(set(body.scopes) - POLICY[ctx.user.role])
+        beyond = sorted(set(body.scopes) - role)
         if beyond or not body.scopes:
             raise ValidationFailed(
                 f"scopes must be a non-empty subset of your role's actions; not allowed: {beyond}"
+            )
+    if ctx.user.scopes is not None:
+        # A scoped key mints only narrower keys: an unscoped one would hold the whole role.
+        wanted = role if body.scopes is None else frozenset(body.scopes)
+        beyond = sorted(wanted - ctx.user.scopes)
+        if beyond:
+            raise Forbidden(
+                "an API key may only create keys within its own scopes; "
+                f"not among them: {', '.join(beyond)}"
             )
     material = api_keys.generate()
     key = ApiKey(
