@@ -29,8 +29,10 @@ from opsledger.infrastructure.endpoints import router as infrastructure_router
 from opsledger.jobs.endpoints import router as jobs_router
 from opsledger.kit.errors import BadRequest, problem_responses
 from opsledger.kit.http import install_error_handlers
+from opsledger.kit.limits import RequestLimits
 from opsledger.kit.metrics import POOLS, MetricsMiddleware
 from opsledger.kit.request_ids import RequestIdMiddleware
+from opsledger.kit.security_headers import SecurityHeadersMiddleware, allowing_inline_scripts
 from opsledger.ops.probes import router as ops_router
 from opsledger.playbooks.endpoints import router as playbooks_router
 from opsledger.secrets.endpoints import router as secrets_router
@@ -116,6 +118,12 @@ def create_app(
     app.state.settings = settings
     app.state.database = db
     app.state.login_throttle = LoginThrottle.from_settings(settings)
+    app.add_middleware(
+        RequestLimits,
+        max_bytes=settings.max_body_bytes,
+        chunk_seconds=settings.body_timeout_seconds,
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(MetricsMiddleware)
     install_error_handlers(app)
@@ -137,13 +145,15 @@ def create_app(
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=app.openapi_url or "/openapi.json",
             title="opsledger API",
             swagger_js_url="/docs/assets/swagger-ui-bundle.js",
             swagger_css_url="/docs/assets/swagger-ui.css",
             swagger_favicon_url="/docs/assets/favicon-32x32.png",
         )
+        page.headers["Content-Security-Policy"] = allowing_inline_scripts(bytes(page.body))
+        return page
 
     POOLS.engines = {"primary": db.engine, **({"replica": replica} if replica else {})}
 

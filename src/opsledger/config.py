@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from enum import StrEnum
@@ -146,6 +147,15 @@ class Settings(BaseSettings):
     # Server processes. Each has its own pool and login throttle; SQLite copes with
     # several (WAL, BEGIN IMMEDIATE and a busy timeout).
     workers: int = Field(1, ge=1, le=64)
+    # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: addresses
+    # or networks, comma-separated. None by default: the client is the TCP peer.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Open connections one server process serves; beyond it, new requests get 503.
+    max_connections: int = Field(1000, ge=1)
+    # Request bodies: at most this size (playbook uploads 4 MiB), each part arriving
+    # within this many seconds of the last.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    body_timeout_seconds: float = Field(30.0, gt=0)
 
     @field_validator("database_url", "database_replica_url")
     @classmethod
@@ -160,11 +170,18 @@ class Settings(BaseSettings):
             raise ValueError(f"needs positive hours for exactly {sorted(expected)}")
         return value
 
-    @field_validator("encryption_keys", mode="before")
+    @field_validator("encryption_keys", "trusted_proxies", mode="before")
     @classmethod
-    def _split_keys(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)  # ValueError names the bad one
         return value
 
     @property

@@ -3,7 +3,7 @@ or run jobs from the queue."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -16,6 +16,7 @@ from opsledger.config import JobBackend, Settings, safe_url, write_key_file
 from opsledger.db.engine import sqlite_file
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.host_roles.service import seed_defaults
+from opsledger.kit.h11_guard import GuardedH11Protocol
 from opsledger.security.context import cli_context
 from opsledger.users import service as users
 from opsledger.worker import sandbox
@@ -144,15 +145,22 @@ def start_server(
     if settings.job_backend is JobBackend.embedded and settings.job_concurrency > 0:
         warn_if_jobs_cannot_run(settings)
     out.print(f"serving opsledger on http://{host}:{port} ({workers} process(es))")
+    # Forwarded headers only from the configured proxies (uvicorn's default believes any
+    # from 127.0.0.1); a connection limit per process; idle connections closed after 5 s,
+    # a request head due within 10 s (h11_guard), a body within its limits (kit.limits).
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "http": GuardedH11Protocol,
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": settings.trusted_proxies,
+        "limit_concurrency": settings.max_connections,
+        "timeout_keep_alive": 5,
+        "server_header": False,
+    }
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        uvicorn.run(app, **options)
     else:
         # Each worker builds its own app from the same environment and key file.
-        uvicorn.run(
-            "opsledger.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="info",
-        )
+        uvicorn.run("opsledger.app:create_app", factory=True, workers=workers, **options)

@@ -6,7 +6,14 @@ import os
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import httpx
+import pytest
 
 # The console script pip installed next to this interpreter.
 OPSLEDGER = str(Path(sys.executable).with_name("opsledger"))
@@ -39,3 +46,46 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def wait_until_healthy(
+    url: str, process: subprocess.Popen[str], seconds: float = 60
+) -> httpx.Response:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"opsledger exited early:\n{process.communicate()[0]}")
+        try:
+            return httpx.get(url, timeout=2)
+        except httpx.TransportError:
+            time.sleep(0.2)
+    pytest.fail(f"{url} did not answer within {seconds} s")
+
+
+@dataclass
+class Served:
+    url: str
+    first: httpx.Response
+    output: list[str] = field(default_factory=list)  # filled when the server has stopped
+
+
+@contextmanager
+def serving(*args: str, cwd: Path, env: dict[str, str]) -> Iterator[Served]:
+    """``opsledger <args> --port N`` until /healthz answers; stopped on leaving."""
+    port = free_port()
+    process = subprocess.Popen(
+        [OPSLEDGER, *args, "--port", str(port)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    served = Served(url, httpx.Response(0))
+    try:
+        served.first = wait_until_healthy(f"{url}/healthz", process)
+        yield served
+    finally:
+        process.terminate()
+        served.output.append(process.communicate(timeout=30)[0])

@@ -2,49 +2,24 @@
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.cli import OPSLEDGER, clean_env, free_port, opsledger
-
-
-def wait_until_healthy(
-    url: str, process: subprocess.Popen[str], seconds: float = 60
-) -> httpx.Response:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"opsledger up exited early:\n{process.communicate()[0]}")
-        try:
-            return httpx.get(url, timeout=2)
-        except httpx.TransportError:
-            time.sleep(0.2)
-    pytest.fail(f"{url} did not answer within {seconds} s")
+from opsledger.kit.h11_guard import HEAD_SECONDS
+from tests.e2e.cli import OPSLEDGER, clean_env, opsledger, serving
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> tuple[Path, httpx.Response, str]:
     """Runs `opsledger up` in an empty directory until /healthz answers, then stops it."""
-    port = free_port()
-    process = subprocess.Popen(
-        [OPSLEDGER, "up", "--port", str(port)],
-        cwd=tmp_path,
-        env=clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        response = wait_until_healthy(f"http://127.0.0.1:{port}/healthz", process)
-    finally:
-        process.terminate()
-        output = process.communicate(timeout=30)[0]
-    return tmp_path, response, output
+    with serving("up", cwd=tmp_path, env=clean_env()) as server:
+        pass
+    return tmp_path, server.first, server.output[0]
 
 
 def test_up_creates_the_database_seeds_roles_and_serves_healthz(
@@ -109,24 +84,58 @@ def test_serve_never_starts_on_a_new_empty_database_file(tmp_path: Path) -> None
 
 def test_serve_with_two_workers_answers_from_both(workdir: Path) -> None:
     """Each worker builds its app from the same environment and key file."""
-    port = free_port()
-    env = clean_env(jwt_secret="w" * 64) | {
-        "OPSLEDGER_ENCRYPTION_KEYS": (workdir / ".env").read_text().split("=", 1)[1].strip()
-    }
-    process = subprocess.Popen(
-        [OPSLEDGER, "serve", "--workers", "2", "--port", str(port)],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        first = wait_until_healthy(f"http://127.0.0.1:{port}/healthz", process)
-        answers = [httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5) for _ in range(20)]
-    finally:
-        process.terminate()
-        output = process.communicate(timeout=30)[0]
-    assert first.status_code == 200
+    with serving("serve", "--workers", "2", cwd=workdir, env=serve_env(workdir)) as server:
+        answers = [httpx.get(f"{server.url}/healthz", timeout=5) for _ in range(20)]
+    assert server.first.status_code == 200
     assert {answer.status_code for answer in answers} == {200}
-    assert "2 process(es)" in output
+    assert "2 process(es)" in server.output[0]
+
+
+def serve_env(workdir: Path, **settings: str) -> dict[str, str]:
+    key = (workdir / ".env").read_text().split("=", 1)[1].strip()
+    return clean_env(jwt_secret="w" * 64, **settings) | {"OPSLEDGER_ENCRYPTION_KEYS": key}
+
+
+def failed_logins(url: str, count: int) -> list[int]:
+    """Wrong passwords for ``count`` different unknown names, each from a different
+    claimed address."""
+    return [
+        httpx.post(
+            f"{url}/api/v1/auth/login",
+            json={"username": f"nobody{n}", "password": "wrong-password"},
+            headers={"X-Forwarded-For": f"203.0.113.{n}"},
+            timeout=10,
+        ).status_code
+        for n in range(1, count + 1)
+    ]
+
+
+def test_forwarded_addresses_are_ignored_unless_from_a_trusted_proxy(workdir: Path) -> None:
+    with serving("serve", cwd=workdir, env=serve_env(workdir)) as server:
+        untrusted = failed_logins(server.url, 25)
+    env = serve_env(workdir, trusted_proxies="127.0.0.1")
+    with serving("serve", cwd=workdir, env=env) as server:
+        trusted = failed_logins(server.url, 25)
+    with sqlite3.connect(workdir / "opsledger.db") as db:
+        addresses = {ip for (ip,) in db.execute("SELECT ip_address FROM audit_logs")}
+
+    # The per-address limit (20) counts the real peer, whatever the header claims.
+    assert untrusted[:20] == [401] * 20
+    assert set(untrusted[20:]) == {429}
+    # Behind a configured proxy, each forwarded address is its own client.
+    assert set(trusted) == {401}
+    assert "127.0.0.1" in addresses
+    assert "203.0.113.25" in addresses
+
+
+def test_a_client_too_slow_with_its_request_head_is_dropped(workdir: Path) -> None:
+    with serving("serve", cwd=workdir, env=serve_env(workdir)) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as slow:
+            slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and no more
+            slow.settimeout(HEAD_SECONDS + 20)
+            closed = slow.recv(100)
+        answered = httpx.get(f"{server.url}/healthz", timeout=5)
+
+    assert closed == b""  # the server hung up without an answer
+    assert answered.status_code == 200

@@ -17,8 +17,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from tests.api import ENCRYPTION_KEY, JWT_SECRET, PASSWORD
 from tests.databases import backends_required
-from tests.e2e.cli import OPSLEDGER, clean_env, free_port, opsledger
-from tests.e2e.test_up import wait_until_healthy
+from tests.e2e.cli import OPSLEDGER, clean_env, free_port, opsledger, wait_until_healthy
 from tests.sshd import SshServer
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -7,6 +7,7 @@ working at once) without taking SQLite's write lock.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -44,9 +45,21 @@ def settings_of(request: Request) -> Settings:
 def request_info(request: Request) -> RequestInfo:
     return RequestInfo(
         request_id=request.scope.get("state", {}).get("request_id") or RequestInfo().request_id,
-        ip_address=request.client.host if request.client else None,
+        ip_address=client_address(request),
         user_agent=request.headers.get("user-agent"),
     )
+
+
+def client_address(request: Request) -> str | None:
+    """The client's address as the audit trail and the login throttle know it: the TCP
+    peer, or what a trusted proxy forwarded (OPSLEDGER_TRUSTED_PROXIES), and always a
+    valid IP address or None, never whatever text a header carried."""
+    if request.client is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(request.client.host))
+    except ValueError:
+        return None
 
 
 async def current_actor(
