@@ -86,3 +86,43 @@ async def test_drift_names_what_the_database_lacks(empty_engine: AsyncEngine) ->
 
     assert [d[0] for d in differences] == ["add_index"]
     assert differences[0][1].name == "ix_hosts_status"
+
+
+async def add_user(engine: AsyncEngine, username: str) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO users (username, email, password_hash, role, is_active, "
+                "token_version, created_at, updated_at) VALUES (:name, :email, 'x', 'viewer', "
+                "TRUE, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"name": username, "email": f"{username}@example.com"},
+        )
+
+
+async def test_usernames_become_canonical_and_compare_exactly(empty_engine: AsyncEngine) -> None:
+    await migrations.upgrade(empty_engine, "0007")
+    await add_user(empty_engine, "Alice")
+
+    await migrations.upgrade(empty_engine, "0008")
+
+    async with empty_engine.connect() as connection:
+        names = (await connection.execute(text("SELECT username FROM users"))).scalars().all()
+        spelled = await connection.execute(
+            text("SELECT COUNT(*) FROM users WHERE username IN ('ALICE', 'alice ', 'álice')")
+        )
+        assert spelled.scalar() == 0  # MariaDB too: compared byte for byte
+    assert names == ["alice"]
+
+
+# MariaDB's case-insensitive unique index never let both exist.
+@pytest.mark.backends("sqlite", "postgresql")
+async def test_names_differing_only_in_case_stop_the_migration(
+    empty_engine: AsyncEngine,
+) -> None:
+    await migrations.upgrade(empty_engine, "0007")
+    await add_user(empty_engine, "Bob")
+    await add_user(empty_engine, "bob")
+
+    with pytest.raises(RuntimeError, match="bob"):
+        await migrations.upgrade(empty_engine, "0008")

@@ -72,20 +72,69 @@ async def test_an_inactive_user_cannot_sign_in_even_with_the_right_password(
     assert response.json()["detail"] == "invalid username or password"
 
 
-async def test_failed_logins_are_audited_with_the_name_tried(
+async def test_failed_logins_for_nobody_are_audited_as_a_keyed_hash(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
-    name = unique("intruder")
-    response = await login(client, name, "guess-guess-guess")
+    """People type passwords into the username field: the trail keeps a keyed hash of
+    what was tried, the same for the same name, never the text."""
+    name = unique("Hunter2-password")
+    tries = [await login(client, who, "guess-guess-guess") for who in (name, name.upper(), "x")]
     async with engine.connect() as connection:
-        row = (
-            await connection.execute(
-                select(AuditLog.action, AuditLog.user_name, AuditLog.user_id).where(
-                    AuditLog.request_id == response.headers["x-request-id"]
+        rows = [
+            (
+                await connection.execute(
+                    select(AuditLog.action, AuditLog.user_name, AuditLog.user_id).where(
+                        AuditLog.request_id == response.headers["x-request-id"]
+                    )
                 )
+            ).one()
+            for response in tries
+        ]
+    assert [(action, user_id) for action, _, user_id in rows] == [("login_failed", None)] * 3
+    names = [row[1] for row in rows]
+    assert all(recorded.startswith("unknown:") for recorded in names)
+    assert names[0] == names[1] != names[2]  # one canonical name, one hash
+    assert not any(name.lower() in recorded for recorded in names)
+
+
+async def test_a_known_users_failed_login_names_them(
+    client: httpx.AsyncClient, engine: AsyncEngine, operator: Person
+) -> None:
+    response = await login(client, operator.username.upper(), "guess-guess-guess")
+    async with engine.connect() as connection:
+        recorded = await connection.scalar(
+            select(AuditLog.user_name).where(
+                AuditLog.request_id == response.headers["x-request-id"]
             )
-        ).one()
-    assert tuple(row) == ("login_failed", name, None)
+        )
+    assert recorded == operator.username
+
+
+async def test_every_spelling_of_a_name_is_one_user_with_one_budget(
+    client: httpx.AsyncClient, operator: Person
+) -> None:
+    """On MariaDB "victim ", "víctim" and "\u2174ictim" each signed in as victim, each with
+    five guesses of its own. Now a name is its canonical form (NFKC, case-folded) on
+    every backend: spellings of it share one budget; other strings are nobody."""
+    name = operator.username
+    assert name.startswith("operator")
+    variants = [name.upper(), name.replace("o", "\u00f6", 1), name + " ", " " + name]
+    nfkc = "\uff4f" + name[1:]  # a fullwidth o: the same name under NFKC
+
+    right_password = {v: (await login(client, v, PASSWORD)).status_code for v in variants}
+    compatible = await login(client, nfkc, PASSWORD)
+    for spelling in (name.upper(), nfkc, name.title(), name, name.upper()):
+        assert (await login(client, spelling, "wrong-wrong-wrong")).status_code == 401
+    throttled = await login(client, name, PASSWORD)
+
+    assert right_password == {
+        name.upper(): 200,
+        variants[1]: 401,
+        variants[2]: 401,
+        variants[3]: 401,
+    }
+    assert compatible.status_code == 200
+    assert throttled.status_code == 429
 
 
 async def test_the_sixth_wrong_password_for_a_user_is_throttled(

@@ -66,13 +66,23 @@ async def test_passwords_outside_the_rules_are_422(
     assert await stored_user(engine, str(body["username"])) is None
 
 
-async def test_a_taken_username_in_any_case_is_409(
+async def test_a_username_is_created_in_its_canonical_form_only(
     client: httpx.AsyncClient, admin: Person, operator: Person
 ) -> None:
-    response = await client.post(
-        "/users", json=new_user(username=operator.username.upper()), headers=admin.headers
-    )
-    assert response.status_code == 409
+    async def create(username: str) -> int:
+        response = await client.post(
+            "/users", json=new_user(username=username), headers=admin.headers
+        )
+        return response.status_code
+
+    assert await create(operator.username) == 409
+    for spelling in (
+        operator.username.upper(),
+        operator.username + " ",
+        "v\u00edctim",
+        "\u2174ictim",
+    ):
+        assert await create(spelling) == 422, spelling
 
 
 @pytest.mark.parametrize(

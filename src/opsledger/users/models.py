@@ -22,6 +22,8 @@ class User(IdMixin, TimestampMixin, Base):
     __tablename__ = "users"
     __table_args__ = table_args(Index(None, "role"))
 
+    # Canonical (users.schemas.canonical); on MySQL/MariaDB compared byte for byte, with
+    # no padding (a binary collation named per server by migration 0008).
     username: Mapped[str] = mapped_column(String(80), unique=True)
     email: Mapped[str] = mapped_column(String(120), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))

@@ -21,7 +21,7 @@ async def by_username(session: AsyncSession, username: str) -> User | None:
 
 
 async def taken(session: AsyncSession, username: str, email: str) -> bool:
-    clash = or_(func.lower(User.username) == username.lower(), User.email == email)
+    clash = or_(User.username == username, User.email == email)
     return bool(await session.scalar(select(exists().where(clash))))
 
 

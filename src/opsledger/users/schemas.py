@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Annotated
 
@@ -10,9 +11,18 @@ from pydantic import EmailStr, Field, SecretStr, StringConstraints, field_valida
 from opsledger.kit.schemas import RequestSchema, ResponseSchema
 from opsledger.users.models import UserRole
 
-Username = Annotated[
-    str, StringConstraints(min_length=3, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-]
+# Lower-case ASCII: a name in its canonical form already (see canonical).
+USERNAME = r"^[a-z0-9][a-z0-9._-]*$"
+Username = Annotated[str, StringConstraints(min_length=3, max_length=80, pattern=USERNAME)]
+
+
+def canonical(name: str) -> str:
+    """The one form of a username: NFKC, case-folded. Login looks up (and the throttle
+    counts) this form, so "Alice", "ALICE" and "\uff21lice" are one name with one budget of
+    guesses on every backend; a name that is not already canonical cannot be created."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+
+
 # Length rules live in the service (they are configurable); this only bounds the input.
 Password = Annotated[SecretStr, Field(min_length=1, max_length=1024)]
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,7 +20,7 @@ from opsledger.security.context import Ctx
 from opsledger.security.throttle import LoginThrottle
 from opsledger.users import repository
 from opsledger.users.models import User, UserRole
-from opsledger.users.schemas import LoginRequest, UserCreate, UserUpdate
+from opsledger.users.schemas import USERNAME, LoginRequest, UserCreate, UserUpdate, canonical
 
 RESOURCE = "user"
 FIRST_ADMIN = "admin"
@@ -108,28 +111,31 @@ async def login(ctx: Ctx, throttle: LoginThrottle, body: LoginRequest) -> Token 
     """A token, or None for a failed attempt. Unknown user, wrong password and inactive
     user cost the same bcrypt work and look the same from outside; all are audited."""
     address = ctx.request.ip_address or "unknown"
-    wait = throttle.retry_after(body.username, address)
+    name = canonical(body.username)
+    wait = throttle.retry_after(name, address)
     if wait:
         raise RateLimited("too many failed logins: try again later", retry_after=wait)
-    user = await repository.by_username(ctx.session, body.username)
+    # No stored name has spaces or non-ASCII: such a name is nobody on any backend.
+    known = re.fullmatch(USERNAME, name) is not None
+    user = await repository.by_username(ctx.session, name) if known else None
     password_ok = await passwords.verify_password(
         body.password.get_secret_value(),
         user.password_hash if user else None,
         ctx.settings.bcrypt_rounds,
     )
     if user is None or not password_ok or not user.is_active:
-        throttle.failed(body.username, address)
+        throttle.failed(name, address)
         FAILED_LOGINS.inc()
         await audit.record(
             ctx,
             "login_failed",
             RESOURCE,
             user.id if user else None,
-            user_name=body.username,
+            user_name=user.username if user else unknown_name(ctx, name),
             user_id=user.id if user else None,
         )
         return None
-    throttle.succeeded(body.username)
+    throttle.succeeded(name)
     user.last_login = utcnow()
     await ctx.session.flush()
     await audit.record(ctx, "login", RESOURCE, user.id, user_name=user.username, user_id=user.id)
@@ -140,6 +146,18 @@ async def login(ctx: Ctx, throttle: LoginThrottle, body: LoginRequest) -> Token 
         user.id, user.token_version, ctx.settings.jwt_secret.get_secret_value(), lifetime
     )
     return Token(access_token=token, expires_in=int(lifetime.total_seconds()))
+
+
+def unknown_name(ctx: Ctx, name: str) -> str:
+    """How the audit trail records a login attempt for no known user: people type
+    passwords into the username field, so not the text itself, but a keyed hash of it
+    (the token secret's, which is not in the database): repeated attempts on one name
+    still show as one, and nobody reading the trail can test guesses against it."""
+    if ctx.settings.jwt_secret is None:
+        raise RuntimeError("no token secret configured")
+    key = ctx.settings.jwt_secret.get_secret_value().encode()
+    digest = hmac.new(key, b"unknown-username\0" + name.encode(), hashlib.sha256)
+    return f"unknown:{digest.hexdigest()[:16]}"
 
 
 async def ensure_first_admin(ctx: Ctx, email: str) -> str | None:
