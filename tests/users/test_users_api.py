@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.models import User
@@ -173,6 +175,28 @@ async def test_the_last_active_admin_cannot_be_demoted_or_deactivated(
             select(func.count()).where(User.role == UserRole.admin, User.is_active)
         )
     assert admins == 1
+
+
+async def test_two_admins_demoting_each_other_at_once_leave_one(
+    scratch_engine: AsyncEngine,
+) -> None:
+    """On PostgreSQL both used to get 200, leaving no admin: each counted two admins
+    before the other committed. Raced ten times over."""
+    first = await make_person(scratch_engine, UserRole.admin)
+    second = await make_person(scratch_engine, UserRole.admin)
+    outcomes = []
+    async for client in client_for(build_app(scratch_engine)):
+        for _ in range(10):
+            demotions = await asyncio.gather(
+                client.patch(f"/users/{second.id}", json={"role": "viewer"}, headers=first.headers),
+                client.patch(f"/users/{first.id}", json={"role": "viewer"}, headers=second.headers),
+            )
+            outcomes.append(sorted(response.status_code for response in demotions))
+            async with scratch_engine.begin() as connection:  # both admins again
+                await connection.execute(update(User).values(role=UserRole.admin))
+
+    # The loser either saw the winner's change (409) or was no longer an admin (403).
+    assert all(codes in ([200, 403], [200, 409]) for codes in outcomes), outcomes
 
 
 async def test_users_page_with_a_cursor(

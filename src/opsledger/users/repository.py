@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db import queries
@@ -44,9 +44,18 @@ async def all_users(session: AsyncSession) -> list[User]:
     return list(await session.scalars(select(User).order_by(User.id)))
 
 
-async def active_admins(session: AsyncSession) -> int:
-    statement = select(func.count()).where(User.role == UserRole.admin, User.is_active)
-    return int(await session.scalar(statement) or 0)
+async def lock_active_admins(session: AsyncSession) -> list[int]:
+    """The active admins' ids, their rows locked until the transaction ends (in id order,
+    so two such transactions cannot deadlock): two admins demoting each other at once
+    then see each other's outcome instead of both seeing two admins. SQLite serialises
+    writing transactions anyway (BEGIN IMMEDIATE)."""
+    statement = (
+        select(User.id)
+        .where(User.role == UserRole.admin, User.is_active)
+        .order_by(User.id)
+        .with_for_update()
+    )
+    return list((await session.scalars(statement)).all())
 
 
 async def any_admin(session: AsyncSession) -> bool:

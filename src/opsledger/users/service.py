@@ -69,7 +69,7 @@ async def update(ctx: Ctx, user_id: int, body: UserUpdate) -> User:
             or fields.get("is_active", True) is False
         )
     )
-    if losing_admin and await repository.active_admins(ctx.session) <= 1:
+    if losing_admin and len(await repository.lock_active_admins(ctx.session)) <= 1:
         raise Conflict("this is the last active admin: promote another user first")
     if fields.get("is_active") is False:
         fields["token_version"] = repository.token_version_bumped()  # every token dies
