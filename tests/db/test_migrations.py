@@ -37,6 +37,7 @@ EXPECTED_TABLES = {
     "audit_logs",
     "audit_chain",
     "audit_purge_guard",
+    "revoked_tokens",
 }
 
 

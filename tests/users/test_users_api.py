@@ -177,6 +177,27 @@ async def test_the_last_active_admin_cannot_be_demoted_or_deactivated(
     assert admins == 1
 
 
+async def test_logout_ends_only_the_token_it_came_with(
+    client: httpx.AsyncClient, operator: Person
+) -> None:
+    login = await client.post(
+        "/auth/login", json={"username": operator.username, "password": PASSWORD}
+    )
+    token = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    key = await client.post("/api-keys", json={"name": "k"}, headers=operator.headers)
+
+    out = await client.post("/auth/logout", headers=token)
+    again = await client.post("/auth/logout", headers=token)
+    by_key = await client.post("/auth/logout", headers={"X-API-Key": key.json()["key"]})
+
+    assert out.status_code == 204
+    assert again.status_code == 401
+    assert (await client.get("/users/me", headers=token)).status_code == 401
+    assert (await client.get("/users/me", headers=operator.headers)).status_code == 200
+    assert by_key.status_code == 422
+    assert "DELETE /api/v1/api-keys" in by_key.json()["detail"]
+
+
 async def test_two_admins_demoting_each_other_at_once_leave_one(
     scratch_engine: AsyncEngine,
 ) -> None:

@@ -18,7 +18,7 @@ from opsledger.models import Host, Job, MonitoringAlert, Ticket
 from opsledger.web.session import LOGIN_CSRF_COOKIE, SESSION_COOKIE
 from opsledger.worker.ingest import LogWriter
 from tests import factories as f
-from tests.api import PASSWORD, Person
+from tests.api import PASSWORD, Person, audit_trail
 
 ROOT = "http://opsledger.test"
 MARKER = "console-secret-marker-7f3a"
@@ -106,8 +106,8 @@ async def test_a_wrong_password_is_a_plain_refusal(
     assert (await browser.get("/")).status_code == 303
 
 
-async def test_sign_out_ends_this_session_only(
-    browser: httpx.AsyncClient, client: httpx.AsyncClient, operator: Person
+async def test_sign_out_ends_this_session_server_side_and_only_it(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, operator: Person, engine: AsyncEngine
 ) -> None:
     await sign_in(browser, operator)
     token = browser.cookies[SESSION_COOKIE]
@@ -118,9 +118,14 @@ async def test_sign_out_ends_this_session_only(
     assert out.status_code == 303
     assert out.headers["location"] == "/login"
     assert (await browser.get("/")).status_code == 303
-    # Nothing was revoked: the same token still works where it is still held.
+    # The token the cookie held is refused wherever it is presented, at once...
     me = await client.get("/users/me", headers={"Authorization": f"Bearer {token}"})
-    assert me.status_code == 200
+    assert me.status_code == 401
+    browser.cookies.set(SESSION_COOKIE, token)
+    assert (await browser.get("/")).status_code == 303
+    # ...while the user's other tokens work on (logout-all ends those).
+    assert (await client.get("/users/me", headers=operator.headers)).status_code == 200
+    assert ("logout", "user") in await audit_trail(engine, out)
 
 
 async def test_no_secret_value_reaches_a_page(

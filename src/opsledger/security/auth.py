@@ -86,10 +86,12 @@ async def actor_from_token(token: str, session: Any, settings: Settings) -> Acto
         claims = tokens.read(token, settings.jwt_secret.get_secret_value())
     except tokens.TokenRejected:
         raise Unauthorized(REJECTED) from None
-    user = await user_repository.get(session, claims.user_id)
+    user = await user_repository.for_token(session, claims)
     if user is None or not user.is_active or user.token_version != claims.version:
         raise Unauthorized(REJECTED)
-    return Actor(id=user.id, username=user.username, role=user.role, method=AuthMethod.token)
+    return Actor(
+        id=user.id, username=user.username, role=user.role, method=AuthMethod.token, token=claims
+    )
 
 
 async def _actor_from_key(key: str, session: Any, db: Database, settings: Settings) -> Actor:

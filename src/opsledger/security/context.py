@@ -12,6 +12,7 @@ from enum import StrEnum
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.config import Settings
+from opsledger.security.tokens import TokenClaims
 from opsledger.users.models import UserRole
 
 
@@ -30,6 +31,7 @@ class Actor:
     method: AuthMethod
     scopes: frozenset[str] | None = None
     api_key_id: int | None = None
+    token: TokenClaims | None = None  # when signed in with a token (API or console)
 
     @property
     def is_admin(self) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -10,13 +12,15 @@ import jwt
 from opsledger.kit.schemas import MAX_ID
 
 ALGORITHM = "HS256"
-REQUIRED_CLAIMS = ["exp", "iat", "sub", "ver"]
+REQUIRED_CLAIMS = ["exp", "iat", "jti", "sub", "ver"]
 
 
 @dataclass(frozen=True)
 class TokenClaims:
     user_id: int
     version: int
+    token_id: str  # what signing out revokes, until the token would have expired anyway
+    expires_at: datetime
 
 
 class TokenRejected(Exception):
@@ -25,7 +29,13 @@ class TokenRejected(Exception):
 
 def issue(user_id: int, version: int, secret: str, lifetime: timedelta) -> str:
     now = datetime.now(UTC)
-    claims = {"sub": str(user_id), "ver": version, "iat": now, "exp": now + lifetime}
+    claims = {
+        "sub": str(user_id),
+        "ver": version,
+        "jti": secrets.token_hex(16),
+        "iat": now,
+        "exp": now + lifetime,
+    }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -35,9 +45,20 @@ def read(token: str, secret: str) -> TokenClaims:
         claims = jwt.decode(
             token, secret, algorithms=[ALGORITHM], options={"require": REQUIRED_CLAIMS}
         )
-        return TokenClaims(user_id=_user_id(claims["sub"]), version=int(claims["ver"]))
+        return TokenClaims(
+            user_id=_user_id(claims["sub"]),
+            version=int(claims["ver"]),
+            token_id=_token_id(claims["jti"]),
+            expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+        )
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise TokenRejected(type(exc).__name__) from None
+
+
+def _token_id(jti: object) -> str:
+    if not (isinstance(jti, str) and re.fullmatch(r"[0-9a-f]{32}", jti)):
+        raise ValueError("jti")
+    return jti
 
 
 def _user_id(sub: object) -> int:

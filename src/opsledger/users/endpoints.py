@@ -127,6 +127,16 @@ async def login(
 
 
 @auth_router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+)
+async def logout(ctx: Annotated[Ctx, Depends(Require("self"))]) -> None:
+    """End the token this request carries, at once (other tokens stay valid)."""
+    await service.logout(ctx)
+
+
+@auth_router.post(
     "/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(*AUTH_ERRORS)
 )
 async def logout_all(ctx: Annotated[Ctx, Depends(Require("self"))]) -> None:

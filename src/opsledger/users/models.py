@@ -34,3 +34,13 @@ class User(IdMixin, TimestampMixin, Base):
     # Bumped by logout-all, password change and deactivation: every older token dies.
     token_version: Mapped[int] = mapped_column(Integer, default=0)
     last_login: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class RevokedToken(Base):
+    """A signed-out token, refused until it would have expired anyway (then purged)."""
+
+    __tablename__ = "revoked_tokens"
+    __table_args__ = table_args(Index(None, "expires_at"))
+
+    token_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db import queries
+from opsledger.db.base import utcnow
 from opsledger.kit.pagination import Rows
-from opsledger.users.models import User, UserRole
+from opsledger.security.tokens import TokenClaims
+from opsledger.users.models import RevokedToken, User, UserRole
 
 
 async def get(session: AsyncSession, user_id: int) -> User | None:
@@ -77,3 +79,17 @@ async def bump_token_version(session: AsyncSession, user: User) -> None:
         .execution_options(synchronize_session=False)
     )
     await session.refresh(user, attribute_names=["token_version", "updated_at"])
+
+
+async def for_token(session: AsyncSession, claims: TokenClaims) -> User | None:
+    """The token's user, or None when the token was signed out: one statement."""
+    revoked = exists().where(RevokedToken.token_id == claims.token_id)
+    statement = select(User).where(User.id == claims.user_id, ~revoked)
+    return await session.scalar(statement)
+
+
+async def revoke_token(session: AsyncSession, claims: TokenClaims) -> None:
+    """Refuse the token from now on; forget tokens past their expiry while at it."""
+    await session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= utcnow()))
+    session.add(RevokedToken(token_id=claims.token_id, expires_at=claims.expires_at))
+    await session.flush()

@@ -95,6 +95,18 @@ async def reset_password(ctx: Ctx, user_id: int, new: str) -> None:
     await set_password(ctx, await get(ctx, user_id), new, "password_reset")
 
 
+async def logout(ctx: Ctx) -> None:
+    """Sign out the token this request came with: it stops working at once, everywhere;
+    the user's other tokens and sessions stay (logout-all ends those)."""
+    claims = ctx.user.token
+    if claims is None:
+        raise ValidationFailed(
+            "only a token signs out; revoke an API key with DELETE /api/v1/api-keys/{id}"
+        )
+    await repository.revoke_token(ctx.session, claims)
+    await audit.record(ctx, "logout", RESOURCE, ctx.user_id)
+
+
 async def logout_all(ctx: Ctx) -> None:
     user = await get(ctx, ctx.user_id)
     await repository.bump_token_version(ctx.session, user)

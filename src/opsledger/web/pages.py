@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import SecretStr
 
-from opsledger.db.dependencies import PrimaryReadSession
+from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.jobs import service as jobs
 from opsledger.kit.errors import RateLimited
 from opsledger.security.auth import anonymous_context
@@ -65,11 +65,17 @@ async def sign_in(
 
 @router.post("/logout")
 async def sign_out(
-    request: Request, csrf_token: Annotated[str, Form(max_length=200)] = ""
+    request: Request,
+    session: WriteSession,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    """Ends this browser's session; other sessions and tokens stay valid."""
+    """Ends this browser's session, server-side too: the cookie's token is refused from
+    now on wherever it is presented. Other sessions and tokens stay valid."""
     if not web_session.csrf_ok(request, csrf_token):
         return refuse(request, 403, "Refused: the form's token is wrong.")
+    ctx = await page_context(request, session, "self")
+    if isinstance(ctx, Ctx):  # else the session had ended already
+        await users.logout(ctx)
     response = to_login()
     web_session.end(response)
     return response
