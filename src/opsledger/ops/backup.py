@@ -8,9 +8,22 @@ holds no plaintext secret, and a restore needs the same encryption keys. The dum
 one snapshot (a single repeatable-read transaction), so it is consistent while the
 server keeps running.
 
-A restore checks the format, the schema revision (it must be this release's) and every
-table's checksum before it writes anything, migrates the target to that revision, and
-refuses a target that already holds data unless forced (which empties it first)."""
+Every playbook's file travels with it, so that a restore on another machine can run
+jobs: one member ``playbooks/<sha256>`` per distinct content, listed in the manifest with
+each playbook's path relative to the playbook root. A file that is missing, outside the
+root or no longer the content its row pins is recorded as missing instead and named by
+both commands: refusing the whole backup would trade one playbook for the database, and
+its jobs cannot run at the source either. Archives of format version 1 predate playbook
+files; they still restore, with a warning that they hold none.
+
+A restore checks the format, the schema revision (it must be this release's), every
+table's checksum and every playbook file (its SHA-256, that it is what its row pins, a
+path that cannot climb out of the root, no other file already in its place) before it
+writes anything, migrates the target to that revision, and refuses a target that
+already holds data unless forced (which empties it first). It writes the files under
+this machine's playbook root and points the rows at them: rows hold the file's absolute
+path, as registering a playbook stores it, so a restore under another root moves them
+there. If the restore fails, the files and directories it made are removed again."""
 
 from __future__ import annotations
 
@@ -20,7 +33,7 @@ import json
 import os
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import cache
@@ -30,14 +43,17 @@ from typing import IO, Any
 from sqlalchemy import (
     Column,
     MetaData,
+    Row,
     Table,
     Text,
     Uuid,
+    bindparam,
     delete,
     func,
     insert,
     select,
     text,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -47,9 +63,13 @@ from opsledger.db.base import Base, utcnow
 from opsledger.db.engine import snapshot
 from opsledger.db.types import EncryptedString, UTCDateTime
 from opsledger.kit.errors import OperationFailed
+from opsledger.playbooks import files
+from opsledger.playbooks.models import Playbook
 
 FORMAT = "opsledger-backup"
-VERSION = 1
+VERSION = 2
+# Version 1 archives are version 2 without playbook files.
+READABLE = frozenset({1, VERSION})
 MANIFEST = "manifest.json"
 BATCH = 1000
 # Empty outside a retention purge's own transaction.
@@ -72,27 +92,75 @@ class TableEntry:
 
 
 @dataclass(frozen=True)
+class PlaybookFile:
+    """A playbook's file: member ``playbooks/<sha256>``, at ``path`` under the root."""
+
+    playbook_id: int
+    name: str
+    path: str
+    sha256: str
+
+    @property
+    def member(self) -> str:
+        return f"playbooks/{self.sha256}"
+
+
+@dataclass(frozen=True)
+class MissingPlaybook:
+    """A playbook whose file could not be saved, and why."""
+
+    playbook_id: int
+    name: str
+    file_path: str
+    problem: str
+
+
+@dataclass(frozen=True)
 class Manifest:
     format: str
     version: int
     schema_revision: str | None
     created_at: str
     tables: list[TableEntry]
+    playbook_files: list[PlaybookFile]
+    missing_playbooks: list[MissingPlaybook]
 
     @classmethod
     def parse(cls, data: bytes) -> Manifest:
         try:
             fields = json.loads(data)
-            tables = [TableEntry(**entry) for entry in fields.pop("tables")]
-            manifest = cls(tables=tables, **fields)
+            manifest = cls(
+                tables=[TableEntry(**entry) for entry in fields.pop("tables")],
+                playbook_files=[PlaybookFile(**e) for e in fields.pop("playbook_files", [])],
+                missing_playbooks=[
+                    MissingPlaybook(**e) for e in fields.pop("missing_playbooks", [])
+                ],
+                **fields,
+            )
         except (ValueError, TypeError, KeyError) as exc:
             raise BackupError(f"not an opsledger backup: {MANIFEST} is unreadable") from exc
-        if manifest.format != FORMAT or manifest.version != VERSION:
+        if manifest.format != FORMAT or manifest.version not in READABLE:
             raise BackupError(
                 f"unsupported archive: {manifest.format} version {manifest.version} "
-                f"(this release reads {FORMAT} version {VERSION})"
+                f"(this release reads {FORMAT} versions {sorted(READABLE)})"
             )
         return manifest
+
+    def file_count(self) -> int:
+        return len({entry.path for entry in self.playbook_files})
+
+    def warnings(self) -> list[str]:
+        """What a restore of this archive cannot bring back, for both commands to say."""
+        if self.version == 1:
+            return [
+                "this archive predates playbook files (format version 1) and holds none: "
+                "jobs refuse to run until each playbook's file is back at its file_path"
+            ]
+        return [
+            f"playbook {missing.name!r}: its file {missing.file_path} {missing.problem}, so "
+            "it is not in the archive and its jobs will not run after a restore"
+            for missing in self.missing_playbooks
+        ]
 
 
 def tables() -> list[Table]:
@@ -128,8 +196,11 @@ def canonical(row: dict[str, Any]) -> bytes:
     return json.dumps(encoded, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-async def backup(engine: AsyncEngine, path: Path, progress: Progress | None = None) -> Manifest:
-    """Write every table to a new archive at ``path`` from one consistent snapshot."""
+async def backup(
+    engine: AsyncEngine, path: Path, playbook_root: Path, progress: Progress | None = None
+) -> Manifest:
+    """Write every table, and every playbook's file under ``playbook_root``, to a new
+    archive at ``path`` from one consistent snapshot."""
     entries = []
     try:
         # Owner-only: the archive holds password and key hashes and the audit trail.
@@ -146,7 +217,15 @@ async def backup(engine: AsyncEngine, path: Path, progress: Progress | None = No
                 for table in tables():
                     with archive.open(f"tables/{table.name}.jsonl", "w", force_zip64=True) as out:
                         entries.append(await _dump(connection, table, out, progress))
-            manifest = Manifest(FORMAT, VERSION, revision, utcnow().isoformat(), entries)
+                pinned = await connection.execute(
+                    select(
+                        Playbook.id, Playbook.name, Playbook.file_path, Playbook.file_hash
+                    ).order_by(Playbook.id)
+                )
+                saved, missing = await _save_files(archive, playbook_root, pinned.all())
+            manifest = Manifest(
+                FORMAT, VERSION, revision, utcnow().isoformat(), entries, saved, missing
+            )
             archive.writestr(MANIFEST, json.dumps(asdict(manifest), indent=2))
     except BaseException:
         # No half-written archive to mistake for a backup.
@@ -171,6 +250,34 @@ async def _dump(
     return TableEntry(table.name, rows, digest.hexdigest())
 
 
+async def _save_files(
+    archive: zipfile.ZipFile,
+    root: Path,
+    pinned: Sequence[Row[int, str, str, str]],
+) -> tuple[list[PlaybookFile], list[MissingPlaybook]]:
+    """Store each playbook's file once per content; a file the row's hash does not
+    describe is recorded as missing, never stored in its place."""
+    saved, missing, stored = [], [], set()
+    for playbook_id, name, file_path, file_hash in pinned:
+        relative = files.relative_to_root(root, file_path)
+        content = await files.current_content(file_path)
+        if relative is None:
+            problem = f"is outside the playbook root {root}"
+        elif content is None:
+            problem = "is missing or unreadable"
+        elif files.digest(content) != file_hash:
+            problem = "changed since it was registered"
+        else:
+            entry = PlaybookFile(playbook_id, name, relative, file_hash)
+            if entry.member not in stored:
+                archive.writestr(entry.member, content)
+                stored.add(entry.member)
+            saved.append(entry)
+            continue
+        missing.append(MissingPlaybook(playbook_id, name, file_path, problem))
+    return saved, missing
+
+
 def read_manifest(path: Path) -> Manifest:
     try:
         with zipfile.ZipFile(path) as archive:
@@ -180,7 +287,8 @@ def read_manifest(path: Path) -> Manifest:
 
 
 def verify(path: Path, manifest: Manifest, progress: Progress | None = None) -> None:
-    """Every stream's row count and SHA-256 as the manifest says, before any write."""
+    """Every stream's row count and SHA-256 as the manifest says, and every playbook
+    file fit to write, before any write."""
     known = {table.name for table in tables()}
     unknown = {entry.name for entry in manifest.tables} - known
     if unknown:
@@ -195,6 +303,45 @@ def verify(path: Path, manifest: Manifest, progress: Progress | None = None) -> 
                 raise BackupError(f"table {entry.name} does not match its checksum: corrupt")
             if progress is not None:
                 progress("verify", 1)
+        _verify_files(archive, manifest, progress)
+
+
+def _verify_files(archive: zipfile.ZipFile, manifest: Manifest, progress: Progress | None) -> None:
+    """Each file is the content its manifest entry and its playbook row pin, at a path
+    that cannot leave the root; since version 2 every playbook row has an entry."""
+    rows = map(json.loads, _playbook_rows(archive, manifest))
+    pinned = {row["id"]: row["file_hash"] for row in rows}
+    contents: dict[str, str] = {}
+    for entry in manifest.playbook_files:
+        if not files.plain_relative(entry.path):
+            raise BackupError(f"playbook {entry.name!r}: unsafe path {entry.path!r} in the archive")
+        if contents.setdefault(entry.path, entry.sha256) != entry.sha256:
+            raise BackupError(f"the archive gives {entry.path} two different contents: corrupt")
+        if pinned.get(entry.playbook_id) != entry.sha256:
+            raise BackupError(f"playbook {entry.name!r}: its file is not the one its row pins")
+    for entry in {entry.member: entry for entry in manifest.playbook_files}.values():
+        if _member_digest(archive, entry.member) != entry.sha256:
+            raise BackupError(
+                f"playbook file {entry.path} does not match its SHA-256: corrupt or altered"
+            )
+        if progress is not None:
+            progress("verify", 1)
+    listed = {entry.playbook_id for entry in manifest.playbook_files}
+    listed |= {missing.playbook_id for missing in manifest.missing_playbooks}
+    if manifest.version >= 2 and (unlisted := pinned.keys() - listed):
+        raise BackupError(f"playbooks {sorted(unlisted)} are not in the manifest: corrupt")
+
+
+def _playbook_rows(archive: zipfile.ZipFile, manifest: Manifest) -> Iterator[bytes]:
+    if any(entry.name == Playbook.__tablename__ for entry in manifest.tables):
+        yield from _lines(archive, Playbook.__tablename__)
+
+
+def _member_digest(archive: zipfile.ZipFile, member: str) -> str | None:
+    try:
+        return files.digest(archive.read(member))
+    except KeyError:
+        return None
 
 
 def _lines(archive: zipfile.ZipFile, table: str) -> Iterator[bytes]:
@@ -203,7 +350,11 @@ def _lines(archive: zipfile.ZipFile, table: str) -> Iterator[bytes]:
 
 
 async def restore(
-    engine: AsyncEngine, path: Path, force: bool = False, progress: Progress | None = None
+    engine: AsyncEngine,
+    path: Path,
+    playbook_root: Path,
+    force: bool = False,
+    progress: Progress | None = None,
 ) -> Manifest:
     manifest = read_manifest(path)
     head = migrations.head_revision()
@@ -213,27 +364,91 @@ async def restore(
             "restore with the release that wrote it, then upgrade"
         )
     verify(path, manifest, progress)
+    root = await asyncio.to_thread(playbook_root.resolve)
+    placing = await asyncio.to_thread(_placements, root, manifest)
     current = await migrations.current_revision(engine)
     if current is None:
         await migrations.upgrade(engine)
     elif current != head:
         raise BackupError(f"the target database is at schema {current}: upgrade it to {head}")
-    async with engine.begin() as connection:
-        holding = await _tables_with_rows(connection)
-        if holding and not force:
-            raise BackupError(
-                f"the target database is not empty ({', '.join(holding)}): "
-                "restore into an empty database, or pass --force to replace its contents"
-            )
-        await _empty(connection)
-        with zipfile.ZipFile(path) as archive:
-            for entry in manifest.tables:
-                await _load(connection, archive, stored_form(Base.metadata.tables[entry.name]))
-                if progress is not None:
-                    progress("restore", 1)
-        if connection.dialect.name == "postgresql":
-            await _reset_sequences(connection)
+    made: list[Path] = []
+    try:
+        async with engine.begin() as connection:
+            holding = await _tables_with_rows(connection)
+            if holding and not force:
+                raise BackupError(
+                    f"the target database is not empty ({', '.join(holding)}): "
+                    "restore into an empty database, or pass --force to replace its contents"
+                )
+            await _empty(connection)
+            with zipfile.ZipFile(path) as archive:
+                for entry in manifest.tables:
+                    await _load(connection, archive, stored_form(Base.metadata.tables[entry.name]))
+                    if progress is not None:
+                        progress("restore", 1)
+            await _repoint(connection, root, manifest)
+            if connection.dialect.name == "postgresql":
+                await _reset_sequences(connection)
+            # Last, so that a refused or failed load has written no file at all.
+            await asyncio.to_thread(_write_files, path, placing, made)
+    except BaseException:
+        await asyncio.to_thread(files.remove, made)
+        raise
     return manifest
+
+
+def _placements(root: Path, manifest: Manifest) -> dict[Path, PlaybookFile]:
+    """Where each file goes under the root, leaving out those already there; refused
+    when a symlink would lead one out of the root or another file holds its place."""
+    placing: dict[Path, PlaybookFile] = {}
+    for entry in manifest.playbook_files:
+        target = files.destination(root, entry.path)
+        if target is None:
+            raise BackupError(
+                f"playbook file {entry.path} would leave the playbook root {root} "
+                "through a symlink there"
+            )
+        if not os.path.lexists(target):
+            placing[target] = entry
+        elif not files.holds(target, entry.sha256):
+            raise BackupError(
+                f"{target} already exists with other content than playbook {entry.name!r}'s: "
+                "move it away, or restore under another playbook root"
+            )
+    return placing
+
+
+def _write_files(path: Path, placing: dict[Path, PlaybookFile], made: list[Path]) -> None:
+    """Write each file where ``_placements`` found its place free; ``made`` lists what
+    was created so far, for the caller to take back if the restore fails."""
+    with zipfile.ZipFile(path) as archive:
+        for target, entry in placing.items():
+            content = archive.read(entry.member)
+            # Checked again: these bytes are what jobs will run.
+            if files.digest(content) != entry.sha256:
+                raise BackupError(f"playbook file {entry.path} changed in the archive: corrupt")
+            try:
+                files.create(target, content, made)
+            except OSError as exc:
+                raise BackupError(f"cannot write playbook file {target}: {exc}") from None
+
+
+async def _repoint(connection: AsyncConnection, root: Path, manifest: Manifest) -> None:
+    """Point each row whose file came along at where it now lies under ``root`` (a real
+    path, as registration stores), through the stored form so that ``updated_at`` stays
+    as it was backed up."""
+    if not manifest.playbook_files:
+        return
+    playbooks = stored_form(Playbook.__table__)
+    await connection.execute(
+        update(playbooks)
+        .where(playbooks.c.id == bindparam("playbook_id"))
+        .values(file_path=bindparam("placed_at")),
+        [
+            {"playbook_id": entry.playbook_id, "placed_at": str(root / entry.path)}
+            for entry in manifest.playbook_files
+        ],
+    )
 
 
 async def _tables_with_rows(connection: AsyncConnection) -> list[str]:

@@ -90,21 +90,31 @@ def run_retention(
 def backup_command(
     file: Annotated[Path, typer.Argument(help="The archive to create (must not exist).")],
 ) -> None:
-    """Write every table to a portable archive (JSON lines, checksummed), from one
-    consistent snapshot; encrypted values stay ciphertext."""
+    """Write every table and every playbook's file (from OPSLEDGER_PLAYBOOK_ROOT) to a
+    portable archive (JSON lines, checksummed), from one consistent snapshot; encrypted
+    values stay ciphertext."""
     settings = load_settings()
 
     async def work(engine: AsyncEngine) -> backup.Manifest:
         with Progress(console=err, transient=True) as bar:
             tasks = {table.name: bar.add_task(table.name, total=None) for table in backup.tables()}
-            return await backup.backup(engine, file, lambda name, n: bar.advance(tasks[name], n))
+            return await backup.backup(
+                engine, file, settings.playbook_root, lambda name, n: bar.advance(tasks[name], n)
+            )
 
     manifest = run(settings, work)
     rows = sum(entry.rows for entry in manifest.tables)
     out.print(
         f"wrote {file}: {len(manifest.tables)} tables, {rows} rows, "
-        f"schema {manifest.schema_revision}"
+        f"{manifest.file_count()} playbook files, schema {manifest.schema_revision}",
+        soft_wrap=True,
     )
+    _warn(manifest)
+
+
+def _warn(manifest: backup.Manifest) -> None:
+    for warning in manifest.warnings():
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
 
 
 def restore_command(
@@ -113,21 +123,31 @@ def restore_command(
         bool, typer.Option("--force", help="Replace what the target database holds.")
     ] = False,
 ) -> None:
-    """Restore an archive into an empty database of any backend, after checking its
-    schema revision and every table's checksum. The same encryption keys are needed to
-    read its secrets afterwards."""
+    """Restore an archive into an empty database of any backend, and its playbook files
+    under OPSLEDGER_PLAYBOOK_ROOT, after checking its schema revision, every table's
+    checksum and every file's SHA-256. The same encryption keys are needed to read its
+    secrets afterwards."""
     settings = load_settings()
 
     async def work(engine: AsyncEngine) -> backup.Manifest:
         with Progress(console=err, transient=True) as bar:
             steps = {name: bar.add_task(name, total=None) for name in ("verify", "restore")}
             return await backup.restore(
-                engine, file, force, lambda name, n: bar.advance(steps[name], n)
+                engine,
+                file,
+                settings.playbook_root,
+                force,
+                lambda name, n: bar.advance(steps[name], n),
             )
 
     manifest = run(settings, work)
     rows = sum(entry.rows for entry in manifest.tables)
-    out.print(f"restored {file}: {len(manifest.tables)} tables, {rows} rows")
+    out.print(
+        f"restored {file}: {len(manifest.tables)} tables, {rows} rows, "
+        f"{manifest.file_count()} playbook files under {settings.playbook_root}",
+        soft_wrap=True,
+    )
+    _warn(manifest)
 
 
 partitions_cli = typer.Typer(no_args_is_help=True)
