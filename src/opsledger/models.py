@@ -19,7 +19,7 @@ from opsledger.jobs.models import Job, JobLog
 from opsledger.playbooks.models import Playbook
 from opsledger.secrets.models import Secret
 from opsledger.tickets.models import Ticket
-from opsledger.users.models import User
+from opsledger.users.models import RevokedToken, User
 
 metadata = Base.metadata
 
@@ -41,6 +41,7 @@ __all__ = [
     "JobLog",
     "MonitoringAlert",
     "Playbook",
+    "RevokedToken",
     "Secret",
     "Ticket",
     "User",

@@ -1,4 +1,5 @@
-"""`opsledger users …` from the shell: create, list, change role, deactivate, reset."""
+"""`opsledger users …` from the shell: create, list, change role, reset, unlock,
+deactivate."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def test_a_user_is_created_managed_and_audited_from_the_shell(workdir: Path) -> 
     listed = opsledger("users", "list", cwd=workdir)
     promoted = opsledger("users", "set-role", "bob", "admin", cwd=workdir)
     reset = opsledger("users", "reset-password", "alice", cwd=workdir)
+    unlocked = opsledger("users", "unlock", "ALICE", cwd=workdir)  # any spelling of the name
     deactivated = opsledger("users", "deactivate", "alice", cwd=workdir)
     duplicate = opsledger("users", "create", "alice", "other@example.com", cwd=workdir)
     unknown = opsledger("users", "deactivate", "nobody", cwd=workdir)
@@ -46,6 +48,8 @@ def test_a_user_is_created_managed_and_audited_from_the_shell(workdir: Path) -> 
     assert "bob" in listed.stdout
     assert promoted.returncode == 0
     assert reset.returncode == 0
+    assert unlocked.returncode == 0, unlocked.stderr
+    assert "ALICE may sign in again" in unlocked.stdout
     assert deactivated.returncode == 0
     assert duplicate.returncode == 1
     assert "already exists" in duplicate.stderr
@@ -60,7 +64,7 @@ def test_a_user_is_created_managed_and_audited_from_the_shell(workdir: Path) -> 
     with sqlite3.connect(workdir / "opsledger.db") as db:
         actions = [a for (a,) in db.execute("SELECT action FROM audit_logs ORDER BY id")]
         actors = {u for (u,) in db.execute("SELECT user_name FROM audit_logs")}
-    assert actions == ["create", "create", "update", "password_reset", "update"]
+    assert actions == ["create", "create", "update", "password_reset", "unlock", "update"]
     assert all(actor.startswith("cli:") for actor in actors)
     assert opsledger("audit", "verify", cwd=workdir).returncode == 0
 

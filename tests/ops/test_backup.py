@@ -10,6 +10,7 @@ import json
 import re
 import zipfile
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger import migrations
 from opsledger.audit import service as audit
+from opsledger.db.base import utcnow
 from opsledger.db.engine import create_engine
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.models import Credential, Host, Job, Playbook, Secret
+from opsledger.models import Credential, Host, Job, Playbook, RevokedToken, Secret
 from opsledger.ops import backup
 from opsledger.playbooks.files import current_hash, digest
 from opsledger.security.context import cli_context
@@ -89,6 +91,7 @@ async def source(tmp_path: Path, source_root: Path) -> AsyncIterator[AsyncEngine
         await f.make_resources(session, deployment, cpu_cores=1.5)
         await f.make_history(session, deployment)
         await f.make_alert(session)
+        session.add(RevokedToken(token_id="a" * 32, expires_at=utcnow() + timedelta(hours=1)))
         for n in range(3):
             await audit.record(cli_context(session, settings_for("sqlite://")), "made", "x", n)
     writer = LogWriter(engine, job.id, job.created_at)

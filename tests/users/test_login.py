@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.models import AuditLog, User
-from tests.api import PASSWORD, Person, build_app, client_for
+from tests.api import PASSWORD, Person, audit_trail, build_app, client_for
 from tests.factories import unique
 
 
@@ -183,3 +183,25 @@ async def test_a_malformed_login_is_422_and_never_echoes_the_password(
     response = await client.post("/auth/login", json=body)
     assert response.status_code == 422
     assert "pw-marker-42" not in response.text
+
+
+async def test_an_admin_unlock_clears_the_limit_in_every_process(
+    engine: AsyncEngine, admin: Person, operator: Person
+) -> None:
+    """Each server process keeps its own count; the unlock is stored on the user, so a
+    process that never saw it still lets the user in."""
+    async for this in client_for(build_app(engine)):
+        async for other in client_for(build_app(engine)):
+            for _ in range(5):
+                await login(other, operator.username, "wrong-wrong-wrong")
+            locked = await login(other, operator.username, PASSWORD)
+            unlocked = await this.post(f"/users/{operator.id}/unlock", headers=admin.headers)
+            by_operator = await this.post(f"/users/{admin.id}/unlock", headers=operator.headers)
+            again = await login(other, operator.username, PASSWORD)
+
+    assert locked.status_code == 429
+    assert unlocked.status_code == 200, unlocked.text
+    assert unlocked.json()["login_unlocked_at"] is not None
+    assert ("unlock", "user") in await audit_trail(engine, unlocked)
+    assert by_operator.status_code == 403
+    assert again.status_code == 200

@@ -1,10 +1,14 @@
-"""Failed-login limits per username and per client address, kept in process memory."""
+"""Failed-login limits per username and per client address, kept in process memory.
+
+An admin's unlock is the one part that must reach every process: it is a time stored
+on the user (``login_unlocked_at``), before which that user's failures stop counting."""
 
 from __future__ import annotations
 
 import math
 import time
 from collections import OrderedDict, deque
+from datetime import UTC, datetime
 
 from opsledger.config import Settings
 
@@ -28,10 +32,14 @@ class FailureWindow:
             failures.popleft()
         return failures
 
-    def retry_after(self, key: str) -> int:
-        """Seconds until ``key`` may try again; 0 when it may try now."""
+    def retry_after(self, key: str, since: datetime | None = None) -> int:
+        """Seconds until ``key`` may try again; 0 when it may try now. Failures before
+        ``since`` (an admin's unlock, recorded in the database) do not count."""
         now = time.monotonic()
         failures = self._recent(key, now)
+        if since is not None:
+            cutoff = now - (datetime.now(UTC) - since).total_seconds()
+            failures = deque(moment for moment in failures if moment > cutoff)
         if len(failures) < self.limit:
             return 0
         return max(1, math.ceil(failures[-self.limit] + self.window - now))
@@ -62,12 +70,13 @@ class LoginThrottle:
             settings.login_window_seconds,
         )
 
-    def retry_after(self, username: str, address: str) -> int:
-        return max(self.users.retry_after(username.lower()), self.addresses.retry_after(address))
+    def retry_after(self, username: str, address: str, unlocked: datetime | None = None) -> int:
+        """For a canonical username; ``unlocked``: when an admin last cleared its limit."""
+        return max(self.users.retry_after(username, unlocked), self.addresses.retry_after(address))
 
     def failed(self, username: str, address: str) -> None:
-        self.users.fail(username.lower())
+        self.users.fail(username)
         self.addresses.fail(address)
 
     def succeeded(self, username: str) -> None:
-        self.users.clear(username.lower())
+        self.users.clear(username)

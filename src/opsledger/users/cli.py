@@ -104,6 +104,19 @@ def deactivate(username: str) -> None:
     out.print(f"{username} is deactivated")
 
 
+@users_cli.command("unlock")
+def unlock(username: str) -> None:
+    """Clear a user's failed-login limit (in every server process, at once)."""
+    settings = load_settings()
+
+    async def apply(ctx: Ctx) -> None:
+        user = await service.by_username(ctx, username)
+        await service.unlock(ctx, user.id)
+
+    run_in_context(settings, apply)
+    out.print(f"{username} may sign in again (failed logins before now no longer count)")
+
+
 @users_cli.command("reset-password")
 def reset_password(username: str, password_stdin: PasswordStdin = False) -> None:
     """Set a new password (generated unless given on standard input); ends all sessions."""

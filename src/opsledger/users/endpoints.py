@@ -104,6 +104,16 @@ async def reset_password(
     await service.reset_password(ctx, user_id, body.new_password.get_secret_value())
 
 
+@router.post(
+    "/{user_id}/unlock", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed)
+)
+async def unlock_user(
+    user_id: PathId, ctx: Annotated[Ctx, Depends(Require("users:write"))]
+) -> UserRead:
+    """Clear the user's failed-login limit at once, in every server process."""
+    return UserRead.model_validate(await service.unlock(ctx, user_id))
+
+
 async def login_throttle(request: Request) -> LoginThrottle:
     throttle: LoginThrottle = request.app.state.login_throttle
     return throttle

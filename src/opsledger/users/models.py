@@ -34,6 +34,8 @@ class User(IdMixin, TimestampMixin, Base):
     # Bumped by logout-all, password change and deactivation: every older token dies.
     token_version: Mapped[int] = mapped_column(Integer, default=0)
     last_login: Mapped[datetime | None] = mapped_column(default=None)
+    # Failed logins before this instant no longer count against the per-user limit.
+    login_unlocked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class RevokedToken(Base):

@@ -66,6 +66,7 @@ class UserRead(ResponseSchema):
     role: UserRole
     is_active: bool
     last_login: datetime | None
+    login_unlocked_at: datetime | None
     created_at: datetime
     updated_at: datetime
 

@@ -95,6 +95,15 @@ async def reset_password(ctx: Ctx, user_id: int, new: str) -> None:
     await set_password(ctx, await get(ctx, user_id), new, "password_reset")
 
 
+async def unlock(ctx: Ctx, user_id: int) -> User:
+    """Clear the user's failed-login limit in every server process: failures before now
+    no longer count (the per-address limit stays)."""
+    user = await get(ctx, user_id)
+    return await changes.update(
+        ctx, RESOURCE, user, {"login_unlocked_at": utcnow()}, action="unlock"
+    )
+
+
 async def logout(ctx: Ctx) -> None:
     """Sign out the token this request came with: it stops working at once, everywhere;
     the user's other tokens and sessions stay (logout-all ends those)."""
@@ -124,12 +133,12 @@ async def login(ctx: Ctx, throttle: LoginThrottle, body: LoginRequest) -> Token 
     user cost the same bcrypt work and look the same from outside; all are audited."""
     address = ctx.request.ip_address or "unknown"
     name = canonical(body.username)
-    wait = throttle.retry_after(name, address)
-    if wait:
-        raise RateLimited("too many failed logins: try again later", retry_after=wait)
     # No stored name has spaces or non-ASCII: such a name is nobody on any backend.
     known = re.fullmatch(USERNAME, name) is not None
     user = await repository.by_username(ctx.session, name) if known else None
+    wait = throttle.retry_after(name, address, user.login_unlocked_at if user else None)
+    if wait:
+        raise RateLimited("too many failed logins: try again later", retry_after=wait)
     password_ok = await passwords.verify_password(
         body.password.get_secret_value(),
         user.password_hash if user else None,
@@ -192,5 +201,6 @@ async def all_users(ctx: Ctx) -> list[User]:
 
 async def by_username(ctx: Ctx, username: str) -> User:
     return found(
-        await repository.by_username(ctx.session, username), f"user {username!r} does not exist"
+        await repository.by_username(ctx.session, canonical(username)),
+        f"user {username!r} does not exist",
     )
