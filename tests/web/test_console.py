@@ -11,8 +11,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from opsledger.audit import service as audit_service
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.models import Host, Job, MonitoringAlert, Ticket
 from opsledger.web.session import LOGIN_CSRF_COOKIE, SESSION_COOKIE
@@ -180,6 +182,34 @@ async def test_a_viewer_sees_no_write_buttons_and_a_forged_cancel_is_refused(
     assert launch.status_code == 403
     async with unit_of_work(session_factory(engine)) as session:
         assert (await session.get(Job, job.id)).status == "running"  # type: ignore[union-attr]
+
+
+async def test_a_form_answered_with_an_error_commits_nothing(
+    browser: httpx.AsyncClient,
+    operator: Person,
+    engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The review's launch committed a job without its audit row: the job was flushed,
+    writing the audit row failed with a ValueError, and the form answered 422 while the
+    request's unit of work still committed. Any failure after a flush, any form."""
+    job = await make_job_of(engine, status="running")
+    await sign_in(browser, operator)
+    token = form_token((await browser.get("/jobs/new")).text)
+
+    async def audit_fails(*_args: object) -> None:
+        raise ValueError("the audit row could not be written")
+
+    monkeypatch.setattr(audit_service, "created", audit_fails)
+    fields = {"playbook_id": job.playbook_id, "host_id": job.host_id, "csrf_token": token}
+    async with engine.connect() as connection:
+        before = await connection.scalar(select(func.count()).select_from(Job))
+    refused = await browser.post("/jobs", data=fields | {"extra_vars": "v: 1"})
+    async with engine.connect() as connection:
+        after = await connection.scalar(select(func.count()).select_from(Job))
+
+    assert refused.status_code == 422
+    assert after == before
 
 
 async def test_an_operator_cancels_and_launches_with_inline_errors(

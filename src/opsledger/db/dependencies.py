@@ -43,11 +43,23 @@ async def database(request: Request) -> Database:
     return database_of(request)
 
 
-async def _write_session(db: Annotated[Database, Depends(database)]) -> AsyncIterator[AsyncSession]:
+def discard_changes(request: Request) -> None:
+    """Roll the request's unit of work back instead of committing it: for an answer that
+    reports a failure without raising (a console form shown again with its errors), so
+    whatever the failed step had flushed (a row without its audit row) never commits."""
+    request.state.discard_changes = True
+
+
+async def _write_session(
+    request: Request, db: Annotated[Database, Depends(database)]
+) -> AsyncIterator[AsyncSession]:
     """Committed after the endpoint returns, before the response is sent; rolled back if
-    anything raised, so an error answer never leaves a half-made change behind."""
+    anything raised or the endpoint discarded its changes, so an error answer never
+    leaves a half-made change behind."""
     async with db.writes() as unit, unit.begin():
         yield unit
+        if getattr(request.state, "discard_changes", False):
+            await unit.rollback()
 
 
 async def _primary_read_session(

@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opsledger.db.dependencies import discard_changes
 from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.pagination import Rows
@@ -45,7 +46,13 @@ environment.globals["changes"] = changes
 templates = Jinja2Templates(env=environment)
 
 
-def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+def render(
+    request: Request, name: str, status: int = 200, keep_changes: bool = False, **context: Any
+) -> HTMLResponse:
+    """A page. One answering a failure (status >= 400) rolls the request's changes back
+    unless ``keep_changes`` says otherwise (a failed sign-in keeps its audit row)."""
+    if status >= 400 and not keep_changes:
+        discard_changes(request)
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 

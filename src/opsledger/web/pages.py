@@ -34,7 +34,10 @@ async def login_page(request: Request) -> HTMLResponse:
 
 def _login_form(request: Request, status: int = 200, error: str | None = None) -> HTMLResponse:
     token = web_session.new_login_csrf()
-    response = render(request, "login.html", status, csrf_token=token, error=error)
+    # A refused sign-in is audited: its row commits with the refusal.
+    response = render(
+        request, "login.html", status, keep_changes=True, csrf_token=token, error=error
+    )
     web_session.offer_login(response, request, token)
     return response
 
