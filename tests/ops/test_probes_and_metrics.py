@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from opsledger import migrations
+from opsledger.config import normalize_database_url
 from opsledger.db.base import utcnow
+from opsledger.db.engine import sqlite_file
 from opsledger.db.session import session_factory, unit_of_work
+from opsledger.ops import probes
+from opsledger.users.models import UserRole
 from opsledger.worker.ingest import LogWriter
 from tests import factories as f
-from tests.api import Person, build_app, client_for
+from tests.api import Person, build_app, client_for, make_person
+from tests.databases import SERVER_URLS
 
 ROOT = "http://opsledger.test"
 
@@ -123,3 +131,66 @@ async def test_metrics_expose_requests_pools_logins_jobs_ingest_and_audit(
     assert "probe-1" not in response.text  # a client's paths never become labels
     pool = "opsledger_db_pool_connections"
     assert value(pool, pool, pool="primary", state="checked_out") >= 0
+
+
+async def writable_again(name: str) -> None:
+    admin = create_async_engine(
+        normalize_database_url(SERVER_URLS["postgresql"]), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        async with admin.connect() as connection:
+            reset = f'ALTER DATABASE "{name}" RESET default_transaction_read_only'
+            await connection.execute(text(reset))
+    finally:
+        await admin.dispose()
+
+
+@pytest.mark.backends("postgresql")
+async def test_not_ready_when_the_database_refuses_writes(scratch_engine: AsyncEngine) -> None:
+    async with scratch_engine.connect() as connection:
+        name = await connection.scalar(text("SELECT current_database()"))
+        await connection.execute(
+            text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+        )
+        await connection.commit()
+    await scratch_engine.dispose()  # new connections are read-only
+    try:
+        response = await readiness(scratch_engine)
+    finally:
+        await writable_again(name)
+
+    assert response.status_code == 503
+    assert "the database refuses writes" in response.json()["detail"]
+
+
+@pytest.mark.backends("sqlite")
+async def test_a_sqlite_file_deleted_under_the_server_is_never_written_to(
+    scratch_engine: AsyncEngine,
+) -> None:
+    database = sqlite_file(scratch_engine.url)
+    assert database is not None
+    operator = await make_person(scratch_engine, UserRole.operator)
+    async for client in client_for(build_app(scratch_engine)):
+        assert (await client.get(f"{ROOT}/readyz")).status_code == 200
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+        ready = await client.get(f"{ROOT}/readyz")
+        host = {"hostname": "ghost.test", "ip_address": "192.0.2.1", "os_type": "debian"}
+        written = await client.post("/hosts", json=host, headers=operator.headers)
+
+    assert ready.status_code == 503
+    assert "deleted or replaced" in ready.json()["detail"]
+    assert written.status_code == 503
+    assert written.headers["content-type"] == "application/problem+json"
+
+
+async def test_not_ready_when_the_sqlite_disk_is_nearly_full(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(probes, "MIN_FREE_BYTES", 2**62)
+    response = await readiness(engine)
+    if sqlite_file(engine.url) is None:
+        assert response.status_code == 200, response.text  # a server watches its own disk
+    else:
+        assert response.status_code == 503
+        assert "MiB left on the database's disk" in response.json()["detail"]

@@ -7,16 +7,18 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, ExceptionContext, make_url
+from sqlalchemy.engine import URL, Connection, ExceptionContext, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from opsledger.config import Settings
+from opsledger.kit.errors import ServiceUnavailable
 
 # Execution option naming the BEGIN a SQLite transaction starts with. Writers take the
 # write lock up front (IMMEDIATE), so two writers queue on the busy timeout instead of
 # failing with "database is locked" when a deferred reader tries to upgrade its lock.
 SQLITE_BEGIN = "opsledger_sqlite_begin"
+FILE_ID = "opsledger_file_id"  # the SQLite file a pooled connection opened (device, inode)
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +51,13 @@ def _is_memory(url: str) -> bool:
     return database in (None, "", ":memory:")
 
 
-def sqlite_file(url: str) -> Path | None:
+def sqlite_file(url: str | URL) -> Path | None:
     """The database file of a SQLite URL; None for another backend, memory or a URI."""
     parsed = make_url(url)
     database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or _is_memory(url) or not database:
+    if parsed.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
         return None
+    assert database is not None
     return None if database.startswith("file:") else Path(database)
 
 
@@ -76,12 +79,22 @@ def owner_only(database: Path | None) -> None:
             log.warning("cannot make %s readable by its owner only: not its owner", path)
 
 
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, database: Path | None) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         owner_only(database)
+        if database is not None:
+            record.info[FILE_ID] = _file_id(database)
         # Hand transaction control to SQLAlchemy (see the "begin" hook below).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -94,6 +107,17 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, database: Path 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
+        # A file deleted or replaced under the server: SQLite would go on writing to the
+        # unlinked inode, and every change would vanish when the server stops.
+        if (
+            database is not None
+            and mode == "IMMEDIATE"
+            and _file_id(database) != connection.connection.info.get(FILE_ID)
+        ):
+            raise ServiceUnavailable(
+                f"the database file {database} was deleted or replaced while the "
+                "server ran: restart it (nothing more is written)"
+            )
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 

@@ -4,6 +4,7 @@ probes and scrapers call them without credentials; keep them on an internal netw
 from __future__ import annotations
 
 import asyncio
+import shutil
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -13,7 +14,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from opsledger import migrations
 from opsledger.config import JobBackend, Settings
-from opsledger.db.dependencies import PrimaryReadSession, ReadSession
+from opsledger.db.dependencies import PrimaryReadSession, ReadSession, database_of
+from opsledger.db.engine import sqlite_file
+from opsledger.db.session import unit_of_work
 from opsledger.jobs import broker
 from opsledger.jobs.models import JobStatus
 from opsledger.kit.errors import ServiceUnavailable, problem_responses
@@ -22,6 +25,7 @@ from opsledger.stats import service as stats
 
 router = APIRouter(tags=["operations"])
 BROKER_TIMEOUT = 3.0
+MIN_FREE_BYTES = 64 * 2**20  # below it a SQLite database is one big write from full
 
 
 class Health(BaseModel):
@@ -60,6 +64,7 @@ async def readyz(request: Request, session: PrimaryReadSession) -> Readiness:
     head = migrations.head_revision()
     if current != head:
         problems.append(f"schema at {current or 'nothing'}, this release needs {head}")
+    problems += await _write_problems(request)
     jobs = "embedded"
     if settings.job_backend is JobBackend.celery:
         jobs = "celery"
@@ -70,6 +75,26 @@ async def readyz(request: Request, session: PrimaryReadSession) -> Readiness:
     if problems:
         raise ServiceUnavailable("not ready: " + "; ".join(problems))
     return Readiness(status="ready", database="ok", migrations=head or "none", jobs=jobs)
+
+
+async def _write_problems(request: Request) -> list[str]:
+    """Whether the database takes a committed write (a read-only file or server, a full
+    disk, a SQLite file deleted under the server all refuse one), and for SQLite whether
+    its disk has room left."""
+    problems = []
+    db = database_of(request)
+    try:
+        async with unit_of_work(db.writes) as probe:
+            await probe.execute(text("UPDATE alembic_version SET version_num = version_num"))
+    except (SQLAlchemyError, OSError, ServiceUnavailable) as exc:
+        reason = exc.detail if isinstance(exc, ServiceUnavailable) else type(exc).__name__
+        problems.append(f"the database refuses writes: {reason}")
+    database = sqlite_file(db.engine.url)
+    if database is not None:
+        space = await asyncio.to_thread(shutil.disk_usage, database.resolve().parent)
+        if space.free < MIN_FREE_BYTES:
+            problems.append(f"{space.free // 2**20} MiB left on the database's disk")
+    return problems
 
 
 @router.get(
