@@ -321,6 +321,16 @@ async def test_hosts_show_metadata_never_values_and_provision_for_operators(
         assert (await session.get(Host, host.id)).status == "provisioning"  # type: ignore[union-attr]
 
 
+async def test_a_bad_list_filter_is_shown_by_its_field_name(
+    browser: httpx.AsyncClient, viewer: Person
+) -> None:
+    await sign_in(browser, viewer)
+    page = await browser.get("/hosts", params={"ip_address": "not-an-address"})
+    assert page.status_code == 422
+    assert "<li>ip_address: Input is not a valid" in page.text
+    assert "lax-or-strict" not in page.text
+
+
 async def test_alerts_are_acknowledged_and_resolved_by_operators(
     browser: httpx.AsyncClient, operator: Person, engine: AsyncEngine
 ) -> None:

@@ -130,7 +130,9 @@ async def launch(
         body = JobCreate(playbook_id=playbook_id, host_id=host_id, extra_vars=parsed)
         job = await jobs.create(ctx, body)
     except ValueError as exc:  # pydantic's ValidationError is one
-        errors = problems(exc) if isinstance(exc, ValidationError) else {"extra_vars": str(exc)}
+        errors = (
+            problems(exc, values) if isinstance(exc, ValidationError) else {"extra_vars": str(exc)}
+        )
         return await _launch_form(request, ctx, 422, errors, **values)
     except ValidationFailed as exc:
         return await _launch_form(request, ctx, 422, {"form": exc.detail}, **values)
