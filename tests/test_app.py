@@ -12,6 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.db.dependencies import WriteSession
+from opsledger.db.session import undo_unless_committed
 from opsledger.kit.errors import Conflict
 from opsledger.models import HostRole
 from tests.api import Person, build_app, client_for
@@ -21,11 +22,13 @@ from tests.factories import unique
 @pytest.fixture
 async def app(engine: AsyncEngine) -> AsyncIterator[FastAPI]:
     app = build_app(engine)
+    app.state.undone = []
 
     @app.post("/test/roles/{name}")
     async def add_role(
         name: str, session: WriteSession, fail: bool = False, flush: bool = True
     ) -> dict[str, str]:
+        undo_unless_committed(session, lambda: app.state.undone.append(name))
         session.add(HostRole(name=name))
         if flush:
             await session.flush()
@@ -91,6 +94,23 @@ async def test_a_commit_that_fails_is_an_error_response_not_a_success(
     assert duplicate.status_code == 409
     assert duplicate.headers["content-type"] == "application/problem+json"
     assert name not in duplicate.text
+
+
+async def test_work_outside_the_database_is_undone_unless_its_request_commits(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    kept, failed = unique("unit"), unique("unit")
+
+    committed = await client.post(f"http://opsledger.test/test/roles/{kept}")
+    raised = await client.post(
+        f"http://opsledger.test/test/roles/{failed}", params={"fail": "true"}
+    )
+    commit_failed = await client.post(
+        f"http://opsledger.test/test/roles/{kept}", params={"flush": "false"}
+    )
+
+    assert (committed.status_code, raised.status_code, commit_failed.status_code) == (200, 409, 409)
+    assert app.state.undone == [failed, kept]
 
 
 async def test_healthz_answers_when_the_database_does(client: httpx.AsyncClient) -> None:

@@ -200,7 +200,7 @@ async def test_an_operator_cancels_and_launches_with_inline_errors(
     assert cancelled.status_code == 303
     assert again.status_code == 409
     assert bad_yaml.status_code == 422
-    assert "not valid YAML or JSON at line" in bad_yaml.text
+    assert "not valid YAML at line" in bad_yaml.text
     assert "a: [1," in bad_yaml.text  # what was typed is kept
     assert not_a_mapping.status_code == 422
     assert "must be a mapping" in not_a_mapping.text
@@ -208,6 +208,7 @@ async def test_an_operator_cancels_and_launches_with_inline_errors(
         ("a: &x [1]\nb: *x", "aliases"),
         ("s: !!set {a: null}", "plain values"),
         ("n: .nan", "plain values"),
+        ("x: " + "[" * 5000 + "]" * 5000, "nest at most 32 levels"),
     ):
         refused = await launch(text)
         assert refused.status_code == 422, text
