@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -11,20 +12,23 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.db.dependencies import WriteSession
+from opsledger.db.session import undo_unless_committed
 from opsledger.kit.errors import Conflict
 from opsledger.models import HostRole
-from tests.api import build_app, client_for
+from tests.api import Person, build_app, client_for
 from tests.factories import unique
 
 
 @pytest.fixture
 async def app(engine: AsyncEngine) -> AsyncIterator[FastAPI]:
     app = build_app(engine)
+    app.state.undone = []
 
     @app.post("/test/roles/{name}")
     async def add_role(
         name: str, session: WriteSession, fail: bool = False, flush: bool = True
     ) -> dict[str, str]:
+        undo_unless_committed(session, lambda: app.state.undone.append(name))
         session.add(HostRole(name=name))
         if flush:
             await session.flush()
@@ -92,6 +96,23 @@ async def test_a_commit_that_fails_is_an_error_response_not_a_success(
     assert name not in duplicate.text
 
 
+async def test_work_outside_the_database_is_undone_unless_its_request_commits(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    kept, failed = unique("unit"), unique("unit")
+
+    committed = await client.post(f"http://opsledger.test/test/roles/{kept}")
+    raised = await client.post(
+        f"http://opsledger.test/test/roles/{failed}", params={"fail": "true"}
+    )
+    commit_failed = await client.post(
+        f"http://opsledger.test/test/roles/{kept}", params={"flush": "false"}
+    )
+
+    assert (committed.status_code, raised.status_code, commit_failed.status_code) == (200, 409, 409)
+    assert app.state.undone == [failed, kept]
+
+
 async def test_healthz_answers_when_the_database_does(client: httpx.AsyncClient) -> None:
     response = await client.get("http://opsledger.test/healthz")
     assert response.status_code == 200
@@ -102,3 +123,94 @@ async def test_an_unknown_route_is_problem_json(client: httpx.AsyncClient) -> No
     response = await client.get("nowhere")
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def request_names(openapi: dict[str, Any], method: str, path: str) -> set[str]:
+    """Every parameter and property name an operation's request defines, nested ones too."""
+    operation = openapi["paths"][path][method]
+    names = {parameter["name"] for parameter in operation.get("parameters", [])}
+    pending: list[Any] = [operation.get("requestBody")]
+    seen: set[str] = set()
+    while pending:
+        item = pending.pop()
+        if isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            ref = item.get("$ref")
+            if isinstance(ref, str) and ref not in seen:
+                seen.add(ref)
+                pending.append(openapi["components"]["schemas"][ref.rsplit("/", 1)[1]])
+            names |= set(item.get("properties", {}))
+            pending.extend(item.values())
+    return names
+
+
+HOST = {"hostname": "loc.example.com", "ip_address": "192.0.2.9", "os_type": "debian"}
+# (method, documented path, path sent, request, where the bad values are)
+BAD_VALUES: dict[str, tuple[str, str, str, dict[str, Any], set[tuple[object, ...]]]] = {
+    "a host's address": (
+        "post",
+        "/hosts",
+        "/hosts",
+        {"json": HOST | {"ip_address": "999.0.0.1"}},
+        {("body", "ip_address")},
+    ),
+    "an address in a host update": (
+        "patch",
+        "/hosts/{host_id}",
+        "/hosts/1",
+        {"json": {"ip_address": "2001:db8::g", "ssh_port": 0}},
+        {("body", "ip_address"), ("body", "ssh_port")},
+    ),
+    "an address filter and an id": (
+        "get",
+        "/hosts",
+        "/hosts",
+        {"params": {"ip_address": "not-an-address", "after": "x"}},
+        {("query", "ip_address"), ("query", "after")},
+    ),
+    "a path id": ("get", "/hosts/{host_id}", "/hosts/first", {}, {("path", "host_id")}),
+    "a nested object's values": (
+        "post",
+        "/deployments",
+        "/deployments",
+        {"json": {"name": "web", "image": "nginx", "resources": {"cpu_cores": "lots"}}},
+        {
+            ("body", "resources", "cpu_cores"),
+            ("body", "resources", "memory_mb"),
+            ("body", "resources", "storage_gb"),
+        },
+    ),
+    "a value in a list of objects": (
+        "post",
+        "/alerts/alertmanager",
+        "/alerts/alertmanager",
+        {"json": {"alerts": [{"status": "firing"}, {"status": "gone", "startsAt": "today"}]}},
+        {("body", "alerts", 1, "status"), ("body", "alerts", 1, "startsAt")},
+    ),
+    "an entry of a list": (
+        "post",
+        "/playbooks",
+        "/playbooks",
+        {"json": {"name": "loc", "content": "- hosts: all", "tags": ["web", "x" * 51]}},
+        {("body", "tags", 1)},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_VALUES)
+async def test_a_422_names_each_bad_value_by_its_wire_name_only(
+    app: FastAPI, client: httpx.AsyncClient, admin: Person, case: str
+) -> None:
+    method, documented, sent, request, expected = BAD_VALUES[case]
+
+    response = await client.request(method, sent, headers=admin.headers, **request)
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    places = [error["loc"] for error in response.json()["errors"]]
+    names = request_names(app.openapi(), method, f"/api/v1{documented}")
+    for section, *path in places:
+        assert section in ("body", "query", "path")
+        assert all(isinstance(part, int) or part in names for part in path), places
+    assert {tuple(place) for place in places} == expected

@@ -4,6 +4,7 @@ against the configured database."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import NoReturn, TypeVar
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from opsledger.config import Settings, safe_url
 from opsledger.db.engine import create_engine
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.kit.errors import OperationFailed, ProblemError
+from opsledger.kit.errors import OperationFailed, ProblemError, wire_location
 from opsledger.security.context import Ctx, cli_context
 from opsledger.security.crypto import KeyRing, KeyRingError, install_key_ring
 
@@ -66,7 +67,7 @@ def parse(schema: type[M], data: dict[str, object]) -> M:
     try:
         return schema.model_validate(data)
     except ValidationError as exc:
-        fail(f"invalid input: {_problems(exc, 'input')}")
+        fail(f"invalid input: {_problems(exc, data, 'input')}")
 
 
 def parse_json(schema: type[M], raw: bytes) -> M:
@@ -74,13 +75,18 @@ def parse_json(schema: type[M], raw: bytes) -> M:
     try:
         return schema.model_validate_json(raw)
     except ValidationError as exc:
-        fail(f"invalid file: {_problems(exc, 'document')}")
+        try:
+            document = json.loads(raw)
+        except ValueError:  # not JSON at all: the one error says so, and names no place
+            document = None
+        fail(f"invalid file: {_problems(exc, document, 'document')}")
 
 
-def _problems(exc: ValidationError, whole: str, shown: int = 5) -> str:
+def _problems(exc: ValidationError, sent: object, whole: str, shown: int = 5) -> str:
     """The first few problems, each as ``where: what`` (``whole`` for the top level)."""
     return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or whole}: {e['msg']}" for e in exc.errors()[:shown]
+        f"{'.'.join(str(p) for p in wire_location(e, sent)) or whole}: {e['msg']}"
+        for e in exc.errors()[:shown]
     )
 
 

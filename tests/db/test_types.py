@@ -1,4 +1,5 @@
-"""Column types: encrypted strings and UTC datetimes behave the same on every backend."""
+"""Column types: encrypted strings, UTC datetimes and JSON members behave the same on every
+backend."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.config import Settings
+from opsledger.db.types import member_text
 from opsledger.models import Credential, Host, Secret
 from opsledger.security.crypto import (
     PBKDF2_ITERATIONS,
@@ -125,3 +127,16 @@ async def test_a_naive_datetime_is_refused(session: AsyncSession) -> None:
         async with session.begin_nested():
             await f.make_host(session, status_changed_at=naive)
     assert isinstance(caught.value.orig, ValueError)
+
+
+async def test_a_json_member_is_read_by_a_bound_name_never_spliced_into_sql(
+    session: AsyncSession,
+) -> None:
+    name = "rack\"]') OR 1=1 --"
+    host = await f.make_host(session, tags={name: True, "plain": "x"})
+    statement = select(member_text(Host.tags, name)).where(Host.id == host.id)
+
+    assert name not in str(statement.compile(session.get_bind()))
+    assert await session.scalar(statement) == "true"
+    missing = select(member_text(Host.tags, "rack")).where(Host.id == host.id)
+    assert await session.scalar(missing) is None

@@ -25,4 +25,6 @@ def test_hosts_are_added_listed_and_moved_from_the_shell(workdir: Path) -> None:
     assert illegal.returncode == 1
     assert "cannot move hosts 1 to new" in illegal.stderr
     assert bad.returncode == 1
-    assert "invalid input" in bad.stderr
+    assert "invalid input: hostname: String should match pattern" in bad.stderr
+    assert "ip_address: Input is not a valid IPv4 address" in bad.stderr
+    assert "lax-or-strict" not in bad.stderr

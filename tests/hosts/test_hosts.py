@@ -253,6 +253,59 @@ async def test_updates_change_only_what_is_sent_and_never_null_a_required_field(
     assert status.status_code == 422
 
 
+# Names and values a JSON path would have to quote or escape. A name holds no "=": the
+# first "=" of ``?tag=`` ends it.
+AWKWARD_TAGS = {
+    'rack"]': 'a"]',
+    "a.b": "x.y",
+    "$": "$.x",
+    "*": "*",
+    "[0]": "[0]",
+    "two words": "two words",
+    "back\\slash": "back\\slash",
+    'quote\\"': '\\"',
+    "é 日本": "ü 🚀",
+    "k'q": "v=w",
+}
+
+
+async def test_tag_filters_match_any_name_and_value(
+    client: httpx.AsyncClient, operator: Person
+) -> None:
+    environment = f.unique("env")
+    tagged = await create_host(
+        client,
+        operator,
+        environment=environment,
+        tags=AWKWARD_TAGS | {"replicas": 3, "enabled": True, "ratio": 1.5},
+    )
+    other = await create_host(
+        client,
+        operator,
+        environment=environment,
+        tags={name: f"{value}-other" for name, value in AWKWARD_TAGS.items()}
+        | {"replicas": 4, "enabled": False},
+    )
+
+    async def matching(tag: str) -> list[object]:
+        response = await client.get(
+            "/hosts", params={"environment": environment, "tag": tag}, headers=operator.headers
+        )
+        assert response.status_code == 200, (tag, response.text)
+        return [host["id"] for host in response.json()["items"]]
+
+    for name, value in AWKWARD_TAGS.items():
+        assert await matching(name) == [tagged["id"], other["id"]], name
+        assert await matching(f"{name}={value}") == [tagged["id"]], name
+        assert await matching(f"{name}={value}-other") == [other["id"]], name
+        assert await matching(f"{name}x") == [], name
+    assert await matching("replicas=3") == [tagged["id"]]
+    assert await matching("enabled=true") == [tagged["id"]]
+    assert await matching("enabled=false") == [other["id"]]
+    assert await matching("ratio=1.5") == [tagged["id"]]
+    assert await matching("ratio") == [tagged["id"]]
+
+
 @pytest.mark.parametrize(
     "fields",
     [

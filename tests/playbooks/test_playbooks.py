@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from opsledger.playbooks import files, repository
 from tests.api import Person, audit_trail, build_app, client_for
 from tests.factories import unique
 
@@ -206,3 +208,99 @@ async def test_connection_variables_are_refused_when_saved(
     assert playbook.status_code == role.status_code == patched.status_code == 422
     assert "ansible_" in playbook.text
     assert fine.status_code == 201
+
+
+async def test_an_upload_whose_row_is_not_kept_leaves_no_file(
+    client: httpx.AsyncClient, admin: Person, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another request may take the name between the check and the insert: the insert's
+    unique-name conflict answers 409, and the file written for it goes with the row."""
+    name = unique("race")
+    first = await client.post(
+        "/playbooks", json={"name": name, "file_path": "site.yml"}, headers=admin.headers
+    )
+    assert first.status_code == 201, first.text
+    stored = set(root.iterdir())
+
+    async def free(*_args: object) -> bool:
+        return False
+
+    monkeypatch.setattr(repository, "name_taken", free)
+    second = await client.post(
+        "/playbooks", json={"name": name, "content": PLAY}, headers=admin.headers
+    )
+
+    assert second.status_code == 409, second.text
+    assert set(root.iterdir()) == stored
+
+
+async def test_an_upload_may_have_the_longest_name(
+    client: httpx.AsyncClient, admin: Person, root: Path
+) -> None:
+    """The file is named after the playbook, cut to fit the file system's 255 bytes."""
+    name = unique("long").ljust(255, "x")
+    response = await client.post(
+        "/playbooks", json={"name": name, "content": PLAY}, headers=admin.headers
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == name
+    stored = Path(response.json()["file_path"])
+    assert stored.parent == root.resolve()
+    assert len(stored.name.encode()) <= 255
+    assert stored.read_text() == PLAY
+
+
+DEEP = {
+    "lists": "[" * 5000 + "]" * 5000,
+    "mappings": "{a: " * 5000 + "1" + "}" * 5000,
+    "plays": "- hosts: all\n  vars:\n    x: " + "[" * 33 + "]" * 33 + "\n",
+}
+
+
+@pytest.mark.parametrize("nesting", DEEP)
+async def test_yaml_nested_too_deep_is_422_and_stores_nothing(
+    client: httpx.AsyncClient, admin: Person, root: Path, nesting: str
+) -> None:
+    (root / "deep.yml").write_text(DEEP[nesting])
+    stored = set(root.iterdir())
+
+    uploaded = await client.post(
+        "/playbooks",
+        json={"name": unique("deep"), "content": DEEP[nesting]},
+        headers=admin.headers,
+    )
+    registered = await client.post(
+        "/playbooks", json={"name": unique("deep"), "file_path": "deep.yml"}, headers=admin.headers
+    )
+
+    for response in (uploaded, registered):
+        assert response.status_code == 422, response.text
+        assert "nest at most 32 levels" in response.text
+    assert set(root.iterdir()) == stored
+
+
+async def test_an_upload_is_parsed_off_the_event_loop(
+    client: httpx.AsyncClient, admin: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parsing a MiB of YAML takes seconds: meanwhile the loop must go on serving others."""
+    loop = asyncio.get_running_loop()
+    check = files.check_playbook
+    health: list[int] = []
+
+    def check_while_another_request_is_served(content: bytes) -> None:
+        with pytest.raises(RuntimeError):
+            asyncio.get_running_loop()  # none in this thread: not blocking the loop
+        # /healthz on the loop, waited for here: it can only answer while this parse runs
+        # if the parse leaves the loop free.
+        answer = asyncio.run_coroutine_threadsafe(client.get("http://opsledger.test/healthz"), loop)
+        health.append(answer.result(timeout=60).status_code)
+        check(content)
+
+    monkeypatch.setattr(files, "check_playbook", check_while_another_request_is_served)
+    response = await client.post(
+        "/playbooks", json={"name": unique("big"), "content": PLAY * 1000}, headers=admin.headers
+    )
+
+    assert response.status_code == 201, response.text
+    assert health == [200]

@@ -235,7 +235,7 @@ async def test_an_operator_cancels_and_launches_with_inline_errors(
     assert cancelled.status_code == 303
     assert again.status_code == 409
     assert bad_yaml.status_code == 422
-    assert "not valid YAML or JSON at line" in bad_yaml.text
+    assert "not valid YAML at line" in bad_yaml.text
     assert "a: [1," in bad_yaml.text  # what was typed is kept
     assert not_a_mapping.status_code == 422
     assert "must be a mapping" in not_a_mapping.text
@@ -243,6 +243,7 @@ async def test_an_operator_cancels_and_launches_with_inline_errors(
         ("a: &x [1]\nb: *x", "aliases"),
         ("s: !!set {a: null}", "plain values"),
         ("n: .nan", "plain values"),
+        ("x: " + "[" * 5000 + "]" * 5000, "nest at most 32 levels"),
     ):
         refused = await launch(text)
         assert refused.status_code == 422, text
@@ -354,6 +355,16 @@ async def test_hosts_show_metadata_never_values_and_provision_for_operators(
     assert provisioned.headers["location"].startswith("/jobs/")
     async with unit_of_work(session_factory(engine)) as session:
         assert (await session.get(Host, host.id)).status == "provisioning"  # type: ignore[union-attr]
+
+
+async def test_a_bad_list_filter_is_shown_by_its_field_name(
+    browser: httpx.AsyncClient, viewer: Person
+) -> None:
+    await sign_in(browser, viewer)
+    page = await browser.get("/hosts", params={"ip_address": "not-an-address"})
+    assert page.status_code == 422
+    assert "<li>ip_address: Input is not a valid" in page.text
+    assert "lax-or-strict" not in page.text
 
 
 async def test_alerts_are_acknowledged_and_resolved_by_operators(

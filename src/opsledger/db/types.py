@@ -1,12 +1,30 @@
-"""Column types that behave the same on SQLite, PostgreSQL and MySQL/MariaDB."""
+"""Column types that behave the same on SQLite, PostgreSQL and MySQL/MariaDB, and reading
+a member of a JSON document the same way on each."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Text
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    SQLColumnExpression,
+    String,
+    Text,
+    bindparam,
+    case,
+    cast,
+    func,
+    select,
+)
 from sqlalchemy.dialects import mysql, postgresql
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from opsledger.security.crypto import key_ring
@@ -60,6 +78,62 @@ class JSONDocument(TypeDecorator[Any]):
         if dialect.name == "postgresql":
             return dialect.type_descriptor(postgresql.JSONB())
         return dialect.type_descriptor(JSON())
+
+
+class _MemberName(TypeDecorator[str]):
+    """The name of a JSON object's member, bound as a parameter. MySQL/MariaDB can only
+    name a member by a JSON path, so there it is bound as ``$."<name>"``, the name quoted
+    exactly as ``json.dumps`` wrote it into the document: MariaDB compares a path's member
+    name with the stored text, escapes included, where MySQL decodes both."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None or dialect.name != "mysql":
+            return value
+        return f"$.{json.dumps(value)}"
+
+
+class _MemberText(FunctionElement[str]):
+    type = String()
+    inherit_cache = True
+    name = "member_text"
+
+
+def member_text(document: SQLColumnExpression[Any], name: str) -> ColumnElement[str]:
+    """The text of member ``name`` of a JSON object of scalars (a string as itself, a number
+    or boolean as its JSON text, so a filter reads the same on every backend), or NULL when
+    the object has no such member. ``name`` is a bound parameter on every backend, never
+    spliced into a path: any name matches, ``"``, ``.``, ``[``, ``$`` and all."""
+    return _MemberText(document, bindparam(None, name, type_=_MemberName()))
+
+
+@compiles(_MemberText)
+def _member_text_postgresql(element: _MemberText, compiler: SQLCompiler, **kw: Any) -> str:
+    document, name = element.clauses
+    return compiler.process(document.op("->>", return_type=String())(name), **kw)
+
+
+@compiles(_MemberText, "mysql")
+def _member_text_mysql(element: _MemberText, compiler: SQLCompiler, **kw: Any) -> str:
+    document, path = element.clauses
+    return compiler.process(func.json_unquote(func.json_extract(document, path)), **kw)
+
+
+@compiles(_MemberText, "sqlite")
+def _member_text_sqlite(element: _MemberText, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite's JSON paths cannot quote a name holding '"' (and compare names undecoded):
+    # json_each hands back every member's decoded name to compare with the parameter.
+    # Its value column reads true and false as 1 and 0, hence the CASE.
+    document, name = element.clauses
+    member = func.json_each(document).table_valued("key", "value", "type").alias("json_member")
+    text = case(
+        (member.c.type.in_(["true", "false"]), member.c.type),
+        else_=cast(member.c.value, String()),
+    )
+    found = select(text).where(member.c.key == name).scalar_subquery()
+    return compiler.process(found, **kw)
 
 
 class LongText(TypeDecorator[str]):

@@ -8,6 +8,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db import queries
+from opsledger.db.types import member_text
 from opsledger.hosts.models import Host
 from opsledger.jobs.models import Job
 from opsledger.kit.pagination import Rows
@@ -37,9 +38,7 @@ async def page(
     statement = select(Host)
     if tag is not None:
         key, value = tag
-        # Tag values are compared as text: JSON numbers and booleans read differently on
-        # each backend, so a script filters on the text it stored.
-        tag_text = Host.tags[key].as_string()
+        tag_text = member_text(Host.tags, key)
         statement = statement.where(tag_text.is_not(None) if value is None else tag_text == value)
     return await queries.page(session, Host, filters, limit, after, statement)
 

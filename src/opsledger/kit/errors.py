@@ -1,8 +1,9 @@
-"""Typed errors, each with the HTTP status it answers as; ``kit.problems`` turns them into
-``application/problem+json``."""
+"""Typed errors, each with the HTTP status it answers as, and where a validation error
+lies in the client's own names; ``kit.http`` turns them into ``application/problem+json``."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, TypeVar
 
@@ -95,3 +96,25 @@ def problem_responses(*errors: type[ProblemError]) -> dict[int | str, dict[str, 
         }
         for error in errors
     }
+
+
+def wire_location(error: Mapping[str, Any], sent: object) -> list[str | int]:
+    """Where a validation error is, in the names the client wrote: the member names and list
+    indices of pydantic's ``loc`` that lead through ``sent`` (the client's input). Pydantic
+    also puts in its own description of each type it tried (``IPv4Address``,
+    ``function-after[...]``, one per member of a union): that names nothing the client
+    wrote, and is left out. A ``missing`` error's last entry names the field that is absent
+    from the input, and is kept."""
+    loc: Sequence[str | int] = error["loc"]
+    missing = error["type"] == "missing"
+    place: list[str | int] = []
+    here = sent
+    for part in loc[:-1] if missing else loc:
+        member = isinstance(here, Mapping) and isinstance(part, str) and part in here
+        index = isinstance(here, list) and isinstance(part, int) and 0 <= part < len(here)
+        if member or index:
+            place.append(part)
+            here = here[part]  # type: ignore[index]
+    if missing and loc:
+        place.append(loc[-1])
+    return place

@@ -14,7 +14,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from opsledger.kit.errors import PROBLEM_JSON, Problem, ProblemError, RateLimited
+from opsledger.kit.errors import (
+    PROBLEM_JSON,
+    Problem,
+    ProblemError,
+    RateLimited,
+    wire_location,
+)
 from opsledger.kit.schemas import MAX_ID
 
 log = logging.getLogger(__name__)
@@ -43,11 +49,23 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
         return problem_response(exc.status, exc.detail, headers=headers)
 
-    async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
+        # What the client sent, under the first entry of FastAPI's loc.
+        sent = {
+            "body": exc.body,
+            "query": request.query_params,
+            "path": request.path_params,
+            "header": request.headers,
+            "cookie": request.cookies,
+        }
         # Input echoes are dropped: a rejected field may hold a password or a key.
         errors = [
-            {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+            {
+                "loc": wire_location(error, sent),
+                "msg": error["msg"],
+                "type": error["type"],
+            }
             for error in exc.errors()
         ]
         return problem_response(422, "the request is not valid", errors=errors)

@@ -1,17 +1,27 @@
-"""Playbook files on disk: confined to the playbook root, hashed with SHA-256."""
+"""Playbook files on disk: confined to the playbook root, hashed with SHA-256. Parsing a
+MiB of YAML takes seconds, so every check runs in a worker thread, off the event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+import os
 import re
+import secrets
 from contextlib import suppress
 from pathlib import Path, PurePosixPath
 
-import yaml
-
-from opsledger.kit.errors import Conflict, ValidationFailed
+from opsledger.kit import yaml_documents
+from opsledger.kit.errors import ValidationFailed
 from opsledger.playbooks.schemas import MAX_PLAYBOOK_BYTES
+
+log = logging.getLogger(__name__)
+
+# An upload's file is named after the first SLUG_CHARS characters of its playbook's name and
+# a random part: it fits any file system's 255 bytes whatever the name, and no file left by
+# an upload that crashed before committing can block the name later.
+SLUG_CHARS = 100
 
 
 def confine(root: Path, requested: str) -> Path:
@@ -35,11 +45,9 @@ def check_playbook(content: bytes) -> None:
     if len(content) > MAX_PLAYBOOK_BYTES:
         raise ValidationFailed(f"a playbook may not exceed {MAX_PLAYBOOK_BYTES} bytes")
     try:
-        plays = yaml.safe_load(content)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ValidationFailed(f"not valid YAML{where}") from None
+        plays = yaml_documents.load(content)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from None
     if not isinstance(plays, list) or not plays or not all(isinstance(p, dict) for p in plays):
         raise ValidationFailed("a playbook is a YAML list of plays")
 
@@ -57,22 +65,38 @@ async def read_registered(root: Path, requested: str) -> tuple[Path, str]:
 
 
 async def store_upload(root: Path, name: str, content: str) -> tuple[Path, str]:
-    """Write uploaded content to ``<root>/<name>.yml``; never overwrite a file."""
-    data = content.encode()
-    check_playbook(data)
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "playbook"
+    """Check and hash ``content`` and write it to a new file under the root, named after
+    ``name``. The file is on disk when this returns, before the caller commits the row that
+    names it: a crash in between leaves an unused file, never a row naming a missing one."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name)[:SLUG_CHARS].strip("-.") or "playbook"
 
-    def work() -> Path:
+    def work() -> tuple[Path, str]:
+        data = content.encode()
+        check_playbook(data)
         root.mkdir(parents=True, exist_ok=True)
-        path = root.resolve() / f"{slug}.yml"
-        try:
-            with path.open("xb") as handle:
-                handle.write(data)
-        except FileExistsError:
-            raise Conflict(f"{path.name} already exists under the playbook root") from None
-        return path
+        path = root.resolve() / f"{slug}-{secrets.token_hex(8)}.yml"
+        _write_new(path, data)
+        return path, digest(data)
 
-    return await asyncio.to_thread(work), digest(data)
+    return await asyncio.to_thread(work)
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Create ``path`` (never replacing a file) holding ``data``, synced to disk with the
+    directory entry that names it; a write that fails leaves no file."""
+    with path.open("xb") as handle:
+        try:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        except OSError:
+            path.unlink()
+            raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 async def current_content(path: str) -> bytes | None:
@@ -142,11 +166,16 @@ def create(path: Path, content: bytes, made: list[Path]) -> None:
 
 
 def remove(made: list[Path]) -> None:
-    """Take back what ``create`` made, newest first; a directory that something else has
-    since put a file in stays."""
+    """Take back the files and directories made for a change that did not commit (an
+    upload, a restore), newest first. A directory something else has since put a file in
+    stays; a file that cannot be removed is logged, and the failure that ended the change
+    stays the one its caller sees."""
     for path in reversed(made):
-        with suppress(OSError):
-            if path.is_dir():
+        if path.is_dir():
+            with suppress(OSError):
                 path.rmdir()
-            else:
-                path.unlink()
+            continue
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("cannot remove %s, made for a change that was not kept: %s", path, exc)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from opsledger.audit import changes
+from opsledger.db.session import undo_unless_committed
 from opsledger.kit.errors import Conflict, found
 from opsledger.kit.pagination import Rows
 from opsledger.playbooks import files, repository
@@ -35,6 +37,9 @@ async def register(ctx: Ctx, body: PlaybookCreate) -> Playbook:
     root = ctx.settings.playbook_root
     if body.content is not None:
         path, file_hash = await files.store_upload(root, body.name, body.content)
+        # On disk before the row commits, so no row names a missing file; gone if the row
+        # never commits (a name taken meanwhile, a database error), so nothing is left.
+        undo_unless_committed(ctx.session, partial(files.remove, [path]))
     else:
         path, file_hash = await files.read_registered(root, body.file_path or "")
     playbook = Playbook(

@@ -3,7 +3,7 @@ into a service context (or a redirect to sign-in, or a refusal)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db.dependencies import discard_changes
-from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
+from opsledger.kit.errors import Conflict, NotFound, ValidationFailed, wire_location
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.pagination import Rows
 from opsledger.security.auth import request_info, settings_of
@@ -94,9 +94,11 @@ def common(request: Request, ctx: Ctx) -> dict[str, Any]:
     }
 
 
-def problems(exc: ValidationError) -> dict[str, str]:
-    """Field name -> message, for showing validation errors next to their inputs."""
-    return {".".join(str(p) for p in e["loc"]) or "form": e["msg"] for e in exc.errors()}
+def problems(exc: ValidationError, sent: Mapping[str, Any]) -> dict[str, str]:
+    """Field name -> message, for showing validation errors next to their inputs (``sent``)."""
+    return {
+        ".".join(str(p) for p in wire_location(e, sent)) or "form": e["msg"] for e in exc.errors()
+    }
 
 
 def query_of(schema: type[M], request: Request) -> M:
@@ -126,7 +128,8 @@ async def list_page(
     try:
         query = query_of(schema, request)
     except ValidationError as exc:
-        return render(request, template, 422, items=[], errors=problems(exc), **context)
+        errors = problems(exc, request.query_params)
+        return render(request, template, 422, items=[], errors=errors, **context)
     page = await fetch(ctx, query)
     return render(
         request, template, items=page.items, next_cursor=page.next_cursor, errors={}, **context

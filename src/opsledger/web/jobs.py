@@ -11,6 +11,7 @@ import yaml
 from fastapi import APIRouter, Form, Header, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
+from yaml.nodes import Node
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.hosts import service as hosts
@@ -18,6 +19,7 @@ from opsledger.jobs import service as jobs
 from opsledger.jobs.endpoints import event_stream
 from opsledger.jobs.models import JobStatus
 from opsledger.jobs.schemas import JobCreate, JobQuery
+from opsledger.kit import yaml_documents
 from opsledger.kit.errors import ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
@@ -80,8 +82,14 @@ async def launch_page(request: Request, session: PrimaryReadSession) -> Response
     return await _launch_form(request, ctx)
 
 
-class _PlainLoader(yaml.SafeLoader):
-    """YAML that reads as JSON would: dates stay text."""
+class _PlainLoader(yaml_documents.BoundedLoader):
+    """YAML that reads as JSON would: dates stay text, and aliases are refused (a few
+    hundred bytes of them can expand to millions of nodes)."""
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml_documents.Refused("YAML aliases (*name) are not accepted")
+        return super().compose_node(parent, index)
 
 
 _PlainLoader.yaml_implicit_resolvers = {
@@ -91,18 +99,10 @@ _PlainLoader.yaml_implicit_resolvers = {
 
 
 def extra_vars_from_form(text: str) -> dict[str, Any] | None:
-    """A YAML or JSON mapping of plain values, or nothing; ValueError says what is wrong.
-    Aliases are refused (a few hundred bytes of them can expand to millions of nodes)."""
+    """A YAML or JSON mapping of plain values, or nothing; ValueError says what is wrong."""
     if not text.strip():
         return None
-    try:
-        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, _PlainLoader)):
-            raise ValueError("YAML aliases (*name) are not accepted")
-        parsed = yaml.load(text, _PlainLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ValueError(f"not valid YAML or JSON{where}") from None
+    parsed = yaml_documents.load(text, _PlainLoader)
     if not isinstance(parsed, dict):
         raise ValueError("extra vars must be a mapping of names to values")
     try:
@@ -130,7 +130,9 @@ async def launch(
         body = JobCreate(playbook_id=playbook_id, host_id=host_id, extra_vars=parsed)
         job = await jobs.create(ctx, body)
     except ValueError as exc:  # pydantic's ValidationError is one
-        errors = problems(exc) if isinstance(exc, ValidationError) else {"extra_vars": str(exc)}
+        errors = (
+            problems(exc, values) if isinstance(exc, ValidationError) else {"extra_vars": str(exc)}
+        )
         return await _launch_form(request, ctx, 422, errors, **values)
     except ValidationFailed as exc:
         return await _launch_form(request, ctx, 422, {"form": exc.detail}, **values)
