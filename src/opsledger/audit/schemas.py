@@ -26,6 +26,7 @@ class AuditRead(ResponseSchema):
     timestamp: datetime
     prev_hash: str | None
     hash: str
+    key_id: str | None
 
 
 class AuditQuery(ListQuery):
