@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from opsledger.audit.keys import AuditKey, AuditKeys
 from opsledger.config import Settings
 from opsledger.models import AuditLog
-from tests.api import ENCRYPTION_KEY
+from opsledger.users.models import UserRole
+from tests.api import ENCRYPTION_KEY, build_app, client_for, make_person
 from tests.audit.chains import append_rows, forge, verify
 from tests.e2e.cli import opsledger
 
@@ -109,6 +110,34 @@ async def test_the_audit_key_signs_when_set_and_only_it_verifies_its_rows(
         ring_only.broken.reason
     )
     assert AUDIT_KEY not in ring_only.broken.reason
+
+
+async def test_admins_read_the_verification_over_http(
+    scratch_engine: AsyncEngine, backend: str
+) -> None:
+    await append_rows(scratch_engine, 2)
+    admin = await make_person(scratch_engine, UserRole.admin)
+    viewer = await make_person(scratch_engine, UserRole.viewer)
+    async for client in client_for(build_app(scratch_engine)):
+        intact = await client.get("/audit/verification", headers=admin.headers)
+        refused = await client.get("/audit/verification", headers=viewer.headers)
+        last = (await row_ids(scratch_engine))[-1]
+        await forge(scratch_engine, backend, last, None, None)
+        broken = await client.get("/audit/verification", headers=admin.headers)
+
+    key_use = {"key_id": server_key().key_id, "rows": 2, "signing": True}
+    assert intact.status_code == 200, intact.text
+    assert intact.json() == {
+        "intact": True,
+        "rows": 2,
+        "unkeyed_rows": 0,
+        "keys": [key_use],
+        "broken": None,
+    }
+    assert refused.status_code == 403
+    assert broken.json()["intact"] is False
+    assert broken.json()["broken"]["row_id"] == last
+    assert broken.json()["keys"] == [key_use | {"rows": 1}]
 
 
 def test_an_audited_command_without_any_key_fails_in_one_line_and_changes_nothing(

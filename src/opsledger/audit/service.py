@@ -115,6 +115,10 @@ class Verification:
     unkeyed_rows: int
     keys: list[KeyUse]
 
+    @property
+    def intact(self) -> bool:
+        return self.broken is None
+
 
 async def verify(
     session: AsyncSession, settings: Settings, progress: Callable[[int], None] | None = None
