@@ -104,6 +104,14 @@ def install_keys(settings: Settings) -> KeyRing:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def install_configured_keys(settings: Settings) -> None:
+    """Install the key ring when keys are configured, for commands that can do without:
+    reads need none, and audit rows (written or verified) then have OPSLEDGER_AUDIT_KEY
+    alone, or fail with one line."""
+    if settings.has_encryption_key:
+        install_keys(settings)
+
+
 def run(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     """Run ``work`` against a fresh engine for ``settings``, with one-line errors."""
 
@@ -126,7 +134,9 @@ def run(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
 
 
 def run_in_context(settings: Settings, work: Callable[[Ctx], Awaitable[T]]) -> T:
-    """Run a service call in one unit of work, acting as the local OS user."""
+    """Run a service call in one unit of work, acting as the local OS user (whose
+    changes are audited, so the keys are installed)."""
+    install_configured_keys(settings)
 
     async def in_unit(engine: AsyncEngine) -> T:
         async with unit_of_work(session_factory(engine)) as session:

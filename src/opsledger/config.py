@@ -17,6 +17,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./opsledger.db"
+# An HMAC key shorter than this could be guessed offline from the chain it signs.
+MIN_AUDIT_KEY_LENGTH = 32
 
 # The one async driver we support per backend, keyed by what a user may write.
 _ASYNC_DRIVERS = {
@@ -89,6 +91,9 @@ class Settings(BaseSettings):
     encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     encryption_password: SecretStr | None = None
     encryption_salt: SecretStr | None = None
+    # Signs the audit chain instead of a key derived from the newest encryption key (see
+    # audit/keys.py for why it wins when set); at least 32 characters.
+    audit_key: SecretStr | None = None
     # Where `opsledger up` keeps generated secrets when none are configured.
     key_file: Path = Path("opsledger.key")
 
@@ -168,6 +173,16 @@ class Settings(BaseSettings):
         expected = {"critical", "high", "medium", "low"}
         if set(value) != expected or any(hours <= 0 for hours in value.values()):
             raise ValueError(f"needs positive hours for exactly {sorted(expected)}")
+        return value
+
+    @field_validator("audit_key")
+    @classmethod
+    def _long_audit_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_AUDIT_KEY_LENGTH:
+            raise ValueError(
+                f"needs at least {MIN_AUDIT_KEY_LENGTH} characters "
+                "(`opsledger keys generate` prints a suitable one)"
+            )
         return value
 
     @field_validator("encryption_keys", "trusted_proxies", mode="before")

@@ -15,14 +15,10 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from opsledger.audit import repository as audit_repository
-from opsledger.audit import service as audit
-from opsledger.config import Settings
-from opsledger.db.engine import snapshot
-from opsledger.db.session import session_factory, unit_of_work
 from opsledger.models import AuditLog, User
-from opsledger.security.context import cli_context
 from opsledger.users.models import UserRole
-from tests.api import PASSWORD, Person, api_routes, make_person
+from tests.api import ENCRYPTION_KEY, PASSWORD, Person, api_routes, make_person
+from tests.audit.chains import append_rows, tamper, verify
 from tests.e2e.cli import opsledger
 from tests.factories import unique
 
@@ -255,37 +251,6 @@ async def test_admins_filter_and_page_the_audit_list(
     ).status_code == 422
 
 
-async def append_rows(engine: AsyncEngine, count: int) -> None:
-    async with unit_of_work(session_factory(engine)) as session:
-        ctx = cli_context(session, Settings())
-        for n in range(count):
-            await audit.record(ctx, "create", "host", n, after={"hostname": f"web-{n}", "cpu": 1.5})
-
-
-async def verify(engine: AsyncEngine) -> audit.Verification:
-    """As `opsledger audit verify` walks the chain: on one snapshot of the database."""
-    async with unit_of_work(session_factory(snapshot(engine))) as session:
-        return await audit.verify(session)
-
-
-DROP_GUARDS = {
-    "postgresql": ["DROP TRIGGER audit_logs_append_only ON audit_logs"],
-    "mariadb": ["DROP TRIGGER audit_logs_no_update", "DROP TRIGGER audit_logs_no_delete"],
-    "sqlite": [
-        "DROP TRIGGER audit_logs_no_update",
-        "DROP TRIGGER audit_logs_user_id_only_nulls",
-        "DROP TRIGGER audit_logs_no_delete",
-    ],
-}
-
-
-async def tamper(engine: AsyncEngine, backend: str, statement: str) -> None:
-    async with engine.begin() as connection:
-        for drop in DROP_GUARDS[backend]:
-            await connection.execute(text(drop))
-        await connection.execute(text(statement))
-
-
 async def test_rows_appended_during_a_walk_do_not_break_it(
     scratch_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -365,13 +330,14 @@ async def test_audit_verify_command_exits_1_at_the_broken_row(
 ) -> None:
     await append_rows(scratch_engine, 3)
     url = scratch_engine.url.render_as_string(hide_password=False)
-    intact = opsledger("audit", "verify", cwd=tmp_path, database_url=url)
+    env = {"database_url": url, "encryption_keys": ENCRYPTION_KEY}
+    intact = opsledger("audit", "verify", cwd=tmp_path, **env)
     async with scratch_engine.connect() as connection:
         first = await connection.scalar(select(AuditLog.id).order_by(AuditLog.id).limit(1))
     await tamper(
         scratch_engine, backend, f"UPDATE audit_logs SET user_agent = 'forged' WHERE id = {first}"
     )
-    broken = opsledger("audit", "verify", cwd=tmp_path, database_url=url)
+    broken = opsledger("audit", "verify", cwd=tmp_path, **env)
 
     assert intact.returncode == 0, intact.stderr
     assert "3 rows verified" in intact.stdout

@@ -28,6 +28,14 @@ async def test_updating_an_audit_row_is_refused(session: AsyncSession) -> None:
     assert await session.scalar(select(AuditLog.action).where(AuditLog.id == row.id)) == "login"
 
 
+async def test_changing_the_key_an_audit_row_names_is_refused(session: AsyncSession) -> None:
+    row = await f.make_audit_row(session, key_id="0123456789abcdef")
+    message = await refused(
+        session, update(AuditLog).where(AuditLog.id == row.id).values(key_id=None)
+    )
+    assert "append-only" in message
+
+
 async def test_deleting_an_audit_row_is_refused(session: AsyncSession) -> None:
     row = await f.make_audit_row(session)
     assert "append-only" in await refused(session, delete(AuditLog).where(AuditLog.id == row.id))

@@ -1,4 +1,5 @@
-"""The baseline migration builds the whole schema on every backend and takes it down again."""
+"""The baseline migration builds the whole schema on every backend and takes it down again;
+an audit chain written before it was keyed migrates as it is and verifies."""
 
 from __future__ import annotations
 
@@ -6,15 +7,21 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger import migrations
+from opsledger.audit.keys import AuditKeys
+from opsledger.config import Settings
 from opsledger.db.engine import create_engine
-from opsledger.models import metadata
+from opsledger.kit.errors import OperationFailed
+from opsledger.models import AuditChain, AuditLog, metadata
 from opsledger.ops.partitions import is_partition
+from tests.api import ENCRYPTION_KEY
+from tests.audit.chains import append_rows, forge, verify, write_unkeyed_rows
 from tests.conftest import fresh_database, settings_for
 from tests.databases import drop_database
+from tests.e2e.cli import opsledger
 
 EXPECTED_TABLES = {
     "users",
@@ -127,3 +134,54 @@ async def test_names_differing_only_in_case_stop_the_migration(
 
     with pytest.raises(RuntimeError, match="bob"):
         await migrations.upgrade(empty_engine, "0008")
+
+
+async def test_a_chain_from_before_keying_verifies_as_unkeyed_rows_then_signed_ones(
+    empty_engine: AsyncEngine, backend: str, tmp_path: Path
+) -> None:
+    await migrations.upgrade(empty_engine, "0007")
+    unkeyed = await write_unkeyed_rows(empty_engine, 3)
+    await migrations.upgrade(empty_engine)
+    await append_rows(empty_engine, 2)
+
+    result = await verify(empty_engine)
+    url = empty_engine.url.render_as_string(hide_password=False)
+    command = opsledger(
+        "audit", "verify", cwd=tmp_path, database_url=url, encryption_keys=ENCRYPTION_KEY
+    )
+
+    key_id = AuditKeys.configured(Settings()).signing.key_id
+    async with empty_engine.connect() as connection:
+        legacy_head = await connection.scalar(select(AuditChain.legacy_head_id))
+        statement = select(AuditLog.id, AuditLog.key_id, AuditLog.prev_hash, AuditLog.hash)
+        rows = (await connection.execute(statement.order_by(AuditLog.id))).all()
+    assert legacy_head == unkeyed[-1]
+    assert [row.key_id for row in rows] == [None, None, None, key_id, key_id]
+    assert rows[3].prev_hash == rows[2].hash
+    assert result.broken is None
+    assert (result.rows, result.unkeyed_rows) == (5, 3)
+    assert [(use.key_id, use.rows) for use in result.keys] == [(key_id, 2)]
+    assert command.returncode == 0, command.stderr
+    assert "audit chain intact: 5 rows verified" in command.stdout
+    assert "unkeyed, from before the chain was keyed (plain SHA-256): 3" in command.stdout
+    assert f"signed by audit key {key_id} (signs new rows): 2" in command.stdout
+
+    await forge(empty_engine, backend, rows[3].id, None, None)
+    passed_off = await verify(empty_engine)
+
+    assert passed_off.broken is not None
+    assert passed_off.broken.row_id == rows[3].id
+    assert "no key_id" in passed_off.broken.reason
+
+
+async def test_downgrading_below_keying_is_refused_while_signed_rows_exist(
+    empty_engine: AsyncEngine,
+) -> None:
+    await migrations.upgrade(empty_engine)
+    await append_rows(empty_engine, 2)
+
+    with pytest.raises(OperationFailed, match="2 audit rows are signed"):
+        await migrations.downgrade(empty_engine, "0007")
+
+    assert await migrations.current_revision(empty_engine) == migrations.head_revision()
+    assert (await verify(empty_engine)).broken is None

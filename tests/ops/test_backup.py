@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger import migrations
 from opsledger.audit import service as audit
+from opsledger.config import Settings
 from opsledger.db.base import utcnow
 from opsledger.db.engine import create_engine
 from opsledger.db.session import session_factory, unit_of_work
@@ -123,7 +124,7 @@ async def test_a_sqlite_backup_restores_identically_into_each_backend(
     async with unit_of_work(session_factory(scratch_engine)) as session:
         assert await session.scalar(select(Secret.value)) == SECRET
         assert await session.scalar(select(Credential.value)) == KEY_MATERIAL
-        assert (await audit.verify(session)).broken is None
+        assert (await audit.verify(session, Settings())).broken is None
         # New rows get fresh ids after the restored ones (sequences moved on).
         host = await f.make_host(session)
         assert host.id > await session.scalar(select(func.min(Host.id)))

@@ -1,5 +1,6 @@
 """Key rotation: every encrypted column moves to the newest key, batch by batch; a re-run
-finds nothing left; afterwards the old key can go."""
+finds nothing left; afterwards the old key decrypts nothing, and still verifies the audit
+rows signed while it was newest."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from opsledger.audit.keys import AuditKeys
 from opsledger.config import Settings
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.models import AuditLog, Credential, Infrastructure, Secret
 from opsledger.ops.key_rotation import rotate_keys
 from opsledger.security.crypto import KeyRing, install_key_ring
 from tests import factories as f
+from tests.audit.chains import append_rows, verify
 from tests.e2e.cli import opsledger
 
 OLD, NEW = Fernet.generate_key(), Fernet.generate_key()
@@ -85,6 +88,36 @@ async def test_rotation_moves_every_value_to_the_new_key(scratch_engine: AsyncEn
     assert credentials == [f"credential-{n}" for n in range(5)]
     assert '{"token": "t"}' in configs
     assert actions == ["rotate", "rotate"]
+
+
+@pytest.mark.usefixtures("restore_key_ring")
+async def test_audit_rows_signed_before_a_rotation_verify_while_their_key_stays(
+    scratch_engine: AsyncEngine,
+) -> None:
+    install_key_ring(KeyRing([OLD]))
+    await append_rows(scratch_engine, 3)
+    old = AuditKeys.configured(Settings()).signing
+    ring = KeyRing([NEW, OLD])
+    install_key_ring(ring)
+    await rotate_keys(session_factory(scratch_engine), Settings(), ring)
+    new = AuditKeys.configured(Settings()).signing
+
+    rotated = await verify(scratch_engine)
+    install_key_ring(KeyRing([NEW]))
+    old_key_dropped = await verify(scratch_engine)
+
+    assert rotated.broken is None
+    assert [(use.key_id, use.rows, use.signing) for use in rotated.keys] == [
+        (new.key_id, 1, True),
+        (old.key_id, 3, False),
+    ]
+    assert old_key_dropped.broken is not None
+    async with scratch_engine.connect() as connection:
+        first = await connection.scalar(select(AuditLog.id).order_by(AuditLog.id).limit(1))
+    assert old_key_dropped.broken.row_id == first
+    assert f"audit key {old.key_id}, which none of the configured keys" in (
+        old_key_dropped.broken.reason
+    )
 
 
 @pytest.mark.usefixtures("restore_key_ring")

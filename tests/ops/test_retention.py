@@ -1,6 +1,7 @@
 """Retention on every backend: what is past its time goes, in batches; everything newer,
 and the jobs themselves, stay; a dry run removes nothing; the audit chain verifies after
-its oldest rows were purged; and audit rows still cannot be deleted any other way."""
+its oldest rows were purged; and audit rows still cannot be deleted any other way, nor
+by a purge that could not sign its own audit row."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from opsledger.kit.errors import ValidationFailed
 from opsledger.models import AuditLog, AuditPurgeGuard, Job, JobLog
 from opsledger.ops import retention
 from opsledger.security.context import cli_context
+from opsledger.security.crypto import KeyRing, KeyRingError, install_key_ring
 from opsledger.worker.ingest import LogWriter
 from tests import factories as f
 from tests.api import ENCRYPTION_KEY
@@ -83,7 +85,7 @@ async def test_a_dry_run_counts_and_a_run_removes_exactly_what_is_due(
     async with unit_of_work(sessions) as session:
         contents = await session.scalars(select(JobLog.content).where(JobLog.job_id == job.id))
         assert all(line.startswith("new ") for line in contents)
-        check = await audit.verify(session)
+        check = await audit.verify(session, Settings())
         assert check.broken is None
         assert check.rows == 4
         purge = await session.scalar(select(AuditLog).where(AuditLog.action == "purge"))
@@ -102,6 +104,23 @@ async def test_audit_rows_still_cannot_be_deleted_outside_retention(
         async with scratch_engine.begin() as connection:
             await connection.execute(delete(AuditLog))
     assert (await counts(scratch_engine))[1] == 8
+
+
+@pytest.mark.backends("sqlite")
+async def test_without_an_audit_key_retention_removes_nothing(
+    scratch_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, key_ring: KeyRing
+) -> None:
+    """A purge records an audit row when it ends; without a key to sign it, nothing goes."""
+    await history(scratch_engine, monkeypatch)
+    install_key_ring(None)
+    try:
+        with pytest.raises(KeyRingError, match="audit rows are signed"):
+            await retention.purge(
+                session_factory(scratch_engine), SETTINGS, retention.cutoffs(SETTINGS), 1000
+            )
+    finally:
+        install_key_ring(key_ring)
+    assert await counts(scratch_engine) == (2800, 8, 1)
 
 
 def test_audit_retention_under_a_year_needs_force() -> None:

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from opsledger.audit import service
-from opsledger.audit.schemas import AuditQuery, AuditRead
+from opsledger.audit.schemas import AuditQuery, AuditRead, AuditVerificationRead
 from opsledger.kit.errors import Forbidden, Unauthorized, ValidationFailed, problem_responses
 from opsledger.kit.pagination import Page
-from opsledger.security.auth import RequireListing
+from opsledger.security.auth import RequireListing, RequireSnapshot
 from opsledger.security.context import Ctx
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -26,3 +26,14 @@ async def list_audit(
         ctx.session, limit=query.limit, before_id=query.after, **query.filters()
     )
     return rows.read(AuditRead.model_validate)
+
+
+@router.get("/verification", responses=problem_responses(Unauthorized, Forbidden))
+async def verify_audit(
+    ctx: Annotated[Ctx, Depends(RequireSnapshot("audit:read"))],
+) -> AuditVerificationRead:
+    """Walk the whole chain from its anchor, as `opsledger audit verify` does: the keys
+    that signed its rows (by fingerprint), the unkeyed rows from before the chain was
+    keyed, and the first row that does not fit, if any."""
+    result = await service.verify(ctx.session, ctx.settings)
+    return AuditVerificationRead.model_validate(result)

@@ -44,13 +44,18 @@ class AuditLog(Base):
     timestamp: Mapped[datetime] = mapped_column(default=utcnow)
     prev_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The fingerprint of the audit key the hash is an HMAC under (audit/keys.py); NULL
+    # for rows written before the chain was keyed, whose hash is plain SHA-256.
+    key_id: Mapped[str | None] = mapped_column(String(16), default=None)
 
 
 class AuditChain(Base):
     """The chain's single head row. Writers lock it (``SELECT … FOR UPDATE``; on SQLite the
     write lock already serializes) before appending, so concurrent writers cannot fork the
     chain. ``anchor_hash`` is the ``prev_hash`` of the oldest row kept: verification
-    starts there, so a retention purge leaves a verifiable chain."""
+    starts there, so a retention purge leaves a verifiable chain. ``legacy_head_id`` is
+    the last row written before the chain was keyed (set by migration 0011; NULL when
+    there was none): only rows up to it may lack a key_id."""
 
     __tablename__ = "audit_chain"
     __table_args__ = table_args(CheckConstraint("id = 1", name="single_row"))
@@ -59,6 +64,7 @@ class AuditChain(Base):
     head_id: Mapped[int | None] = mapped_column(BigIntegerKey, default=None)
     head_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     anchor_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    legacy_head_id: Mapped[int | None] = mapped_column(BigIntegerKey, default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -26,6 +26,31 @@ class AuditRead(ResponseSchema):
     timestamp: datetime
     prev_hash: str | None
     hash: str
+    key_id: str | None
+
+
+class AuditBreakRead(ResponseSchema):
+    row_id: int | None
+    reason: str
+
+
+class AuditKeyUseRead(ResponseSchema):
+    key_id: str = Field(description="The audit key's fingerprint, never the key.")
+    rows: int
+    signing: bool = Field(description="Whether this key signs the rows written now.")
+
+
+class AuditVerificationRead(ResponseSchema):
+    """A walk of the whole chain from its anchor: ``broken`` names the first row that does
+    not fit (``rows`` verified before it)."""
+
+    intact: bool
+    rows: int
+    unkeyed_rows: int = Field(
+        description="Rows written before the chain was keyed, checked by plain SHA-256."
+    )
+    keys: list[AuditKeyUseRead]
+    broken: AuditBreakRead | None
 
 
 class AuditQuery(ListQuery):

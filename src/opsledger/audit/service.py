@@ -1,5 +1,6 @@
 """Writing and checking the audit trail. ``record`` joins the caller's transaction: if the
-audit row cannot be written, the change it describes does not happen either."""
+audit row cannot be written (or signed: no audit key), the change it describes does not
+happen either."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.audit import repository
-from opsledger.audit.chain import Break, check_row, compute_hash
+from opsledger.audit.chain import Break, Walk, compute_hash
+from opsledger.audit.keys import AuditKey, AuditKeys
 from opsledger.audit.models import AuditLog
 from opsledger.audit.snapshots import snapshot, unloaded_columns
+from opsledger.config import Settings
 from opsledger.db.base import utcnow
 from opsledger.kit.metrics import AUDIT_ROWS
 from opsledger.kit.pagination import Rows
@@ -47,6 +50,7 @@ async def record(
     ``user_name``/``user_id`` override the actor for events without one (a failed login
     names the username that was tried)."""
     actor = ctx.actor
+    key = signing_key(ctx.settings)
     head = await repository.lock_chain(ctx.session)
     row = AuditLog(
         user_id=user_id if actor is None else actor.id,
@@ -61,10 +65,16 @@ async def record(
         user_agent=_clip(ctx.request.user_agent, 255),
         timestamp=utcnow(),
         prev_hash=head.head_hash,
+        key_id=key.key_id,
     )
-    row.hash = compute_hash(row.prev_hash, row)
+    row.hash = compute_hash(row.prev_hash, row, key)
     AUDIT_ROWS.inc()
     return await repository.append(ctx.session, row)
+
+
+def signing_key(settings: Settings) -> AuditKey:
+    """The key new rows are signed with; KeyRingError when this process has none."""
+    return AuditKeys.configured(settings).signing
 
 
 async def created(ctx: Ctx, resource_type: str, row: Any) -> AuditLog:
@@ -87,30 +97,52 @@ def _clip(value: str | None, length: int) -> str | None:
 
 
 @dataclass(frozen=True)
+class KeyUse:
+    key_id: str
+    rows: int
+    # Whether this key signs the rows written now.
+    signing: bool
+
+
+@dataclass(frozen=True)
 class Verification:
+    """What a walk of the chain checked: ``rows`` verified (before ``broken``, if any), of
+    which ``unkeyed_rows`` were written before the chain was keyed and the rest were
+    signed by ``keys``, listed with the signing key first even when it signed none yet."""
+
     rows: int
     broken: Break | None
+    unkeyed_rows: int
+    keys: list[KeyUse]
+
+    @property
+    def intact(self) -> bool:
+        return self.broken is None
 
 
 async def verify(
-    session: AsyncSession, progress: Callable[[int], None] | None = None
+    session: AsyncSession, settings: Settings, progress: Callable[[int], None] | None = None
 ) -> Verification:
-    """Walk the chain from its anchor; the first row that does not fit is named."""
+    """Walk the chain from its anchor with this process's keys; the first row that does
+    not fit is named."""
+    keys = AuditKeys.configured(settings)
     head = await repository.chain(session)
-    expected, rows = head.anchor_hash, 0
+    walk = Walk(keys, head.anchor_hash, head.legacy_head_id)
+    broken = None
     async for row in repository.in_order(session):
-        problem = check_row(expected, row)
-        if problem is not None:
-            return Verification(rows, problem)
-        expected, rows = row.hash, rows + 1
+        broken = walk.check(row)
+        if broken is not None:
+            break
         if progress is not None:
             progress(1)
-    if head.head_hash != expected:
-        return Verification(
-            rows,
-            Break(head.head_id, "the chain head does not match the last row: rows are missing"),
-        )
-    return Verification(rows, None)
+    if broken is None and head.head_hash != walk.expected:
+        broken = Break(head.head_id, "the chain head does not match the last row: rows are missing")
+    uses = [
+        KeyUse(key_id, walk.signed[key_id], key_id == keys.signing.key_id)
+        for key_id in keys.known
+        if key_id in walk.signed or key_id == keys.signing.key_id
+    ]
+    return Verification(walk.rows, broken, walk.unkeyed, uses)
 
 
 async def total(session: AsyncSession) -> int:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from opsledger.db.engine import reader
+from opsledger.db.engine import reader, snapshot
 from opsledger.db.session import session_factory
 
 
@@ -17,13 +17,15 @@ class Database:
 
     ``writes`` is the primary; ``primary_reads`` reads the primary without taking SQLite's
     write lock (authentication, read-your-writes); ``reads`` is the replica when one is
-    configured, else the same as ``primary_reads``."""
+    configured, else the same as ``primary_reads``; ``snapshots`` reads the primary as of
+    one moment across statements (walking the audit chain)."""
 
     def __init__(self, engine: AsyncEngine, replica: AsyncEngine | None = None) -> None:
         self.engine = engine
         self.replica = replica
         self.writes = session_factory(engine)
         self.primary_reads = session_factory(reader(engine))
+        self.snapshots = session_factory(snapshot(engine))
         self.reads = session_factory(replica) if replica is not None else None
 
     async def dispose(self) -> None:
@@ -82,5 +84,13 @@ async def _read_session(
         yield unit
 
 
+async def _snapshot_session(
+    db: Annotated[Database, Depends(database)],
+) -> AsyncIterator[AsyncSession]:
+    async with db.snapshots() as unit, unit.begin():
+        yield unit
+
+
 WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")]
 ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
+SnapshotSession = Annotated[AsyncSession, Depends(_snapshot_session, scope="function")]

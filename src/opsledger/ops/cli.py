@@ -11,7 +11,15 @@ from cryptography.fernet import Fernet
 from rich.progress import Progress
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from opsledger.commands import err, install_keys, load_settings, one_line_errors, out, run
+from opsledger.commands import (
+    err,
+    install_configured_keys,
+    install_keys,
+    load_settings,
+    one_line_errors,
+    out,
+    run,
+)
 from opsledger.db.engine import reader
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.ops import backup, key_rotation, partitions, retention
@@ -29,8 +37,10 @@ def generate() -> None:
 def rotate(
     batch: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per transaction.")] = 500,
 ) -> None:
-    """Re-encrypt every encrypted value under the newest key. Safe to stop and re-run;
-    afterwards the old keys can be dropped from OPSLEDGER_ENCRYPTION_KEYS."""
+    """Re-encrypt every encrypted value under the newest key. Safe to stop and re-run.
+    Afterwards the old keys decrypt nothing, but they still check the audit rows signed
+    while they were newest: keep them in OPSLEDGER_ENCRYPTION_KEYS until retention has
+    removed those rows (`opsledger audit verify` names a row whose key is gone)."""
     settings = load_settings()
     ring = install_keys(settings)
 
@@ -64,6 +74,7 @@ def run_retention(
     """Remove job output older than OPSLEDGER_LOG_RETENTION_DAYS and audit rows older
     than OPSLEDGER_AUDIT_RETENTION_DAYS, in batches; the audit chain stays verifiable."""
     settings = load_settings()
+    install_configured_keys(settings)
     with one_line_errors(settings):
         limits = retention.cutoffs(settings, force)
 
@@ -125,8 +136,8 @@ def restore_command(
 ) -> None:
     """Restore an archive into an empty database of any backend, and its playbook files
     under OPSLEDGER_PLAYBOOK_ROOT, after checking its schema revision, every table's
-    checksum and every file's SHA-256. The same encryption keys are needed to read its
-    secrets afterwards."""
+    checksum and every file's SHA-256. The same encryption keys (and audit key) are needed
+    to read its secrets and verify its audit chain afterwards."""
     settings = load_settings()
 
     async def work(engine: AsyncEngine) -> backup.Manifest:

@@ -1,7 +1,9 @@
 """Key rotation: re-encrypt every encrypted column under the newest key.
 
 Each batch commits on its own, so a rotation that stops half-way keeps what it did and a
-re-run continues: values already under the newest key are skipped.
+re-run continues: values already under the newest key are skipped. Audit rows are never
+re-signed (they are append-only): rows signed under an old key verify while that key stays
+on the ring (see audit/keys.py).
 """
 
 from __future__ import annotations

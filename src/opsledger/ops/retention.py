@@ -70,6 +70,8 @@ async def purge(
     actor: str = "retention",
 ) -> dict[str, int]:
     """Remove what is past retention; returns the rows removed per table."""
+    # Before anything goes: a purge must not happen without its audit row.
+    audit.signing_key(settings)
     removed = dict.fromkeys(TABLES, 0)
     await _ensure_partitions(sessions)
     # PostgreSQL: whole months go at once; what is left is deleted row by row below.

@@ -20,6 +20,7 @@ from opsledger.db.dependencies import (
     Database,
     PrimaryReadSession,
     ReadSession,
+    SnapshotSession,
     WriteSession,
     database,
 )
@@ -163,6 +164,18 @@ class RequireListing(Require):
     configured (OPSLEDGER_DATABASE_REPLICA_URL), else on the primary."""
 
     async def __call__(self, request: Request, actor: OptionalActor, session: ReadSession) -> Ctx:
+        return Ctx(
+            session, settings_of(request), _authorize(actor, self.action), request_info(request)
+        )
+
+
+class RequireSnapshot(Require):
+    """For reads that must see one moment across many statements (a walk of the audit
+    chain): a snapshot of the primary."""
+
+    async def __call__(
+        self, request: Request, actor: OptionalActor, session: SnapshotSession
+    ) -> Ctx:
         return Ctx(
             session, settings_of(request), _authorize(actor, self.action), request_info(request)
         )

@@ -1,15 +1,19 @@
 """The field-encryption key ring: one MultiFernet for the whole process.
 
 Keys come from configuration (newest first) or are derived once, at start-up, from a
-password and salt with PBKDF2-HMAC-SHA256. Nothing derives a key per value.
+password and salt with PBKDF2-HMAC-SHA256. Nothing derives a key per value. Other
+purposes (the audit chain's signature) get subkeys derived with HKDF under a label of
+their own, so no key ever serves two purposes.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from opsledger.config import Settings
@@ -28,6 +32,12 @@ def derive_key(password: str, salt: str, iterations: int = PBKDF2_ITERATIONS) ->
     return base64.urlsafe_b64encode(kdf.derive(password.encode()))
 
 
+def derive_subkey(material: bytes, label: bytes) -> bytes:
+    """A 32-byte key for the purpose ``label`` names (HKDF-SHA256): it cannot be turned
+    back into ``material``, nor into the subkeys for other labels."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(material)
+
+
 class KeyRing:
     """Encrypts with the newest key and decrypts with any key on the ring."""
 
@@ -41,6 +51,7 @@ class KeyRing:
                 "an encryption key is not a valid Fernet key (32 url-safe base64 bytes)"
             ) from None
         self._ring = MultiFernet(self._fernets)
+        self._keys = [base64.urlsafe_b64decode(key) for key in keys]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KeyRing:
@@ -55,6 +66,10 @@ class KeyRing:
                 )
             )
         return cls(keys)
+
+    def subkeys(self, label: bytes) -> Iterator[bytes]:
+        """For each key, newest first, its subkey for ``label`` (``derive_subkey``)."""
+        return (derive_subkey(key, label) for key in self._keys)
 
     def encrypt(self, plaintext: str) -> str:
         return self._ring.encrypt(plaintext.encode()).decode()
@@ -93,6 +108,10 @@ def install_key_ring(ring: KeyRing | None) -> KeyRing | None:
     global _current
     previous, _current = _current, ring
     return previous
+
+
+def installed_key_ring() -> KeyRing | None:
+    return _current
 
 
 def key_ring() -> KeyRing:
