@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from opsledger.audit import repository as audit_repository
 from opsledger.models import AuditLog, User
 from opsledger.users.models import UserRole
-from tests.api import ENCRYPTION_KEY, PASSWORD, Person, api_routes, make_person
+from tests.api import ENCRYPTION_KEY, PASSWORD, Person, api_routes, bearer, make_person
 from tests.audit.chains import append_rows, tamper, verify
 from tests.e2e.cli import opsledger
 from tests.factories import unique
@@ -92,6 +92,9 @@ async def test_each_change_writes_exactly_one_row_with_its_before_and_after(
         ),
         (lambda c, h: c.post(f"/secrets/{secret['id']}/reveal", headers=h), "reveal", "secret"),
         (lambda c, h: c.delete(f"/secrets/{secret['id']}", headers=h), "delete", "secret"),
+        (lambda c, h: c.post(f"/users/{target.id}/unlock", headers=h), "unlock", "user"),
+        # With a token of its own: signing out ends the token it is called with.
+        (lambda c, h: c.post("/auth/logout", headers=h | bearer(admin.id)), "logout", "user"),
         (lambda c, h: c.post("/auth/logout-all", headers=h), "logout_all", "user"),
     ]
     for call, action, resource_type in steps:
@@ -125,6 +128,8 @@ AUDITED = {
     ("PATCH", "/api/v1/secrets/{secret_id}"),
     ("DELETE", "/api/v1/secrets/{secret_id}"),
     ("POST", "/api/v1/secrets/{secret_id}/reveal"),
+    ("POST", "/api/v1/users/{user_id}/unlock"),
+    ("POST", "/api/v1/auth/logout"),
     ("POST", "/api/v1/auth/logout-all"),
     ("POST", "/api/v1/auth/login"),  # the rest: each domain's own tests, via audit_trail()
     ("POST", "/api/v1/host-roles"),
