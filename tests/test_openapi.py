@@ -20,8 +20,13 @@ import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, settings
 from pydantic import SecretStr
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
+from schemathesis.specs.openapi.checks import (
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from sqlalchemy.exc import OperationalError
 
 from opsledger import migrations
@@ -41,7 +46,13 @@ EXAMPLES = 20
 # A generated Alertmanager delivery can carry a thousand alerts, each an audited row: on a
 # loaded 2-core machine that has taken longer than schemathesis' default of 10 s.
 REQUEST_TIMEOUT = 60
-CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
+# Schema-valid examples and schema-violating ones: every violation must answer a 4xx.
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
 
 
 async def prepare(url: str) -> int:
@@ -115,6 +126,7 @@ def served(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
 schema = schemathesis.openapi.from_dict(
     create_app(Settings(database_url="sqlite+aiosqlite://")).openapi()
 ).exclude(path_regex=r"/logs/stream$")
+schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 
 
 @schema.parametrize()

@@ -144,3 +144,20 @@ async def test_every_response_carries_the_security_headers(
     assert static.headers.get("cache-control") != "no-store"
     assert "script-src 'self' 'sha256-" in docs.headers["content-security-policy"]
     assert "<script>" not in page.text
+
+
+async def test_an_instant_is_an_iso_date_time_never_a_number(
+    client: httpx.AsyncClient, admin: Person
+) -> None:
+    """Pydantic reads 0.5 or "1e9" as seconds since 1970; the schema promises ISO 8601."""
+    for value in ("0.5", "1e9", "1700000000", " 12 "):
+        response = await client.get("/jobs", params={"since": value}, headers=admin.headers)
+        assert response.status_code == 422, value
+    key = await client.post(
+        "/api-keys", json={"name": "n", "expires_at": 4102444800}, headers=admin.headers
+    )
+    assert key.status_code == 422
+    fine = await client.get(
+        "/jobs", params={"since": "2026-01-02T03:04:05Z"}, headers=admin.headers
+    )
+    assert fine.status_code == 200

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from opsledger.alerts.models import AlertSeverity, AlertStatus
 from opsledger.kit.filtering import ListQuery
-from opsledger.kit.schemas import MAX_ID, RequestSchema, ResponseSchema, StrictInput, Text
+from opsledger.kit.schemas import MAX_ID, Instant, RequestSchema, ResponseSchema, StrictInput, Text
 
 Source = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -67,7 +67,7 @@ class WebhookAlert(StrictInput):
     status: Literal["firing", "resolved"]
     labels: Labels = Field(default_factory=dict)
     annotations: Labels = Field(default_factory=dict)
-    startsAt: AwareDatetime | None = None
+    startsAt: Instant | None = None
     fingerprint: Fingerprint | None = None
 
 

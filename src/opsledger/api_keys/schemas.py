@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-from opsledger.kit.schemas import RequestSchema, ResponseSchema
+from opsledger.kit.schemas import Instant, RequestSchema, ResponseSchema
 
 
 class ApiKeyCreate(RequestSchema):
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None
     # Narrow the key to these actions (each must be one the owner's role allows).
     scopes: Annotated[list[str], Field(max_length=64)] | None = None
 

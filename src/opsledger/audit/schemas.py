@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from opsledger.kit.filtering import ListQuery
-from opsledger.kit.schemas import MAX_ID, ResponseSchema
+from opsledger.kit.schemas import MAX_ID, Instant, ResponseSchema
 
 
 class AuditRead(ResponseSchema):
@@ -61,5 +61,5 @@ class AuditQuery(ListQuery):
     resource_id: int | None = Field(None, ge=0, le=MAX_ID)
     user_id: int | None = Field(None, ge=1, le=MAX_ID)
     action: str | None = Field(None, max_length=100)
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: Instant | None = None
+    until: Instant | None = None

@@ -6,11 +6,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from opsledger.jobs.models import JobStatus
 from opsledger.kit.filtering import ListQuery
-from opsledger.kit.schemas import MAX_ID, RequestSchema, ResponseSchema, StrictInput, Variables
+from opsledger.kit.schemas import (
+    MAX_ID,
+    Instant,
+    RequestSchema,
+    ResponseSchema,
+    StrictInput,
+    Variables,
+)
 
 MAX_LOG_PAGE = 5000
 
@@ -45,8 +52,8 @@ class JobQuery(ListQuery):
     user_id: int | None = Field(None, ge=1, le=MAX_ID)
     host_id: int | None = Field(None, ge=1, le=MAX_ID)
     playbook_id: int | None = Field(None, ge=1, le=MAX_ID)
-    since: AwareDatetime | None = Field(None, description="Created at or after.")
-    until: AwareDatetime | None = Field(None, description="Created before.")
+    since: Instant | None = Field(None, description="Created at or after.")
+    until: Instant | None = Field(None, description="Created before.")
 
     def filters(self) -> dict[str, Any]:
         return self.model_dump(exclude={"limit", "after", "since", "until"}, exclude_none=True)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+import re
+from datetime import datetime
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -63,6 +67,19 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 # How deep a request's JSON may nest, counted from the body itself.
 MAX_DEPTH = 32
+
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def _iso_only(value: object) -> object:
+    """Instants on the wire are ISO 8601 strings with a zone: pydantic would also take a
+    number, or a string of one, as seconds since 1970, which no client means."""
+    if isinstance(value, datetime) or (isinstance(value, str) and not _NUMBER.fullmatch(value)):
+        return value
+    raise ValueError("expected an ISO 8601 date-time with a time zone, e.g. 2026-01-02T03:04:05Z")
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
 
 
 def check_storable(value: Any) -> None:
