@@ -20,22 +20,40 @@ from opsledger.kit.schemas import MAX_DEPTH
 # Playbook uploads carry up to MAX_PLAYBOOK_BYTES of YAML, JSON-escaped: their own limit.
 LARGER_BODIES = {"/api/v1/playbooks": 4 * 1024 * 1024, "/playbooks": 4 * 1024 * 1024}
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# A string, or an unterminated one running to the end: every attempt that starts at a quote
+# matches (possessively, without backtracking), so stripping is linear in the body even
+# when it is not JSON ('[' * 40 + '"' + '\\"' * 32000 took 17 s with a plain string rule).
+_STRING = re.compile(rb'"(?:[^"\\]++|\\(?:.|\Z))*+(?:"|\Z)', re.DOTALL)
+_BRACKETS_ONLY = bytes.maketrans(b"{}", b"[]")
 _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
-_INNERMOST = re.compile(rb"\[\]|\{\}")
+GROUP_DEPTH = 8  # one pass removes every complete group up to this deep
+
+
+def _group(depth: int) -> bytes:
+    """A regular expression for a balanced group at most ``depth`` deep (bounded depth
+    is regular), possessive so that it never backtracks."""
+    inner = b"" if depth == 1 else b"(?:" + _group(depth - 1) + b")*+"
+    return rb"\[" + inner + rb"\]"
+
+
+_GROUPS = {depth: re.compile(_group(depth)) for depth in range(1, GROUP_DEPTH + 1)}
 
 
 def too_deep(body: bytes, limit: int = MAX_DEPTH) -> bool:
     """Whether JSON ``body`` nests deeper than ``limit``: strings removed, brackets kept,
-    each pass removes the innermost pairs; what remains after ``limit`` passes is deeper
-    (or not JSON at all, which the parser would refuse anyway)."""
+    then each pass removes every complete group up to GROUP_DEPTH deep (the last pass
+    only what is left of the limit); what remains was deeper (or is not JSON at all, which
+    the parser would refuse anyway). Linear: a few passes of C regular expressions."""
     if body.count(b"[") + body.count(b"{") <= limit:
         return False
-    brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKET)
-    for _ in range(limit):
-        if not brackets:
-            return False
-        brackets = _INNERMOST.sub(b"", brackets)
+    brackets = _STRING.sub(b"", body).translate(_BRACKETS_ONLY, _NOT_BRACKET)
+    if b"[" * (limit + 1) in brackets:
+        return True  # the common deep document: a run of openers, found at C speed
+    left = limit
+    while brackets and left > 0:
+        depth = min(left, GROUP_DEPTH)
+        brackets = _GROUPS[depth].sub(b"", brackets)
+        left -= depth
     return bool(brackets)
 
 
