@@ -163,11 +163,17 @@ async def test_variables_are_data_and_the_servers_secrets_stay_out(
     - name: look around
       debug:
         msg: "env=[{{ lookup('env', 'OPSLEDGER_PROBE_SECRET') }}] var=[{{ probe }}]"
+    - name: walk a mapping, as a playbook may
+      debug:
+        msg: "key=[{{ item.key }}]"
+      loop: "{{ settings | dict2items }}"
 """
     playbook = await lab.playbook(probe)
     host = await lab.host()
+    # Keys are data too: with dict2items, a key of "{{ lookup('pipe', …) }}" ran it.
+    variables = {"probe": "{{ 6 * 7 }}", "settings": {"{{ lookup('pipe', 'id') }}": "v"}}
 
-    job = await lab.wait(await lab.launch(playbook, host, extra_vars={"probe": "{{ 6 * 7 }}"}))
+    job = await lab.wait(await lab.launch(playbook, host, extra_vars=variables))
     refused = await lab.client.post(
         "/jobs",
         json={"playbook_id": playbook["id"], "host_id": host["id"],
@@ -179,6 +185,8 @@ async def test_variables_are_data_and_the_servers_secrets_stay_out(
     output = await lab.output(job["id"])
     assert "env=[]" in output
     assert "var=[{{ 6 * 7 }}]" in output  # not templated into 42
+    assert "key=[{{ lookup('pipe', 'id') }}]" in output
+    assert "uid=" not in output
     assert "must-not-leak-4242" not in output
     assert refused.status_code == 422
     assert "ansible_connection" in refused.text

@@ -148,7 +148,8 @@ def _prepare(
         "ansible_ssh_private_key_file": str(dirs.identity),
     }
     inventory = dirs.inputs / "inventory.yml"
-    inventory.write_text(yaml.safe_dump({"all": {"hosts": {plan.hostname: host_vars}}}))
+    # Data too: a credential's username or a hostname is never a template.
+    inventory.write_text(unsafe_yaml({"all": {"hosts": {plan.hostname: host_vars}}}))
     # Variables go in as data, never templates: every string is !unsafe to Ansible, so
     # a value like "{{ lookup('file', …) }}" stays that text.
     (dirs.inputs / "extravars").write_text(unsafe_yaml(plan.variables))
@@ -192,7 +193,9 @@ def _mark(value: Any) -> Any:
     if isinstance(value, str):
         return _Unsafe(value)
     if isinstance(value, dict):
-        return {key: _mark(item) for key, item in value.items()}
+        # Keys too: a playbook that loops over a mapping (dict2items, with_dict) templates
+        # them, and "{{ lookup('pipe', …) }}" as a key ran commands (review finding 2).
+        return {_mark(key): _mark(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_mark(item) for item in value]
     return value
