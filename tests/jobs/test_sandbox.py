@@ -6,6 +6,7 @@ showing that each probe really ran."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -40,6 +41,10 @@ async def guarded(
     key_file = tmp_path / "opsledger.key"
     key_file.write_text(f"OPSLEDGER_JWT_SECRET={CANARY}\n")
     key_file.chmod(0o600)
+    # What ansible-runner would take for an event's data, were it read through a link.
+    server_only = tmp_path / "server-only.json"
+    server_only.write_text(json.dumps({"stdout": CANARY, "event": "verbose"}))
+    server_only.chmod(0o600)
     other_run = tmp_path / "jobs" / "another-run"
     other_run.mkdir(parents=True)
     (other_run / "ssh_key").write_text(CANARY)
@@ -82,6 +87,15 @@ def hostile(pid: int, paths: list[str]) -> str:
       debug:
         msg: "{{{{ lookup('file', '{paths[0]}') }}}}"
       ignore_errors: true
+    - name: swap ansible-runner's event files for links to the server's files
+      shell: >-
+        nohup sh -c 'for n in $(seq 2000); do for f in $AWX_ISOLATED_DATA_DIR/job_events/*;
+        do ln -sf {paths[2]} "$f"; done; done' >/dev/null 2>&1 &
+      connection: local
+    - name: events while the links are swapped in
+      debug:
+        msg: "event {{{{ item }}}}"
+      loop: "{{{{ range(30) | list }}}}"
 """
 
 
@@ -91,7 +105,8 @@ async def test_a_hostile_playbook_finds_none_of_the_servers_secrets(guarded: Lab
     database = sqlite_file(str(lab.engine.url))
     assert database is not None
     assert lab.settings.key_file.is_file()
-    paths = [str(lab.settings.key_file), str(database), str(lab.work_dir)]
+    server_only = lab.work_dir.parent / "server-only.json"
+    paths = [str(lab.settings.key_file), str(database), str(server_only), str(lab.work_dir)]
     playbook = await lab.playbook(hostile(os.getpid(), paths))
     host = await lab.host()
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -45,7 +44,7 @@ async def run_job(
             return await lifecycle.refuse(ctx, job_id, f"cannot start: {exc}")
     if plan is None:
         return None
-    cancel = threading.Event()
+    cancel = asyncio.Event()
     writer = await LogWriter.resume(engine, job_id, plan.job_created)
 
     async def emit(line: Line) -> None:
@@ -93,7 +92,7 @@ async def _end(
 
 
 async def _watch(
-    engine: AsyncEngine, settings: Settings, job_id: int, cancel: threading.Event
+    engine: AsyncEngine, settings: Settings, job_id: int, cancel: asyncio.Event
 ) -> None:
     """Heartbeat every ``job_heartbeat_seconds``; in between, a status read each second
     (a plain read: on SQLite it does not take the write lock). Either finding the job no

@@ -1,33 +1,32 @@
-"""Running one playbook against one host with ansible-runner, its output as lines.
+"""Running one playbook against one host, its output as lines.
 
-Every run gets a private directory (``sandbox.RunDirs``): its inputs, ansible-runner's
-artifacts, the playbook's home with ``ANSIBLE_HOME``, SSH control paths, known_hosts and
-the socket of an ssh-agent that holds the run's key. The playbook runs confined
-(``sandbox.py``); the directory is removed afterwards whatever happens. SSH connection
+Every run gets a private directory (``sandbox.RunDirs``) with the job process's home:
+ansible-runner's private data (inventory, variables, artifacts), ``ANSIBLE_HOME``, SSH
+control paths and known_hosts; beside it the socket of an ssh-agent that holds the run's
+key. The job process (``job_process.py``: ansible-runner and everything it starts) runs
+confined (``sandbox.py``) and reports each event as a JSON line, the one thing the server
+reads of it. The directories are removed afterwards whatever happens. SSH connection
 sharing is off (``ControlMaster=no``) so one job can never reuse another's authenticated
-connection. Cancelling stops every process whose command line names the run's directory:
-the sandbox, the controller, its workers (which ``setsid()`` themselves out of the process
-group ansible-runner kills), their ssh clients, whose exit hangs up the remote command,
-and the agent.
+connection. Cancelling stops every process whose command line names the run's
+directory: the sandbox and all inside it (which die with it), and the agent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
 import shutil
 import signal
 import tempfile
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import ansible_runner
 import yaml
 
 from opsledger.config import Settings
@@ -43,14 +42,12 @@ FAILED_EVENTS = frozenset({"runner_on_failed", "runner_on_unreachable", "runner_
 STOP_GRACE_SECONDS = 3.0
 RUN_PREFIX = "opsledger-job-"
 RUN_NAME = re.compile(rf"^{RUN_PREFIX}(\d+)-")
-WITHHELD_PREFIX = "OPSLEDGER_"
-WITHHELD_NAMES = frozenset({"SSH_AUTH_SOCK"})
 
 
 Emit = Callable[[Line], Awaitable[Any]]
 
 
-async def execute(plan: Plan, settings: Settings, emit: Emit, cancel: threading.Event) -> Outcome:
+async def execute(plan: Plan, settings: Settings, emit: Emit, cancel: asyncio.Event) -> Outcome:
     """Run the plan; every output line goes to ``emit`` in order. Setting ``cancel``
     stops the run (within a fraction of a second) and the outcome is cancelled."""
     found = await current_hash(plan.playbook_path)
@@ -100,79 +97,101 @@ async def _run(
     dirs: sandbox.RunDirs,
     account: sandbox.Account | None,
     emit: Emit,
-    cancel: threading.Event,
+    cancel: asyncio.Event,
 ) -> Outcome:
-    kwargs = await asyncio.to_thread(_prepare, plan, settings, dirs, account)
-    loop = asyncio.get_running_loop()
-    events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-    result: dict[str, Any] = {}
-
-    def on_event(event: dict[str, Any]) -> bool:
-        loop.call_soon_threadsafe(events.put_nowait, event)
-        return False  # nothing to keep on disk: the database has every line
-
-    def should_stop() -> bool:
-        if cancel.is_set():
-            stop_processes(dirs.root.name)
-            return True
-        return False
-
-    def work() -> None:
-        try:
-            result["runner"] = ansible_runner.run(
-                **kwargs, event_handler=on_event, cancel_callback=should_stop
-            )
-        except Exception as exc:  # reported as the job's error, below
-            result["error"] = exc
-        finally:
-            loop.call_soon_threadsafe(events.put_nowait, None)
-
-    threading.Thread(target=work, name=f"opsledger-job-{plan.job_id}", daemon=True).start()
+    arguments = await asyncio.to_thread(_prepare, plan, dirs, account)
+    command = sandbox.job_command(dirs, settings, account)
+    process = await asyncio.create_subprocess_exec(
+        *command.argv,
+        env=command.env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        limit=MAX_EVENT_BYTES,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    process.stdin.write(json.dumps(arguments).encode())
+    process.stdin.close()
+    stopper = asyncio.create_task(_stop_when_cancelled(cancel, dirs))
+    errors = asyncio.create_task(_last_error_line(process.stderr))
     failures: list[str] = []
-    while (event := await events.get()) is not None:
-        for line in lines_of(event):
-            await emit(line)
-        if event.get("event") in FAILED_EVENTS and not _ignored(event):
-            failures.append(_failure(event))
-    return _outcome(result, failures, cancel)
+    end: dict[str, Any] = {}
+    try:
+        while line := await process.stdout.readline():
+            message = _message(line)
+            if "event" in message:
+                event = message["event"]
+                for each in lines_of(event):
+                    await emit(each)
+                if event.get("event") in FAILED_EVENTS and not _ignored(event):
+                    failures.append(_failure(event))
+            else:
+                end = message
+    except ValueError:  # a line over MAX_EVENT_BYTES
+        log.warning("job %s sent an event over %d bytes: stopped", plan.job_id, MAX_EVENT_BYTES)
+        await asyncio.to_thread(stop_processes, dirs.root.name)
+        end = {"error": f"an event over {MAX_EVENT_BYTES} bytes"}
+    finally:
+        stopper.cancel()
+        returncode = await process.wait()
+    return _outcome(end, failures, cancel, returncode, await errors)
 
 
-def _prepare(
-    plan: Plan, settings: Settings, dirs: sandbox.RunDirs, account: sandbox.Account | None
-) -> dict[str, Any]:
-    """Write the run's inputs and launcher; return ansible-runner's arguments."""
+MAX_EVENT_BYTES = 16 * 2**20
+
+
+def _message(line: bytes) -> dict[str, Any]:
+    """One line of the job process: ``{"event": {...}}``, ``{"end": {...}}`` or
+    ``{"error": "..."}``. The playbook could write to that stream too, so anything else
+    is dropped, and an event is only ever read for its text and its kind."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return {}
+    if not isinstance(message, dict):
+        return {}
+    event = message.get("event")
+    if event is not None and not isinstance(event, dict):
+        return {}
+    return message
+
+
+async def _stop_when_cancelled(cancel: asyncio.Event, dirs: sandbox.RunDirs) -> None:
+    await cancel.wait()
+    await asyncio.to_thread(stop_processes, dirs.root.name)
+
+
+async def _last_error_line(stream: asyncio.StreamReader | None) -> str:
+    """The job process's last line of stderr (what Python says when it cannot start)."""
+    last = ""
+    while stream is not None and (line := await stream.readline()):
+        last = line.decode(errors="replace").strip()[:500] or last
+    return last
+
+
+def _prepare(plan: Plan, dirs: sandbox.RunDirs, account: sandbox.Account | None) -> dict[str, Any]:
+    """Write the run's inventory and variables; return ansible-runner's arguments."""
     host_vars: dict[str, Any] = {
         "ansible_host": plan.address,
         "ansible_port": plan.port,
         "ansible_user": plan.user,
         "ansible_ssh_private_key_file": str(dirs.identity),
     }
-    inventory = dirs.inputs / "inventory.yml"
-    # Data too: a credential's username or a hostname is never a template.
-    inventory.write_text(unsafe_yaml({"all": {"hosts": {plan.hostname: host_vars}}}))
     # Variables go in as data, never templates: every string is !unsafe to Ansible, so
-    # a value like "{{ lookup('file', …) }}" stays that text.
-    (dirs.inputs / "extravars").write_text(unsafe_yaml(plan.variables))
-    launcher = sandbox.write_launcher(dirs, settings, account, plan.playbook_path)
+    # a value like "{{ lookup('file', …) }}" stays that text; the inventory's too (a
+    # credential's username or a hostname is never a template).
+    dirs.inventory.write_text(unsafe_yaml({"all": {"hosts": {plan.hostname: host_vars}}}))
+    dirs.extravars.write_text(unsafe_yaml(plan.variables))
+    if account is not None:
+        for written in (dirs.inventory, dirs.extravars):
+            os.chown(written, account.uid, account.gid)
     return {
         "private_data_dir": str(dirs.private),
-        "ident": sandbox.IDENT,
-        "binary": str(dirs.launcher),
-        "inventory": str(inventory),
-        "envvars": {**_withheld_environment(), **launcher},
+        "playbook": plan.playbook_path,
+        "inventory": str(dirs.inventory),
         "settings": {"pexpect_timeout": 0.2, "suppress_ansible_output": True},
         "quiet": True,
-    }
-
-
-def _withheld_environment() -> dict[str, str]:
-    """ansible-runner records this process's environment in its artifacts, which stay
-    the server's: blank out opsledger's keys, database URL and token secret all the
-    same. (The playbook's environment is the launcher's own, built from nothing.)"""
-    return {
-        name: ""
-        for name in os.environ
-        if name.startswith(WITHHELD_PREFIX) or name in WITHHELD_NAMES
     }
 
 
@@ -249,18 +268,24 @@ def _failure(event: dict[str, Any]) -> str:
     return f"task {data.get('task', '?')!r} failed on {data.get('host', '?')}: {message}"
 
 
-def _outcome(result: dict[str, Any], failures: list[str], cancel: threading.Event) -> Outcome:
+def _outcome(
+    end: dict[str, Any],
+    failures: list[str],
+    cancel: asyncio.Event,
+    returncode: int,
+    stderr: str,
+) -> Outcome:
     if cancel.is_set():
         return Outcome(JobStatus.cancelled, "cancelled while running")
-    if "error" in result:
-        failure = result["error"]
-        log.error("ansible-runner failed to run a job", exc_info=failure)
-        return Outcome(JobStatus.failed, f"could not run the playbook: {type(failure).__name__}")
-    runner = result["runner"]
-    if runner.status == "successful":
+    result = end.get("end")
+    if not isinstance(result, dict):
+        reason = end.get("error") or stderr or f"it exited with {returncode}"
+        log.error("the job process ended without a result: %s", reason)
+        return Outcome(JobStatus.failed, f"could not run the playbook: {reason}"[:4000])
+    if result.get("status") == "successful":
         return Outcome(JobStatus.success)
-    reason = failures[0] if failures else f"ansible-playbook ended {runner.status}"
-    return Outcome(JobStatus.failed, f"{reason} (rc {runner.rc})"[:4000])
+    reason = failures[0] if failures else f"ansible-playbook ended {result.get('status')}"
+    return Outcome(JobStatus.failed, f"{reason} (rc {result.get('rc')})"[:4000])
 
 
 def remove(dirs: sandbox.RunDirs) -> None:

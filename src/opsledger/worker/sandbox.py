@@ -1,30 +1,31 @@
 """The job sandbox: what a playbook's process can see, and whom it runs as.
 
 A playbook is code that runs on the controller: ``connection: local``, ``delegate_to:
-localhost``, ``raw`` there and every lookup execute in the job's own process. opsledger
-treats every playbook as hostile, even one an admin registered:
+localhost``, ``raw`` there and every lookup execute in the job's own processes. opsledger
+treats every playbook as hostile, even one an admin registered, and confines the whole
+job process (``job_process.py``: ansible-runner, ansible-playbook and all they start):
 
-- The process starts with an environment built from nothing (``launch.py``): Ansible's
-  settings and the run's paths, never the server's variables.
+- Its environment is built from nothing: Ansible's settings and the run's paths, never
+  the server's variables.
 - With ``OPSLEDGER_JOB_SANDBOX=bwrap`` (the default) it runs under bubblewrap in new
   mount, PID, IPC and UTS namespaces. Its file system holds /usr, a few files of /etc,
-  Python, the playbook root and the run's inputs (read-only) and the run's own directory:
-  not the key file, the database, the .env, other jobs' directories, nor the server's
-  /proc (it has a /proc of its own).
-- When the server runs as root, the playbook runs as ``OPSLEDGER_RUNNER_USER`` without
+  Python, the playbook root (read-only) and the run's own directory: not the key file,
+  the database, the .env, other jobs' directories, nor the server's /proc (it has a
+  /proc of its own).
+- When the server runs as root, it runs as ``OPSLEDGER_RUNNER_USER`` without
   capabilities and unable to gain any (setpriv, no_new_privs).
-- The SSH key never lies in a file the playbook can open: an ssh-agent started for the
-  run holds it; the playbook gets the agent's socket and the public half, so ssh can
-  authenticate but nothing can print the key.
+- The SSH key never lies in a file it can open: an ssh-agent started for the run holds
+  it; the job gets the agent's socket and the public half, so ssh can authenticate but
+  nothing can print the key.
+- The server reads nothing the job wrote but the JSON lines on its stdout: no file of
+  the run's directory, which the playbook could have replaced with a symlink or a FIFO.
 
-A run's directory (0700, the server's) holds ``runner/`` (ansible-runner's private data:
-the inputs, read-only to the playbook, and its artifacts, which it never sees but for
-``job_events``), ``job/`` (the playbook's home, writable) and ``launch``.
+A run's directory (0700, the server's) holds ``job/`` (the job process's home and
+ansible-runner's private data, writable to it); the agent's directory lies beside it.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import shutil
@@ -39,7 +40,7 @@ from typing import Any
 
 from opsledger.config import JobSandbox, Settings
 from opsledger.db.engine import sqlite_file
-from opsledger.worker.launch import SPEC
+from opsledger.worker import job_process
 
 IDENT = "run"
 AGENT_SUFFIX = ".agent"  # ansible-runner's artifact folder name for the run
@@ -89,30 +90,29 @@ class RunDirs:
     root: Path
 
     @property
-    def private(self) -> Path:
-        """ansible-runner's private data directory (the server's alone)."""
-        return self.root / "runner"
-
-    @property
-    def inputs(self) -> Path:
-        """Inventory and extra variables: read-only to the playbook."""
-        return self.private / "env"
-
-    @property
-    def events(self) -> Path:
-        """Where ansible-runner's callback leaves each event's data: writable to it."""
-        return self.private / "artifacts" / IDENT / "job_events"
-
-    @property
     def own(self) -> Path:
-        """The playbook's home: Ansible's temp and state, known_hosts, the agent."""
+        """The job process's directory, its home: ansible-runner's private data (inputs
+        and artifacts), Ansible's temp and state, known_hosts."""
         return self.root / "job"
+
+    @property
+    def private(self) -> Path:
+        """ansible-runner's private data directory."""
+        return self.own / "runner"
+
+    @property
+    def inventory(self) -> Path:
+        return self.private / "inventory" / "hosts.yml"
+
+    @property
+    def extravars(self) -> Path:
+        return self.private / "env" / "extravars"
 
     @property
     def agent(self) -> Path:
         """The agent's directory, beside the run's in the system's temp directory: the
-        agent runs as the playbook's account outside the sandbox, and the run's own
-        directory may lie under one that account cannot pass through."""
+        agent runs as the job's account outside the sandbox, and the run's own directory
+        may lie under one that account cannot pass through."""
         return Path(tempfile.gettempdir()) / f"{self.root.name}{AGENT_SUFFIX}"
 
     @property
@@ -124,9 +124,13 @@ class RunDirs:
         """The public half of the run's key: ssh asks the agent for the private one."""
         return self.own / "identity.pub"
 
-    @property
-    def launcher(self) -> Path:
-        return self.root / "launch"
+
+@dataclass(frozen=True)
+class JobCommand:
+    """How to start the job process: its argument list and its whole environment."""
+
+    argv: list[str]
+    env: dict[str, str]
 
 
 def problem(settings: Settings) -> str | None:
@@ -225,38 +229,27 @@ def _exposed_secrets(settings: Settings) -> str | None:
 
 
 def prepare(dirs: RunDirs, account: Account | None) -> None:
-    """Make the run's directories; hand the playbook's own ones to its account."""
-    dirs.private.mkdir(mode=0o700)
-    for directory in (dirs.inputs, dirs.events, dirs.own):
+    """Make the run's directories and hand the job process's own to its account."""
+    for directory in (dirs.inventory.parent, dirs.extravars.parent, dirs.agent):
         directory.mkdir(parents=True, mode=0o700)
-    dirs.agent.mkdir(mode=0o700)
-    dirs.inputs.chmod(0o755)  # read inside the sandbox only, through its bind mount
     if account is not None:
-        for directory in (dirs.events, dirs.own, dirs.agent):
+        for directory in (dirs.own, dirs.private, *dirs.private.iterdir(), dirs.agent):
             os.chown(directory, account.uid, account.gid)
 
 
-def write_launcher(
-    dirs: RunDirs, settings: Settings, account: Account | None, playbook: str
-) -> dict[str, str]:
-    """Write the launcher ansible-runner starts in place of ansible-playbook (which then
-    passes its options but not the playbook); return the environment that carries the
-    launcher's spec (paths only, no secret)."""
-    argv = [*_command(dirs, settings, account), playbook]
-    spec = {"argv": argv, "env": _environment(dirs, settings)}
-    descriptor = os.open(dirs.launcher, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(f"#!{sys.executable}\nfrom opsledger.worker.launch import main\nmain()\n")
-    return {SPEC: json.dumps(spec)}
+def job_command(dirs: RunDirs, settings: Settings, account: Account | None) -> JobCommand:
+    """The job process (``job_process.py``, by path, under this interpreter), confined."""
+    script = str(Path(job_process.__file__).resolve())
+    argv = [*_confinement(dirs, settings, account, script), sys.executable, script]
+    return JobCommand(argv, _environment(dirs, settings))
 
 
-def _ansible_playbook() -> str:
-    return str(Path(sys.executable).parent / "ansible-playbook")
-
-
-def _command(dirs: RunDirs, settings: Settings, account: Account | None) -> list[str]:
+def _confinement(
+    dirs: RunDirs, settings: Settings, account: Account | None, script: str
+) -> list[str]:
+    """bubblewrap's arguments (and setpriv's, as root) up to the command they run."""
     if settings.job_sandbox is JobSandbox.none:
-        return [_ansible_playbook()]
+        return []
     argv = [
         tool("bwrap"),
         "--die-with-parent",
@@ -272,11 +265,10 @@ def _command(dirs: RunDirs, settings: Settings, account: Account | None) -> list
     argv += ["--proc", "/proc", "--dev", "/dev"]
     for shared in ("/dev/shm", "/tmp"):  # noqa: S108 - the sandbox's own, empty
         argv += ["--perms", "1777", "--tmpfs", shared]
-    readable = [sys.prefix, sys.base_prefix, str(settings.playbook_root.resolve())]
+    readable = [sys.prefix, sys.base_prefix, str(settings.playbook_root.resolve()), script]
     if settings.ssh_known_hosts is not None:
         readable.append(str(settings.ssh_known_hosts.resolve()))
-    readable.append(str(dirs.inputs))
-    writable = [str(dirs.events), str(dirs.own), str(dirs.agent)]
+    writable = [str(dirs.own), str(dirs.agent)]
     # Mount point -> (kind, source). The playbook's account's home is its own directory
     # too: Ansible puts its temp files under ~ for delegated and local tasks.
     binds = (
@@ -302,7 +294,7 @@ def _command(dirs: RunDirs, settings: Settings, account: Account | None) -> list
             "--no-new-privs",
             "--",
         ]
-    return [*argv, _ansible_playbook()]
+    return argv
 
 
 def _parents(binds: dict[str, tuple[str, str]]) -> Iterator[str]:
@@ -348,7 +340,6 @@ def _environment(dirs: RunDirs, settings: Settings) -> dict[str, str]:
         "ANSIBLE_HOME": str(own / "ansible"),
         "ANSIBLE_LOCAL_TEMP": str(own / "tmp"),
         "ANSIBLE_SSH_CONTROL_PATH_DIR": str(own / "cp"),
-        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(own / "facts"),
         "ANSIBLE_SSH_ARGS": ssh_args,
         "ANSIBLE_HOST_KEY_CHECKING": str(checking),
         "ANSIBLE_NOCOLOR": "1",
