@@ -185,3 +185,19 @@ async def test_downgrading_below_keying_is_refused_while_signed_rows_exist(
 
     assert await migrations.current_revision(empty_engine) == migrations.head_revision()
     assert (await verify(empty_engine)).broken is None
+
+
+async def test_unkeyed_rows_alone_do_not_verify(empty_engine: AsyncEngine) -> None:
+    """The review forged a whole chain as plain SHA-256 rows with the anchor moved to its
+    end: until one signed row covers the last unkeyed one, that cannot be told apart."""
+    await migrations.upgrade(empty_engine, "0007")
+    await write_unkeyed_rows(empty_engine, 3)
+    await migrations.upgrade(empty_engine)
+
+    before_any_change = await verify(empty_engine)
+    await append_rows(empty_engine, 1)
+    after_one = await verify(empty_engine)
+
+    assert before_any_change.broken is not None
+    assert "no row is signed yet" in before_any_change.broken.reason
+    assert after_one.broken is None

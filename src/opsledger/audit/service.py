@@ -137,6 +137,14 @@ async def verify(
             progress(1)
     if broken is None and head.head_hash != walk.expected:
         broken = Break(head.head_id, "the chain head does not match the last row: rows are missing")
+    if broken is None and walk.unkeyed and not walk.signed.total():
+        # The first signed row's HMAC covers the last unkeyed row's hash: until one
+        # exists, unkeyed rows could be a rewrite by anyone who can write the database.
+        broken = Break(
+            head.head_id,
+            "no row is signed yet, and unkeyed rows alone cannot be told from a rewrite "
+            "(any audited change signs the chain from here)",
+        )
     uses = [
         KeyUse(key_id, walk.signed[key_id], key_id == keys.signing.key_id)
         for key_id in keys.known
