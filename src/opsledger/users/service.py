@@ -139,13 +139,13 @@ async def login(ctx: Ctx, throttle: LoginThrottle, body: LoginRequest) -> Token 
     wait = throttle.retry_after(name, address, user.login_unlocked_at if user else None)
     if wait:
         raise RateLimited("too many failed logins: try again later", retry_after=wait)
+    throttle.attempt(name, address)
     password_ok = await passwords.verify_password(
         body.password.get_secret_value(),
         user.password_hash if user else None,
         ctx.settings.bcrypt_rounds,
     )
     if user is None or not password_ok or not user.is_active:
-        throttle.failed(name, address)
         FAILED_LOGINS.inc()
         await audit.record(
             ctx,
@@ -156,7 +156,7 @@ async def login(ctx: Ctx, throttle: LoginThrottle, body: LoginRequest) -> Token 
             user_id=user.id if user else None,
         )
         return None
-    throttle.succeeded(name)
+    throttle.succeeded(name, address)
     user.last_login = utcnow()
     await ctx.session.flush()
     await audit.record(ctx, "login", RESOURCE, user.id, user_name=user.username, user_id=user.id)
