@@ -5,6 +5,7 @@ on the user (``login_unlocked_at``), before which that user's failures stop coun
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections import OrderedDict, deque
@@ -78,15 +79,30 @@ class LoginThrottle:
 
     def retry_after(self, username: str, address: str, unlocked: datetime | None = None) -> int:
         """For a canonical username; ``unlocked``: when an admin last cleared its limit."""
-        return max(self.users.retry_after(username, unlocked), self.addresses.retry_after(address))
+        return max(
+            self.users.retry_after(username, unlocked),
+            self.addresses.retry_after(_client(address)),
+        )
 
     def attempt(self, username: str, address: str) -> None:
         """Count an attempt as failed before it is checked: the check awaits bcrypt, and
         racing attempts that all saw room under the limit were all evaluated (31 of 300
         concurrent ones on PostgreSQL, for a limit of 5)."""
         self.users.fail(username)
-        self.addresses.fail(address)
+        self.addresses.fail(_client(address))
 
     def succeeded(self, username: str, address: str) -> None:
         self.users.clear(username)
-        self.addresses.refund(address)
+        self.addresses.refund(_client(address))
+
+
+def _client(address: str) -> str:
+    """Who an address counts as: an IPv6 client usually holds a whole /64, and would
+    otherwise get a fresh budget from each of its addresses."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
