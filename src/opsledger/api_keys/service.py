@@ -28,15 +28,7 @@ async def create(ctx: Ctx, body: ApiKeyCreate) -> tuple[ApiKey, str]:
             raise ValidationFailed(
                 f"scopes must be a non-empty subset of your role's actions; not allowed: {beyond}"
             )
-    if ctx.user.scopes is not None:
-        # A scoped key mints only narrower keys: an unscoped one would hold the whole role.
-        wanted = role if body.scopes is None else frozenset(body.scopes)
-        beyond = sorted(wanted - ctx.user.scopes)
-        if beyond:
-            raise Forbidden(
-                "an API key may only create keys within its own scopes; "
-                f"not among them: {', '.join(beyond)}"
-            )
+    _within_own_scopes(ctx, body.scopes, "create")
     material = api_keys.generate()
     key = ApiKey(
         user_id=ctx.user_id,
@@ -49,6 +41,20 @@ async def create(ctx: Ctx, body: ApiKeyCreate) -> tuple[ApiKey, str]:
     await repository.add(ctx.session, key)
     await audit.created(ctx, RESOURCE, key)
     return key, material.key
+
+
+def _within_own_scopes(ctx: Ctx, scopes: list[str] | None, verb: str) -> None:
+    """A scoped key acts only on keys no wider than itself (an unscoped key holds its
+    owner's whole role): it can neither mint a wider one nor revoke one."""
+    if ctx.user.scopes is None:
+        return
+    wanted = POLICY[ctx.user.role] if scopes is None else frozenset(scopes)
+    beyond = sorted(wanted - ctx.user.scopes)
+    if beyond:
+        raise Forbidden(
+            f"an API key may only {verb} keys within its own scopes; "
+            f"not among them: {', '.join(beyond)}"
+        )
 
 
 async def get(ctx: Ctx, key_id: int) -> ApiKey:
@@ -64,6 +70,7 @@ async def page(ctx: Ctx, limit: int, after: int | None) -> Rows[ApiKey]:
 
 async def revoke(ctx: Ctx, key_id: int) -> ApiKey:
     key = await get(ctx, key_id)
+    _within_own_scopes(ctx, key.scopes, "revoke")
     if key.revoked_at is not None:
         raise Conflict(f"API key {key_id} is already revoked")
     return await changes.update(ctx, RESOURCE, key, {"revoked_at": utcnow()}, action="revoke")
