@@ -107,6 +107,11 @@ async def test_a_body_that_trickles_is_408(engine: AsyncEngine, operator: Person
         await stalled.wait()  # never set: the server gives up first
         yield b'"x.test"}'
 
+    async def trickle() -> AsyncIterator[bytes]:  # each byte well within the limit
+        for byte in json.dumps(HOST).encode():
+            await asyncio.sleep(0.05)
+            yield bytes([byte])
+
     async for client in client_for(app):
         response = await client.post(
             "/hosts",
@@ -114,6 +119,12 @@ async def test_a_body_that_trickles_is_408(engine: AsyncEngine, operator: Person
             headers=operator.headers | {"content-type": "application/json"},
         )
         assert "too slowly" in problem(response, 408)["detail"]
+        trickled = await client.post(
+            "/hosts",
+            content=trickle(),
+            headers=operator.headers | {"content-type": "application/json"},
+        )
+        assert "too slowly" in problem(trickled, 408)["detail"]
     assert await hosts(engine) == before
 
 

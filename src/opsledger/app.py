@@ -121,7 +121,7 @@ def create_app(
     app.add_middleware(
         RequestLimits,
         max_bytes=settings.max_body_bytes,
-        chunk_seconds=settings.body_timeout_seconds,
+        body_seconds=settings.body_timeout_seconds,
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)

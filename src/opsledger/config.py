@@ -157,8 +157,8 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Open connections one server process serves; beyond it, new requests get 503.
     max_connections: int = Field(1000, ge=1)
-    # Request bodies: at most this size (playbook uploads 4 MiB), each part arriving
-    # within this many seconds of the last.
+    # Request bodies: at most this size (playbook uploads 4 MiB), all of it arriving
+    # within this many seconds.
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     body_timeout_seconds: float = Field(30.0, gt=0)
 

@@ -59,13 +59,13 @@ def too_deep(body: bytes, limit: int = MAX_DEPTH) -> bool:
 
 class RequestLimits:
     """Refuse, with problem+json and before the application sees the request, a body
-    over ``max_bytes`` (413), one whose next bytes take longer than ``chunk_seconds``
+    over ``max_bytes`` (413), one that takes longer than ``body_seconds`` to arrive
     (408), and JSON nested deeper than MAX_DEPTH (422)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, chunk_seconds: float) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, body_seconds: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.chunk_seconds = chunk_seconds
+        self.body_seconds = body_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -81,21 +81,24 @@ class RequestLimits:
         chunks: list[bytes] = []
         size = 0
         more = True
-        while more:
-            try:
-                message = await asyncio.wait_for(receive(), self.chunk_seconds)
-            except TimeoutError:
-                await _refuse(scope, receive, send, 408, "the request body arrived too slowly")
-                return
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                await _refuse(scope, receive, send, 413, too_large)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
+        try:
+            # The whole body within body_seconds: a byte every few seconds would stay
+            # under any per-chunk wait and hold the connection for ever (review finding 10).
+            async with asyncio.timeout(self.body_seconds):
+                while more:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > limit:
+                        await _refuse(scope, receive, send, 413, too_large)
+                        return
+                    chunks.append(chunk)
+                    more = message.get("more_body", False)
+        except TimeoutError:
+            await _refuse(scope, receive, send, 408, "the request body arrived too slowly")
+            return
         body = b"".join(chunks)
         kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         if (kind == b"application/json" or kind.endswith(b"+json")) and too_deep(body):
