@@ -335,3 +335,27 @@ async def test_ids_beyond_32_bits_are_422_not_500(
     assert (
         await client.get("/hosts", params={"hostname": "a\x00b"}, headers=operator.headers)
     ).status_code == 422
+
+
+async def test_only_an_admin_points_a_host_at_a_key_file(
+    client: httpx.AsyncClient, operator: Person, admin: Person
+) -> None:
+    """A key path names key material on the controller (the service account's own keys,
+    say): it is as guarded as a credential."""
+    body = host_body(ssh_key_path="/srv/keys/deploy")
+    by_operator = await client.post("/hosts", json=body, headers=operator.headers)
+    by_admin = await client.post("/hosts", json=body, headers=admin.headers)
+    host_id = by_admin.json()["id"]
+    moved = await client.patch(
+        f"/hosts/{host_id}",
+        json={"ssh_key_path": "/root/.ssh/id_ed25519"},
+        headers=operator.headers,
+    )
+    cleared = await client.patch(
+        f"/hosts/{host_id}", json={"description": "still fine"}, headers=operator.headers
+    )
+
+    assert by_operator.status_code == 403
+    assert by_admin.status_code == 201, by_admin.text
+    assert moved.status_code == 403
+    assert cleared.status_code == 200

@@ -157,9 +157,7 @@ def test_what_stops_jobs_is_named(tmp_path: Path) -> None:
     missing = fine.model_copy(update={"runner_user": "no-such-runner"})
 
     assert sandbox.problem(fine) is None
-    assert f"the playbook root {books} holds {books / 'opsledger.key'}" in (
-        sandbox.problem(exposed) or ""
-    )
+    assert f"{books} holds {books / 'opsledger.key'}" in (sandbox.problem(exposed) or "")
     if ROOT:
         assert "'no-such-runner' does not exist" in (sandbox.problem(missing) or "")
     else:

@@ -147,6 +147,7 @@ async def writable_again(name: str) -> None:
 
 @pytest.mark.backends("postgresql")
 async def test_not_ready_when_the_database_refuses_writes(scratch_engine: AsyncEngine) -> None:
+    operator = await make_person(scratch_engine, UserRole.operator)
     async with scratch_engine.connect() as connection:
         name = await connection.scalar(text("SELECT current_database()"))
         await connection.execute(
@@ -154,13 +155,18 @@ async def test_not_ready_when_the_database_refuses_writes(scratch_engine: AsyncE
         )
         await connection.commit()
     await scratch_engine.dispose()  # new connections are read-only
+    host = {"hostname": "readonly.test", "ip_address": "192.0.2.1", "os_type": "debian"}
     try:
-        response = await readiness(scratch_engine)
+        async for client in client_for(build_app(scratch_engine)):
+            response = await client.get(f"{ROOT}/readyz")
+            written = await client.post("/hosts", json=host, headers=operator.headers)
     finally:
         await writable_again(name)
 
     assert response.status_code == 503
     assert "the database refuses writes" in response.json()["detail"]
+    assert written.status_code == 503  # the database's state, not a bug: not 500
+    assert written.headers["content-type"] == "application/problem+json"
 
 
 @pytest.mark.backends("sqlite")

@@ -27,7 +27,12 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
     url = url or settings.database_url
     backend = make_url(url).get_backend_name()
     # A SQLite file cannot drop a connection the way a server can: no ping needed.
-    options: dict[str, Any] = {"pool_pre_ping": settings.pool_pre_ping and backend != "sqlite"}
+    # hide_parameters: a failed statement's message (logged, never answered) must not
+    # carry the row's values.
+    options: dict[str, Any] = {
+        "pool_pre_ping": settings.pool_pre_ping and backend != "sqlite",
+        "hide_parameters": True,
+    }
     if not (backend == "sqlite" and _is_memory(url)):
         options |= {
             "pool_size": settings.pool_size,

@@ -44,6 +44,12 @@ async def page(
 
 
 async def _check(ctx: Ctx, fields: dict[str, Any], host_id: int | None = None) -> None:
+    if fields.get("ssh_key_path") is not None and not allows(
+        ctx.user.role, "credentials:write", ctx.user.scopes
+    ):
+        # A path on the controller whose key the job's agent loads: as good as a
+        # credential (it could name the service account's own keys), so as guarded.
+        raise Forbidden("only those who manage credentials (admins) may set ssh_key_path")
     hostname = fields.get("hostname")
     if hostname and await repository.hostname_taken(ctx.session, hostname, host_id):
         raise Conflict(f"a host named {hostname!r} already exists")

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opsledger.kit.errors import (
@@ -80,6 +80,12 @@ def install_error_handlers(app: FastAPI) -> None:
         log.info("integrity error: %s", type(exc).__name__)
         return problem_response(409, "the change conflicts with the current data")
 
+    async def on_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        # The database could not do it now: locked past the busy timeout, read-only, out
+        # of disk, unreachable. Not the client's fault; logged in full for the operator.
+        log.error("database unavailable: %s", exc)
+        return problem_response(503, "the database is unavailable; try again shortly")
+
     async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled %s", type(exc).__name__, exc_info=exc)
         return problem_response(500, "an internal error occurred; it has been logged")
@@ -88,4 +94,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(IntegrityError, on_integrity)
+    # Any other refusal by the database (IntegrityError, a subclass, is matched first).
+    app.add_exception_handler(DBAPIError, on_unavailable)
     app.add_exception_handler(Exception, on_unexpected)

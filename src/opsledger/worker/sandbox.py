@@ -157,7 +157,7 @@ def problem(settings: Settings) -> str | None:
             return str(exc)
     overlap = _exposed_secrets(settings)
     if overlap:
-        return f"the playbook root {settings.playbook_root} holds {overlap}: move it out"
+        return f"the job sandbox would show it: {overlap}; move it out"
     return None
 
 
@@ -221,10 +221,12 @@ def _protected(settings: Settings) -> list[Path]:
 
 
 def _exposed_secrets(settings: Settings) -> str | None:
-    root = settings.playbook_root.resolve()
-    for path in _protected(settings):
-        if path.is_relative_to(root):
-            return str(path)
+    """What the sandbox's read-only directories would show of the protected files."""
+    shown = [settings.playbook_root, Path(sys.prefix), Path(sys.base_prefix)]
+    for directory in (path.resolve() for path in shown):
+        for path in _protected(settings):
+            if path.is_relative_to(directory):
+                return f"{directory} holds {path}"
     return None
 
 
