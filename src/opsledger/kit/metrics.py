@@ -16,8 +16,11 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.datastructures import MutableHeaders
 from starlette.routing import Mount
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
+
+from opsledger.kit.asgi import ResponseStartMiddleware
 
 HTTP_REQUESTS = Counter(
     "opsledger_http_requests", "HTTP requests answered.", ["method", "route", "status"]
@@ -91,26 +94,14 @@ def route_template(scope: Scope) -> str:
     return f"{prefix}{route_path}"
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(ResponseStartMiddleware):
     """Counts and times every request by method, route template and status; the route
     template (``/api/v1/hosts/{host_id}``), never the raw path, keeps the label set small."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def begin(self, scope: Scope) -> float:
+        return time.perf_counter()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-
-        async def send_and_observe(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                template = route_template(scope)
-                HTTP_LATENCY.labels(scope["method"], template).observe(
-                    time.perf_counter() - started
-                )
-                HTTP_REQUESTS.labels(scope["method"], template, str(message["status"])).inc()
-            await send(message)
-
-        await self.app(scope, receive, send_and_observe)
+    def started(self, scope: Scope, begun: Any, status: int, headers: MutableHeaders) -> None:
+        template = route_template(scope)
+        HTTP_LATENCY.labels(scope["method"], template).observe(time.perf_counter() - begun)
+        HTTP_REQUESTS.labels(scope["method"], template, str(status)).inc()

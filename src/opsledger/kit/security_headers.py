@@ -6,9 +6,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from typing import Any
 
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
+
+from opsledger.kit.asgi import ResponseStartMiddleware
 
 # The console's own files only; style attributes (the overview's bars) but no inline
 # <style> or script; forms post to the console itself; no plugins, frames or base.
@@ -40,25 +43,11 @@ def allowing_inline_scripts(page: bytes) -> str:
     return POLICY.replace("script-src 'self'", f"script-src 'self' {hashes}")
 
 
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        cacheable = scope["path"].startswith(CACHEABLE)
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in HEADERS.items():
-                    headers[name] = value
-                # A page with a policy of its own (the API docs) keeps it.
-                headers.setdefault("Content-Security-Policy", POLICY)
-                if not cacheable:
-                    headers["Cache-Control"] = "no-store"
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+class SecurityHeadersMiddleware(ResponseStartMiddleware):
+    def started(self, scope: Scope, begun: Any, status: int, headers: MutableHeaders) -> None:
+        for name, value in HEADERS.items():
+            headers[name] = value
+        # A page with a policy of its own (the API docs) keeps it.
+        headers.setdefault("Content-Security-Policy", POLICY)
+        if not scope["path"].startswith(CACHEABLE):
+            headers["Cache-Control"] = "no-store"
