@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from opsledger.db.base import utcnow
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.models import AuditLog, Host, Job, Ticket
-from opsledger.worker.runner import processes_naming
+from opsledger.worker.runner import RUN_PREFIX, processes_naming, run_prefix
 from tests.e2e.cli import free_port
 from tests.factories import unique
 from tests.jobs.conftest import Lab
@@ -326,14 +326,19 @@ async def test_the_reaper_fails_jobs_whose_worker_went_silent(lab: Lab) -> None:
             .values(status="running", started_at=long_ago, heartbeat_at=long_ago)
         )
 
-    left_behind = lab.work_dir / f"opsledger-job-{job_id}-killed"
+    left_behind = lab.work_dir / f"{run_prefix(lab.settings)}{job_id}-killed"
     left_behind.mkdir(parents=True)
     (left_behind / "ssh_key").write_text("a key a killed worker left")
+    # Another installation's run beside it (a second server on this host, a test run):
+    # its jobs are not this database's to judge.
+    theirs = lab.work_dir / f"{RUN_PREFIX}0ther000-{job_id}-running"
+    theirs.mkdir()
 
     reaped = await lab.pool.reap()
 
     assert job_id in reaped
     assert not left_behind.exists()
+    assert theirs.exists()
     job = await lab.job(job_id)
     assert job["status"] == "failed"
     assert "stopped responding" in job["error_message"]

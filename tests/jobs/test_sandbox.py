@@ -6,6 +6,7 @@ showing that each probe really ran."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
@@ -17,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from opsledger.config import JobSandbox, Settings
 from opsledger.db.engine import sqlite_file
 from opsledger.worker import sandbox
+from opsledger.worker.runner import processes_naming
 from tests.api import ENCRYPTION_KEY, JWT_SECRET, Person
 from tests.jobs.conftest import Lab, open_lab
-from tests.jobs.test_runner import RUNNER_ONLY
+from tests.jobs.test_runner import RUNNER_ONLY, leftovers
 from tests.sshd import SshServer
 
 CANARY = "canary-" + "7" * 24
@@ -162,3 +164,59 @@ def test_what_stops_jobs_is_named(tmp_path: Path) -> None:
         assert "'no-such-runner' does not exist" in (sandbox.problem(missing) or "")
     else:
         assert sandbox.problem(missing) is None  # only root switches users
+
+
+FORGE = """\
+import base64, json, os
+def token(document):
+    data = base64.b64encode(json.dumps(document).encode()).decode()
+    return "\\x1b[K" + data + "\\x1b[%dD" % len(data) + "\\x1b[K"
+for pid in os.listdir("/proc"):
+    try:
+        if pid.isdigit() and b"ansible-playbook" in open(f"/proc/{pid}/cmdline", "rb").read():
+            with open(os.readlink(f"/proc/{pid}/fd/1"), "w") as pty:
+                for kind, data in (("runner_on_failed", "zzz"), (None, [1]), ("x", {"res": 5})):
+                    event = {"uuid": "1" * 8 + "-1111-1111-1111-" + "1" * 12, "event": kind,
+                             "event_data": data, "stdout": 7}
+                    pty.write(token(event) + "FORGED\\n" + token({}))
+            break
+    except OSError:
+        continue
+"""
+
+
+@RUNNER_ONLY
+async def test_forged_events_neither_break_the_job_nor_its_cancellation(lab: Lab) -> None:
+    """Review 2: a playbook wrote ansible-runner event tokens with a string for
+    event_data to ansible-playbook's terminal; the server's reading loop raised, cancel
+    then stopped nothing and the run, its agent and the job's slot stayed."""
+    marker = f"2718.{os.getpid()}"
+    forge = FORGE.replace("\n", "\n        ")
+    playbook = await lab.playbook(
+        f"""\
+    - name: forge events
+      delegate_to: localhost
+      shell: |
+        cat > "$HOME/forge.py" <<'PY'
+        {forge}
+        PY
+        python3 "$HOME/forge.py" && touch "$HOME/forged"
+        sleep {marker}
+"""
+    )
+    job_id = await lab.launch(playbook, await lab.host())
+    async with asyncio.timeout(60):  # the forged events are in, and the job sleeps on
+        while not (list(lab.work_dir.glob("*/job/forged")) and processes_naming(marker)):
+            await asyncio.sleep(0.1)
+    await asyncio.sleep(1)  # for the server to read what was forged
+
+    cancelled = await lab.client.post(f"/jobs/{job_id}/cancel", headers=lab.operator.headers)
+    job = await lab.wait(job_id, timeout=30)
+
+    output = await lab.output(job_id)
+    assert cancelled.status_code == 200
+    assert job["status"] == "cancelled"
+    assert "FORGED" in output  # the forged events arrived, as lines like any other
+    async with asyncio.timeout(30):
+        while processes_naming(marker) or leftovers(lab):
+            await asyncio.sleep(0.1)

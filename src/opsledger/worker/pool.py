@@ -114,7 +114,7 @@ class JobPool:
             running = set(await lifecycle.running(session)) | set(self.running)
         if reaped:
             log.warning("failed jobs %s: their worker stopped responding", reaped)
-        swept = await asyncio.to_thread(sweep, self.settings.job_work_dir, running)
+        swept = await asyncio.to_thread(sweep, self.settings, running)
         if swept:
             log.warning("removed run directories left by dead workers: %s", swept)
         return reaped

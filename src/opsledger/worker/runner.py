@@ -14,6 +14,7 @@ directory: the sandbox and all inside it (which die with it), and the agent.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -29,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from opsledger.config import Settings
+from opsledger.config import Settings, safe_url
 from opsledger.db.base import utcnow
 from opsledger.jobs.models import JobStatus
 from opsledger.jobs.plans import Line, Outcome, Plan
@@ -41,7 +42,14 @@ log = logging.getLogger(__name__)
 FAILED_EVENTS = frozenset({"runner_on_failed", "runner_on_unreachable", "runner_item_on_failed"})
 STOP_GRACE_SECONDS = 3.0
 RUN_PREFIX = "opsledger-job-"
-RUN_NAME = re.compile(rf"^{RUN_PREFIX}(\d+)-")
+
+
+def run_prefix(settings: Settings) -> str:
+    """The start of this installation's run directory names: ``opsledger-job-`` and a
+    digest of its database, so that two installations sharing a temp directory (or a
+    test run beside a server) never sweep each other's runs."""
+    database = hashlib.sha256(safe_url(settings.database_url).encode()).hexdigest()[:8]
+    return f"{RUN_PREFIX}{database}-"
 
 
 Emit = Callable[[Line], Awaitable[Any]]
@@ -62,7 +70,9 @@ async def execute(plan: Plan, settings: Settings, emit: Emit, cancel: asyncio.Ev
     if root is not None:
         await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
     workdir = Path(
-        await asyncio.to_thread(tempfile.mkdtemp, prefix=f"{RUN_PREFIX}{plan.job_id}-", dir=root)
+        await asyncio.to_thread(
+            tempfile.mkdtemp, prefix=f"{run_prefix(settings)}{plan.job_id}-", dir=root
+        )
     )
     dirs = sandbox.RunDirs(workdir)
     try:
@@ -117,24 +127,27 @@ async def _run(
     errors = asyncio.create_task(_last_error_line(process.stderr))
     failures: list[str] = []
     end: dict[str, Any] = {}
+    finished = False
     try:
         while line := await process.stdout.readline():
             message = _message(line)
-            if "event" in message:
-                event = message["event"]
+            event = message.get("event")
+            if isinstance(event, dict):
                 for each in lines_of(event):
                     await emit(each)
-                if event.get("event") in FAILED_EVENTS and not _ignored(event):
+                if event["event"] in FAILED_EVENTS and not _ignored(event):
                     failures.append(_failure(event))
-            else:
+            elif message:
                 end = message
+        finished = True
     except ValueError:  # a line over MAX_EVENT_BYTES
         log.warning("job %s sent an event over %d bytes: stopped", plan.job_id, MAX_EVENT_BYTES)
-        await asyncio.to_thread(stop_processes, dirs.root.name)
         end = {"error": f"an event over {MAX_EVENT_BYTES} bytes"}
     finally:
-        stopper.cancel()
+        if not finished:  # whatever stopped the reading, nothing of the run goes on
+            await asyncio.shield(asyncio.to_thread(stop_processes, dirs.root.name))
         returncode = await process.wait()
+        stopper.cancel()
     return _outcome(end, failures, cancel, returncode, await errors)
 
 
@@ -143,18 +156,43 @@ MAX_EVENT_BYTES = 16 * 2**20
 
 def _message(line: bytes) -> dict[str, Any]:
     """One line of the job process: ``{"event": {...}}``, ``{"end": {...}}`` or
-    ``{"error": "..."}``. The playbook could write to that stream too, so anything else
-    is dropped, and an event is only ever read for its text and its kind."""
+    ``{"error": "..."}``. A playbook can forge lines (ansible-runner decodes event tokens
+    from the playbook's own output), so every part the server reads is taken here, of
+    the type it expects, and anything else is dropped."""
     try:
         message = json.loads(line)
     except ValueError:
         return {}
     if not isinstance(message, dict):
         return {}
-    event = message.get("event")
-    if event is not None and not isinstance(event, dict):
-        return {}
-    return message
+    if "event" in message:
+        return {"event": _event(message["event"])} if isinstance(message["event"], dict) else {}
+    end = message.get("end")
+    if isinstance(end, dict):
+        return {"end": {"status": _text(end.get("status")), "rc": _text(end.get("rc"))}}
+    return {"error": _text(message.get("error")) or "no reason given"}
+
+
+def _event(raw: dict[str, Any]) -> dict[str, Any]:
+    data = raw.get("event_data")
+    data = data if isinstance(data, dict) else {}
+    result = data.get("res")
+    result = result if isinstance(result, dict) else {}
+    return {
+        "event": _text(raw.get("event")),
+        "stdout": _text(raw.get("stdout")),
+        "created": _text(raw.get("created")),
+        "event_data": {
+            "task": _text(data.get("task")),
+            "host": _text(data.get("host")),
+            "ignore_errors": data.get("ignore_errors") is True,
+            "res": {"msg": _text(result.get("msg")), "stderr": _text(result.get("stderr"))},
+        },
+    }
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) or value is None else str(value)
 
 
 async def _stop_when_cancelled(cancel: asyncio.Event, dirs: sandbox.RunDirs) -> None:
@@ -246,7 +284,7 @@ def _level(event: dict[str, Any]) -> str:
 
 
 def _ignored(event: dict[str, Any]) -> bool:
-    return bool((event.get("event_data") or {}).get("ignore_errors"))
+    return bool(event["event_data"]["ignore_errors"])
 
 
 def _timestamp(created: object) -> datetime:
@@ -260,12 +298,12 @@ def _timestamp(created: object) -> datetime:
 
 
 def _failure(event: dict[str, Any]) -> str:
-    data = event.get("event_data") or {}
-    result = data.get("res") or {}
-    message = str(result.get("msg") or result.get("stderr") or "no message").strip()
-    if event.get("event") == "runner_on_unreachable":
-        return f"host {data.get('host', '?')} unreachable: {message}"
-    return f"task {data.get('task', '?')!r} failed on {data.get('host', '?')}: {message}"
+    data = event["event_data"]
+    message = (data["res"]["msg"] or data["res"]["stderr"] or "no message").strip()
+    host = data["host"] or "?"
+    if event["event"] == "runner_on_unreachable":
+        return f"host {host} unreachable: {message}"
+    return f"task {data['task'] or '?'!r} failed on {host}: {message}"
 
 
 def _outcome(
@@ -296,14 +334,16 @@ def remove(dirs: sandbox.RunDirs) -> None:
     shutil.rmtree(dirs.agent, ignore_errors=True)
 
 
-def sweep(root: Path | None, keep: set[int]) -> list[Path]:
-    """Remove the run directories (and any process still using them) of jobs not in
-    ``keep``: what a worker killed outright (SIGKILL, OOM, power loss) left behind.
-    Returns what was removed."""
-    base = root or Path(tempfile.gettempdir())
+def sweep(settings: Settings, keep: set[int]) -> list[Path]:
+    """Remove this installation's run directories (and any process still using them) of
+    jobs not in ``keep``: what a worker killed outright (SIGKILL, OOM, power loss) left
+    behind. Returns what was removed."""
+    base = settings.job_work_dir or Path(tempfile.gettempdir())
+    prefix = run_prefix(settings)
+    name = re.compile(rf"^{re.escape(prefix)}(\d+)-")
     removed = []
-    for directory in base.glob(f"{RUN_PREFIX}*"):
-        match = RUN_NAME.match(directory.name)
+    for directory in base.glob(f"{prefix}*"):
+        match = name.match(directory.name)
         if (
             match is None
             or int(match.group(1)) in keep
