@@ -147,6 +147,24 @@ async def test_a_scoped_key_mints_only_narrower_keys(
     assert {key["name"] for key in listed.json()["items"]} == {"ci", "n"}
 
 
+async def test_a_key_never_mints_a_key_that_outlives_it(
+    client: httpx.AsyncClient, operator: Person
+) -> None:
+    """Review 2: a five-minute key minted one that never expired, then revoked itself."""
+    soon = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+    later = (datetime.now(UTC) + timedelta(days=5)).isoformat()
+    parent = await create_key(client, operator, scopes=["api_keys:manage"], expires_at=soon)
+    headers = {"X-API-Key": str(parent["key"])}
+
+    async def mint(**fields: object) -> int:
+        body = {"name": "child", "scopes": ["api_keys:manage"]} | fields
+        return (await client.post("/api-keys", json=body, headers=headers)).status_code
+
+    assert await mint() == 403
+    assert await mint(expires_at=later) == 403
+    assert await mint(expires_at=soon) == 201
+
+
 async def test_a_key_revokes_only_keys_no_wider_than_itself(
     client: httpx.AsyncClient, operator: Person
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from opsledger.api_keys import repository
 from opsledger.api_keys.models import ApiKey
 from opsledger.api_keys.schemas import ApiKeyCreate
@@ -29,6 +31,7 @@ async def create(ctx: Ctx, body: ApiKeyCreate) -> tuple[ApiKey, str]:
                 f"scopes must be a non-empty subset of your role's actions; not allowed: {beyond}"
             )
     _within_own_scopes(ctx, body.scopes, "create")
+    await _not_outliving(ctx, body.expires_at)
     material = api_keys.generate()
     key = ApiKey(
         user_id=ctx.user_id,
@@ -54,6 +57,19 @@ def _within_own_scopes(ctx: Ctx, scopes: list[str] | None, verb: str) -> None:
         raise Forbidden(
             f"an API key may only {verb} keys within its own scopes; "
             f"not among them: {', '.join(beyond)}"
+        )
+
+
+async def _not_outliving(ctx: Ctx, expires_at: datetime | None) -> None:
+    """A key never mints a key that outlives it: a leaked short-lived key would otherwise
+    make itself a permanent one."""
+    if ctx.user.api_key_id is None:
+        return
+    parent = await repository.get(ctx.session, ctx.user.api_key_id, None)
+    deadline = parent.expires_at if parent is not None else None
+    if deadline is not None and (expires_at is None or expires_at > deadline):
+        raise Forbidden(
+            f"an API key may only create keys that expire with it, by {deadline.isoformat()}"
         )
 
 
