@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.audit.keys import AuditKey, AuditKeys
@@ -18,7 +18,7 @@ from opsledger.config import Settings
 from opsledger.models import AuditLog
 from opsledger.users.models import UserRole
 from tests.api import ENCRYPTION_KEY, build_app, client_for, make_person
-from tests.audit.chains import append_rows, forge, verify
+from tests.audit.chains import append_rows, forge, tamper, verify
 from tests.e2e.cli import opsledger
 
 # A key this server never had.
@@ -165,3 +165,35 @@ def test_a_short_audit_key_is_refused_without_being_shown(tmp_path: Path) -> Non
     assert "OPSLEDGER_AUDIT_KEY" in result.stderr
     assert "at least 32 characters" in result.stderr
     assert short not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("cut", ["oldest", "newest", "all"])
+async def test_rows_cut_from_either_end_outside_retention_do_not_verify(
+    scratch_engine: AsyncEngine, backend: str, cut: str
+) -> None:
+    """Review 2 deleted the oldest rows (or all) and moved the anchor: verify said intact.
+    The chain's start and end are sealed with the audit key by every write and purge."""
+    await append_rows(scratch_engine, 6)
+    ids = await row_ids(scratch_engine)
+    assert (await verify(scratch_engine)).broken is None
+    statements = {
+        "oldest": [
+            f"DELETE FROM audit_logs WHERE id <= {ids[2]}",
+            "UPDATE audit_chain SET anchor_hash = "
+            f"(SELECT prev_hash FROM audit_logs WHERE id = {ids[3]})",
+        ],
+        "newest": [
+            f"DELETE FROM audit_logs WHERE id >= {ids[4]}",
+            f"UPDATE audit_chain SET head_id = {ids[3]}, head_hash = "
+            f"(SELECT hash FROM audit_logs WHERE id = {ids[3]})",
+        ],
+        "all": ["DELETE FROM audit_logs", "UPDATE audit_chain SET anchor_hash = head_hash"],
+    }[cut]
+    await tamper(scratch_engine, backend, statements[0])  # the triggers go first
+    async with scratch_engine.begin() as connection:
+        await connection.execute(text(statements[1]))
+
+    result = await verify(scratch_engine)
+
+    assert result.broken is not None
+    assert "start or end was moved" in result.broken.reason

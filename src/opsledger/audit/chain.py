@@ -58,6 +58,14 @@ def compute_hash(prev_hash: str | None, row: AuditLog, key: AuditKey | None) -> 
     return hmac.new(key.secret, message, hashlib.sha256).hexdigest()
 
 
+def seal(key: AuditKey, anchor_hash: str | None, head_id: int | None, head_hash: str | None) -> str:
+    """The chain's own state, signed: where verification starts and where it must end.
+    Rows cut from the start outside retention, from the end, or all of them, leave a
+    state nobody without the key can seal again. ``<key_id>:<HMAC>``."""
+    message = f"chain state\0{anchor_hash or ''}|{head_id or ''}|{head_hash or ''}".encode()
+    return f"{key.key_id}:{hmac.new(key.secret, message, hashlib.sha256).hexdigest()}"
+
+
 @dataclass(frozen=True)
 class Break:
     row_id: int | None

@@ -65,6 +65,9 @@ class AuditChain(Base):
     head_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     anchor_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     legacy_head_id: Mapped[int | None] = mapped_column(BigIntegerKey, default=None)
+    # chain.seal of (anchor, head) under the key of the last write or purge: moving
+    # either without the key breaks it. NULL until the first keyed write.
+    state_seal: Mapped[str | None] = mapped_column(String(90), default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
@@ -33,13 +33,14 @@ async def chain(session: AsyncSession) -> AuditChain:
     return (await session.scalars(statement.execution_options(populate_existing=True))).one()
 
 
-async def append(session: AsyncSession, row: AuditLog) -> AuditLog:
+async def append(session: AsyncSession, row: AuditLog, sealing: Callable[[int], str]) -> AuditLog:
+    """Add the row and make it the chain's head, sealed by ``sealing(row id)``."""
     session.add(row)
     await session.flush()
     await session.execute(
         update(AuditChain)
         .where(AuditChain.id == CHAIN_ID)
-        .values(head_id=row.id, head_hash=row.hash)
+        .values(head_id=row.id, head_hash=row.hash, state_seal=sealing(row.id))
         .execution_options(synchronize_session=False)
     )
     return row

@@ -13,9 +13,9 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.audit import repository
-from opsledger.audit.chain import Break, Walk, compute_hash
+from opsledger.audit.chain import Break, Walk, compute_hash, seal
 from opsledger.audit.keys import AuditKey, AuditKeys
-from opsledger.audit.models import AuditLog
+from opsledger.audit.models import AuditChain, AuditLog
 from opsledger.audit.snapshots import snapshot, unloaded_columns
 from opsledger.config import Settings
 from opsledger.db.base import utcnow
@@ -69,7 +69,10 @@ async def record(
     )
     row.hash = compute_hash(row.prev_hash, row, key)
     AUDIT_ROWS.inc()
-    return await repository.append(ctx.session, row)
+    anchor = head.anchor_hash
+    return await repository.append(
+        ctx.session, row, lambda row_id: seal(key, anchor, row_id, row.hash)
+    )
 
 
 def signing_key(settings: Settings) -> AuditKey:
@@ -137,6 +140,8 @@ async def verify(
             progress(1)
     if broken is None and head.head_hash != walk.expected:
         broken = Break(head.head_id, "the chain head does not match the last row: rows are missing")
+    if broken is None and (walk.signed.total() or head.state_seal is not None):
+        broken = _unsealed(keys, head)
     if broken is None and walk.unkeyed and not walk.signed.total():
         # The first signed row's HMAC covers the last unkeyed row's hash: until one
         # exists, unkeyed rows could be a rewrite by anyone who can write the database.
@@ -153,6 +158,21 @@ async def verify(
     return Verification(walk.rows, broken, walk.unkeyed, uses)
 
 
+def _unsealed(keys: AuditKeys, head: AuditChain) -> Break | None:
+    """Whether the chain's state (its start and end) is sealed by a key of this process:
+    rows cut from either end outside retention leave it unsealed."""
+    key_id, _, _ = (head.state_seal or "").partition(":")
+    key = keys.known.get(key_id)
+    if key is None:
+        return Break(head.head_id, "the chain's start and end are not sealed by a known key")
+    if seal(key, head.anchor_hash, head.head_id, head.head_hash) != head.state_seal:
+        return Break(
+            head.head_id,
+            "the chain's start or end was moved: rows were removed outside retention",
+        )
+    return None
+
+
 async def total(session: AsyncSession) -> int:
     return await repository.count(session)
 
@@ -161,7 +181,7 @@ async def page(session: AsyncSession, *, limit: int, **filters: Any) -> Rows[Aud
     return await repository.page(session, limit=limit, **filters)
 
 
-async def purge_before(session: AsyncSession, cutoff: datetime, limit: int) -> int:
+async def purge_before(session: AsyncSession, cutoff: datetime, limit: int, key: AuditKey) -> int:
     """Remove up to ``limit`` of the oldest rows older than ``cutoff`` (retention only),
     and move the chain's anchor to the oldest row kept, so verification still passes."""
     await repository.lock_chain(session)
@@ -169,7 +189,7 @@ async def purge_before(session: AsyncSession, cutoff: datetime, limit: int) -> i
     if not ids:
         return 0
     removed = await repository.purge(session, ids, utcnow())
-    await reanchor(session)
+    await reanchor(session, key)
     return removed
 
 
@@ -181,12 +201,13 @@ async def first_kept(session: AsyncSession, cutoff: datetime) -> int | None:
     return await repository.first_kept(session, cutoff)
 
 
-async def reanchor(session: AsyncSession) -> None:
+async def reanchor(session: AsyncSession, key: AuditKey) -> None:
     """After rows left the start of the chain (in the caller's transaction, which holds
-    the chain lock): verification now starts at the oldest row kept."""
+    the chain lock): verification now starts at the oldest row kept, sealed with ``key``."""
     head = await repository.chain(session)
     remaining, oldest_prev = await repository.oldest_prev_hash(session)
     head.anchor_hash = oldest_prev if remaining else head.head_hash
+    head.state_seal = seal(key, head.anchor_hash, head.head_id, head.head_hash)
     await session.flush()
 
 

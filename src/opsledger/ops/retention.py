@@ -71,7 +71,7 @@ async def purge(
 ) -> dict[str, int]:
     """Remove what is past retention; returns the rows removed per table."""
     # Before anything goes: a purge must not happen without its audit row.
-    audit.signing_key(settings)
+    key = audit.signing_key(settings)
     removed = dict.fromkeys(TABLES, 0)
     await _ensure_partitions(sessions)
     # PostgreSQL: whole months go at once; what is left is deleted row by row below.
@@ -81,7 +81,7 @@ async def purge(
         first_kept = await audit.first_kept(session, limits.audit_logs)
         months = await partitions.drop_expired_audit(connection, limits.audit_logs, first_kept)
         if months:
-            await audit.reanchor(session)
+            await audit.reanchor(session, key)
     for name, dropped in (("job_logs", lines), ("audit_logs", months)):
         removed[name] = sum(partition.rows for partition in dropped)
         if progress is not None and dropped:
@@ -97,7 +97,7 @@ async def purge(
             progress("job_logs", count)
     while True:
         async with unit_of_work(sessions) as session:
-            count = await audit.purge_before(session, limits.audit_logs, batch)
+            count = await audit.purge_before(session, limits.audit_logs, batch, key)
         if not count:
             break
         removed["audit_logs"] += count
