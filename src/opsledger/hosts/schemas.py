@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StrictBool, StringConstraints, field_validator
 
 from opsledger.hosts.models import HostStatus
 from opsledger.kit.filtering import ListQuery
@@ -64,7 +64,7 @@ class HostUpdate(UpdateSchema):
     environment: Short | None = None
     description: Text | None = None
     host_role_id: int | None = Field(None, ge=1, le=MAX_ID)
-    is_active: bool | None = None
+    is_active: StrictBool | None = None  # true or false only, as the schema says
 
     _hostname = field_validator("hostname")(_lower)
 

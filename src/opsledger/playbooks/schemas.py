@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Self
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StrictBool, StringConstraints, model_validator
 
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.schemas import RequestSchema, ResponseSchema, Text, UpdateSchema, Variables
@@ -46,7 +46,7 @@ class PlaybookUpdate(UpdateSchema):
     description: Text | None = None
     tags: TagList | None = None
     variables: Variables | None = None
-    is_active: bool | None = None
+    is_active: StrictBool | None = None  # true or false only, as the schema says
 
 
 class PlaybookRead(ResponseSchema):

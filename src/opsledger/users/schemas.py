@@ -6,7 +6,7 @@ import unicodedata
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import EmailStr, Field, SecretStr, StringConstraints, field_validator
+from pydantic import EmailStr, Field, SecretStr, StrictBool, StringConstraints, field_validator
 
 from opsledger.kit.schemas import RequestSchema, ResponseSchema
 from opsledger.users.models import UserRole
@@ -42,7 +42,7 @@ class UserCreate(RequestSchema):
 class UserUpdate(RequestSchema):
     email: EmailStr | None = Field(default=None, max_length=120)
     role: UserRole | None = None
-    is_active: bool | None = None
+    is_active: StrictBool | None = None  # true or false only, as the schema says
 
     @field_validator("email")
     @classmethod
