@@ -1,6 +1,6 @@
 """What a run of a job needs and what it gives back: the plan a runner receives when the
 job is claimed, the lines it prints and how it ended. The jobs domain builds and records
-these; the worker runs them (and only the worker loads ansible-runner)."""
+these; the worker runs them (and only its sandboxed job process loads ansible-runner)."""
 
 from __future__ import annotations
 

@@ -40,10 +40,10 @@ from typing import Any
 
 from opsledger.config import JobSandbox, Settings
 from opsledger.db.engine import sqlite_file
-from opsledger.worker import job_process
 
-IDENT = "run"
-AGENT_SUFFIX = ".agent"  # ansible-runner's artifact folder name for the run
+AGENT_SUFFIX = ".agent"
+# Started by path, never imported here: ansible-runner loads only in the job process.
+JOB_PROCESS = Path(__file__).with_name("job_process.py")
 AGENT_START_SECONDS = 5.0
 # The system the playbook process needs: libraries, programs, names, certificates and the
 # ssh client's configuration. /etc/ssh as a whole would carry sshd's host keys.
@@ -241,7 +241,7 @@ def prepare(dirs: RunDirs, account: Account | None) -> None:
 
 def job_command(dirs: RunDirs, settings: Settings, account: Account | None) -> JobCommand:
     """The job process (``job_process.py``, by path, under this interpreter), confined."""
-    script = str(Path(job_process.__file__).resolve())
+    script = str(JOB_PROCESS.resolve())
     argv = [*_confinement(dirs, settings, account, script), sys.executable, script]
     return JobCommand(argv, _environment(dirs, settings))
 
