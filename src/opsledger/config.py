@@ -49,6 +49,16 @@ class JobSandbox(StrEnum):
     none = "none"
 
 
+class JobNetwork(StrEnum):
+    """What a playbook's process reaches from the controller, under bubblewrap."""
+
+    # Nothing but its own hosts' SSH ports, through the run's relay (worker/relay.py).
+    ssh = "ssh"
+    # The controller's network, loopback and its services included: for playbooks whose
+    # controller-side tasks must call out (``delegate_to: localhost`` with ``uri``).
+    host = "host"
+
+
 def normalize_database_url(value: str) -> str:
     """Map ``postgresql://``, ``mysql://`` … to the async driver opsledger ships with.
 
@@ -132,6 +142,7 @@ class Settings(BaseSettings):
     # without one they are not checked and nothing is remembered between jobs.
     ssh_known_hosts: Path | None = None
     job_sandbox: JobSandbox = JobSandbox.bwrap
+    job_network: JobNetwork = JobNetwork.ssh
     # When the server runs as root, playbooks run as this unprivileged account
     # (`opsledger up` creates it); otherwise they run as the server's own user.
     runner_user: str = Field("opsledger-runner", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")

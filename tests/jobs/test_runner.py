@@ -136,6 +136,8 @@ async def test_an_unreachable_host_fails_with_the_reason(lab: Lab) -> None:
 
     assert job["status"] == "failed"
     assert "unreachable" in job["error_message"], await lab.output(job["id"])
+    # The relay's reason, through ssh: the address and what the network said.
+    assert f"port {host['ssh_port']}: Connection refused" in job["error_message"]
     ticket = await ticket_of(lab, job["id"])
     assert ticket is not None
     assert ticket.priority == "medium"

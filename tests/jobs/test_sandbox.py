@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -131,6 +132,65 @@ async def test_a_hostile_playbook_finds_none_of_the_servers_secrets(guarded: Lab
     for line in lab.ssh.private_key.splitlines()[1:-1]:
         assert line not in output
     assert "another-run" not in output
+
+
+NETWORK_PROBE = """\
+import socket, sys
+def attempt(what, connect):
+    try:
+        connect()
+        print(what, "CONNECTED")
+    except OSError as exc:
+        print(what, "refused:", exc)
+attempt("loopback", lambda: socket.create_connection(("127.0.0.1", {port}), timeout=3))
+relay = socket.socket(socket.AF_UNIX)
+relay.connect("{relay}")
+relay.sendall(b"127.0.0.1 {port}\\n")
+print("relay said", relay.recv(200).decode().strip())
+"""
+
+
+@RUNNER_ONLY
+async def test_a_playbook_reaches_its_hosts_ssh_and_nothing_else(lab: Lab) -> None:
+    """A playbook on the controller tries a service on the controller's loopback, directly
+    and through the run's SSH relay: neither reaches it, while the job's own SSH works."""
+    reached: list[str] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        reached.append("connected")
+        writer.close()
+
+    service = await asyncio.start_server(record, "127.0.0.1", 0)
+    port = service.sockets[0].getsockname()[1]
+    probe = NETWORK_PROBE.format(port=port, relay="$RELAY").replace("\n", "\n        ")
+    playbook = await lab.playbook(
+        f"""\
+    - name: reach the controller's loopback
+      delegate_to: localhost
+      shell: |
+        cat > "$HOME/probe.py" <<'PY'
+        {probe}
+        PY
+        RELAY=$(ls {tempfile.gettempdir()}/*.agent/relay.sock 2>/dev/null | head -1)
+        sed -i "s|\\$RELAY|$RELAY|" "$HOME/probe.py"
+        python3 "$HOME/probe.py"
+      register: probe
+    - name: show it
+      debug:
+        msg: "{{{{ probe.stdout_lines }}}}"
+    - name: and the host itself is reached over SSH
+      command: hostname
+"""
+    )
+    async with service:
+        job = await lab.wait(await lab.launch(playbook, await lab.host()))
+        output = await lab.output(job["id"])
+
+    assert job["status"] == "success", output
+    assert reached == []
+    assert "loopback refused" in output
+    assert "relay said refused: not a host of this run" in output
+    assert "CONNECTED" not in output
 
 
 @RUNNER_ONLY

@@ -7,18 +7,23 @@ stdin, and reads back one JSON document per line on stdout: each event, then the
 (its artifacts, the event data the callback leaves for it) happens in here, as the
 sandbox's account: the server reads nothing the playbook could have written but this
 stream, and a forged line can say no more than the playbook could print anyway.
+
+``job_process.py relay SOCKET HOST PORT`` is ssh's ProxyCommand inside the sandbox (see
+``relay.py``): it asks the run's relay for HOST:PORT and hands the connected socket to
+ssh (``ProxyUseFdpass``), so it is gone before ssh sends a byte.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import sys
 from typing import Any
 
-import ansible_runner
-
 
 def main() -> None:
+    import ansible_runner  # here: the relay command starts on every ssh connection
+
     arguments = json.load(sys.stdin)
     out = sys.stdout
 
@@ -38,5 +43,23 @@ def main() -> None:
     send({"end": {"status": runner.status, "rc": runner.rc}})
 
 
+def relay(socket_path: str, host: str, port: str) -> int:
+    connection = socket.socket(socket.AF_UNIX)
+    connection.connect(socket_path)
+    connection.sendall(f"{host} {port}\n".encode())
+    answer = b""
+    while not answer.endswith(b"\n") and (byte := connection.recv(1)):
+        answer += byte
+    if answer != b"ok\n":
+        reason = answer.decode(errors="replace").strip() or "the relay closed"
+        sys.stderr.write(f"opsledger relay: {reason}\n")
+        return 255
+    ssh = socket.socket(fileno=sys.stdout.fileno())  # ssh's end of a socket pair
+    socket.send_fds(ssh, [b"\0"], [connection.fileno()])
+    return 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["relay"]:
+        sys.exit(relay(*sys.argv[2:5]))
     main()

@@ -36,6 +36,7 @@ from opsledger.jobs.models import JobStatus
 from opsledger.jobs.plans import Line, Outcome, Plan
 from opsledger.playbooks.files import current_hash
 from opsledger.worker import sandbox
+from opsledger.worker.relay import Relay
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +80,15 @@ async def execute(plan: Plan, settings: Settings, emit: Emit, cancel: asyncio.Ev
         account = sandbox.runner_account(settings)
         await asyncio.to_thread(sandbox.prepare, dirs, account)
         agent = sandbox.Agent(dirs, account)
+        owner = None if account is None else (account.uid, account.gid)
+        relay = Relay(dirs.relay_socket, [(plan.address, plan.port)], owner)
         try:
             await asyncio.to_thread(agent.start)
             await asyncio.to_thread(agent.add, _key_text(plan), plan.key_path)
+            await relay.start()
             return await _run(plan, settings, dirs, account, emit, cancel)
         finally:
+            await relay.close()
             await asyncio.to_thread(agent.stop)
     except sandbox.SandboxError as exc:
         return await _refuse(emit, str(exc))

@@ -11,7 +11,8 @@ job process (``job_process.py``: ansible-runner, ansible-playbook and all they s
   mount, PID, IPC and UTS namespaces. Its file system holds /usr, a few files of /etc,
   Python, the playbook root (read-only) and the run's own directory: not the key file,
   the database, the .env, other jobs' directories, nor the server's /proc (it has a
-  /proc of its own).
+  /proc of its own). With ``OPSLEDGER_JOB_NETWORK=ssh`` (the default) it has a network
+  namespace of its own too: its only way out is SSH to its own hosts (``relay.py``).
 - When the server runs as root, it runs as ``OPSLEDGER_RUNNER_USER`` without
   capabilities and unable to gain any (setpriv, no_new_privs).
 - The SSH key never lies in a file it can open: an ssh-agent started for the run holds
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 import sys
@@ -38,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from opsledger.config import JobSandbox, Settings
+from opsledger.config import JobNetwork, JobSandbox, Settings
 from opsledger.db.engine import sqlite_file
 
 AGENT_SUFFIX = ".agent"
@@ -118,6 +120,10 @@ class RunDirs:
     @property
     def agent_socket(self) -> Path:
         return self.agent / "agent.sock"
+
+    @property
+    def relay_socket(self) -> Path:
+        return self.agent / "relay.sock"
 
     @property
     def identity(self) -> Path:
@@ -263,6 +269,8 @@ def _confinement(
     ]
     if account is None:
         argv.append("--unshare-user")  # unprivileged: a user namespace, same uid
+    if settings.job_network is JobNetwork.ssh:
+        argv.append("--unshare-net")  # loopback only: ssh leaves through the relay
     argv += _system_mounts()
     argv += ["--proc", "/proc", "--dev", "/dev"]
     for shared in ("/dev/shm", "/tmp"):  # noqa: S108 - the sandbox's own, empty
@@ -278,8 +286,9 @@ def _confinement(
         | {path: ("--ro-bind", path) for path in readable}
         | {path: ("--bind", path) for path in writable}
     )
+    # Ansible asks the shell for ~, which for a system account may be /nonexistent.
     home = pwd.getpwuid(os.getuid() if account is None else account.uid).pw_dir
-    if home.count("/") > 1 and not home.startswith(("/etc/", "/usr/", "/proc/", "/dev/")):
+    if home != "/" and not home.startswith(("/etc/", "/usr/", "/proc/", "/dev/")):
         binds[home] = ("--bind", str(dirs.own))
     argv += _parents(binds)
     for path, (kind, source) in binds.items():
@@ -326,9 +335,13 @@ def _environment(dirs: RunDirs, settings: Settings) -> dict[str, str]:
     checking = settings.ssh_known_hosts is not None
     # Only the run's key, through the run's agent: never the service account's agent or
     # default keys, and no connection shared with another run.
+    proxy = shlex.join(
+        [sys.executable, "-I", "-S", str(JOB_PROCESS.resolve()), "relay", str(dirs.relay_socket)]
+    )
     ssh_args = (
         f"-o ControlMaster=no -o UserKnownHostsFile={known_hosts} "
-        f"-o IdentitiesOnly=yes -o IdentityAgent={dirs.agent_socket}"
+        f"-o IdentitiesOnly=yes -o IdentityAgent={dirs.agent_socket} "
+        f"-o {shlex.quote(f'ProxyCommand={proxy} %h %p')} -o ProxyUseFdpass=yes"
     )
     if checking:
         ssh_args += " -o StrictHostKeyChecking=yes"

@@ -1,0 +1,88 @@
+"""The SSH relay on its own: it connects the run's targets and refuses everything else."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from opsledger.worker.relay import MAX_REQUEST_BYTES, Relay
+
+
+@pytest.fixture
+async def echo() -> AsyncIterator[int]:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while chunk := await reader.read(1024):
+            writer.write(chunk.upper())
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    async with server:
+        yield server.sockets[0].getsockname()[1]
+
+
+async def ask(
+    relay: Relay, request: bytes
+) -> tuple[bytes, asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_unix_connection(str(relay.path))
+    writer.write(request)
+    return await reader.readline(), reader, writer
+
+
+async def test_the_relay_connects_a_target_both_ways(tmp_path: Path, echo: int) -> None:
+    relay = Relay(tmp_path / "relay.sock", [("127.0.0.1", echo)], None)
+    await relay.start()
+    try:
+        answer, reader, writer = await ask(relay, f"127.0.0.1 {echo}\n".encode())
+        writer.write(b"ssh-2.0 hello")
+        writer.write_eof()
+        assert answer == b"ok\n"
+        assert await reader.read() == b"SSH-2.0 HELLO"
+        writer.close()
+    finally:
+        await relay.close()
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        b"127.0.0.1 {other}\n",  # a port of the controller's that is not the run's
+        b"localhost {port}\n",  # another name for the same address
+        b"127.0.0.1:{port}\n",
+        b"127.0.0.1 {port} extra\n",
+        b"\n",
+        b"x" * MAX_REQUEST_BYTES + b" {port}\n",
+    ],
+)
+async def test_the_relay_refuses_anything_but_a_target(
+    tmp_path: Path, echo: int, request_line: bytes
+) -> None:
+    relay = Relay(tmp_path / "relay.sock", [("127.0.0.1", echo)], None)
+    await relay.start()
+    try:
+        request = request_line.replace(b"{port}", str(echo).encode())
+        request = request.replace(b"{other}", str(echo + 1).encode())
+        answer, reader, writer = await ask(relay, request)
+        assert answer == b"refused: not a host of this run\n"
+        assert await reader.read() == b""  # and closed
+        writer.close()
+    finally:
+        await relay.close()
+
+
+async def test_a_target_that_does_not_answer_is_named_with_the_reason(tmp_path: Path) -> None:
+    closed = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = closed.sockets[0].getsockname()[1]
+    closed.close()
+    await closed.wait_closed()
+    relay = Relay(tmp_path / "relay.sock", [("127.0.0.1", port)], None)
+    await relay.start()
+    try:
+        answer, _, writer = await ask(relay, f"127.0.0.1 {port}\n".encode())
+        assert answer == f"cannot connect to 127.0.0.1 port {port}: Connection refused\n".encode()
+        writer.close()
+    finally:
+        await relay.close()
