@@ -53,12 +53,15 @@ def has_tag(tag: TagMatch) -> ColumnElement[bool]:
     return tag_text.is_not(None) if value is None else tag_text == value
 
 
+def _selectable() -> tuple[ColumnElement[bool], ...]:
+    """What every host a selector can match is: active and not decommissioned."""
+    return Host.is_active.is_(True), Host.status != HostStatus.decommissioned
+
+
 def _selection(
     host_ids: Sequence[int] | None, filters: dict[str, Any], tags: Sequence[TagMatch]
 ) -> Select[Any]:
-    statement = select(Host).where(
-        Host.is_active.is_(True), Host.status != HostStatus.decommissioned
-    )
+    statement = select(Host).where(*_selectable())
     if host_ids is not None:
         statement = statement.where(Host.id.in_(host_ids))
     for tag in tags:
@@ -103,18 +106,16 @@ async def missing_ids(session: AsyncSession, host_ids: Sequence[int]) -> list[in
 
 async def environments(session: AsyncSession) -> list[str]:
     """The environments of the hosts a selector can match (active, not decommissioned)."""
-    statement = _selection(None, {}, []).where(Host.environment.is_not(None))
-    values = await session.scalars(
-        statement.with_only_columns(Host.environment).distinct().order_by(Host.environment)
+    statement = (
+        select(Host.environment)
+        .where(*_selectable(), Host.environment.is_not(None))
+        .distinct()
+        .order_by(Host.environment)
     )
-    return [value for value in values if value is not None]
+    return [value for value in await session.scalars(statement) if value is not None]
 
 
 async def tag_values(session: AsyncSession, key: str) -> list[str]:
     """The values tag ``key`` has on the hosts a selector can match, as text."""
-    value = member_text(Host.tags, key).label("value")
-    statement = select(value).where(
-        Host.is_active.is_(True), Host.status != HostStatus.decommissioned
-    )
-    rows = await session.scalars(statement.distinct())
-    return sorted(row for row in rows if row is not None)
+    statement = select(member_text(Host.tags, key)).where(*_selectable()).distinct()
+    return sorted(value for value in await session.scalars(statement) if value is not None)
