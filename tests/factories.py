@@ -24,6 +24,7 @@ from opsledger.models import (
     Infrastructure,
     Job,
     JobLog,
+    JobTemplate,
     MonitoringAlert,
     Playbook,
     Secret,
@@ -77,6 +78,13 @@ async def make_playbook(session: AsyncSession, **fields: Any) -> Playbook:
     name = unique("playbook")
     defaults = {"name": name, "file_path": f"{name}.yml", "file_hash": "0" * 64}
     return await add(session, Playbook(**(defaults | fields)))
+
+
+async def make_template(session: AsyncSession, **fields: Any) -> JobTemplate:
+    if "playbook_id" not in fields:
+        fields["playbook_id"] = (await make_playbook(session)).id
+    defaults = {"name": unique("template"), "selector": {}}
+    return await add(session, JobTemplate(**(defaults | fields)))
 
 
 async def make_host(session: AsyncSession, **fields: Any) -> Host:

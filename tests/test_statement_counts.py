@@ -47,6 +47,9 @@ LISTS: list[tuple[str, Make]] = [
     ("/secrets", lambda s, a, h: f.make_secret(s, h.owner)),
     ("/audit", lambda s, a, h: f.make_audit_row(s)),
     ("/hosts/{host}/credentials", _credential),
+    ("/job-templates", lambda s, a, h: f.make_template(s, prompts=[{"name": "v", "type": "text"}])),
+    # The anchor's template selects every host: each row made is one more host it previews.
+    ("/job-templates/{template}/preview", lambda s, a, h: f.make_host(s)),
 ]
 
 
@@ -65,11 +68,12 @@ def counting(engine: AsyncEngine) -> Iterator[list[str]]:
 
 
 class Anchor:
-    """The host (and owner) child rows hang off."""
+    """The host (and owner) child rows hang off, and a template that selects every host."""
 
-    def __init__(self, host: Any, owner: Any) -> None:
+    def __init__(self, host: Any, owner: Any, template: Any) -> None:
         self.id = host.id
         self.owner = owner
+        self.template_id = template.id
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +90,13 @@ async def test_a_list_costs_the_same_statements_for_1_and_100_rows(
 ) -> None:
     admin = await make_person(engine, UserRole.admin)
     async with unit_of_work(session_factory(engine)) as session:
-        anchor = Anchor(await f.make_host(session), await session.get(f.User, admin.id))
+        anchor = Anchor(
+            await f.make_host(session),
+            await session.get(f.User, admin.id),
+            await f.make_template(session),
+        )
         await make(session, admin, anchor)
-    url = path.format(host=anchor.id)
+    url = path.format(host=anchor.id, template=anchor.template_id)
 
     async def listed() -> int:
         async for client in client_for(build_app(engine)):

@@ -39,6 +39,7 @@ from opsledger.secrets.endpoints import router as secrets_router
 from opsledger.security.crypto import KeyRing, install_key_ring
 from opsledger.security.throttle import LoginThrottle
 from opsledger.stats.endpoints import router as stats_router
+from opsledger.templates.endpoints import router as templates_router
 from opsledger.tickets.endpoints import router as tickets_router
 from opsledger.users.endpoints import auth_router
 from opsledger.users.endpoints import router as users_router
@@ -68,6 +69,7 @@ def api_router() -> APIRouter:
         hosts_router,
         credentials_router,
         playbooks_router,
+        templates_router,
         infrastructure_router,
         applications_router,
         deployments_router,

@@ -18,6 +18,7 @@ from opsledger.infrastructure.models import Infrastructure
 from opsledger.jobs.models import Job, JobLog
 from opsledger.playbooks.models import Playbook
 from opsledger.secrets.models import Secret
+from opsledger.templates.models import JobTemplate
 from opsledger.tickets.models import Ticket
 from opsledger.users.models import RevokedToken, User
 
@@ -39,6 +40,7 @@ __all__ = [
     "Infrastructure",
     "Job",
     "JobLog",
+    "JobTemplate",
     "MonitoringAlert",
     "Playbook",
     "RevokedToken",

@@ -24,6 +24,7 @@ from opsledger.models import (
     HostRole,
     Job,
     JobLog,
+    JobTemplate,
     MonitoringAlert,
     Secret,
     Ticket,
@@ -61,6 +62,12 @@ RULES = [
     Rule(DeploymentStatusHistory.deployment_id, "CASCADE", f.make_deployment, f.make_history),
     Rule(
         Job.playbook_id, "RESTRICT", f.make_playbook, lambda s, p: f.make_job(s, playbook_id=p.id)
+    ),
+    Rule(
+        JobTemplate.playbook_id,
+        "RESTRICT",
+        f.make_playbook,
+        lambda s, p: f.make_template(s, playbook_id=p.id),
     ),
     Rule(Job.host_id, "RESTRICT", f.make_host, lambda s, h: f.make_job(s, host_id=h.id)),
     Rule(Job.user_id, "RESTRICT", f.make_user, lambda s, u: f.make_job(s, user_id=u.id)),
@@ -179,6 +186,7 @@ UNIQUE_VALUES = [
     pytest.param(f.make_user, "email", id="users.email"),
     pytest.param(f.make_playbook, "name", id="playbooks.name"),
     pytest.param(f.make_role, "name", id="host_roles.name"),
+    pytest.param(f.make_template, "name", id="job_templates.name"),
 ]
 
 
@@ -245,6 +253,28 @@ async def test_resources_outside_seed_004_bounds_are_refused_by_the_database(
     with pytest.raises(IntegrityError):
         async with session.begin_nested():
             await f.make_resources(session, deployment, **fields)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"verbosity": -1},
+        {"verbosity": 5},
+        {"forks": 0},
+        {"forks": 51},
+        {"timeout_seconds": 0},
+        {"batch_size": 0},
+        {"max_fail_percentage": -1},
+        {"max_fail_percentage": 101},
+    ],
+    ids=lambda fields: next(f"{k}={v}" for k, v in fields.items()),
+)
+async def test_template_options_out_of_range_are_refused_by_the_database(
+    session: AsyncSession, fields: dict[str, Any]
+) -> None:
+    with pytest.raises(IntegrityError):
+        async with session.begin_nested():
+            await f.make_template(session, **fields)
 
 
 async def test_resources_at_seed_004_bounds_are_accepted(session: AsyncSession) -> None:

@@ -45,6 +45,7 @@ EXPECTED_TABLES = {
     "audit_chain",
     "audit_purge_guard",
     "revoked_tokens",
+    "job_templates",
 }
 
 

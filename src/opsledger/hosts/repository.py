@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db import queries
 from opsledger.db.types import member_text
-from opsledger.hosts.models import Host
+from opsledger.hosts.models import Host, HostStatus
 from opsledger.jobs.models import Job
+from opsledger.kit.filtering import where_equal
 from opsledger.kit.pagination import Rows
+
+TagMatch = tuple[str, str | None]
 
 
 async def get(session: AsyncSession, host_id: int) -> Host | None:
@@ -37,11 +41,81 @@ async def page(
 ) -> Rows[Host]:
     statement = select(Host)
     if tag is not None:
-        key, value = tag
-        tag_text = member_text(Host.tags, key)
-        statement = statement.where(tag_text.is_not(None) if value is None else tag_text == value)
+        statement = statement.where(has_tag(tag))
     return await queries.page(session, Host, filters, limit, after, statement)
+
+
+def has_tag(tag: TagMatch) -> ColumnElement[bool]:
+    """The host has tag ``key`` (value None), or has it with that value; the name and value
+    are bound parameters on every backend."""
+    key, value = tag
+    tag_text = member_text(Host.tags, key)
+    return tag_text.is_not(None) if value is None else tag_text == value
+
+
+def _selectable() -> tuple[ColumnElement[bool], ...]:
+    """What every host a selector can match is: active and not decommissioned."""
+    return Host.is_active.is_(True), Host.status != HostStatus.decommissioned
+
+
+def _selection(
+    host_ids: Sequence[int] | None, filters: dict[str, Any], tags: Sequence[TagMatch]
+) -> Select[Any]:
+    statement = select(Host).where(*_selectable())
+    if host_ids is not None:
+        statement = statement.where(Host.id.in_(host_ids))
+    for tag in tags:
+        statement = statement.where(has_tag(tag))
+    return where_equal(statement, Host, filters)
+
+
+async def selected(
+    session: AsyncSession,
+    host_ids: Sequence[int] | None,
+    filters: dict[str, Any],
+    tags: Sequence[TagMatch],
+) -> list[Host]:
+    """Every active, non-decommissioned host matching all of it, by id: one statement."""
+    statement = _selection(host_ids, filters, tags).order_by(Host.id)
+    return list(await session.scalars(statement))
+
+
+async def selected_page(
+    session: AsyncSession,
+    host_ids: Sequence[int] | None,
+    filters: dict[str, Any],
+    tags: Sequence[TagMatch],
+    limit: int,
+    after: int | None,
+) -> tuple[Rows[Host], int]:
+    """A keyset page of what ``selected`` answers, and how many rows it answers in all."""
+    statement = _selection(host_ids, filters, tags)
+    total = await session.scalar(select(func.count()).select_from(statement.subquery()))
+    return await queries.keyset_page(session, statement, Host.id, limit, after), int(total or 0)
 
 
 async def has_jobs(session: AsyncSession, host_id: int) -> bool:
     return bool(await session.scalar(select(exists().where(Job.host_id == host_id))))
+
+
+async def missing_ids(session: AsyncSession, host_ids: Sequence[int]) -> list[int]:
+    """Which of ``host_ids`` name no host."""
+    found = set(await session.scalars(select(Host.id).where(Host.id.in_(host_ids))))
+    return sorted(set(host_ids) - found)
+
+
+async def environments(session: AsyncSession) -> list[str]:
+    """The environments of the hosts a selector can match (active, not decommissioned)."""
+    statement = (
+        select(Host.environment)
+        .where(*_selectable(), Host.environment.is_not(None))
+        .distinct()
+        .order_by(Host.environment)
+    )
+    return [value for value in await session.scalars(statement) if value is not None]
+
+
+async def tag_values(session: AsyncSession, key: str) -> list[str]:
+    """The values tag ``key`` has on the hosts a selector can match, as text."""
+    statement = select(member_text(Host.tags, key)).where(*_selectable()).distinct()
+    return sorted(value for value in await session.scalars(statement) if value is not None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import Field, StrictBool, StringConstraints, field_validator
+from pydantic import AfterValidator, Field, StrictBool, StringConstraints, field_validator
 
 from opsledger.hosts.models import HostStatus
 from opsledger.kit.filtering import ListQuery
@@ -15,6 +15,7 @@ from opsledger.kit.schemas import (
     IpAddress,
     RequestSchema,
     ResponseSchema,
+    StrictInput,
     Tags,
     Text,
     UpdateSchema,
@@ -26,6 +27,9 @@ SshUser = Annotated[
 ]
 KeyPath = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"^/[^\x00]*$")]
 Port = Annotated[int, Field(ge=1, le=65535)]
+# `key` (the tag is set) or `key=value`, split at the first `=`: what `?tag=` takes.
+TagMatch = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^=]")]
+MAX_SELECTED_IDS = 1000
 
 
 def _lower(value: str | None) -> str | None:
@@ -117,3 +121,59 @@ class HostDeleteQuery(RequestSchema):
     hard: bool = Field(
         False, description="Delete the row (admins only) instead of deactivating the host."
     )
+
+
+def _distinct(ids: list[int]) -> list[int]:
+    return sorted(set(ids))
+
+
+def _selectable(status: HostStatus | None) -> HostStatus | None:
+    if status is HostStatus.decommissioned:
+        raise ValueError("decommissioned hosts are never selected")
+    return status
+
+
+class HostSelector(StrictInput):
+    """Which hosts a template (or a run) works on: the active, non-decommissioned hosts
+    that match every criterion given; with none given, every such host."""
+
+    host_ids: (
+        Annotated[
+            list[Annotated[int, Field(ge=1, le=MAX_ID)]],
+            Field(min_length=1, max_length=MAX_SELECTED_IDS),
+            AfterValidator(_distinct),
+        ]
+        | None
+    ) = Field(None, description="Only these hosts (those that also match the rest).")
+    host_role_id: int | None = Field(None, ge=1, le=MAX_ID)
+    environment: Short | None = None
+    tags: Annotated[list[TagMatch], Field(min_length=1, max_length=20)] | None = Field(
+        None, description="Each `key` (the tag is set) or `key=value`; a host must match all."
+    )
+    status: Annotated[HostStatus | None, AfterValidator(_selectable)] = None
+
+    def tag_matches(self) -> list[tuple[str, str | None]]:
+        return [parse_tag(tag) for tag in self.tags or ()]
+
+
+def parse_tag(tag: str) -> tuple[str, str | None]:
+    """``key`` → (key, None): the tag is set; ``key=value`` → (key, value)."""
+    key, equals, value = tag.partition("=")
+    return key, value if equals else None
+
+
+class SelectedHost(ResponseSchema):
+    id: int
+    hostname: str
+    ip_address: str
+    environment: str | None
+    host_role_id: int | None
+    status: HostStatus
+
+
+class SelectedHosts(ResponseSchema):
+    """A keyset page of the hosts a selector matches now, and how many it matches in all."""
+
+    items: list[SelectedHost]
+    next_cursor: int | None = None
+    total: int

@@ -5,12 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from opsledger.audit import changes
 from opsledger.db.base import utcnow
 from opsledger.host_roles import repository as host_roles
 from opsledger.hosts import repository
 from opsledger.hosts.models import Host, HostStatus
-from opsledger.hosts.schemas import HostCreate, HostTransition, HostUpdate
+from opsledger.hosts.schemas import (
+    HostCreate,
+    HostSelector,
+    HostTransition,
+    HostUpdate,
+    parse_tag,
+)
 from opsledger.kit.errors import Conflict, Forbidden, ValidationFailed, found
 from opsledger.kit.pagination import Rows
 from opsledger.security.context import Ctx
@@ -36,11 +44,31 @@ async def get(ctx: Ctx, host_id: int) -> Host:
 async def page(
     ctx: Ctx, filters: dict[str, Any], tag: str | None, limit: int, after: int | None
 ) -> Rows[Host]:
-    parsed = None
-    if tag is not None:
-        key, _, value = tag.partition("=")
-        parsed = (key, value if "=" in tag else None)
+    parsed = None if tag is None else parse_tag(tag)
     return await repository.page(ctx.session, filters, parsed, limit, after)
+
+
+def _criteria(selector: HostSelector) -> dict[str, Any]:
+    filters = selector.model_dump(include={"host_role_id", "environment", "status"})
+    return {
+        "host_ids": selector.host_ids,
+        "filters": {name: value for name, value in filters.items() if value is not None},
+        "tags": selector.tag_matches(),
+    }
+
+
+async def resolve_selector(session: AsyncSession, selector: HostSelector) -> list[Host]:
+    """The hosts ``selector`` matches now (active, not decommissioned, every criterion
+    met), ordered by id, in one statement. A host role or host id that no longer exists
+    matches nothing: a selector never widens."""
+    return await repository.selected(session, **_criteria(selector))
+
+
+async def preview_selector(
+    session: AsyncSession, selector: HostSelector, limit: int, after: int | None
+) -> tuple[Rows[Host], int]:
+    """A keyset page of what ``resolve_selector`` answers, and how many hosts that is."""
+    return await repository.selected_page(session, **_criteria(selector), limit=limit, after=after)
 
 
 async def _check(ctx: Ctx, fields: dict[str, Any], host_id: int | None = None) -> None:

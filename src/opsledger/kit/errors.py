@@ -38,7 +38,15 @@ class BadRequest(ProblemError):
 
 
 class ValidationFailed(ProblemError):
+    """422. ``errors`` (``{loc, msg, type}`` each, as for a request that does not parse)
+    names each bad value where the client wrote it, when a rule beyond the schema's (a
+    template's prompts) refuses several values at once."""
+
     status = 422
+
+    def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail)
+        self.errors = errors
 
 
 class Unauthorized(ProblemError):

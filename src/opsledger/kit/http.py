@@ -19,6 +19,7 @@ from opsledger.kit.errors import (
     Problem,
     ProblemError,
     RateLimited,
+    ValidationFailed,
     wire_location,
 )
 from opsledger.kit.schemas import MAX_ID
@@ -47,7 +48,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_problem(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
-        return problem_response(exc.status, exc.detail, headers=headers)
+        errors = exc.errors if isinstance(exc, ValidationFailed) else None
+        return problem_response(exc.status, exc.detail, errors=errors, headers=headers)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

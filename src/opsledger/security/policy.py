@@ -15,6 +15,7 @@ OPERATIONAL = (
     "alerts",
     "infrastructure",
     "applications",
+    "templates",
 )
 
 # A playbook is code that runs on the controller: only admins register or change one.

@@ -1,0 +1,1 @@
+"""Job templates: a saved launch (playbook, host selector, variables, options, prompts)."""
