@@ -15,10 +15,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from opsledger.kit.errors import OperationFailed
 from opsledger.ops.partitions import AUDIT_LOGS, is_partition
 
 HERE = Path(__file__).parent
@@ -78,8 +79,35 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    def run(connection: Connection) -> None:
+        refuse_unkeying(connection, revision)
+        command.downgrade(alembic_config(connection), revision)
+
     async with engine.begin() as connection:
-        await connection.run_sync(lambda c: command.downgrade(alembic_config(c), revision))
+        await connection.run_sync(run)
+
+
+KEYED = "0011"
+
+
+def refuse_unkeying(connection: Connection, target: str) -> None:
+    """Refuse, before any step runs, a downgrade that would undo the keyed audit chain
+    (revision 0011) while signed rows exist: older revisions would report each of them as
+    tampered with. Up front, because MySQL/MariaDB commit each DDL statement at once: a
+    refusal half way down would leave the later steps undone."""
+    script = ScriptDirectory.from_config(alembic_config(connection))
+    current = MigrationContext.configure(connection).get_current_revision()
+    if current is None:
+        return
+    undone = {step.revision for step in script.iterate_revisions(current, target)}
+    if KEYED not in undone or target == KEYED:
+        return
+    signed = connection.scalar(text("SELECT count(*) FROM audit_logs WHERE key_id IS NOT NULL"))
+    if signed:
+        raise OperationFailed(
+            f"cannot downgrade below revision {KEYED}: {signed} audit rows are signed "
+            "(HMAC-SHA256), and older revisions would report each of them as tampered with"
+        )
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

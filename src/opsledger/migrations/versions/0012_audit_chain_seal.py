@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import context, op
-
-from opsledger.kit.errors import OperationFailed
+from alembic import op
 
 revision: str = "0012"
 down_revision: str | None = "0011"
@@ -25,15 +23,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Going below 0011 is refused while signed rows exist (see 0011). On MySQL/MariaDB a
-    # DROP COLUMN commits at once: refuse here first, not after this column is gone.
-    signed = op.get_bind().scalar(
-        sa.text("SELECT count(*) FROM audit_logs WHERE key_id IS NOT NULL")
-    )
-    target = context.get_revision_argument()
-    if signed and target not in ("0011", None):
-        raise OperationFailed(
-            f"cannot downgrade below revision 0011: {signed} audit rows are signed "
-            "(HMAC-SHA256), and older revisions would report each of them as tampered with"
-        )
+    # Going below 0011 while signed rows exist is refused before any step runs
+    # (migrations.refuse_unkeying), and by 0011 itself for a bare Alembic.
     op.drop_column("audit_chain", "state_seal")
