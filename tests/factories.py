@@ -20,13 +20,16 @@ from opsledger.models import (
     DeploymentResource,
     DeploymentStatusHistory,
     Host,
+    HostLock,
     HostRole,
     Infrastructure,
     Job,
     JobLog,
+    JobTask,
     JobTemplate,
     MonitoringAlert,
     Playbook,
+    Run,
     Secret,
     Ticket,
     User,
@@ -105,6 +108,29 @@ async def make_job(session: AsyncSession, **fields: Any) -> Job:
     if "user_id" not in fields:
         fields["user_id"] = (await make_user(session)).id
     return await add(session, Job(**fields))
+
+
+async def make_run(session: AsyncSession, **fields: Any) -> Run:
+    if "playbook_id" not in fields:
+        fields["playbook_id"] = (await make_playbook(session)).id
+    if "user_id" not in fields:
+        fields["user_id"] = (await make_user(session)).id
+    defaults = {"selector": {}, "host_ids": [], "options": {}, "batches": 1}
+    return await add(session, Run(**(defaults | fields)))
+
+
+async def make_job_task(session: AsyncSession, job: Job) -> JobTask:
+    return await add(
+        session, JobTask(job_id=job.id, position=0, task="t", status="ok", changed=False)
+    )
+
+
+async def make_host_lock(session: AsyncSession, **fields: Any) -> HostLock:
+    if "host_id" not in fields:
+        fields["host_id"] = (await make_host(session)).id
+    if "job_id" not in fields:
+        fields["job_id"] = (await make_job(session)).id
+    return await add(session, HostLock(**fields))
 
 
 async def make_job_log(session: AsyncSession, job: Job, line_number: int = 1) -> JobLog:

@@ -32,6 +32,16 @@ async def _deployment(session: AsyncSession, admin: Person, _: Any) -> Any:
     return deployment
 
 
+async def _run(session: AsyncSession, _: Person, __: Any) -> Any:
+    run = await f.make_run(session)
+    await f.make_job(session, run_id=run.id, batch=0, ok=1, failures=0)
+    return run
+
+
+async def _task(session: AsyncSession, _: Person, anchor: Any) -> Any:
+    return await f.make_job_task(session, await f.make_job(session, run_id=anchor.run_id))
+
+
 LISTS: list[tuple[str, Make]] = [
     ("/hosts", lambda s, a, h: f.make_host(s)),
     ("/host-roles", lambda s, a, h: f.make_role(s)),
@@ -50,6 +60,9 @@ LISTS: list[tuple[str, Make]] = [
     ("/job-templates", lambda s, a, h: f.make_template(s, prompts=[{"name": "v", "type": "text"}])),
     # The anchor's template selects every host: each row made is one more host it previews.
     ("/job-templates/{template}/preview", lambda s, a, h: f.make_host(s)),
+    ("/runs", _run),
+    ("/runs/{run}/hosts", lambda s, a, h: f.make_job(s, run_id=h.run_id, batch=0)),
+    ("/runs/{run}/tasks", _task),
 ]
 
 
@@ -70,10 +83,11 @@ def counting(engine: AsyncEngine) -> Iterator[list[str]]:
 class Anchor:
     """The host (and owner) child rows hang off, and a template that selects every host."""
 
-    def __init__(self, host: Any, owner: Any, template: Any) -> None:
+    def __init__(self, host: Any, owner: Any, template: Any, run: Any) -> None:
         self.id = host.id
         self.owner = owner
         self.template_id = template.id
+        self.run_id = run.id
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +108,10 @@ async def test_a_list_costs_the_same_statements_for_1_and_100_rows(
             await f.make_host(session),
             await session.get(f.User, admin.id),
             await f.make_template(session),
+            await f.make_run(session),
         )
         await make(session, admin, anchor)
-    url = path.format(host=anchor.id, template=anchor.template_id)
+    url = path.format(host=anchor.id, template=anchor.template_id, run=anchor.run_id)
 
     async def listed() -> int:
         async for client in client_for(build_app(engine)):

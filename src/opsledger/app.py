@@ -35,6 +35,7 @@ from opsledger.kit.request_ids import RequestIdMiddleware
 from opsledger.kit.security_headers import SecurityHeadersMiddleware, allowing_inline_scripts
 from opsledger.ops.probes import router as ops_router
 from opsledger.playbooks.endpoints import router as playbooks_router
+from opsledger.runs.endpoints import router as runs_router
 from opsledger.secrets.endpoints import router as secrets_router
 from opsledger.security.crypto import KeyRing, install_key_ring
 from opsledger.security.throttle import LoginThrottle
@@ -74,6 +75,7 @@ def api_router() -> APIRouter:
         applications_router,
         deployments_router,
         jobs_router,
+        runs_router,
         tickets_router,
         alerts_router,
         stats_router,

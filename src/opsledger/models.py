@@ -15,8 +15,9 @@ from opsledger.deployments.models import (
 from opsledger.host_roles.models import HostRole
 from opsledger.hosts.models import Host
 from opsledger.infrastructure.models import Infrastructure
-from opsledger.jobs.models import Job, JobLog
+from opsledger.jobs.models import HostLock, Job, JobLog, JobTask
 from opsledger.playbooks.models import Playbook
+from opsledger.runs.models import Run
 from opsledger.secrets.models import Secret
 from opsledger.templates.models import JobTemplate
 from opsledger.tickets.models import Ticket
@@ -36,14 +37,17 @@ __all__ = [
     "DeploymentResource",
     "DeploymentStatusHistory",
     "Host",
+    "HostLock",
     "HostRole",
     "Infrastructure",
     "Job",
     "JobLog",
+    "JobTask",
     "JobTemplate",
     "MonitoringAlert",
     "Playbook",
     "RevokedToken",
+    "Run",
     "Secret",
     "Ticket",
     "User",

@@ -163,6 +163,12 @@ AUDITED = {
     ("POST", "/api/v1/alerts/{alert_id}/resolve"),
     ("POST", "/api/v1/jobs"),
     ("POST", "/api/v1/jobs/{job_id}/cancel"),
+    ("POST", "/api/v1/job-templates"),
+    ("PATCH", "/api/v1/job-templates/{template_id}"),
+    ("DELETE", "/api/v1/job-templates/{template_id}"),
+    ("POST", "/api/v1/runs"),
+    ("POST", "/api/v1/runs/{run_id}/cancel"),
+    ("POST", "/api/v1/runs/{run_id}/relaunch"),
 }
 
 

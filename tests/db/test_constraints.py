@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,11 +21,14 @@ from opsledger.models import (
     DeploymentResource,
     DeploymentStatusHistory,
     Host,
+    HostLock,
     HostRole,
     Job,
     JobLog,
+    JobTask,
     JobTemplate,
     MonitoringAlert,
+    Run,
     Secret,
     Ticket,
     metadata,
@@ -41,7 +44,7 @@ class Rule:
     ``child`` makes for it."""
 
     column: Any
-    action: str
+    action: str | None
     parent: Make
     child: Callable[[AsyncSession, Any], Awaitable[Any]]
 
@@ -57,6 +60,16 @@ RULES = [
     ),
     Rule(Credential.host_id, "CASCADE", f.make_host, f.make_credential),
     Rule(JobLog.job_id, "CASCADE", f.make_job, f.make_job_log),
+    Rule(JobTask.job_id, "CASCADE", f.make_job, f.make_job_task),
+    Rule(HostLock.job_id, "CASCADE", f.make_job, lambda s, j: f.make_host_lock(s, job_id=j.id)),
+    Rule(HostLock.host_id, "CASCADE", f.make_host, lambda s, h: f.make_host_lock(s, host_id=h.id)),
+    # NO ACTION, which the database checks at once like RESTRICT (see Job.run_id).
+    Rule(Job.run_id, None, f.make_run, lambda s, r: f.make_job(s, run_id=r.id)),
+    Rule(
+        Run.playbook_id, "RESTRICT", f.make_playbook, lambda s, p: f.make_run(s, playbook_id=p.id)
+    ),
+    Rule(Run.user_id, "RESTRICT", f.make_user, lambda s, u: f.make_run(s, user_id=u.id)),
+    Rule(Run.relaunch_of, "SET NULL", f.make_run, lambda s, r: f.make_run(s, relaunch_of=r.id)),
     Rule(DeploymentReplica.deployment_id, "CASCADE", f.make_deployment, f.make_replica),
     Rule(DeploymentResource.deployment_id, "CASCADE", f.make_deployment, f.make_resources),
     Rule(DeploymentStatusHistory.deployment_id, "CASCADE", f.make_deployment, f.make_history),
@@ -150,9 +163,12 @@ def test_every_foreign_key_has_its_rule_tested() -> None:
 
 
 async def row_count(session: AsyncSession, model: Any, row_id: int) -> int:
-    return int(
-        await session.scalar(select(func.count()).select_from(model).where(model.id == row_id))
-    )
+    key = inspect(model).primary_key[0]
+    return int(await session.scalar(select(func.count()).select_from(model).where(key == row_id)))
+
+
+def key_of(row: Any) -> int:
+    return int(inspect(row).identity[0])
 
 
 @pytest.mark.parametrize("rule", RULES, ids=str)
@@ -164,7 +180,7 @@ async def test_deleting_a_parent_applies_its_on_delete_rule(
     parent_model, child_model = type(parent), type(child)
     remove_parent = delete(parent_model).where(parent_model.id == parent.id)
 
-    if rule.action == "RESTRICT":
+    if rule.action in ("RESTRICT", None):
         with pytest.raises(IntegrityError):
             async with session.begin_nested():
                 await session.execute(remove_parent)
@@ -174,7 +190,7 @@ async def test_deleting_a_parent_applies_its_on_delete_rule(
     await session.execute(remove_parent)
     assert await row_count(session, parent_model, parent.id) == 0
     if rule.action == "CASCADE":
-        assert await row_count(session, child_model, child.id) == 0
+        assert await row_count(session, child_model, key_of(child)) == 0
     else:
         column = getattr(child_model, rule.column.key)
         assert await session.scalar(select(column).where(child_model.id == child.id)) is None

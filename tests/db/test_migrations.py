@@ -46,6 +46,9 @@ EXPECTED_TABLES = {
     "audit_purge_guard",
     "revoked_tokens",
     "job_templates",
+    "runs",
+    "job_tasks",
+    "host_locks",
 }
 
 

@@ -46,14 +46,13 @@ async def test_ssh_keys_and_passwords_are_encrypted_at_rest_and_decrypted_for_a_
         )
     assert all(value.startswith("gAAAAA") for value in raw)
     async with unit_of_work(session_factory(engine)) as session:
-        ssh_key = await repository.active_of_type(
-            session, int(str(host["id"])), CredentialType.ssh_key
-        )
-        secret = await repository.active_of_type(
-            session, int(str(host["id"])), CredentialType.password
-        )
-    assert ssh_key is not None
-    assert secret is not None
+        host_id = int(str(host["id"]))
+        ssh_key = (await repository.active_of_type(session, [host_id], CredentialType.ssh_key))[
+            host_id
+        ]
+        secret = (await repository.active_of_type(session, [host_id], CredentialType.password))[
+            host_id
+        ]
     assert ssh_key.value == KEY
     assert secret.value == "hunter2-hunter2"
 

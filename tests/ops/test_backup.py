@@ -77,13 +77,18 @@ async def source(tmp_path: Path, source_root: Path) -> AsyncIterator[AsyncEngine
         role = await f.make_role(session, variables={"b": [1, 2], "a": {"nested": True}})
         host = await f.make_host(session, host_role_id=role.id, tags={"rack": "r1"})
         await f.make_credential(session, host, value=KEY_MATERIAL)
+        await f.make_template(session, playbook_id=playbooks[-1].id)
+        run = await f.make_run(session, playbook_id=playbooks[-1].id, user_id=user.id)
         job = await f.make_job(
             session,
             playbook_id=playbooks[-1].id,
             host_id=host.id,
             user_id=user.id,
             extra_vars={"x": 1},
+            run_id=run.id,
+            batch=0,
         )
+        await f.make_job_task(session, job)
         await f.make_ticket(session, job_id=job.id, created_by=user.id)
         await f.make_application(session)
         await f.make_infrastructure(session)

@@ -45,15 +45,16 @@ async def deactivate_type(session: AsyncSession, host_id: int, kind: CredentialT
 
 
 async def active_of_type(
-    session: AsyncSession, host_id: int, kind: CredentialType
-) -> Credential | None:
-    """The newest active credential of one kind on a host, value decrypted (for runs)."""
+    session: AsyncSession, host_ids: list[int], kind: CredentialType
+) -> dict[int, Credential]:
+    """Per host, the newest active credential of one kind, value decrypted (for runs)."""
     statement = (
         select(Credential)
         .where(
-            Credential.host_id == host_id, Credential.type == kind, Credential.is_active.is_(True)
+            Credential.host_id.in_(host_ids),
+            Credential.type == kind,
+            Credential.is_active.is_(True),
         )
-        .order_by(Credential.id.desc())
-        .limit(1)
+        .order_by(Credential.id)
     )
-    return await session.scalar(statement)
+    return {credential.host_id: credential for credential in await session.scalars(statement)}

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, ExceptionContext, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from opsledger.config import Settings
@@ -163,3 +163,17 @@ def snapshot(engine: AsyncEngine) -> AsyncEngine:
     if engine.dialect.name == "sqlite":
         return reader(engine)
     return engine.execution_options(isolation_level="REPEATABLE READ")
+
+
+# What a database answers when it gave up a transaction to let another go on: a
+# deadlock (InnoDB's 1213, PostgreSQL's 40P01), a lock wait timeout (1205) or a
+# serialization failure (40001). Trying again later is the answer.
+TRANSIENT_MYSQL = frozenset({1205, 1213})
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def transient(exc: DBAPIError) -> bool:
+    original = exc.orig
+    code = original.args[0] if original is not None and original.args else None
+    sqlstate = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    return code in TRANSIENT_MYSQL or sqlstate in TRANSIENT_SQLSTATES

@@ -28,7 +28,7 @@ from opsledger.jobs import dispatch, following, service
 from opsledger.jobs.models import Job, JobStatus
 from opsledger.jobs.schemas import JobQuery
 from opsledger.security.context import cli_context, worker_name
-from opsledger.worker.execution import run_job
+from opsledger.worker.execution import run_when_free
 
 jobs_cli = typer.Typer(no_args_is_help=True)
 
@@ -110,7 +110,7 @@ def run_playbook(
         if not embedded and not follow:
             return None
         running = (
-            asyncio.create_task(run_job(engine, settings, job_id, worker_name("cli")))
+            asyncio.create_task(run_when_free(engine, settings, job_id, worker_name("cli")))
             if embedded
             else None
         )

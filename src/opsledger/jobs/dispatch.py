@@ -65,6 +65,17 @@ async def send(engine: AsyncEngine, settings: Settings, job_id: int, task: str) 
     return True
 
 
+async def send_next(engine: AsyncEngine, settings: Settings, job_id: int | None) -> None:
+    """Celery: hand over the job that leads a run's next batch, now that it may start."""
+    if job_id is None or settings.job_backend is not JobBackend.celery:
+        return
+    async with unit_of_work(session_factory(engine)) as session:
+        job = await repository.get(session, job_id)
+        task = None if job is None else job.celery_task_id
+    if task is not None:
+        await send(engine, settings, job_id, task)
+
+
 async def redispatch(engine: AsyncEngine, settings: Settings) -> list[int]:
     """Send again the tasks of pending jobs that never reached the broker; returns the
     ids sent now."""

@@ -1,25 +1,33 @@
-"""The job lifecycle as runners see it: claim a pending job, keep it alive, record its
-end (with the ticket and host changes an end brings), and reap jobs whose worker died.
-Every move is a compare-and-set along JOB_TRANSITIONS, so racing workers, cancels and
-the reaper never both win."""
+"""The job lifecycle as runners see it: claim a pending batch, keep it alive, record each
+job's end (with the ticket and host changes an end brings), and reap jobs whose worker
+died. Every move is a compare-and-set along JOB_TRANSITIONS, so racing workers, cancels
+and the reaper never both win.
+
+One playbook per host at a time: starting a batch takes the lock of every one of its
+hosts in the same transaction, all or none (``host_locks``' primary key decides between
+racing workers on every backend), and a job's end gives its lock back. A batch waits
+while a host is held, and also while an older pending job wants one of its hosts: first
+come, first served, and no deadlock, since nothing holds a host while it waits."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from pydantic import SecretStr
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.audit import changes
 from opsledger.credentials import repository as credentials
-from opsledger.credentials.models import CredentialType
+from opsledger.credentials.models import Credential, CredentialType
 from opsledger.db.base import utcnow
 from opsledger.hosts import service as hosts_service
 from opsledger.hosts.models import HostStatus
 from opsledger.hosts.schemas import HostTransition
 from opsledger.jobs import repository
 from opsledger.jobs.models import Job, JobStatus
-from opsledger.jobs.plans import Outcome, Plan
+from opsledger.jobs.plans import Options, Outcome, Plan, Target
 from opsledger.kit.errors import Conflict, ValidationFailed, found
 from opsledger.kit.metrics import JOB_DURATION
 from opsledger.kit.schemas import reserved_names
@@ -38,54 +46,105 @@ JOB_TRANSITIONS: dict[JobStatus, set[JobStatus]] = {
 }
 
 
+class HostsTaken(Exception):
+    """Another worker took a host of the batch between our look and our lock: the
+    claim's transaction must be rolled back, and the batch tried again later."""
+
+
 async def claim(ctx: Ctx, job_id: int) -> Plan | None:
-    """Move a pending job to running for this worker and read what running it needs;
-    None when it is not pending any more (another worker has it, or it was cancelled) or
-    does not exist (a task sent to a broker can outlive its database)."""
-    now = utcnow()
+    """Start the batch job ``job_id`` leads (its run's batch, or itself): move its jobs
+    from pending to running for this worker, with the locks of their hosts, and read what
+    running them needs. None when it cannot start now: it does not exist (a task sent to
+    a broker can outlive its database), does not lead a batch (it runs or ended already,
+    or its batch's turn has not come), or its hosts are busy (the jobs then say why in
+    ``waiting_reason``). When another worker got there first meanwhile, raises Conflict
+    or HostsTaken: roll the transaction back."""
     job = await repository.get(ctx.session, job_id)
-    if job is None:
+    if job is None or not await repository.is_lead(ctx.session, job_id):
         return None
-    values = {"started_at": now, "heartbeat_at": now}
-    try:
+    batch = await repository.batch_of(ctx.session, job)
+    jobs = await repository.batch_for_run(ctx.session, batch)
+    busy = await _busy(ctx.session, jobs)
+    if busy is not None:
+        await repository.set_waiting(ctx.session, batch, busy)
+        return None
+    try:  # the transaction's first write: nothing to undo when it fails
+        await repository.lock_hosts(ctx.session, {each.host_id: each.id for each in jobs})
+    except IntegrityError:
+        raise HostsTaken(f"a host of job {job_id} was taken meanwhile") from None
+    now = utcnow()
+    values = {"started_at": now, "heartbeat_at": now, "waiting_reason": None}
+    for each in jobs:
         await changes.transition(
-            ctx, RESOURCE, job, JOB_TRANSITIONS, JobStatus.running, values, action="start"
+            ctx, RESOURCE, each, JOB_TRANSITIONS, JobStatus.running, values, action="start"
         )
-    except Conflict:
-        return None
-    return await _plan(ctx, job_id)
+    return await _plan(ctx, jobs)
 
 
-async def _plan(ctx: Ctx, job_id: int) -> Plan:
-    job = found(await repository.for_run(ctx.session, job_id), f"job {job_id} does not exist")
-    host, playbook = job.host, job.playbook
-    credential = await credentials.active_of_type(ctx.session, host.id, CredentialType.ssh_key)
+async def _busy(session: AsyncSession, jobs: list[Job]) -> str | None:
+    """Why the batch cannot take its hosts now, or None."""
+    hosts = [job.host_id for job in jobs]
+    held = await repository.holder(session, hosts)
+    if held is not None and await repository.status(session, held[0]) is JobStatus.running:
+        return f"host {held[1]} is busy with job {held[0]}"
+    earlier = await repository.queued_before(session, hosts, jobs[0].id)
+    if earlier is not None:
+        return f"job {earlier[0]}, launched earlier, goes first on host {earlier[1]}"
+    return None
+
+
+async def _plan(ctx: Ctx, jobs: list[Job]) -> Plan:
+    host_ids = [job.host_id for job in jobs]
+    keys = await credentials.active_of_type(ctx.session, host_ids, CredentialType.ssh_key)
+    lead = jobs[0]
+    return Plan(
+        playbook_path=lead.playbook.file_path,
+        playbook_hash=lead.playbook.file_hash,
+        targets=tuple(_target(job, keys.get(job.host_id)) for job in jobs),
+        extra_vars=_checked(lead.extra_vars or {}),
+        options=Options() if lead.run is None else _options(lead.run.options),
+        run_id=lead.run_id,
+    )
+
+
+def _target(job: Job, credential: Credential | None) -> Target:
+    host = job.host
     if credential is None and host.ssh_key_path is None:
         raise ValidationFailed(
             f"host {host.hostname} has no active SSH key credential and no ssh_key_path"
         )
     role = host.role.variables if host.role is not None else None
-    variables = {**(playbook.variables or {}), **(role or {}), **(job.extra_vars or {})}
-    reserved = reserved_names(variables)
-    if reserved:
-        raise ValidationFailed(
-            f"variables may not set {', '.join(reserved)}: how to reach a host is its "
-            "record's (address, port, user, credential), not a variable's"
-        )
-    return Plan(
+    return Target(
         job_id=job.id,
         job_created=job.created_at,
         hostname=host.hostname,
         address=host.ip_address,
         port=host.ssh_port,
         user=credential.username if credential is not None else host.ssh_user,
-        playbook_path=playbook.file_path,
-        playbook_hash=playbook.file_hash,
-        # Most specific last: the playbook's defaults, the host role's, the job's own.
-        variables=variables,
+        # The host's own, below the launch's extra vars: the playbook's defaults, then
+        # its role's.
+        variables=_checked({**(job.playbook.variables or {}), **(role or {})}),
         private_key=SecretStr(credential.value) if credential is not None else None,
         key_path=host.ssh_key_path,
     )
+
+
+def _checked(variables: dict[str, Any]) -> dict[str, Any]:
+    reserved = reserved_names(variables)
+    if reserved:
+        raise ValidationFailed(
+            f"variables may not set {', '.join(reserved)}: how to reach a host is its "
+            "record's (address, port, user, credential), not a variable's"
+        )
+    return variables
+
+
+def _options(stored: dict[str, Any]) -> Options:
+    """The run's options as launched (validated then); tags as tuples."""
+    known = {name: stored[name] for name in Options.__dataclass_fields__ if name in stored}
+    for name in ("job_tags", "skip_tags"):
+        known[name] = tuple(known.get(name) or ())
+    return Options(**known)
 
 
 async def refuse(ctx: Ctx, job_id: int, reason: str) -> JobStatus | None:
@@ -98,18 +157,21 @@ async def refuse(ctx: Ctx, job_id: int, reason: str) -> JobStatus | None:
     return job.status
 
 
-async def heartbeat(session: AsyncSession, job_id: int) -> bool:
-    """Stamp a running job's heartbeat; False when it is no longer running (cancelled)."""
-    return await repository.beat(session, job_id, utcnow())
+async def heartbeat(session: AsyncSession, job_ids: list[int]) -> bool:
+    """Stamp a running batch's heartbeat; False when a job of it is no longer running
+    (cancelled or reaped: the batch stops)."""
+    return await repository.beat(session, job_ids, utcnow())
 
 
 async def finish(ctx: Ctx, job_id: int, outcome: Outcome) -> JobStatus | None:
-    """Record how a run ended, unless the job already ended another way (cancelled or
-    reaped meanwhile): returns the job's final status."""
+    """Record how a job's run ended (its recap and task results with it), unless the job
+    already ended another way (cancelled or reaped meanwhile): returns its final status."""
+    recap = dict(outcome.recap or {})
     try:
-        job = await end(ctx, job_id, outcome.status, outcome.error, "finish")
+        job = await end(ctx, job_id, outcome.status, outcome.error, "finish", recap)
     except Conflict:
         return await repository.status(ctx.session, job_id)
+    await repository.add_tasks(ctx.session, job_id, outcome.tasks)
     return job.status
 
 
@@ -127,12 +189,20 @@ async def reap(ctx: Ctx, silent_for: float, limit: int = 100) -> list[int]:
     return reaped
 
 
-async def end(ctx: Ctx, job_id: int, status: JobStatus, error: str | None, action: str) -> Job:
+async def end(
+    ctx: Ctx,
+    job_id: int,
+    status: JobStatus,
+    error: str | None,
+    action: str,
+    recap: dict[str, int] | None = None,
+) -> Job:
     """Compare-and-set the job to a final ``status`` (Conflict when it cannot move there
-    any more), then settle it."""
+    any more), give its host back, then settle it."""
     job = await exists(ctx.session, job_id)
-    values = {"completed_at": utcnow(), "error_message": error}
+    values = {"completed_at": utcnow(), "error_message": error, **(recap or {})}
     await changes.transition(ctx, RESOURCE, job, JOB_TRANSITIONS, status, values, action=action)
+    await repository.unlock(ctx.session, job_id)
     await settle(ctx, job)
     if job.started_at is not None and job.completed_at is not None:
         ran = (job.completed_at - job.started_at).total_seconds()
@@ -142,11 +212,13 @@ async def end(ctx: Ctx, job_id: int, status: JobStatus, error: str | None, actio
 
 async def settle(ctx: Ctx, job: Job) -> None:
     """What every end of a job brings besides its audit row, in its transaction: a ticket
-    when it failed, and the host's status when the job was provisioning it."""
-    if job.status is not JobStatus.failed and not job.provisions_host:
+    when it failed (a job of a run: the run opens one for all its hosts), and the host's
+    status when the job was provisioning it."""
+    ticket = job.status is JobStatus.failed and job.run_id is None
+    if not ticket and not job.provisions_host:
         return
     loaded = found(await repository.for_run(ctx.session, job.id), f"job {job.id} does not exist")
-    if job.status is JobStatus.failed:
+    if ticket:
         await tickets.open_for_failed_job(
             ctx,
             job.id,
@@ -172,8 +244,25 @@ async def _update_provisioned_host(ctx: Ctx, job: Job) -> None:
         return  # the host moved on meanwhile (e.g. decommissioned): leave it
 
 
-async def is_running(session: AsyncSession, job_id: int) -> bool:
-    return await repository.status(session, job_id) is JobStatus.running
+async def status(session: AsyncSession, job_id: int) -> JobStatus | None:
+    return await repository.status(session, job_id)
+
+
+async def is_running(session: AsyncSession, job_ids: list[int]) -> bool:
+    """Whether every job of a batch still runs."""
+    return await repository.all_running(session, job_ids)
+
+
+async def runs_of(session: AsyncSession, job_ids: list[int]) -> set[int]:
+    """The runs these jobs belong to."""
+    return await repository.runs_of(session, job_ids)
+
+
+async def send_again_later(session: AsyncSession, job_id: int) -> None:
+    """Celery: a batch that could not start (its hosts are busy) is sent again by the
+    reaper, as if its task had never reached the broker."""
+    if await repository.is_lead(session, job_id):
+        await repository.mark_dispatched(session, job_id, None)
 
 
 async def running(session: AsyncSession) -> list[int]:

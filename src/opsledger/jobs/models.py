@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    Boolean,
     ForeignKey,
     Index,
     Integer,
@@ -27,6 +28,7 @@ from opsledger.kit.enums import enum_column
 if TYPE_CHECKING:
     from opsledger.hosts.models import Host
     from opsledger.playbooks.models import Playbook
+    from opsledger.runs.models import Run
     from opsledger.users.models import User
 
 
@@ -49,6 +51,7 @@ class Job(IdMixin, CreatedMixin, Base):
         Index(None, "created_at"),
         Index(None, "status", "created_at"),
         Index(None, "user_id", "status"),
+        Index(None, "run_id", "batch"),
     )
 
     uuid: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
@@ -71,10 +74,27 @@ class Job(IdMixin, CreatedMixin, Base):
     # whose heartbeat stopped (their worker died).
     heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # A job of a run (a launch across many hosts) runs with the rest of its batch, in one
+    # ansible-runner process; a job without a run is a batch of its own.
+    # NO ACTION (as good as RESTRICT here): SQLite keeps no ON DELETE that reflection
+    # reads back for a column added later.
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), default=None)
+    batch: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Why a pending job has not started: its host is busy with another job.
+    waiting_reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    # Ansible's play recap for the host, once the job ended.
+    ok: Mapped[int | None] = mapped_column(Integer, default=None)
+    changed: Mapped[int | None] = mapped_column(Integer, default=None)
+    failures: Mapped[int | None] = mapped_column(Integer, default=None)
+    unreachable: Mapped[int | None] = mapped_column(Integer, default=None)
+    skipped: Mapped[int | None] = mapped_column(Integer, default=None)
+    rescued: Mapped[int | None] = mapped_column(Integer, default=None)
+    ignored: Mapped[int | None] = mapped_column(Integer, default=None)
 
     playbook: Mapped[Playbook] = relationship(lazy="raise")
     host: Mapped[Host] = relationship(lazy="raise")
     user: Mapped[User] = relationship(lazy="raise")
+    run: Mapped[Run | None] = relationship(lazy="raise")
 
 
 class JobLog(Base):
@@ -94,3 +114,37 @@ class JobLog(Base):
     content: Mapped[str] = mapped_column(LongText)
     log_level: Mapped[str | None] = mapped_column(String(20), default=None)
     timestamp: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobTask(Base):
+    """One task's result on the job's host: the rows of a run's task-by-host matrix."""
+
+    __tablename__ = "job_tasks"
+    __table_args__ = table_args(UniqueConstraint("job_id", "position"))
+
+    id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    # The task's place in the run (0, 1, …), the same for every host of a batch.
+    position: Mapped[int] = mapped_column(Integer)
+    task: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(20))
+    changed: Mapped[bool] = mapped_column(Boolean, default=False)
+    duration_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+
+    job: Mapped[Job] = relationship(lazy="raise")
+
+
+class HostLock(Base):
+    """A host held by the running job that holds it: one playbook per host at a time,
+    whichever path launched it. A job's batch takes the locks of all its hosts in the
+    transaction that starts it (the primary key makes a second taker fail), and its end
+    gives them back."""
+
+    __tablename__ = "host_locks"
+    __table_args__ = table_args(Index(None, "job_id"))
+
+    host_id: Mapped[int] = mapped_column(
+        ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    locked_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,6 +1,10 @@
-"""What a run of a job needs and what it gives back: the plan a runner receives when the
-job is claimed, the lines it prints and how it ended. The jobs domain builds and records
-these; the worker runs them (and only its sandboxed job process loads ansible-runner)."""
+"""What a run of a batch needs and what it gives back: the plan a runner receives when
+the batch is claimed, the lines it prints and how each host's job ended. The jobs domain
+builds and records these; the worker runs them (and only its sandboxed job process loads
+ansible-runner).
+
+A batch is the jobs that run together in one ansible-runner process: the hosts of one
+batch of a run, or a job of its own."""
 
 from __future__ import annotations
 
@@ -14,8 +18,9 @@ from opsledger.jobs.models import JobStatus
 
 
 @dataclass(frozen=True)
-class Plan:
-    """What one run needs, read from the database when the job is claimed."""
+class Target:
+    """One host of the batch: its job, how to reach it, and its own variables (the
+    playbook's defaults and its role's), which the inventory carries."""
 
     job_id: int
     job_created: datetime
@@ -23,11 +28,40 @@ class Plan:
     address: str
     port: int
     user: str
-    playbook_path: str
-    playbook_hash: str
     variables: dict[str, Any]
     private_key: SecretStr | None = field(default=None, repr=False)
     key_path: str | None = None  # used when there is no key credential
+
+
+@dataclass(frozen=True)
+class Options:
+    """How ansible-playbook runs: its own options, as launched."""
+
+    check: bool = False
+    diff: bool = False
+    verbosity: int = 0
+    job_tags: tuple[str, ...] = ()
+    skip_tags: tuple[str, ...] = ()
+    forks: int = 5
+    timeout_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one batch needs, read from the database when it is claimed."""
+
+    playbook_path: str
+    playbook_hash: str
+    targets: tuple[Target, ...]
+    # The launch's own variables: extra vars, above everything else.
+    extra_vars: dict[str, Any]
+    options: Options = Options()
+    run_id: int | None = None
+
+    @property
+    def lead(self) -> Target:
+        """The batch's first job: it names the batch's run directory."""
+        return self.targets[0]
 
 
 @dataclass(frozen=True)
@@ -38,6 +72,23 @@ class Line:
 
 
 @dataclass(frozen=True)
+class TaskResult:
+    """One task on one host: a cell of the task-by-host matrix."""
+
+    position: int
+    task: str
+    status: str  # ok, failed, skipped, unreachable, ignored
+    changed: bool
+    duration_ms: int | None
+
+
+RECAP_FIELDS = ("ok", "changed", "failures", "unreachable", "skipped", "rescued", "ignored")
+
+
+@dataclass(frozen=True)
 class Outcome:
     status: JobStatus
     error: str | None = None
+    # Ansible's play recap for the host (RECAP_FIELDS), when the play reached it.
+    recap: dict[str, int] | None = None
+    tasks: tuple[TaskResult, ...] = ()

@@ -42,6 +42,8 @@ class JobRead(ResponseSchema):
     celery_task_id: str | None
     extra_vars: dict[str, Any] | None
     error_message: str | None
+    run_id: int | None = Field(description="The run this job is one host of, if any.")
+    waiting_reason: str | None = Field(description="Why a pending job has not started.")
     started_at: datetime | None
     completed_at: datetime | None
     created_at: datetime

@@ -14,7 +14,7 @@ from opsledger.jobs import dispatch, lifecycle, repository
 from opsledger.jobs.lifecycle import exists as exists  # the CLI looks jobs up here too
 from opsledger.jobs.models import Job, JobStatus
 from opsledger.jobs.schemas import JobCreate
-from opsledger.kit.errors import ValidationFailed
+from opsledger.kit.errors import Conflict, ValidationFailed
 from opsledger.kit.pagination import Rows
 from opsledger.playbooks import repository as playbooks
 from opsledger.security.context import Ctx
@@ -53,13 +53,18 @@ async def launch(
 
 async def runnable(ctx: Ctx, playbook_id: int, host_id: int) -> None:
     """The one rule for what a job may run, wherever it is launched from (API, console,
-    CLI, provisioning): an active playbook, on an active host that is not decommissioned."""
-    playbook = await playbooks.get(ctx.session, playbook_id)
-    if playbook is None or not playbook.is_active:
-        raise ValidationFailed(f"playbook {playbook_id} does not exist or is inactive")
+    CLI, provisioning, a run): an active playbook, on an active host that is not
+    decommissioned (a run's selector matches only such hosts)."""
+    await runnable_playbook(ctx, playbook_id)
     host = await hosts.get(ctx.session, host_id)
     if host is None or not host.is_active or host.status is HostStatus.decommissioned:
         raise ValidationFailed(f"host {host_id} does not exist or is not in service")
+
+
+async def runnable_playbook(ctx: Ctx, playbook_id: int) -> None:
+    playbook = await playbooks.get(ctx.session, playbook_id)
+    if playbook is None or not playbook.is_active:
+        raise ValidationFailed(f"playbook {playbook_id} does not exist or is inactive")
 
 
 async def create(ctx: Ctx, body: JobCreate, user_id: int | None = None) -> Job:
@@ -77,8 +82,12 @@ async def submit(
     extra_vars: dict[str, Any] | None,
     *,
     provisions_host: bool = False,
+    run_id: int | None = None,
+    batch: int | None = None,
+    dispatch_now: bool = True,
 ) -> Job:
-    """Record a pending job and hand it to the configured backend once committed."""
+    """Record a pending job and hand it to the configured backend once committed (a job
+    of a run's later batch is handed over when its batch's turn comes)."""
     job = Job(
         playbook_id=playbook_id,
         host_id=host_id,
@@ -87,18 +96,28 @@ async def submit(
         status=JobStatus.pending,
         provisions_host=provisions_host,
         celery_task_id=dispatch.task_id(ctx.settings),
+        run_id=run_id,
+        batch=batch,
     )
     await changes.create(ctx, lifecycle.RESOURCE, job)
-    dispatch.after_commit(ctx.session, ctx.settings, job)
+    if dispatch_now:
+        dispatch.after_commit(ctx.session, ctx.settings, job)
     return job
 
 
 async def cancel(ctx: Ctx, job_id: int) -> Job:
-    """Pending or running jobs only; anything else is 409. A running job's worker sees
-    the new status within a second and stops the playbook."""
+    """Pending or running jobs only; anything else is 409, and so is a job of a run (its
+    batch runs in one process: cancel the run). A running job's worker sees the new
+    status within a second and stops the playbook."""
     job = await get(ctx, job_id)
-    cancelled = f"cancelled by {ctx.user.username}"
-    await lifecycle.end(ctx, job.id, JobStatus.cancelled, cancelled, "cancel")
+    if job.run_id is not None:
+        raise Conflict(f"job {job_id} is part of run {job.run_id}: cancel the run instead")
+    return await cancel_with(ctx, job, f"cancelled by {ctx.user.username}")
+
+
+async def cancel_with(ctx: Ctx, job: Job, reason: str) -> Job:
+    """Cancel a pending or running job (409 otherwise) with ``reason``."""
+    await lifecycle.end(ctx, job.id, JobStatus.cancelled, reason, "cancel")
     dispatch.revoke_after_commit(ctx.session, ctx.settings, job)
     return job
 

@@ -62,6 +62,7 @@ from opsledger.audit.models import AuditPurgeGuard
 from opsledger.db.base import Base, utcnow
 from opsledger.db.engine import snapshot
 from opsledger.db.types import EncryptedString, UTCDateTime
+from opsledger.jobs.models import HostLock
 from opsledger.kit.errors import OperationFailed
 from opsledger.playbooks import files
 from opsledger.playbooks.models import Playbook
@@ -72,8 +73,9 @@ VERSION = 2
 READABLE = frozenset({1, VERSION})
 MANIFEST = "manifest.json"
 BATCH = 1000
-# Empty outside a retention purge's own transaction.
-SKIPPED = frozenset({AuditPurgeGuard.__tablename__})
+# Empty outside a retention purge's own transaction; held only while a job runs (and
+# no restored job is running).
+SKIPPED = frozenset({AuditPurgeGuard.__tablename__, HostLock.__tablename__})
 # Seeded by a migration: restored by replacing its one row.
 REPLACED = frozenset({"audit_chain"})
 

@@ -81,16 +81,9 @@ def tags_apart(job_tags: list[str] | None, skip_tags: list[str] | None) -> None:
         raise ValueError(f"a tag may not be both run and skipped: {', '.join(both)}")
 
 
-class TemplateCreate(RequestSchema):
-    name: TemplateName
-    description: Text | None = None
-    playbook_id: int = Field(ge=1, le=MAX_ID)
-    selector: HostSelector
-    extra_vars: Variables | None = Field(
-        None,
-        description="Merged over the playbook's and each host role's variables; names "
-        "starting `ansible_` are refused.",
-    )
+class LaunchOptions(RequestSchema):
+    """How ansible-playbook runs and how a run rolls: a template's, or an ad hoc run's."""
+
     check: StrictBool = Field(False, description="Dry run (--check).")
     diff: StrictBool = Field(False, description="Show changes (--diff).")
     verbosity: Verbosity = 0
@@ -100,12 +93,24 @@ class TemplateCreate(RequestSchema):
     timeout_seconds: TimeoutSeconds | None = None
     batch_size: BatchSize | None = None
     max_fail_percentage: FailPercentage = 0
-    prompts: Prompts | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         tags_apart(self.job_tags, self.skip_tags)
         return self
+
+
+class TemplateCreate(LaunchOptions):
+    name: TemplateName
+    description: Text | None = None
+    playbook_id: int = Field(ge=1, le=MAX_ID)
+    selector: HostSelector
+    extra_vars: Variables | None = Field(
+        None,
+        description="Merged over the playbook's and each host role's variables; names "
+        "starting `ansible_` are refused.",
+    )
+    prompts: Prompts | None = None
 
 
 class TemplateUpdate(UpdateSchema):

@@ -109,6 +109,45 @@ async def open_for_failed_job(
     )
 
 
+# A failed run's description: each failed host with its last lines, this many of each,
+# for at most RUN_HOSTS hosts (within MariaDB's 64 KiB TEXT).
+RUN_HOSTS = 50
+RUN_LINES = 3
+RUN_LINE_CHARS = 200
+
+
+async def open_for_failed_run(
+    ctx: Ctx,
+    run_id: int,
+    job_id: int,
+    started_by: int,
+    playbook: str,
+    failed: list[tuple[str, str | None, list[str]]],
+) -> Ticket:
+    """The one ticket a failed run opens, on its first failed host's job: every failed
+    host (hostname, environment, last lines) in the description, and the priority of the
+    most urgent environment among them."""
+    parts = []
+    for hostname, _, lines in failed[:RUN_HOSTS]:
+        shown = [line[:RUN_LINE_CHARS] for line in lines[-RUN_LINES:]]
+        parts.append(f"{hostname}:\n" + "\n".join(f"  {line}" for line in shown))
+    if len(failed) > RUN_HOSTS:
+        parts.append(f"… and {len(failed) - RUN_HOSTS} more hosts")
+    priorities = list(TicketPriority)
+    priority = max(
+        (priority_for_environment(environment) for _, environment, _ in failed),
+        key=priorities.index,
+    )
+    return await open_ticket(
+        ctx,
+        job_id,
+        f"Run {run_id} failed: {playbook} on {len(failed)} host(s)"[:255],
+        "Failed hosts and their last output lines:\n\n" + "\n\n".join(parts),
+        priority,
+        started_by,
+    )
+
+
 async def update(ctx: Ctx, ticket_id: int, body: TicketUpdate) -> Ticket:
     ticket = await get(ctx, ticket_id)
     fields = body.changes()

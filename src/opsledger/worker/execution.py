@@ -1,25 +1,27 @@
-"""The job function both backends run: claim a pending job, run it, record how it ended.
+"""The job function both backends run: claim a pending batch (the jobs of a run's batch,
+or a job of its own), run it, record how each job ended.
 
-While the playbook runs, a watcher writes the job's heartbeat and notices when the job
-was cancelled (by anyone, from any process: the status in the database is the signal),
-which stops the run."""
+While the playbook runs, a watcher writes the batch's heartbeat and notices when a job
+of it was cancelled (by anyone, from any process: the status in the database is the
+signal), which stops the run."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from opsledger.config import Settings
-from opsledger.db.engine import create_engine, reader
+from opsledger.config import JobBackend, Settings
+from opsledger.db.engine import create_engine, reader, transient
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.jobs import lifecycle
+from opsledger.jobs import dispatch, lifecycle
 from opsledger.jobs.models import JobStatus
-from opsledger.jobs.plans import Line, Outcome
-from opsledger.kit.errors import ValidationFailed
-from opsledger.security.context import system_context
+from opsledger.jobs.plans import Line, Outcome, Plan
+from opsledger.kit.errors import Conflict, ValidationFailed
+from opsledger.runs import service as runs
+from opsledger.security.context import Ctx, system_context
 from opsledger.security.crypto import KeyRingError
 from opsledger.worker import runner
 from opsledger.worker.ingest import LogWriter
@@ -32,38 +34,94 @@ WATCH_SECONDS = 1.0
 async def run_job(
     engine: AsyncEngine, settings: Settings, job_id: int, worker: str
 ) -> JobStatus | None:
-    """Run job ``job_id`` if it is still pending; returns its final status, or None when
-    another worker took it or it was cancelled before it started."""
+    """Run the batch job ``job_id`` leads if it can start now; returns that job's final
+    status, or None when it did not start (another worker took it, it was cancelled, it
+    waits for its turn or for its hosts)."""
     sessions = session_factory(engine)
     try:
-        async with unit_of_work(sessions) as session:
-            plan = await lifecycle.claim(system_context(session, settings, worker), job_id)
+        plan = await claim(engine, settings, job_id, worker)
     except (ValidationFailed, KeyRingError) as exc:
         async with unit_of_work(sessions) as session:
             ctx = system_context(session, settings, worker)
-            return await lifecycle.refuse(ctx, job_id, f"cannot start: {exc}")
+            refused = await lifecycle.refuse(ctx, job_id, f"cannot start: {exc}")
+            following = await settle_runs(ctx, [job_id])
+        await dispatch.send_next(engine, settings, following)
+        return refused
     if plan is None:
+        if settings.job_backend is JobBackend.celery:
+            async with unit_of_work(sessions) as session:
+                await lifecycle.send_again_later(session, job_id)
         return None
+    if plan.run_id is not None:
+        async with unit_of_work(sessions) as session:
+            await runs.started(system_context(session, settings, worker), plan.run_id)
     cancel = asyncio.Event()
-    writer = await LogWriter.resume(engine, job_id, plan.job_created)
+    writers = {
+        target.job_id: await LogWriter.resume(engine, target.job_id, target.job_created)
+        for target in plan.targets
+    }
 
-    async def emit(line: Line) -> None:
-        await writer.write(line.content, line.level, line.at)
+    async def emit(to: int | None, line: Line) -> None:
+        for writer in writers.values() if to is None else (writers[to],):
+            await writer.write(line.content, line.level, line.at)
 
-    watcher = asyncio.create_task(_watch(engine, settings, job_id, cancel))
+    watcher = asyncio.create_task(_watch(engine, settings, list(writers), cancel))
     try:
-        outcome = await runner.execute(plan, settings, emit, cancel)
+        outcomes = await runner.execute(plan, settings, emit, cancel)
     except asyncio.CancelledError:
-        interrupted = Outcome(JobStatus.failed, "the worker shut down while the job ran")
-        await asyncio.shield(_end(sessions, settings, worker, writer, interrupted))
+        interrupted = _every(
+            plan, Outcome(JobStatus.failed, "the worker shut down while the job ran")
+        )
+        await asyncio.shield(_end(engine, settings, worker, writers, interrupted))
         raise
     except Exception as exc:
         log.exception("job %s could not be run", job_id)
         error = f"opsledger could not run the job: {type(exc).__name__}"
-        outcome = Outcome(JobStatus.failed, error)
+        outcomes = _every(plan, Outcome(JobStatus.failed, error))
     finally:
         watcher.cancel()
-    return await _end(sessions, settings, worker, writer, outcome)
+    ended = await _end(engine, settings, worker, writers, outcomes)
+    return ended.get(job_id)
+
+
+async def settle_runs(ctx: Ctx, job_ids: list[int]) -> int | None:
+    """Move the runs of jobs that just ended (``runs.progress``), in their transaction;
+    returns a job that leads a next batch, to hand to the backend once committed."""
+    following = None
+    for run_id in await lifecycle.runs_of(ctx.session, job_ids):
+        following = await runs.progress(ctx, run_id) or following
+    return following
+
+
+def _every(plan: Plan, outcome: Outcome) -> dict[int, Outcome]:
+    return {target.job_id: outcome for target in plan.targets}
+
+
+async def claim(engine: AsyncEngine, settings: Settings, job_id: int, worker: str) -> Plan | None:
+    """``lifecycle.claim`` in a transaction of its own, rolled back (None: not now) when
+    another worker got there first or the database gave the claim up to a deadlock."""
+    try:
+        async with unit_of_work(session_factory(engine)) as session:
+            return await lifecycle.claim(system_context(session, settings, worker), job_id)
+    except (Conflict, lifecycle.HostsTaken):
+        return None
+    except OperationalError as exc:
+        if not transient(exc):
+            raise
+        return None  # InnoDB chose this claim as a deadlock's victim: the next poll tries
+
+
+async def run_when_free(
+    engine: AsyncEngine, settings: Settings, job_id: int, worker: str
+) -> JobStatus | None:
+    """``run_job`` for a command that runs its job itself: tried again every poll while
+    the job waits for its turn or its hosts, until it runs or someone else ends it."""
+    while (status := await run_job(engine, settings, job_id, worker)) is None:
+        async with unit_of_work(session_factory(reader(engine))) as session:
+            if await lifecycle.status(session, job_id) is not JobStatus.pending:
+                return None
+        await asyncio.sleep(settings.job_poll_seconds)
+    return status
 
 
 async def run_alone(settings: Settings, job_id: int, worker: str) -> JobStatus | None:
@@ -76,27 +134,34 @@ async def run_alone(settings: Settings, job_id: int, worker: str) -> JobStatus |
 
 
 async def _end(
-    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
     settings: Settings,
     worker: str,
-    writer: LogWriter,
-    outcome: Outcome,
-) -> JobStatus | None:
-    try:
-        await writer.close()
-    except (SQLAlchemyError, OSError):
-        log.exception("the last unwritten lines of job %s were lost", writer.job_id)
-    async with unit_of_work(sessions) as session:
+    writers: dict[int, LogWriter],
+    outcomes: dict[int, Outcome],
+) -> dict[int, JobStatus | None]:
+    for writer in writers.values():
+        try:
+            await writer.close()
+        except (SQLAlchemyError, OSError):
+            log.exception("the last unwritten lines of job %s were lost", writer.job_id)
+    async with unit_of_work(session_factory(engine)) as session:
         ctx = system_context(session, settings, worker)
-        return await lifecycle.finish(ctx, writer.job_id, outcome)
+        ended = {
+            job_id: await lifecycle.finish(ctx, job_id, outcome)
+            for job_id, outcome in outcomes.items()
+        }
+        following = await settle_runs(ctx, list(outcomes))
+    await dispatch.send_next(engine, settings, following)
+    return ended
 
 
 async def _watch(
-    engine: AsyncEngine, settings: Settings, job_id: int, cancel: asyncio.Event
+    engine: AsyncEngine, settings: Settings, job_ids: list[int], cancel: asyncio.Event
 ) -> None:
     """Heartbeat every ``job_heartbeat_seconds``; in between, a status read each second
-    (a plain read: on SQLite it does not take the write lock). Either finding the job no
-    longer running sets ``cancel``."""
+    (a plain read: on SQLite it does not take the write lock). Either finding a job of
+    the batch no longer running sets ``cancel``."""
     writes, reads = session_factory(engine), session_factory(reader(engine))
     loop = asyncio.get_running_loop()
     next_beat = loop.time() + settings.job_heartbeat_seconds
@@ -106,12 +171,12 @@ async def _watch(
             if loop.time() >= next_beat:
                 next_beat = loop.time() + settings.job_heartbeat_seconds
                 async with unit_of_work(writes) as session:
-                    running = await lifecycle.heartbeat(session, job_id)
+                    running = await lifecycle.heartbeat(session, job_ids)
             else:
                 async with unit_of_work(reads) as session:
-                    running = await lifecycle.is_running(session, job_id)
+                    running = await lifecycle.is_running(session, job_ids)
         except (SQLAlchemyError, OSError):
-            log.warning("could not check on job %s; trying again", job_id, exc_info=True)
+            log.warning("could not check on jobs %s; trying again", job_ids, exc_info=True)
             continue
         if not running:
             cancel.set()

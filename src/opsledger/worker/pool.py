@@ -20,7 +20,7 @@ from opsledger.jobs import dispatch, lifecycle
 from opsledger.kit.periodic import Periodic
 from opsledger.ops import retention
 from opsledger.security.context import system_context, worker_name
-from opsledger.worker.execution import run_job
+from opsledger.worker.execution import run_job, settle_runs
 from opsledger.worker.runner import sweep
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,9 @@ class JobPool:
         async with unit_of_work(self._writes) as session:
             ctx = system_context(session, self.settings, worker_name("reaper"))
             reaped = await lifecycle.reap(ctx, self.settings.job_reap_seconds)
+            following = await settle_runs(ctx, reaped)
             running = set(await lifecycle.running(session)) | set(self.running)
+        await dispatch.send_next(self.engine, self.settings, following)
         if reaped:
             log.warning("failed jobs %s: their worker stopped responding", reaped)
         swept = await asyncio.to_thread(sweep, self.settings, running)

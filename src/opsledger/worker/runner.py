@@ -1,4 +1,4 @@
-"""Running one playbook against one host, its output as lines.
+"""Running one playbook against a batch of hosts, each host's output as its job's lines.
 
 Every run gets a private directory (``sandbox.RunDirs``) with the job process's home:
 ansible-runner's private data (inventory, variables, artifacts), ``ANSIBLE_HOME``, SSH
@@ -9,6 +9,12 @@ reads of it. The directories are removed afterwards whatever happens. SSH connec
 sharing is off (``ControlMaster=no``) so one job can never reuse another's authenticated
 connection. Cancelling stops every process whose command line names the run's
 directory: the sandbox and all inside it (which die with it), and the agent.
+
+One ansible-runner process runs the whole batch with ``forks``; its events are split by
+host (``Split``): a host's task results go to that host's job, lines of no host (play
+and task banners, warnings) to every job of the batch, and the play recap's line for a
+host to that host's job only. So each job's log reads as if the playbook had run on its
+host alone.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import yaml
 from opsledger.config import Settings, safe_url
 from opsledger.db.base import utcnow
 from opsledger.jobs.models import JobStatus
-from opsledger.jobs.plans import Line, Outcome, Plan
+from opsledger.jobs.plans import RECAP_FIELDS, Line, Outcome, Plan, TaskResult
 from opsledger.playbooks.files import current_hash
 from opsledger.worker import sandbox
 from opsledger.worker.relay import Relay
@@ -53,26 +59,29 @@ def run_prefix(settings: Settings) -> str:
     return f"{RUN_PREFIX}{database}-"
 
 
-Emit = Callable[[Line], Awaitable[Any]]
+# A line for one job of the batch, or (None) for every job of it.
+Emit = Callable[[int | None, Line], Awaitable[Any]]
+Outcomes = dict[int, Outcome]
 
 
-async def execute(plan: Plan, settings: Settings, emit: Emit, cancel: asyncio.Event) -> Outcome:
-    """Run the plan; every output line goes to ``emit`` in order. Setting ``cancel``
-    stops the run (within a fraction of a second) and the outcome is cancelled."""
+async def execute(plan: Plan, settings: Settings, emit: Emit, cancel: asyncio.Event) -> Outcomes:
+    """Run the plan; every output line goes to ``emit`` in order, with the job it belongs
+    to. Setting ``cancel`` stops the run (within a fraction of a second) and every
+    outcome is cancelled. Returns each job's outcome."""
     found = await current_hash(plan.playbook_path)
     if found != plan.playbook_hash:
         why = "is missing" if found is None else "changed since it was registered"
         return await _refuse(
-            emit, f"playbook file {plan.playbook_path} {why} (SHA-256 check failed); not run"
+            plan, emit, f"playbook file {plan.playbook_path} {why} (SHA-256 check failed); not run"
         )
     if (why_not := await asyncio.to_thread(sandbox.problem, settings)) is not None:
-        return await _refuse(emit, f"cannot run playbooks: {why_not}")
+        return await _refuse(plan, emit, f"cannot run playbooks: {why_not}")
     root = settings.job_work_dir
     if root is not None:
         await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
     workdir = Path(
         await asyncio.to_thread(
-            tempfile.mkdtemp, prefix=f"{run_prefix(settings)}{plan.job_id}-", dir=root
+            tempfile.mkdtemp, prefix=f"{run_prefix(settings)}{plan.lead.job_id}-", dir=root
         )
     )
     dirs = sandbox.RunDirs(workdir)
@@ -81,29 +90,31 @@ async def execute(plan: Plan, settings: Settings, emit: Emit, cancel: asyncio.Ev
         await asyncio.to_thread(sandbox.prepare, dirs, account)
         agent = sandbox.Agent(dirs, account)
         owner = None if account is None else (account.uid, account.gid)
-        relay = Relay(dirs.relay_socket, [(plan.address, plan.port)], owner)
+        relay = Relay(dirs.relay_socket, [(t.address, t.port) for t in plan.targets], owner)
         try:
             await asyncio.to_thread(agent.start)
-            await asyncio.to_thread(agent.add, _key_text(plan), plan.key_path)
+            for index, target in enumerate(plan.targets):
+                key = None if target.private_key is None else target.private_key.get_secret_value()
+                await asyncio.to_thread(agent.add, key, target.key_path, dirs.identity(index))
             await relay.start()
             return await _run(plan, settings, dirs, account, emit, cancel)
         finally:
             await relay.close()
             await asyncio.to_thread(agent.stop)
     except sandbox.SandboxError as exc:
-        return await _refuse(emit, str(exc))
+        return await _refuse(plan, emit, str(exc))
     finally:
         # Whatever happened: no process of this run outlives it, nothing of it stays.
         await asyncio.to_thread(remove, dirs)
 
 
-async def _refuse(emit: Emit, error: str) -> Outcome:
-    await emit(Line(f"opsledger: {error}", "error", utcnow()))
-    return Outcome(JobStatus.failed, error)
+async def _refuse(plan: Plan, emit: Emit, error: str) -> Outcomes:
+    await emit(None, Line(f"opsledger: {error}", "error", utcnow()))
+    return _every(plan, Outcome(JobStatus.failed, error))
 
 
-def _key_text(plan: Plan) -> str | None:
-    return None if plan.private_key is None else plan.private_key.get_secret_value()
+def _every(plan: Plan, outcome: Outcome) -> Outcomes:
+    return {target.job_id: outcome for target in plan.targets}
 
 
 async def _run(
@@ -113,7 +124,7 @@ async def _run(
     account: sandbox.Account | None,
     emit: Emit,
     cancel: asyncio.Event,
-) -> Outcome:
+) -> Outcomes:
     arguments = await asyncio.to_thread(_prepare, plan, dirs, account)
     command = sandbox.job_command(dirs, settings, account)
     process = await asyncio.create_subprocess_exec(
@@ -130,7 +141,7 @@ async def _run(
     process.stdin.close()
     stopper = asyncio.create_task(_stop_when_cancelled(cancel, dirs))
     errors = asyncio.create_task(_last_error_line(process.stderr))
-    failures: list[str] = []
+    split = Split(plan)
     end: dict[str, Any] = {}
     finished = False
     try:
@@ -138,22 +149,20 @@ async def _run(
             message = _message(line)
             event = message.get("event")
             if isinstance(event, dict):
-                for each in lines_of(event):
-                    await emit(each)
-                if event["event"] in FAILED_EVENTS and not _ignored(event):
-                    failures.append(_failure(event))
+                for job_id, each in split.lines(event):
+                    await emit(job_id, each)
             elif message:
                 end = message
         finished = True
     except ValueError:  # a line over MAX_EVENT_BYTES
-        log.warning("job %s sent an event over %d bytes: stopped", plan.job_id, MAX_EVENT_BYTES)
+        log.warning("run %s sent an event over %d bytes: stopped", dirs.root.name, MAX_EVENT_BYTES)
         end = {"error": f"an event over {MAX_EVENT_BYTES} bytes"}
     finally:
         if not finished:  # whatever stopped the reading, nothing of the run goes on
             await asyncio.shield(asyncio.to_thread(stop_processes, dirs.root.name))
         returncode = await process.wait()
         stopper.cancel()
-    return _outcome(end, failures, cancel, returncode, await errors)
+    return split.outcomes(end, cancel, returncode, await errors)
 
 
 MAX_EVENT_BYTES = 16 * 2**20
@@ -183,17 +192,32 @@ def _event(raw: dict[str, Any]) -> dict[str, Any]:
     data = data if isinstance(data, dict) else {}
     result = data.get("res")
     result = result if isinstance(result, dict) else {}
+    duration = data.get("duration")
     return {
         "event": _text(raw.get("event")),
         "stdout": _text(raw.get("stdout")),
         "created": _text(raw.get("created")),
         "event_data": {
             "task": _text(data.get("task")),
+            "task_uuid": _text(data.get("task_uuid")),
             "host": _text(data.get("host")),
             "ignore_errors": data.get("ignore_errors") is True,
-            "res": {"msg": _text(result.get("msg")), "stderr": _text(result.get("stderr"))},
+            "duration": duration if isinstance(duration, int | float) else None,
+            "res": {
+                "msg": _text(result.get("msg")),
+                "stderr": _text(result.get("stderr")),
+                "changed": result.get("changed") is True,
+            },
+            # playbook_on_stats: {"ok": {host: count}, …}
+            **{name: _counts(data.get(name)) for name in STATS_FIELDS},
         },
     }
+
+
+def _counts(value: object) -> dict[str, int]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v for k, v in value.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
 def _text(value: object) -> str | None:
@@ -215,27 +239,42 @@ async def _last_error_line(stream: asyncio.StreamReader | None) -> str:
 
 def _prepare(plan: Plan, dirs: sandbox.RunDirs, account: sandbox.Account | None) -> dict[str, Any]:
     """Write the run's inventory and variables; return ansible-runner's arguments."""
-    host_vars: dict[str, Any] = {
-        "ansible_host": plan.address,
-        "ansible_port": plan.port,
-        "ansible_user": plan.user,
-        "ansible_ssh_private_key_file": str(dirs.identity),
+    hosts = {
+        target.hostname: {
+            **target.variables,
+            "ansible_host": target.address,
+            "ansible_port": target.port,
+            "ansible_user": target.user,
+            "ansible_ssh_private_key_file": str(dirs.identity(index)),
+        }
+        for index, target in enumerate(plan.targets)
     }
     # Variables go in as data, never templates: every string is !unsafe to Ansible, so
     # a value like "{{ lookup('file', …) }}" stays that text; the inventory's too (a
     # credential's username or a hostname is never a template).
-    dirs.inventory.write_text(unsafe_yaml({"all": {"hosts": {plan.hostname: host_vars}}}))
-    dirs.extravars.write_text(unsafe_yaml(plan.variables))
+    dirs.inventory.write_text(unsafe_yaml({"all": {"hosts": hosts}}))
+    dirs.extravars.write_text(unsafe_yaml(plan.extra_vars))
     if account is not None:
         for written in (dirs.inventory, dirs.extravars):
             os.chown(written, account.uid, account.gid)
-    return {
+    options = plan.options
+    flags = [flag for flag, on in (("--check", options.check), ("--diff", options.diff)) if on]
+    arguments: dict[str, Any] = {
         "private_data_dir": str(dirs.private),
         "playbook": plan.playbook_path,
         "inventory": str(dirs.inventory),
+        "forks": options.forks,
         "settings": {"pexpect_timeout": 0.2, "suppress_ansible_output": True},
         "quiet": True,
     }
+    optional = {
+        "verbosity": options.verbosity or None,
+        "tags": ",".join(options.job_tags) or None,
+        "skip_tags": ",".join(options.skip_tags) or None,
+        "cmdline": " ".join(flags) or None,
+        "timeout": options.timeout_seconds,
+    }
+    return arguments | {name: value for name, value in optional.items() if value is not None}
 
 
 class _Unsafe(str):
@@ -267,29 +306,112 @@ def unsafe_yaml(variables: dict[str, Any]) -> str:
     return yaml.dump(_mark(variables), Dumper=_UnsafeDumper, allow_unicode=True)
 
 
-def lines_of(event: dict[str, Any]) -> list[Line]:
-    """The event's output, one Line per line (ansible writes ``\\r\\n``)."""
-    stdout = event.get("stdout") or ""
-    if not stdout:
-        return []
-    level = _level(event)
-    at = _timestamp(event.get("created"))
-    return [
-        Line(text, "warning" if text.startswith("[WARNING]") else level, at)
-        for text in stdout.splitlines()
-    ]
+STATS_FIELDS = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored")
+TASK_STARTS = frozenset({"playbook_on_task_start", "playbook_on_handler_task_start"})
+RESULTS = {
+    "runner_on_ok": "ok",
+    "runner_on_failed": "failed",
+    "runner_on_skipped": "skipped",
+    "runner_on_unreachable": "unreachable",
+}
+
+
+class Split:
+    """A batch's events, told apart by host: each line for the job it belongs to (or
+    every job), and per host its first failure, its task results and its recap."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.jobs = {target.hostname: target.job_id for target in plan.targets}
+        self.failures: dict[int, str] = {}
+        self.tasks: dict[int, dict[int, TaskResult]] = {t.job_id: {} for t in plan.targets}
+        self.recaps: dict[int, dict[str, int]] = {}
+        self._positions: dict[str, int] = {}
+
+    def lines(self, event: dict[str, Any]) -> list[tuple[int | None, Line]]:
+        """Take in one event; return its output lines, each with its job (None: all)."""
+        kind, data = event["event"], event["event_data"]
+        if kind in TASK_STARTS:
+            self._positions.setdefault(data["task_uuid"] or "", len(self._positions))
+        job = self.jobs.get(data["host"] or "")
+        if job is not None:
+            self._result(job, kind, data)
+        if kind == "playbook_on_stats":
+            self._recap(data)
+        stdout = event["stdout"] or ""
+        if not stdout:
+            return []
+        level = _level(event)
+        at = _timestamp(event["created"])
+        return [
+            (
+                self._recap_line_job(text) if kind == "playbook_on_stats" else job,
+                Line(text, "warning" if text.startswith("[WARNING]") else level, at),
+            )
+            for text in stdout.splitlines()
+        ]
+
+    def _result(self, job: int, kind: str, data: dict[str, Any]) -> None:
+        if kind in FAILED_EVENTS and not data["ignore_errors"]:
+            self.failures.setdefault(job, _failure(kind, data))
+        status = RESULTS.get(kind)
+        if status is None:
+            return
+        ignored = status == "failed" and data["ignore_errors"]
+        position = self._positions.setdefault(data["task_uuid"] or "", len(self._positions))
+        duration = data["duration"]
+        self.tasks[job][position] = TaskResult(
+            position=position,
+            task=(data["task"] or "?")[:500],
+            status="ignored" if ignored else status,
+            changed=data["res"]["changed"],
+            duration_ms=None if duration is None else round(duration * 1000),
+        )
+
+    def _recap(self, data: dict[str, Any]) -> None:
+        for hostname, job in self.jobs.items():
+            counts = {name: data[name].get(hostname, 0) for name in STATS_FIELDS}
+            counts["unreachable"] = counts.pop("dark")
+            if any(hostname in data[name] for name in STATS_FIELDS):
+                self.recaps[job] = {name: counts[name] for name in RECAP_FIELDS}
+
+    def _recap_line_job(self, text: str) -> int | None:
+        """The job of a recap line ("web-1 : ok=2 changed=1 …"), or None (the banner)."""
+        name, colon, _ = text.partition(" ")
+        return self.jobs.get(name) if colon and ": ok=" in text else None
+
+    def outcomes(
+        self, end: dict[str, Any], cancel: asyncio.Event, returncode: int, stderr: str
+    ) -> Outcomes:
+        if cancel.is_set():
+            return _every(self.plan, Outcome(JobStatus.cancelled, "cancelled while running"))
+        result = end.get("end")
+        if not isinstance(result, dict):
+            reason = end.get("error") or stderr or f"it exited with {returncode}"
+            log.error("the job process ended without a result: %s", reason)
+            error = f"could not run the playbook: {reason}"[:4000]
+            return _every(self.plan, Outcome(JobStatus.failed, error))
+        return {target.job_id: self._outcome(target.job_id, result) for target in self.plan.targets}
+
+    def _outcome(self, job: int, result: dict[str, Any]) -> Outcome:
+        recap = self.recaps.get(job)
+        tasks = tuple(self.tasks[job][p] for p in sorted(self.tasks[job]))
+        failure = self.failures.get(job)
+        if failure is None and recap is not None:
+            return Outcome(JobStatus.success, None, recap, tasks)
+        if failure is None and result.get("status") == "successful":
+            return Outcome(JobStatus.success, None, recap, tasks)  # no play matched it
+        rc = f"(rc {result.get('rc')})"
+        reason = failure or f"ansible-playbook ended {result.get('status')} before reaching it"
+        return Outcome(JobStatus.failed, f"{reason} {rc}"[:4000], recap, tasks)
 
 
 def _level(event: dict[str, Any]) -> str:
-    if event.get("event") in FAILED_EVENTS:
-        return "warning" if _ignored(event) else "error"
-    if event.get("event") == "warning":
+    if event["event"] in FAILED_EVENTS:
+        return "warning" if event["event_data"]["ignore_errors"] else "error"
+    if event["event"] == "warning":
         return "warning"
     return "info"
-
-
-def _ignored(event: dict[str, Any]) -> bool:
-    return bool(event["event_data"]["ignore_errors"])
 
 
 def _timestamp(created: object) -> datetime:
@@ -302,33 +424,12 @@ def _timestamp(created: object) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _failure(event: dict[str, Any]) -> str:
-    data = event["event_data"]
+def _failure(kind: str, data: dict[str, Any]) -> str:
     message = (data["res"]["msg"] or data["res"]["stderr"] or "no message").strip()
     host = data["host"] or "?"
-    if event["event"] == "runner_on_unreachable":
+    if kind == "runner_on_unreachable":
         return f"host {host} unreachable: {message}"
     return f"task {data['task'] or '?'!r} failed on {host}: {message}"
-
-
-def _outcome(
-    end: dict[str, Any],
-    failures: list[str],
-    cancel: asyncio.Event,
-    returncode: int,
-    stderr: str,
-) -> Outcome:
-    if cancel.is_set():
-        return Outcome(JobStatus.cancelled, "cancelled while running")
-    result = end.get("end")
-    if not isinstance(result, dict):
-        reason = end.get("error") or stderr or f"it exited with {returncode}"
-        log.error("the job process ended without a result: %s", reason)
-        return Outcome(JobStatus.failed, f"could not run the playbook: {reason}"[:4000])
-    if result.get("status") == "successful":
-        return Outcome(JobStatus.success)
-    reason = failures[0] if failures else f"ansible-playbook ended {result.get('status')}"
-    return Outcome(JobStatus.failed, f"{reason} (rc {result.get('rc')})"[:4000])
 
 
 def remove(dirs: sandbox.RunDirs) -> None:

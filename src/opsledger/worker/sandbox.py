@@ -40,6 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+
 from opsledger.config import JobNetwork, JobSandbox, Settings
 from opsledger.db.engine import sqlite_file
 
@@ -125,10 +128,10 @@ class RunDirs:
     def relay_socket(self) -> Path:
         return self.agent / "relay.sock"
 
-    @property
-    def identity(self) -> Path:
-        """The public half of the run's key: ssh asks the agent for the private one."""
-        return self.own / "identity.pub"
+    def identity(self, index: int) -> Path:
+        """The public half of the key of the run's ``index``th host: ssh asks the agent
+        for the private one."""
+        return self.own / f"identity-{index}.pub"
 
 
 @dataclass(frozen=True)
@@ -363,6 +366,23 @@ def _environment(dirs: RunDirs, settings: Settings) -> dict[str, str]:
     }
 
 
+def public_half(private_key: str) -> str:
+    """The OpenSSH public key line of a private key (OpenSSH or PEM)."""
+    data = private_key.encode()
+    try:
+        key: Any = (
+            serialization.load_ssh_private_key(data, None)
+            if b"OPENSSH PRIVATE KEY" in data
+            else serialization.load_pem_private_key(data, None)
+        )
+        public: bytes = key.public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        )
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise SandboxError("could not load the SSH key: not a private key it can read") from None
+    return public.decode() + "\n"
+
+
 class Agent:
     """An ssh-agent for one run, as the playbook's account: it holds the run's key."""
 
@@ -391,22 +411,24 @@ class Agent:
                 raise SandboxError("ssh-agent did not start")
             time.sleep(0.01)
 
-    def add(self, private_key: str | None, key_path: str | None) -> None:
-        """Load the run's key (a stored credential, or a file the playbook's account can
-        read) and write its public half where ssh will look."""
+    def add(self, private_key: str | None, key_path: str | None, identity: Path) -> None:
+        """Load a host's key (a stored credential, or a file the playbook's account can
+        read) and write its public half to ``identity``, where ssh will look."""
         if private_key is not None:
-            self._ssh_add(["-q", "-"], private_key.rstrip("\n") + "\n")
+            key = private_key.rstrip("\n") + "\n"
+            self._key_tool("ssh-add", ["-q", "-"], key)
+            public = public_half(key)
         elif key_path is not None:
-            self._ssh_add(["-q", key_path], None)
+            self._key_tool("ssh-add", ["-q", key_path], None)
+            public = self._key_tool("ssh-keygen", ["-y", "-f", key_path], None)
         else:
             raise SandboxError("no SSH key for this run")
-        listed = self._ssh_add(["-L"], None)
-        self.dirs.identity.write_text(listed)
-        self.dirs.identity.chmod(0o644)
+        identity.write_text(public)
+        identity.chmod(0o644)
 
-    def _ssh_add(self, args: list[str], stdin: str | None) -> str:
+    def _key_tool(self, name: str, args: list[str], stdin: str | None) -> str:
         done: subprocess.CompletedProcess[str] = subprocess.run(
-            [tool("ssh-add"), *args],
+            [tool(name), *args],
             input=stdin,
             capture_output=True,
             text=True,

@@ -1,0 +1,1 @@
+"""Runs: one launch of a playbook across many hosts, a job per host, in batches."""

@@ -1,0 +1,45 @@
+"""A run groups the jobs of one launch across many hosts (seed 002's job stays one
+playbook on one host); it holds what was launched and how, and how it ended."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from opsledger.db.base import Base, CreatedMixin, IdMixin, table_args
+from opsledger.db.types import JSONDocument
+from opsledger.jobs.models import JobStatus
+from opsledger.kit.enums import enum_column
+
+
+class Run(IdMixin, CreatedMixin, Base):
+    __tablename__ = "runs"
+    __table_args__ = table_args(
+        Index(None, "playbook_id"),
+        Index(None, "user_id"),
+        Index(None, "status", "created_at"),
+    )
+
+    uuid: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    playbook_id: Mapped[int] = mapped_column(ForeignKey("playbooks.id", ondelete="RESTRICT"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    status: Mapped[JobStatus] = mapped_column(
+        enum_column(JobStatus, "run_status"), default=JobStatus.pending
+    )
+    # As launched: the selector, the resolved host ids in launch order, the options.
+    selector: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    host_ids: Mapped[list[int]] = mapped_column(JSONDocument)
+    options: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    extra_vars: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, default=None)
+    batches: Mapped[int] = mapped_column(Integer)
+    # Why it waits (hosts busy) or why it stopped (the failure threshold, a cancel).
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    relaunch_of: Mapped[int | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), default=None
+    )
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)

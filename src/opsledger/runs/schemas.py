@@ -1,0 +1,109 @@
+"""The runs wire format: a launch across hosts, its hosts' results and its task matrix."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from opsledger.hosts.schemas import HostSelector
+from opsledger.jobs.models import JobStatus
+from opsledger.kit.filtering import ListQuery
+from opsledger.kit.schemas import MAX_ID, RequestSchema, ResponseSchema, Variables
+from opsledger.templates.schemas import LaunchOptions
+
+
+class RunCreate(LaunchOptions):
+    """An ad hoc run: a playbook on the hosts a selector matches now."""
+
+    playbook_id: int = Field(ge=1, le=MAX_ID)
+    selector: HostSelector
+    extra_vars: Variables | None = Field(
+        None,
+        description="Above the playbook's and each host role's variables; passed as data "
+        "(never templated); names starting `ansible_` are refused.",
+    )
+
+
+class RelaunchHosts(StrEnum):
+    failed = "failed"
+    all = "all"
+
+
+class RelaunchBody(RequestSchema):
+    hosts: RelaunchHosts = Field(
+        RelaunchHosts.failed,
+        description="`failed`: the hosts that failed or were unreachable; `all`: every host.",
+    )
+
+
+class Summary(ResponseSchema):
+    """The run's play recaps added up, and how many of its hosts ended each way."""
+
+    ok: int = 0
+    changed: int = 0
+    failures: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    rescued: int = 0
+    ignored: int = 0
+    hosts: dict[str, int] = Field(
+        default_factory=dict,
+        description="Hosts per result: pending, running, success, failed, unreachable, cancelled.",
+    )
+
+
+class RunRead(ResponseSchema):
+    id: int
+    uuid: uuid.UUID
+    playbook_id: int
+    user_id: int
+    status: JobStatus
+    reason: str | None
+    hosts: int = Field(description="How many hosts the run was launched on.")
+    batches: int
+    selector: dict[str, Any]
+    options: dict[str, Any]
+    extra_vars: dict[str, Any] | None
+    relaunch_of: int | None
+    summary: Summary
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+class RunHostRead(ResponseSchema):
+    job_id: int
+    host_id: int
+    hostname: str
+    batch: int
+    status: str = Field(description="The job's status, or `unreachable` when it failed so.")
+    ok: int | None
+    changed: int | None
+    failures: int | None
+    unreachable: int | None
+    skipped: int | None
+    rescued: int | None
+    ignored: int | None
+    error_message: str | None
+    waiting_reason: str | None
+
+
+class RunTaskRead(ResponseSchema):
+    id: int
+    position: int
+    task: str
+    job_id: int
+    host_id: int
+    status: str
+    changed: bool
+    duration_ms: int | None
+
+
+class RunQuery(ListQuery):
+    status: JobStatus | None = None
+    playbook_id: int | None = Field(None, ge=1, le=MAX_ID)
+    user_id: int | None = Field(None, ge=1, le=MAX_ID)
