@@ -166,6 +166,7 @@ AUDITED = {
     ("POST", "/api/v1/job-templates"),
     ("PATCH", "/api/v1/job-templates/{template_id}"),
     ("DELETE", "/api/v1/job-templates/{template_id}"),
+    ("POST", "/api/v1/job-templates/{template_id}/launch"),
     ("POST", "/api/v1/runs"),
     ("POST", "/api/v1/runs/{run_id}/cancel"),
     ("POST", "/api/v1/runs/{run_id}/relaunch"),

@@ -70,6 +70,9 @@ RULES = [
     ),
     Rule(Run.user_id, "RESTRICT", f.make_user, lambda s, u: f.make_run(s, user_id=u.id)),
     Rule(Run.relaunch_of, "SET NULL", f.make_run, lambda s, r: f.make_run(s, relaunch_of=r.id)),
+    Rule(
+        Run.template_id, "SET NULL", f.make_template, lambda s, t: f.make_run(s, template_id=t.id)
+    ),
     Rule(DeploymentReplica.deployment_id, "CASCADE", f.make_deployment, f.make_replica),
     Rule(DeploymentResource.deployment_id, "CASCADE", f.make_deployment, f.make_resources),
     Rule(DeploymentStatusHistory.deployment_id, "CASCADE", f.make_deployment, f.make_history),

@@ -170,8 +170,11 @@ async def test_a_host_runs_one_playbook_at_a_time_first_come_first_served(fleet:
 
     run = await fleet.launch(quick)
     later = await lab.launch(quick, free)  # after the run, on a host the run wants
-    async with asyncio.timeout(30):
-        while not all(h["waiting_reason"] for h in await fleet.page(f"/runs/{run['id']}/hosts")):
+    async with asyncio.timeout(30):  # until the pool has tried each of them
+        while not (
+            all(h["waiting_reason"] for h in await fleet.page(f"/runs/{run['id']}/hosts"))
+            and (await lab.job(later))["waiting_reason"]
+        ):
             await asyncio.sleep(0.1)
     waiting = await fleet.page(f"/runs/{run['id']}/hosts")
     behind = await lab.job(later)

@@ -11,6 +11,7 @@ come, first served, and no deadlock, since nothing holds a host while it waits."
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -97,13 +98,16 @@ async def _plan(ctx: Ctx, jobs: list[Job]) -> Plan:
     host_ids = [job.host_id for job in jobs]
     keys = await credentials.active_of_type(ctx.session, host_ids, CredentialType.ssh_key)
     lead = jobs[0]
+    secrets = {} if lead.run is None else json.loads(lead.run.secret_vars or "{}")
     return Plan(
         playbook_path=lead.playbook.file_path,
         playbook_hash=lead.playbook.file_hash,
         targets=tuple(_target(job, keys.get(job.host_id)) for job in jobs),
-        extra_vars=_checked(lead.extra_vars or {}),
+        # A run's secret prompt values (******** in the job's own) only now, in memory.
+        extra_vars=_checked({**(lead.extra_vars or {}), **secrets}),
         options=Options() if lead.run is None else _options(lead.run.options),
         run_id=lead.run_id,
+        secrets=tuple(value for value in secrets.values() if isinstance(value, str) and value),
     )
 
 

@@ -57,6 +57,13 @@ class Plan:
     extra_vars: dict[str, Any]
     options: Options = Options()
     run_id: int | None = None
+    # Values no line the run prints may show (secret prompt values): masked as ********.
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    def redact(self, text: str) -> str:
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(secret, "********")
+        return text
 
     @property
     def lead(self) -> Target:

@@ -3,7 +3,7 @@ and relaunch it."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
@@ -28,7 +28,6 @@ from opsledger.runs.schemas import (
     RunQuery,
     RunRead,
     RunTaskRead,
-    Summary,
 )
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
@@ -39,19 +38,8 @@ Listing = Annotated[Ctx, Depends(RequireListing("jobs:read"))]
 Launch = Annotated[Ctx, Depends(Require("jobs:run"))]
 
 
-def run_read(run: Run, tally: dict[str, Any]) -> RunRead:
-    summary = Summary(**{name: tally.get(name, 0) for name in RECAP_FIELDS}, hosts=tally["hosts"])
-    return RunRead.model_validate(
-        {
-            **{name: getattr(run, name) for name in RunRead.model_fields if hasattr(run, name)},
-            "hosts": len(run.host_ids),
-            "summary": summary,
-        }
-    )
-
-
 async def answer(ctx: Ctx, run: Run) -> RunRead:
-    return run_read(run, (await service.tallies(ctx, [run]))[run.id])
+    return RunRead.of(run, await service.tally(ctx, run))
 
 
 def host_read(job: Job) -> RunHostRead:
@@ -85,7 +73,7 @@ def task_read(task: JobTask) -> RunTaskRead:
 async def list_runs(ctx: Listing, query: Annotated[RunQuery, Query()]) -> Page[RunRead]:
     rows = await service.page(ctx, query.filters(), query.limit, query.after)
     tallies = await service.tallies(ctx, rows.items)
-    return rows.read(lambda run: run_read(run, tallies[run.id]))
+    return rows.read(lambda run: RunRead.of(run, tallies[run.id]))
 
 
 @router.post(

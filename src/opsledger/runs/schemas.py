@@ -11,6 +11,7 @@ from pydantic import Field
 
 from opsledger.hosts.schemas import HostSelector
 from opsledger.jobs.models import JobStatus
+from opsledger.jobs.plans import RECAP_FIELDS
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.schemas import MAX_ID, RequestSchema, ResponseSchema, Variables
 from opsledger.templates.schemas import LaunchOptions
@@ -59,6 +60,7 @@ class Summary(ResponseSchema):
 class RunRead(ResponseSchema):
     id: int
     uuid: uuid.UUID
+    template_id: int | None
     playbook_id: int
     user_id: int
     status: JobStatus
@@ -67,12 +69,21 @@ class RunRead(ResponseSchema):
     batches: int
     selector: dict[str, Any]
     options: dict[str, Any]
-    extra_vars: dict[str, Any] | None
+    extra_vars: dict[str, Any] | None = Field(description="Secret prompt values as ********.")
     relaunch_of: int | None
     summary: Summary
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+
+    @classmethod
+    def of(cls, run: Any, tally: dict[str, Any]) -> RunRead:
+        """The run with its tally (``runs.repository.tallies``)."""
+        fields = {name: getattr(run, name) for name in cls.model_fields if hasattr(run, name)}
+        summary = Summary(
+            **{name: tally.get(name, 0) for name in RECAP_FIELDS}, hosts=tally["hosts"]
+        )
+        return cls.model_validate({**fields, "hosts": len(run.host_ids), "summary": summary})
 
 
 class RunHostRead(ResponseSchema):

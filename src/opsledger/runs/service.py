@@ -4,6 +4,7 @@ fails); cancelling and relaunching it; and reading it with its hosts and tasks."
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -21,6 +22,8 @@ from opsledger.runs import repository
 from opsledger.runs.models import Run
 from opsledger.runs.schemas import RelaunchHosts, RunCreate
 from opsledger.security.context import Ctx
+from opsledger.templates import service as templates
+from opsledger.templates.schemas import TemplateLaunch
 from opsledger.tickets import service as tickets
 
 RESOURCE = "run"
@@ -58,6 +61,10 @@ async def tallies(ctx: Ctx, runs: list[Run]) -> dict[int, dict[str, Any]]:
     return await repository.tallies(ctx.session, [run.id for run in runs])
 
 
+async def tally(ctx: Ctx, run: Run) -> dict[str, Any]:
+    return (await repository.tallies(ctx.session, [run.id]))[run.id]
+
+
 async def hosts_page(ctx: Ctx, run_id: int, limit: int, after: int | None) -> Rows[Job]:
     await get(ctx, run_id)
     return await repository.hosts_page(ctx.session, run_id, limit, after)
@@ -74,6 +81,30 @@ async def create(ctx: Ctx, body: RunCreate) -> Run:
     return await launch(ctx, body.playbook_id, body.selector, body.extra_vars, options)
 
 
+async def launch_template(ctx: Ctx, template_id: int, body: TemplateLaunch) -> Run:
+    """A run of a template: its playbook, selector (narrowed by ``limit_host_ids``),
+    variables and options, with the launch's variables and prompt values above them
+    (one validator for every way of launching) and its check/diff/verbosity if given.
+    Secret prompt values are kept encrypted on the run and shown as ********."""
+    template = await templates.get(ctx, template_id)
+    values = await templates.resolve_prompts(
+        ctx.session, templates.prompts_of(template), body.prompts or {}
+    )
+    options = {name: getattr(template, name) for name in OPTIONS}
+    options |= body.model_dump(include={"check", "diff", "verbosity"}, exclude_none=True)
+    variables = {**(template.extra_vars or {}), **(body.extra_vars or {}), **values.masked()}
+    return await launch(
+        ctx,
+        template.playbook_id,
+        templates.selector_of(template),
+        variables or None,
+        options,
+        template_id=template.id,
+        secrets=values.secrets(),
+        limit=body.limit_host_ids,
+    )
+
+
 async def launch(
     ctx: Ctx,
     playbook_id: int,
@@ -82,16 +113,27 @@ async def launch(
     options: dict[str, Any],
     *,
     relaunch_of: int | None = None,
+    template_id: int | None = None,
+    secrets: dict[str, str] | None = None,
+    limit: list[int] | None = None,
 ) -> Run:
-    """A pending run on the hosts ``selector`` matches now (resolved once, here), with a
-    pending job per host in batches of ``batch_size``; its first batch is handed to the
-    backend once committed, the next ones as each batch ends."""
+    """A pending run on the hosts ``selector`` matches now (resolved once, here; only
+    those in ``limit`` if given), with a pending job per host in batches of
+    ``batch_size``; its first batch is handed to the backend once committed, the next
+    ones as each batch ends."""
     await jobs.runnable_playbook(ctx, playbook_id)
     matched = await hosts.resolve_selector(ctx.session, selector)
+    if limit is not None:
+        outside = sorted(set(limit) - {host.id for host in matched})
+        if outside:
+            names = ", ".join(map(str, outside[:20]))
+            raise ValidationFailed(f"the selector does not match the hosts {names} now")
+        matched = [host for host in matched if host.id in set(limit)]
     if not matched:
         raise ValidationFailed("the selector matches no host in service")
     size = options.get("batch_size") or len(matched)
     run = Run(
+        template_id=template_id,
         playbook_id=playbook_id,
         user_id=ctx.user_id,
         status=JobStatus.pending,
@@ -99,6 +141,7 @@ async def launch(
         host_ids=[host.id for host in matched],
         options=options,
         extra_vars=extra_vars,
+        secret_vars=json.dumps(secrets) if secrets else None,
         batches=math.ceil(len(matched) / size),
         relaunch_of=relaunch_of,
     )
@@ -207,6 +250,14 @@ async def relaunch(ctx: Ctx, run_id: int, which: RelaunchHosts) -> Run:
     if not host_ids:
         raise ValidationFailed(f"run {run_id} has no failed hosts to run again")
     selector = HostSelector(host_ids=host_ids)
+    secrets = json.loads(run.secret_vars) if run.secret_vars else None
     return await launch(
-        ctx, run.playbook_id, selector, run.extra_vars, dict(run.options), relaunch_of=run.id
+        ctx,
+        run.playbook_id,
+        selector,
+        run.extra_vars,
+        dict(run.options),
+        relaunch_of=run.id,
+        template_id=run.template_id,
+        secrets=secrets,
     )

@@ -17,11 +17,14 @@ from opsledger.kit.errors import (
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Page
+from opsledger.runs import service as runs
+from opsledger.runs.schemas import RunRead
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 from opsledger.templates import service
 from opsledger.templates.schemas import (
     TemplateCreate,
+    TemplateLaunch,
     TemplateQuery,
     TemplateRead,
     TemplateUpdate,
@@ -31,6 +34,7 @@ router = APIRouter(prefix="/job-templates", tags=["job templates"])
 Read = Annotated[Ctx, Depends(RequireRead("templates:read"))]
 Listing = Annotated[Ctx, Depends(RequireListing("templates:read"))]
 Write = Annotated[Ctx, Depends(Require("templates:write"))]
+Launch = Annotated[Ctx, Depends(Require("jobs:run"))]
 
 
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
@@ -89,3 +93,15 @@ async def update_job_template(
 )
 async def delete_job_template(template_id: PathId, ctx: Write) -> None:
     await service.delete(ctx, template_id)
+
+
+@router.post(
+    "/{template_id}/launch",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed),
+)
+async def launch_job_template(template_id: PathId, body: TemplateLaunch, ctx: Launch) -> RunRead:
+    """Run the template: its selector resolved now, prompts checked (422 names each bad
+    one), secret prompt values encrypted on the run and shown as ********."""
+    run = await runs.launch_template(ctx, template_id, body)
+    return RunRead.of(run, await runs.tally(ctx, run))

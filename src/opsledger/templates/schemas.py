@@ -113,6 +113,27 @@ class TemplateCreate(LaunchOptions):
     prompts: Prompts | None = None
 
 
+class TemplateLaunch(RequestSchema):
+    """What a launch may add to its template: variables, prompt values, and a narrower
+    or more careful run."""
+
+    extra_vars: Variables | None = Field(
+        None, description="Above the template's own; names starting `ansible_` are refused."
+    )
+    prompts: dict[str, Any] | None = Field(
+        None, description="A value per prompt name, checked against the template's prompts."
+    )
+    check: StrictBool | None = None
+    diff: StrictBool | None = None
+    verbosity: Verbosity | None = None
+    limit_host_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=10_000,
+        description="Only these of the hosts the template's selector matches.",
+    )
+
+
 class TemplateUpdate(UpdateSchema):
     nullable = frozenset(
         {

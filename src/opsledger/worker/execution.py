@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -62,8 +63,9 @@ async def run_job(
     }
 
     async def emit(to: int | None, line: Line) -> None:
+        content = plan.redact(line.content)
         for writer in writers.values() if to is None else (writers[to],):
-            await writer.write(line.content, line.level, line.at)
+            await writer.write(content, line.level, line.at)
 
     watcher = asyncio.create_task(_watch(engine, settings, list(writers), cancel))
     try:
@@ -80,6 +82,7 @@ async def run_job(
         outcomes = _every(plan, Outcome(JobStatus.failed, error))
     finally:
         watcher.cancel()
+    outcomes = {job: _redacted(plan, outcome) for job, outcome in outcomes.items()}
     ended = await _end(engine, settings, worker, writers, outcomes)
     return ended.get(job_id)
 
@@ -91,6 +94,15 @@ async def settle_runs(ctx: Ctx, job_ids: list[int]) -> int | None:
     for run_id in await lifecycle.runs_of(ctx.session, job_ids):
         following = await runs.progress(ctx, run_id) or following
     return following
+
+
+def _redacted(plan: Plan, outcome: Outcome) -> Outcome:
+    """The outcome with no secret prompt value in its reason or task names."""
+    if not plan.secrets:
+        return outcome
+    tasks = tuple(replace(task, task=plan.redact(task.task)) for task in outcome.tasks)
+    error = None if outcome.error is None else plan.redact(outcome.error)
+    return replace(outcome, error=error, tasks=tasks)
 
 
 def _every(plan: Plan, outcome: Outcome) -> dict[int, Outcome]:

@@ -1,5 +1,6 @@
-"""Runs: one launch across many hosts, a job per host in batches; each host's play recap
-and task results; and the lock that keeps two playbooks off one host.
+"""Runs: one launch across many hosts (ad hoc or from a template, its secret prompts'
+values encrypted), a job per host in batches; each host's play recap and task results;
+and the lock that keeps two playbooks off one host.
 
 Revision ID: 0014
 Revises: 0013
@@ -34,6 +35,7 @@ def upgrade() -> None:
         "runs",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("uuid", sa.Uuid(), nullable=False),
+        sa.Column("template_id", sa.Integer(), nullable=True),
         sa.Column("playbook_id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column(
@@ -45,6 +47,7 @@ def upgrade() -> None:
         sa.Column("host_ids", opsledger.db.types.JSONDocument(), nullable=False),
         sa.Column("options", opsledger.db.types.JSONDocument(), nullable=False),
         sa.Column("extra_vars", opsledger.db.types.JSONDocument(), nullable=True),
+        sa.Column("secret_vars", opsledger.db.types.EncryptedString(), nullable=True),
         sa.Column("batches", sa.Integer(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("relaunch_of", sa.Integer(), nullable=True),
@@ -56,6 +59,12 @@ def upgrade() -> None:
             ["playbooks.id"],
             name=op.f("fk_runs_playbook_id_playbooks"),
             ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["template_id"],
+            ["job_templates.id"],
+            name=op.f("fk_runs_template_id_job_templates"),
+            ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
             ["relaunch_of"],
@@ -73,6 +82,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_runs_playbook_id"), "runs", ["playbook_id"])
     op.create_index(op.f("ix_runs_status_created_at"), "runs", ["status", "created_at"])
     op.create_index(op.f("ix_runs_user_id"), "runs", ["user_id"])
+    op.create_index(op.f("ix_runs_template_id"), "runs", ["template_id"])
 
     # Plain ADD COLUMN: a batch-mode copy of jobs is forbidden by its dependants' foreign
     # keys, as in 0003; SQLite takes the reference only within ADD COLUMN.
