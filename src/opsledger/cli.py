@@ -29,6 +29,8 @@ COMMANDS = (
     ("audit", "opsledger.audit.cli:audit_cli", "The audit trail."),
     ("hosts", "opsledger.hosts.cli:hosts_cli", "The host inventory."),
     ("jobs", "opsledger.jobs.cli:jobs_cli", "Jobs and their output."),
+    ("templates", "opsledger.templates.cli:templates_cli", "Job templates, and launching them."),
+    ("runs", "opsledger.runs.cli:runs_cli", "Runs across many hosts: results, cancel, relaunch."),
     ("stats", "opsledger.stats.cli:show_stats", "Hosts by status and role, jobs, tickets, alerts."),
     ("backup", "opsledger.ops.cli:backup_command", "Write every table to one archive."),
     ("restore", "opsledger.ops.cli:restore_command", "Load an archive into an empty database."),

@@ -257,6 +257,10 @@ async def is_running(session: AsyncSession, job_ids: list[int]) -> bool:
     return await repository.all_running(session, job_ids)
 
 
+async def lead_of_run(session: AsyncSession, run_id: int) -> int | None:
+    return await repository.lead_of_run(session, run_id)
+
+
 async def runs_of(session: AsyncSession, job_ids: list[int]) -> set[int]:
     """The runs these jobs belong to."""
     return await repository.runs_of(session, job_ids)

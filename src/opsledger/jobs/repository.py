@@ -105,6 +105,13 @@ def _leads() -> ColumnElement[bool]:
     return and_(Job.status == JobStatus.pending, or_(Job.run_id.is_(None), ~ahead))
 
 
+async def lead_of_run(session: AsyncSession, run_id: int) -> int | None:
+    """The pending job that starts the run's next batch now, if any."""
+    statement = select(Job.id).where(Job.run_id == run_id, _leads()).limit(1)
+    found: int | None = await session.scalar(statement)
+    return found
+
+
 async def is_lead(session: AsyncSession, job_id: int) -> bool:
     return bool(await session.scalar(select(Job.id).where(Job.id == job_id, _leads())))
 

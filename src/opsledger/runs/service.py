@@ -8,6 +8,8 @@ import json
 import math
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from opsledger.audit import changes
 from opsledger.db.base import utcnow
 from opsledger.hosts import service as hosts
@@ -61,6 +63,18 @@ async def tallies(ctx: Ctx, runs: list[Run]) -> dict[int, dict[str, Any]]:
     return await repository.tallies(ctx.session, [run.id for run in runs])
 
 
+async def has_ended(session: AsyncSession, run_id: int) -> bool:
+    run = await repository.get(session, run_id)
+    return run is None or run.status in FINAL
+
+
+async def by_reference(ctx: Ctx, reference: str) -> Run:
+    """A run by id (the CLI's argument)."""
+    if not reference.isdigit():
+        raise ValidationFailed(f"no run {reference!r}: runs are named by their id")
+    return await get(ctx, int(reference))
+
+
 async def tally(ctx: Ctx, run: Run) -> dict[str, Any]:
     return (await repository.tallies(ctx.session, [run.id]))[run.id]
 
@@ -81,14 +95,21 @@ async def create(ctx: Ctx, body: RunCreate) -> Run:
     return await launch(ctx, body.playbook_id, body.selector, body.extra_vars, options)
 
 
-async def launch_template(ctx: Ctx, template_id: int, body: TemplateLaunch) -> Run:
+async def launch_template(
+    ctx: Ctx,
+    template_id: int,
+    body: TemplateLaunch,
+    *,
+    from_text: bool = False,
+    started_by: int | None = None,
+) -> Run:
     """A run of a template: its playbook, selector (narrowed by ``limit_host_ids``),
     variables and options, with the launch's variables and prompt values above them
     (one validator for every way of launching) and its check/diff/verbosity if given.
     Secret prompt values are kept encrypted on the run and shown as ********."""
     template = await templates.get(ctx, template_id)
     values = await templates.resolve_prompts(
-        ctx.session, templates.prompts_of(template), body.prompts or {}
+        ctx.session, templates.prompts_of(template), body.prompts or {}, from_text=from_text
     )
     options = {name: getattr(template, name) for name in OPTIONS}
     options |= body.model_dump(include={"check", "diff", "verbosity"}, exclude_none=True)
@@ -102,6 +123,7 @@ async def launch_template(ctx: Ctx, template_id: int, body: TemplateLaunch) -> R
         template_id=template.id,
         secrets=values.secrets(),
         limit=body.limit_host_ids,
+        started_by=started_by,
     )
 
 
@@ -116,6 +138,7 @@ async def launch(
     template_id: int | None = None,
     secrets: dict[str, str] | None = None,
     limit: list[int] | None = None,
+    started_by: int | None = None,
 ) -> Run:
     """A pending run on the hosts ``selector`` matches now (resolved once, here; only
     those in ``limit`` if given), with a pending job per host in batches of
@@ -132,10 +155,11 @@ async def launch(
     if not matched:
         raise ValidationFailed("the selector matches no host in service")
     size = options.get("batch_size") or len(matched)
+    user_id = ctx.user_id if started_by is None else started_by
     run = Run(
         template_id=template_id,
         playbook_id=playbook_id,
-        user_id=ctx.user_id,
+        user_id=user_id,
         status=JobStatus.pending,
         selector=selector.model_dump(exclude_none=True),
         host_ids=[host.id for host in matched],
@@ -151,7 +175,7 @@ async def launch(
             ctx,
             playbook_id,
             host.id,
-            ctx.user_id,
+            user_id,
             extra_vars,
             run_id=run.id,
             batch=index // size,
@@ -238,7 +262,9 @@ async def cancel(ctx: Ctx, run_id: int) -> Run:
     return run
 
 
-async def relaunch(ctx: Ctx, run_id: int, which: RelaunchHosts) -> Run:
+async def relaunch(
+    ctx: Ctx, run_id: int, which: RelaunchHosts, *, started_by: int | None = None
+) -> Run:
     """A new run with the same playbook, variables and options over the run's failed or
     unreachable hosts (or all of them) that are still in service."""
     run = await get(ctx, run_id)
@@ -260,4 +286,5 @@ async def relaunch(ctx: Ctx, run_id: int, which: RelaunchHosts) -> Run:
         relaunch_of=run.id,
         template_id=run.template_id,
         secrets=secrets,
+        started_by=started_by,
     )

@@ -136,6 +136,22 @@ async def run_when_free(
     return status
 
 
+async def drive_run(engine: AsyncEngine, settings: Settings, run_id: int, worker: str) -> None:
+    """Run a run's batches in this process, one after another, until it ends (a command
+    with the embedded backend; a server's pool may take a batch first, which is fine)."""
+    reads = session_factory(reader(engine))
+    while True:
+        async with unit_of_work(reads) as session:
+            lead = await lifecycle.lead_of_run(session, run_id)
+            ended = await runs.has_ended(session, run_id)
+        if ended:
+            return
+        if lead is None:  # a batch runs elsewhere, or between batches: look again
+            await asyncio.sleep(settings.job_poll_seconds)
+            continue
+        await run_when_free(engine, settings, lead, worker)
+
+
 async def run_alone(settings: Settings, job_id: int, worker: str) -> JobStatus | None:
     """``run_job`` with an engine of its own (a Celery task, a CLI command)."""
     engine = create_engine(settings)
