@@ -25,6 +25,7 @@ from tests.e2e.cli import OPSLEDGER, clean_env, opsledger
 from tests.factories import unique
 from tests.jobs.conftest import Lab, open_lab
 from tests.jobs.test_runner import FAILING, SLEEP_MARKER, SLEEPING, WRITE_AND_READ
+from tests.runs.conftest import Fleet
 from tests.sshd import SshServer
 
 VARIABLES = {"greeting": "hi", "from_role": "r", "from_playbook": "p"}
@@ -201,3 +202,26 @@ async def test_jobs_run_from_the_shell_prints_the_output_and_the_outcome(
     bad_var = await asyncio.to_thread(run, good["name"], host["hostname"], "-e", "novalue")
     assert bad_var.returncode == 2
     assert "KEY=VALUE" in bad_var.stderr
+
+
+@pytest.mark.backends("postgresql")
+async def test_a_celery_worker_runs_a_runs_batches_one_after_another(
+    celery_lab: Lab, tmp_path: Path
+) -> None:
+    """Only the first batch's job is sent at launch; each next one when its batch's turn
+    comes (the worker that finished the batch sends it)."""
+    lab = celery_lab
+    fleet = Fleet(lab)
+    playbook = await lab.playbook("    - command: 'true'\n")
+    await fleet.hosts("one", "two", "three")
+    log = tmp_path / "worker.log"
+
+    with celery_worker(lab, log):
+        launched = await fleet.launch(playbook, batch_size=1)
+        run = await fleet.wait(launched["id"], timeout=180)
+    hosts = await fleet.page(f"/runs/{run['id']}/hosts")
+
+    assert run["status"] == "success", log.read_text()
+    assert run["batches"] == 3
+    assert [host["status"] for host in hosts] == ["success"] * 3
+    assert log.read_text().count("opsledger.run_job[") >= 3
