@@ -9,24 +9,15 @@ from typing import Any
 
 from pydantic import Field
 
-from opsledger.hosts.schemas import HostSelector
 from opsledger.jobs.models import JobStatus
 from opsledger.jobs.plans import RECAP_FIELDS
 from opsledger.kit.filtering import ListQuery
-from opsledger.kit.schemas import MAX_ID, RequestSchema, ResponseSchema, Variables
-from opsledger.templates.schemas import LaunchOptions
+from opsledger.kit.schemas import MAX_ID, RequestSchema, ResponseSchema
+from opsledger.templates.schemas import PlaybookLaunch
 
 
-class RunCreate(LaunchOptions):
+class RunCreate(PlaybookLaunch):
     """An ad hoc run: a playbook on the hosts a selector matches now."""
-
-    playbook_id: int = Field(ge=1, le=MAX_ID)
-    selector: HostSelector
-    extra_vars: Variables | None = Field(
-        None,
-        description="Above the playbook's and each host role's variables; passed as data "
-        "(never templated); names starting `ansible_` are refused.",
-    )
 
 
 class RelaunchHosts(StrEnum):

@@ -100,16 +100,22 @@ class LaunchOptions(RequestSchema):
         return self
 
 
-class TemplateCreate(LaunchOptions):
-    name: TemplateName
-    description: Text | None = None
+class PlaybookLaunch(LaunchOptions):
+    """A playbook on the hosts a selector matches, with variables and options: what a
+    template saves and an ad hoc run sends."""
+
     playbook_id: int = Field(ge=1, le=MAX_ID)
     selector: HostSelector
     extra_vars: Variables | None = Field(
         None,
-        description="Merged over the playbook's and each host role's variables; names "
-        "starting `ansible_` are refused.",
+        description="Above the playbook's and each host role's variables; passed as data "
+        "(never templated); names starting `ansible_` are refused.",
     )
+
+
+class TemplateCreate(PlaybookLaunch):
+    name: TemplateName
+    description: Text | None = None
     prompts: Prompts | None = None
 
 
