@@ -363,6 +363,10 @@ def _environment(dirs: RunDirs, settings: Settings) -> dict[str, str]:
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        # Not pipelining, though it would need a third of the ssh connections: without
+        # it a module runs on a tty, and a cancelled job's ssh hanging up stops the
+        # task on the host too (with it, `sleep 3600` lived on after the cancel).
+        "ANSIBLE_PIPELINING": "False",
     }
 
 
