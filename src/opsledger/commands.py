@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.config import Settings, safe_url
-from opsledger.db.engine import create_engine
+from opsledger.db.engine import create_engine, sqlite_file
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.kit.errors import OperationFailed, ProblemError, wire_location
 from opsledger.security.context import Ctx, cli_context
@@ -112,8 +112,16 @@ def install_configured_keys(settings: Settings) -> None:
         install_keys(settings)
 
 
-def run(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    """Run ``work`` against a fresh engine for ``settings``, with one-line errors."""
+def run(
+    settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]], *, creates: bool = False
+) -> T:
+    """Run ``work`` against a fresh engine for ``settings``, with one-line errors. Only a
+    command that ``creates`` the schema (``up``, ``db upgrade``, ``restore``) may open a
+    SQLite file that does not exist: opening it makes an empty one, which every other
+    command (and ``serve``) would then take for a database."""
+    database = sqlite_file(settings.database_url)
+    if not creates and database is not None and not database.exists():
+        fail(f"no database at {database}: `opsledger up` creates one, or `opsledger db upgrade`")
 
     async def main() -> T:
         engine = create_engine(settings)

@@ -50,11 +50,13 @@ def serve(host: HostOption = None, port: PortOption = None, workers: WorkersOpti
             "no encryption key or token secret configured: set OPSLEDGER_ENCRYPTION_KEYS and "
             f"OPSLEDGER_JWT_SECRET, or run `opsledger up` to generate {settings.key_file}"
         )
+    # Another command may have left an empty file behind (or someone a 0-byte one):
+    # serving it would answer 500 to everything until migrated.
     database = sqlite_file(settings.database_url)
-    if database is not None and not database.exists():
+    if database is not None and (why := migrations.sqlite_unmigrated(database)) is not None:
         fail(
-            f"no database at {database}: `opsledger up` creates one, or `opsledger db "
-            "upgrade` (serve never starts on an empty new file)"
+            f"{why}: `opsledger up` sets one up, or `opsledger db upgrade` (serve only "
+            "starts on a migrated database)"
         )
     start_server(settings, host, port, workers)
 
@@ -94,7 +96,7 @@ def up(host: HostOption = None, port: PortOption = None, workers: WorkersOption 
             password = await users.ensure_first_admin(ctx, FIRST_ADMIN_EMAIL)
         return roles, password
 
-    created, admin_password = run(settings, prepare)
+    created, admin_password = run(settings, prepare, creates=True)
     out.print(f"database ready at {safe_url(settings.database_url)}")
     if created:
         out.print(f"seeded host roles: {', '.join(created)}")

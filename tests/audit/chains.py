@@ -27,10 +27,14 @@ async def append_rows(engine: AsyncEngine, count: int, settings: Settings | None
             await audit.record(ctx, "create", "host", n, after={"hostname": f"web-{n}", "cpu": 1.5})
 
 
-async def verify(engine: AsyncEngine, settings: Settings | None = None) -> audit.Verification:
+async def verify(
+    engine: AsyncEngine,
+    settings: Settings | None = None,
+    expected: audit.ExpectedHead | None = None,
+) -> audit.Verification:
     """As `opsledger audit verify` walks the chain: on one snapshot of the database."""
     async with unit_of_work(session_factory(snapshot(engine))) as session:
-        return await audit.verify(session, settings or Settings())
+        return await audit.verify(session, settings or Settings(), expected=expected)
 
 
 async def write_unkeyed_rows(
@@ -96,3 +100,18 @@ async def forge(
             row.prev_hash, row.key_id = prev, key_id
             row.hash = prev = compute_hash(prev, row, key)
         await session.execute(update(AuditChain).values(head_hash=prev))
+
+
+async def chain_state(engine: AsyncEngine) -> dict[str, object]:
+    """The audit_chain row as it is now, to put back later."""
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(AuditChain.__table__))).one()
+    return dict(row._mapping)
+
+
+async def roll_back(engine: AsyncEngine, backend: str, earlier: dict[str, object]) -> None:
+    """What review 3 did: delete the rows written since ``earlier`` was saved (triggers
+    dropped) and put that audit_chain row back, seal and all. No key is needed."""
+    await tamper(engine, backend, f"DELETE FROM audit_logs WHERE id > {earlier['head_id']}")
+    async with engine.begin() as connection:
+        await connection.execute(update(AuditChain).values(earlier))

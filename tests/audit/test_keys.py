@@ -5,7 +5,9 @@ when set; and without any key nothing audited is written."""
 
 from __future__ import annotations
 
+import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,12 +15,15 @@ from pydantic import SecretStr
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from opsledger.audit import service as audit
 from opsledger.audit.keys import AuditKey, AuditKeys
 from opsledger.config import Settings
+from opsledger.db.base import utcnow
+from opsledger.db.session import session_factory, unit_of_work
 from opsledger.models import AuditLog
 from opsledger.users.models import UserRole
 from tests.api import ENCRYPTION_KEY, build_app, client_for, make_person
-from tests.audit.chains import append_rows, forge, tamper, verify
+from tests.audit.chains import append_rows, chain_state, forge, roll_back, tamper, verify
 from tests.e2e.cli import opsledger
 
 # A key this server never had.
@@ -122,6 +127,7 @@ async def test_admins_read_the_verification_over_http(
         intact = await client.get("/audit/verification", headers=admin.headers)
         refused = await client.get("/audit/verification", headers=viewer.headers)
         last = (await row_ids(scratch_engine))[-1]
+        head_hash = (await chain_state(scratch_engine))["head_hash"]
         await forge(scratch_engine, backend, last, None, None)
         broken = await client.get("/audit/verification", headers=admin.headers)
 
@@ -133,11 +139,14 @@ async def test_admins_read_the_verification_over_http(
         "unkeyed_rows": 0,
         "keys": [key_use],
         "broken": None,
+        "head_id": last,
+        "head_hash": head_hash,
     }
     assert refused.status_code == 403
     assert broken.json()["intact"] is False
     assert broken.json()["broken"]["row_id"] == last
     assert broken.json()["keys"] == [key_use | {"rows": 1}]
+    assert (broken.json()["head_id"], broken.json()["head_hash"]) == (None, None)
 
 
 def test_an_audited_command_without_any_key_fails_in_one_line_and_changes_nothing(
@@ -197,3 +206,96 @@ async def test_rows_cut_from_either_end_outside_retention_do_not_verify(
 
     assert result.broken is not None
     assert "start or end was moved" in result.broken.reason
+
+
+def printed_head(result: audit.Verification) -> audit.ExpectedHead:
+    """The head as verify prints it to be kept: its row and 16 hex digits of its hash."""
+    assert result.head_id is not None
+    assert result.head_hash is not None
+    return audit.ExpectedHead(result.head_id, result.head_hash[:16])
+
+
+async def test_a_chain_rolled_back_whole_verifies_but_not_against_a_head_kept_outside(
+    scratch_engine: AsyncEngine, backend: str
+) -> None:
+    """Review 3 saved the audit_chain row, let rows be written, deleted them (triggers
+    dropped) and put the row back: verify said intact. The database alone cannot tell
+    (README); a head an earlier verification printed, kept elsewhere, does."""
+    await append_rows(scratch_engine, 3)
+    earlier = await chain_state(scratch_engine)
+    await append_rows(scratch_engine, 3)
+    later = await verify(scratch_engine)
+    kept = printed_head(later)
+
+    await roll_back(scratch_engine, backend, earlier)
+    plain = await verify(scratch_engine)
+    against_kept = await verify(scratch_engine, expected=kept)
+    against_id_only = await verify(scratch_engine, expected=audit.ExpectedHead(kept.row_id))
+    earlier_head = audit.ExpectedHead(int(str(earlier["head_id"])), str(earlier["head_hash"])[:16])
+    against_earlier = await verify(scratch_engine, expected=earlier_head)
+    # Written on from the earlier state: the kept row id may be reached again (SQLite
+    # reuses ids), but never with the row an earlier verification saw.
+    await append_rows(scratch_engine, 6)
+    written_on = await verify(scratch_engine, expected=kept)
+
+    assert plain.broken is None  # the documented limit
+    assert (plain.rows, plain.head_id) == (3, earlier["head_id"])
+    assert against_kept.broken is not None
+    assert against_kept.broken.row_id == kept.row_id
+    assert "rolled back" in against_kept.broken.reason
+    assert against_id_only.broken is not None
+    assert against_earlier.broken is None
+    assert written_on.broken is not None
+    assert written_on.broken.row_id == kept.row_id
+    assert "rolled back and written on" in written_on.broken.reason
+    assert written_on.head_id is None
+
+
+async def test_rows_retention_removed_do_not_fail_an_expected_head(
+    scratch_engine: AsyncEngine,
+) -> None:
+    """A head kept long ago may be older than the oldest row kept: the chain still
+    reaches past it, so it holds."""
+    await append_rows(scratch_engine, 2)
+    old = printed_head(await verify(scratch_engine))
+    await append_rows(scratch_engine, 2)
+    async with unit_of_work(session_factory(scratch_engine)) as session:
+        await audit.purge_before(session, utcnow() + timedelta(days=1), 3, server_key())
+
+    result = await verify(scratch_engine, expected=old)
+
+    assert result.broken is None
+    assert result.rows == 1
+
+
+async def test_audit_verify_prints_the_head_and_fails_when_the_chain_falls_short_of_it(
+    scratch_engine: AsyncEngine, backend: str, tmp_path: Path
+) -> None:
+    url = scratch_engine.url.render_as_string(hide_password=False)
+    env = {"database_url": url, "encryption_keys": ENCRYPTION_KEY}
+    await append_rows(scratch_engine, 2)
+    earlier = await chain_state(scratch_engine)
+    await append_rows(scratch_engine, 2)
+    first = opsledger("audit", "verify", cwd=tmp_path, **env)
+    printed = re.search(r"--expect-head (\d+:[0-9a-f]{16})\b", first.stdout)
+    assert printed is not None, first.stdout
+    head = printed.group(1)
+    still = opsledger("audit", "verify", "--expect-head", head, cwd=tmp_path, **env)
+
+    await roll_back(scratch_engine, backend, earlier)
+    plain = opsledger("audit", "verify", cwd=tmp_path, **env)
+    expected = opsledger("audit", "verify", "--expect-head", head, cwd=tmp_path, **env)
+    nonsense = opsledger("audit", "verify", "--expect-head", "latest", cwd=tmp_path, **env)
+
+    head_id = head.split(":")[0]
+    assert first.returncode == 0, first.stderr
+    assert f"head: row {head_id}, hash {head.split(':')[1]}" in first.stdout
+    assert still.returncode == 0, still.stderr
+    assert plain.returncode == 0, plain.stderr
+    assert f"head: row {earlier['head_id']}" in plain.stdout
+    assert expected.returncode == 1
+    assert f"audit chain broken at row {head_id}" in expected.stderr
+    assert f"the chain ends at row {earlier['head_id']}" in expected.stderr
+    assert "rolled back" in expected.stderr
+    assert nonsense.returncode == 2
+    assert "ROW_ID:HASH_PREFIX" in nonsense.stderr

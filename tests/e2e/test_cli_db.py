@@ -51,7 +51,7 @@ async def test_db_commands_migrate_check_and_report_drift(
         ("oracle://scott:tiger@db/orcl", "unsupported database backend 'oracle'"),
         ("not a url", "not a database URL"),
         ("postgresql://admin:s3cr3t-pw@127.0.0.1:1/opsledger", "cannot reach the database"),
-        ("sqlite:////nonexistent-dir/opsledger.db", "unable to open database file"),
+        ("sqlite:////nonexistent-dir/opsledger.db", "no database at /nonexistent-dir/opsledger.db"),
     ],
 )
 def test_a_bad_database_url_is_one_line_and_exit_code_1(

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from opsledger.kit.h11_guard import HEAD_SECONDS
-from tests.e2e.cli import OPSLEDGER, clean_env, opsledger, serving
+from tests.e2e.cli import OPSLEDGER, clean_env, free_port, opsledger, serving
 
 
 @pytest.fixture
@@ -80,6 +80,63 @@ def test_serve_never_starts_on_a_new_empty_database_file(tmp_path: Path) -> None
     assert "no database at" in result.stderr
     assert "opsledger up" in result.stderr
     assert not (tmp_path / "gone.db").exists()
+
+
+def serve_keys() -> dict[str, str]:
+    """Keys, and a port of its own should serve start after all."""
+    return clean_env(jwt_secret="j" * 64, port=str(free_port())) | {
+        "OPSLEDGER_ENCRYPTION_KEYS": "k" * 43 + "="
+    }
+
+
+def test_a_command_that_only_reads_never_creates_the_database_file(tmp_path: Path) -> None:
+    """Opening a missing SQLite file creates it empty; serve would then have found a file."""
+    listed = opsledger("users", "list", cwd=tmp_path)
+    served = subprocess.run(
+        [OPSLEDGER, "serve"],
+        cwd=tmp_path,
+        env=serve_keys(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert listed.returncode == 1
+    assert "no database at opsledger.db" in listed.stderr
+    assert "opsledger db upgrade" in listed.stderr
+    assert "Traceback" not in listed.stderr
+    assert not (tmp_path / "opsledger.db").exists()
+    assert served.returncode == 1
+    assert "no database at" in served.stderr
+
+
+@pytest.mark.parametrize("content", [b"", None], ids=["0-byte file", "tables, no migration"])
+def test_serve_never_starts_on_a_database_no_migration_made(
+    tmp_path: Path, content: bytes | None
+) -> None:
+    database = tmp_path / "opsledger.db"
+    if content is None:
+        with sqlite3.connect(database) as db:
+            db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY)")
+        db.close()
+    else:
+        database.write_bytes(content)
+    before = database.read_bytes()
+
+    result = subprocess.run(
+        [OPSLEDGER, "serve"],
+        cwd=tmp_path,
+        env=serve_keys(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert "holds no migrated schema" in result.stderr
+    assert "opsledger up" in result.stderr
+    assert "opsledger db upgrade" in result.stderr
+    assert database.read_bytes() == before
 
 
 def test_serve_with_two_workers_answers_from_both(workdir: Path) -> None:

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -32,6 +33,7 @@ def _claims(user_id: int, **changes: object) -> dict[str, object]:
     claims: dict[str, object] = {
         "sub": str(user_id),
         "ver": 0,
+        "jti": secrets.token_hex(16),
         "iat": now,
         "exp": now + timedelta(minutes=5),
     }
@@ -74,6 +76,10 @@ def forged_tokens(user_id: int) -> dict[str, str]:
         "sub past a row id": jwt.encode(_claims(user_id, sub=str(2**31)), JWT_SECRET, "HS256"),
         "zero sub": jwt.encode(_claims(user_id, sub="0"), JWT_SECRET, "HS256"),
         "non-ASCII digits in sub": jwt.encode(_claims(user_id, sub="\uff11"), JWT_SECRET, "HS256"),
+        "exp past time_t": jwt.encode(_claims(user_id, exp=10**20), JWT_SECRET, "HS256"),
+        "string ver": jwt.encode(_claims(user_id, ver="0"), JWT_SECRET, "HS256"),
+        "boolean ver": jwt.encode(_claims(user_id, ver=False), JWT_SECRET, "HS256"),
+        "fractional ver": jwt.encode(_claims(user_id, ver=0.5), JWT_SECRET, "HS256"),
         "garbage": "not.a.token",
     }
 
@@ -86,6 +92,15 @@ async def test_a_valid_token_is_accepted(client: httpx.AsyncClient, viewer: Pers
     response = await me(client, viewer.headers)
     assert response.status_code == 200
     assert response.json()["username"] == viewer.username
+
+
+async def test_a_hand_built_token_is_accepted_when_every_claim_is_right(
+    client: httpx.AsyncClient, viewer: Person
+) -> None:
+    """So each malformed kind below is refused for the one claim it changes."""
+    token = jwt.encode(_claims(viewer.id), JWT_SECRET, "HS256")
+    response = await me(client, {"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -105,6 +120,10 @@ async def test_a_valid_token_is_accepted(client: httpx.AsyncClient, viewer: Pers
         "sub past a row id",
         "zero sub",
         "non-ASCII digits in sub",
+        "exp past time_t",
+        "string ver",
+        "boolean ver",
+        "fractional ver",
         "garbage",
     ],
 )

@@ -5,9 +5,11 @@ and ``key_id`` names that key: someone who can rewrite rows cannot make a hash t
 verifies. Rows written before the chain was keyed (migration 0011) keep their plain
 SHA-256 and no ``key_id``; they verify as before, but only up to the last of them
 (``AuditChain.legacy_head_id``) and never after a signed row, and the first signed row
-seals them. What no key can show: rows cut from the end with the head moved back, or a
-chain rewritten whole as unkeyed rows with ``legacy_head_id`` moved along, which
-verification reports as a chain without signed rows.
+seals them. What no key can show: the chain's whole state put back as it was earlier
+(rows cut from the end, the earlier head and its seal restored), which only a head kept
+outside the database tells (``service.ExpectedHead``), or a chain rewritten whole as
+unkeyed rows with ``legacy_head_id`` moved along, which verification reports as a chain
+without signed rows.
 
 ``user_id`` is deliberately left out: it is the one field the database lets change (to
 NULL, when the user is deleted); the copied ``user_name`` carries who acted.

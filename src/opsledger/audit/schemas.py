@@ -51,6 +51,12 @@ class AuditVerificationRead(ResponseSchema):
     )
     keys: list[AuditKeyUseRead]
     broken: AuditBreakRead | None
+    head_id: int | None = Field(
+        description="The chain's last row when intact (null when broken or empty). Keep it "
+        "outside the database: a chain rolled back to an earlier state verifies intact, "
+        "and only a head seen before tells (`opsledger audit verify --expect-head`)."
+    )
+    head_hash: str | None = Field(description="The hash of the row `head_id` names.")
 
 
 class AuditQuery(ListQuery):

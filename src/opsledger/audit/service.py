@@ -108,15 +108,29 @@ class KeyUse:
 
 
 @dataclass(frozen=True)
+class ExpectedHead:
+    """A head an earlier verification reported, kept outside the database (a log, the
+    monitoring): the one thing that tells a chain rolled back to an earlier state, which
+    the database alone cannot. ``hash_prefix`` (lowercase hex) also tells a chain rolled
+    back and written on from there, whose rows may reuse the ids."""
+
+    row_id: int
+    hash_prefix: str | None = None
+
+
+@dataclass(frozen=True)
 class Verification:
     """What a walk of the chain checked: ``rows`` verified (before ``broken``, if any), of
     which ``unkeyed_rows`` were written before the chain was keyed and the rest were
-    signed by ``keys``, listed with the signing key first even when it signed none yet."""
+    signed by ``keys``, listed with the signing key first even when it signed none yet.
+    ``head_id`` and ``head_hash`` are its last row when intact (None when broken or empty)."""
 
     rows: int
     broken: Break | None
     unkeyed_rows: int
     keys: list[KeyUse]
+    head_id: int | None = None
+    head_hash: str | None = None
 
     @property
     def intact(self) -> bool:
@@ -124,18 +138,26 @@ class Verification:
 
 
 async def verify(
-    session: AsyncSession, settings: Settings, progress: Callable[[int], None] | None = None
+    session: AsyncSession,
+    settings: Settings,
+    progress: Callable[[int], None] | None = None,
+    expected: ExpectedHead | None = None,
 ) -> Verification:
     """Walk the chain from its anchor with this process's keys; the first row that does
-    not fit is named."""
+    not fit is named. With ``expected``, a chain that no longer reaches that head, or
+    holds another row there, is broken too."""
     keys = AuditKeys.configured(settings)
     head = await repository.chain(session)
     walk = Walk(keys, head.anchor_hash, head.legacy_head_id)
     broken = None
+    first_id = expected_hash = None
     async for row in repository.in_order(session):
         broken = walk.check(row)
         if broken is not None:
             break
+        first_id = row.id if first_id is None else first_id
+        if expected is not None and row.id == expected.row_id:
+            expected_hash = row.hash
         if progress is not None:
             progress(1)
     if broken is None and head.head_hash != walk.expected:
@@ -150,17 +172,53 @@ async def verify(
             "no row is signed yet, and unkeyed rows alone cannot be told from a rewrite "
             "(any audited change signs the chain from here)",
         )
+    if broken is None and expected is not None:
+        broken = _short_of(expected, head, first_id, expected_hash)
     uses = [
         KeyUse(key_id, walk.signed[key_id], key_id == keys.signing.key_id)
         for key_id in keys.known
         if key_id in walk.signed or key_id == keys.signing.key_id
     ]
-    return Verification(walk.rows, broken, walk.unkeyed, uses)
+    if broken is not None or walk.rows == 0:
+        return Verification(walk.rows, broken, walk.unkeyed, uses)
+    return Verification(walk.rows, broken, walk.unkeyed, uses, head.head_id, head.head_hash)
+
+
+def _short_of(
+    expected: ExpectedHead, head: AuditChain, first_id: int | None, found_hash: str | None
+) -> Break | None:
+    """Whether an otherwise intact chain no longer holds the head an earlier verification
+    saw. A row retention removed from the start cannot be compared, but the chain still
+    reaches past it."""
+    wanted = expected.row_id
+    if head.head_id is None or head.head_id < wanted:
+        return Break(
+            wanted,
+            f"the chain ends at row {head.head_id or 'none'}, before this row, which an "
+            "earlier verification saw: it was rolled back to an earlier state",
+        )
+    if found_hash is None and (first_id is None or first_id > wanted):
+        return None
+    if found_hash is None:
+        return Break(
+            wanted,
+            "an earlier verification saw this row, and the chain no longer holds it: "
+            "it was rolled back and written on from an earlier state",
+        )
+    if expected.hash_prefix is not None and not found_hash.startswith(expected.hash_prefix):
+        return Break(
+            wanted,
+            f"its hash begins {found_hash[: len(expected.hash_prefix)]}, not "
+            f"{expected.hash_prefix} as an earlier verification saw: the chain was rolled "
+            "back and written on from an earlier state",
+        )
+    return None
 
 
 def _unsealed(keys: AuditKeys, head: AuditChain) -> Break | None:
     """Whether the chain's state (its start and end) is sealed by a key of this process:
-    rows cut from either end outside retention leave it unsealed."""
+    rows cut from either end outside retention leave it unsealed, unless an earlier state
+    and its seal are put back whole (a rollback: ``ExpectedHead``)."""
     key_id, _, _ = (head.state_seal or "").partition(":")
     key = keys.known.get(key_id)
     if key is None:

@@ -6,6 +6,7 @@ same code path serves SQLite, PostgreSQL and MySQL/MariaDB, inside or outside an
 
 from __future__ import annotations
 
+import sqlite3
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,31 @@ def configure_context(context: Any, connection: Connection, metadata: MetaData) 
 def head_revision() -> str | None:
     """The newest revision this release ships (read once: it cannot change while running)."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def sqlite_unmigrated(database: Path) -> str | None:
+    """Why the SQLite file ``database`` holds no migrated schema, or None when it does.
+    Read-only: a missing file is not created, an empty one is not written (the engine
+    would switch it to WAL)."""
+    if not database.exists():
+        return f"no database at {database}"
+    try:
+        connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            migrated = connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+            ).fetchone()
+            revision = (
+                migrated
+                and connection.execute("SELECT version_num FROM alembic_version").fetchone()
+            )
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        return f"cannot read {database} as a SQLite database ({exc})"
+    if not revision:
+        return f"{database} holds no migrated schema (no alembic_version)"
+    return None
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:

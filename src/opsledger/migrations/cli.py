@@ -19,7 +19,7 @@ db_cli = typer.Typer(no_args_is_help=True)
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Migrate the database up to REVISION (default: the newest)."""
     settings = load_settings()
-    run(settings, lambda engine: migrations.upgrade(engine, revision))
+    run(settings, lambda engine: migrations.upgrade(engine, revision), creates=True)
     out.print(f"database at revision {revision} ({safe_url(settings.database_url)})")
 
 

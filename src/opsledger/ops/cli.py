@@ -151,7 +151,7 @@ def restore_command(
                 lambda name, n: bar.advance(steps[name], n),
             )
 
-    manifest = run(settings, work)
+    manifest = run(settings, work, creates=True)
     rows = sum(entry.rows for entry in manifest.tables)
     out.print(
         f"restored {file}: {len(manifest.tables)} tables, {rows} rows, "

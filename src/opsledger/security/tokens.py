@@ -47,11 +47,12 @@ def read(token: str, secret: str) -> TokenClaims:
         )
         return TokenClaims(
             user_id=_user_id(claims["sub"]),
-            version=int(claims["ver"]),
+            version=_version(claims["ver"]),
             token_id=_token_id(claims["jti"]),
             expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
         )
-    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+    # OverflowError: an ``exp`` past what the platform's time_t holds (PyJWT accepts it).
+    except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as exc:
         raise TokenRejected(type(exc).__name__) from None
 
 
@@ -59,6 +60,14 @@ def _token_id(jti: object) -> str:
     if not (isinstance(jti, str) and re.fullmatch(r"[0-9a-f]{32}", jti)):
         raise ValueError("jti")
     return jti
+
+
+def _version(ver: object) -> int:
+    """The token version, a JSON integer as ``issue`` writes it: not a string, a float or
+    a boolean that ``int()`` would turn into one."""
+    if type(ver) is not int or not 0 <= ver <= MAX_ID:
+        raise ValueError("ver")
+    return ver
 
 
 def _user_id(sub: object) -> int:

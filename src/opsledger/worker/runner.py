@@ -38,6 +38,7 @@ import yaml
 
 from opsledger.config import Settings, safe_url
 from opsledger.db.base import utcnow
+from opsledger.db.engine import sqlite_file
 from opsledger.jobs.models import JobStatus
 from opsledger.jobs.plans import RECAP_FIELDS, Line, Outcome, Plan, TaskResult
 from opsledger.playbooks.files import current_hash
@@ -54,9 +55,13 @@ RUN_PREFIX = "opsledger-job-"
 def run_prefix(settings: Settings) -> str:
     """The start of this installation's run directory names: ``opsledger-job-`` and a
     digest of its database, so that two installations sharing a temp directory (or a
-    test run beside a server) never sweep each other's runs."""
-    database = hashlib.sha256(safe_url(settings.database_url).encode()).hexdigest()[:8]
-    return f"{RUN_PREFIX}{database}-"
+    test run beside a server) never sweep each other's runs. A SQLite database is named
+    by its absolute path: the default URL is relative, the same string for every
+    installation on the machine."""
+    database = sqlite_file(settings.database_url)
+    identity = safe_url(settings.database_url) if database is None else str(database.resolve())
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
+    return f"{RUN_PREFIX}{digest}-"
 
 
 # A line for one job of the batch, or (None) for every job of it.
