@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from opsledger.audit.keys import AuditKeys
 from opsledger.config import Settings
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.models import AuditLog, Credential, Infrastructure, Secret
+from opsledger.models import AuditLog, Credential, Infrastructure, Run, Secret
 from opsledger.ops.key_rotation import rotate_keys
 from opsledger.security.crypto import KeyRing, install_key_ring
 from tests import factories as f
@@ -40,6 +40,8 @@ async def fill(engine: AsyncEngine) -> None:
             await f.make_credential(session, host, value=f"credential-{n}")
         await f.make_infrastructure(session, secret_config='{"token": "t"}')
         await f.make_infrastructure(session)
+        await f.make_run(session, secret_vars='{"token": "r"}')  # a secret prompt's value
+        await f.make_run(session)
 
 
 async def raw(engine: AsyncEngine) -> list[str]:
@@ -51,6 +53,13 @@ async def raw(engine: AsyncEngine) -> list[str]:
             (
                 await connection.execute(
                     text("SELECT secret_config FROM infrastructure WHERE secret_config IS NOT NULL")
+                )
+            ).scalars()
+        )
+        rows += list(
+            (
+                await connection.execute(
+                    text("SELECT secret_vars FROM runs WHERE secret_vars IS NOT NULL")
                 )
             ).scalars()
         )
@@ -72,6 +81,7 @@ async def test_rotation_moves_every_value_to_the_new_key(scratch_engine: AsyncEn
     assert first.rotated == {
         "credentials.value": 5,
         "infrastructure.secret_config": 1,
+        "runs.secret_vars": 1,
         "secrets.value": 5,
     }
     assert first.examined == first.rotated
@@ -83,10 +93,12 @@ async def test_rotation_moves_every_value_to_the_new_key(scratch_engine: AsyncEn
         values = sorted(await session.scalars(select(Secret.value)))
         credentials = sorted(await session.scalars(select(Credential.value)))
         configs = list(await session.scalars(select(Infrastructure.secret_config)))
+        run_secrets = list(await session.scalars(select(Run.secret_vars)))
         actions = list(await session.scalars(select(AuditLog.action)))
     assert values == [f"secret-{n}" for n in range(5)]
     assert credentials == [f"credential-{n}" for n in range(5)]
     assert '{"token": "t"}' in configs
+    assert '{"token": "r"}' in run_secrets
     assert actions == ["rotate", "rotate"]
 
 

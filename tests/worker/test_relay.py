@@ -86,3 +86,30 @@ async def test_a_target_that_does_not_answer_is_named_with_the_reason(tmp_path: 
         writer.close()
     finally:
         await relay.close()
+
+
+async def test_a_run_cannot_hold_more_connections_than_its_hosts_need(
+    tmp_path: Path, echo: int
+) -> None:
+    """Review 3: a playbook held thousands of relay connections and the server ran out of
+    file handles."""
+    relay = Relay(tmp_path / "relay.sock", [("127.0.0.1", echo)], None)
+    await relay.start()
+    held = []
+    try:
+        for _ in range(relay.limit):
+            answer, _, writer = await ask(relay, f"127.0.0.1 {echo}\n".encode())
+            assert answer == b"ok\n"
+            held.append(writer)
+        refused, _, extra = await ask(relay, f"127.0.0.1 {echo}\n".encode())
+        assert refused == b"refused: too many connections for this run\n"
+        extra.close()
+        held.pop().close()
+        await asyncio.sleep(0.1)  # the relay sees that one go
+        answer, _, writer = await ask(relay, f"127.0.0.1 {echo}\n".encode())
+        assert answer == b"ok\n"
+        held.append(writer)
+    finally:
+        for writer in held:
+            writer.close()
+        await relay.close()

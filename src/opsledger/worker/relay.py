@@ -28,6 +28,10 @@ CONNECT_SECONDS = 30.0
 REQUEST_SECONDS = 10.0
 MAX_REQUEST_BYTES = 512
 CHUNK_BYTES = 64 * 1024
+# At once, per run: Ansible holds one connection per host at a time; a playbook opening
+# thousands to exhaust the server's file handles gets refused beyond this (review 3).
+CONNECTIONS_PER_TARGET = 4
+SPARE_CONNECTIONS = 16
 
 Target = tuple[str, int]
 
@@ -38,6 +42,7 @@ class Relay:
     def __init__(self, path: Path, targets: Iterable[Target], owner: tuple[int, int] | None):
         self.path = path
         self.targets = frozenset(targets)
+        self.limit = CONNECTIONS_PER_TARGET * len(self.targets) + SPARE_CONNECTIONS
         self._owner = owner
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -55,6 +60,10 @@ class Relay:
         await asyncio.gather(*self._connections, return_exceptions=True)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._connections) >= self.limit:
+            writer.write(b"refused: too many connections for this run\n")
+            writer.close()
+            return
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
