@@ -139,6 +139,7 @@ AUDITED = {
     ("DELETE", "/api/v1/hosts/{host_id}"),
     ("POST", "/api/v1/hosts/{host_id}/transition"),
     ("POST", "/api/v1/hosts/{host_id}/provision"),
+    ("POST", "/api/v1/hosts/provision"),
     ("POST", "/api/v1/hosts/{host_id}/credentials"),
     ("POST", "/api/v1/hosts/{host_id}/credentials/deactivate"),
     ("POST", "/api/v1/hosts/{host_id}/credentials/{credential_id}/rotate"),

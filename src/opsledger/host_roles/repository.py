@@ -21,3 +21,7 @@ async def names(session: AsyncSession) -> set[str]:
 async def add_all(session: AsyncSession, roles: list[HostRole]) -> None:
     session.add_all(roles)
     await session.flush()
+
+
+async def by_ids(session: AsyncSession, role_ids: list[int]) -> list[HostRole]:
+    return list(await session.scalars(select(HostRole).where(HostRole.id.in_(role_ids))))

@@ -26,6 +26,8 @@ from opsledger.kit.errors import (
 )
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Page
+from opsledger.runs import service as runs
+from opsledger.runs.schemas import FleetProvision, RunList, RunRead
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
@@ -71,6 +73,20 @@ async def update_host(host_id: PathId, body: HostUpdate, ctx: Write) -> HostRead
 async def transition_host(host_id: PathId, body: HostTransition, ctx: Write) -> HostRead:
     """Move the host along its lifecycle; 409 when the move is not allowed or raced."""
     return HostRead.model_validate(await service.transition(ctx, host_id, body))
+
+
+@router.post(
+    "/provision",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problem_responses(*AUTH_ERRORS, Conflict, ValidationFailed),
+)
+async def provision_hosts(body: FleetProvision, ctx: Run) -> RunList:
+    """Provision every host the selector matches with its role's default playbook: one
+    run per playbook, each host moving to deployed or failed by its own job's result.
+    409 (and nothing changes) when one of them cannot be provisioned now."""
+    launched = await flows.provision_fleet(ctx, body)
+    tallies = await runs.tallies(ctx, launched)
+    return RunList(items=[RunRead.of(run, tallies[run.id]) for run in launched])
 
 
 @router.post(

@@ -9,15 +9,26 @@ from typing import Any
 
 from pydantic import Field
 
+from opsledger.hosts.schemas import HostSelector
 from opsledger.jobs.models import JobStatus
 from opsledger.jobs.plans import RECAP_FIELDS
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.schemas import MAX_ID, RequestSchema, ResponseSchema
-from opsledger.templates.schemas import PlaybookLaunch
+from opsledger.templates.schemas import BatchSize, FailPercentage, Forks, PlaybookLaunch
 
 
 class RunCreate(PlaybookLaunch):
     """An ad hoc run: a playbook on the hosts a selector matches now."""
+
+
+class FleetProvision(RequestSchema):
+    """Provision every host a selector matches: each with its role's default playbook,
+    one run per playbook."""
+
+    selector: HostSelector
+    forks: Forks = 5
+    batch_size: BatchSize | None = None
+    max_fail_percentage: FailPercentage = 0
 
 
 class RelaunchHosts(StrEnum):
@@ -109,3 +120,7 @@ class RunQuery(ListQuery):
     status: JobStatus | None = None
     playbook_id: int | None = Field(None, ge=1, le=MAX_ID)
     user_id: int | None = Field(None, ge=1, le=MAX_ID)
+
+
+class RunList(ResponseSchema):
+    items: list[RunRead]

@@ -139,6 +139,7 @@ async def launch(
     secrets: dict[str, str] | None = None,
     limit: list[int] | None = None,
     started_by: int | None = None,
+    provisions_host: bool = False,
 ) -> Run:
     """A pending run on the hosts ``selector`` matches now (resolved once, here; only
     those in ``limit`` if given), with a pending job per host in batches of
@@ -180,6 +181,7 @@ async def launch(
             run_id=run.id,
             batch=index // size,
             dispatch_now=index == 0,
+            provisions_host=provisions_host,
         )
     return run
 
