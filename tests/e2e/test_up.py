@@ -89,17 +89,17 @@ def serve_keys() -> dict[str, str]:
     }
 
 
+def serve_once(cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``opsledger serve`` where it is expected to refuse (and so to return)."""
+    return subprocess.run(
+        [OPSLEDGER, "serve"], cwd=cwd, env=serve_keys(), capture_output=True, text=True, timeout=60
+    )
+
+
 def test_a_command_that_only_reads_never_creates_the_database_file(tmp_path: Path) -> None:
     """Opening a missing SQLite file creates it empty; serve would then have found a file."""
     listed = opsledger("users", "list", cwd=tmp_path)
-    served = subprocess.run(
-        [OPSLEDGER, "serve"],
-        cwd=tmp_path,
-        env=serve_keys(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    served = serve_once(tmp_path)
 
     assert listed.returncode == 1
     assert "no database at opsledger.db" in listed.stderr
@@ -123,14 +123,7 @@ def test_serve_never_starts_on_a_database_no_migration_made(
         database.write_bytes(content)
     before = database.read_bytes()
 
-    result = subprocess.run(
-        [OPSLEDGER, "serve"],
-        cwd=tmp_path,
-        env=serve_keys(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = serve_once(tmp_path)
 
     assert result.returncode == 1
     assert "holds no migrated schema" in result.stderr
