@@ -33,7 +33,7 @@ async def ask(
 
 
 async def test_the_relay_connects_a_target_both_ways(tmp_path: Path, echo: int) -> None:
-    relay = Relay(tmp_path / "relay.sock", [("127.0.0.1", echo)], None)
+    relay = Relay(tmp_path / "relay.sock", [("127.0.0.1", echo)], None, 5)
     await relay.start()
     try:
         answer, reader, writer = await ask(relay, f"127.0.0.1 {echo}\n".encode())
@@ -60,7 +60,7 @@ async def test_the_relay_connects_a_target_both_ways(tmp_path: Path, echo: int) 
 async def test_the_relay_refuses_anything_but_a_target(
     tmp_path: Path, echo: int, request_line: bytes
 ) -> None:
-    relay = Relay(tmp_path / "relay.sock", [("127.0.0.1", echo)], None)
+    relay = Relay(tmp_path / "relay.sock", [("127.0.0.1", echo)], None, 5)
     await relay.start()
     try:
         request = request_line.replace(b"{port}", str(echo).encode())
@@ -78,7 +78,7 @@ async def test_a_target_that_does_not_answer_is_named_with_the_reason(tmp_path: 
     port = closed.sockets[0].getsockname()[1]
     closed.close()
     await closed.wait_closed()
-    relay = Relay(tmp_path / "relay.sock", [("127.0.0.1", port)], None)
+    relay = Relay(tmp_path / "relay.sock", [("127.0.0.1", port)], None, 5)
     await relay.start()
     try:
         answer, _, writer = await ask(relay, f"127.0.0.1 {port}\n".encode())
@@ -93,7 +93,7 @@ async def test_a_run_cannot_hold_more_connections_than_its_hosts_need(
 ) -> None:
     """Review 3: a playbook held thousands of relay connections and the server ran out of
     file handles."""
-    relay = Relay(tmp_path / "relay.sock", [("127.0.0.1", echo)], None)
+    relay = Relay(tmp_path / "relay.sock", [("127.0.0.1", echo)], None, 5)
     await relay.start()
     held = []
     try:
@@ -113,3 +113,24 @@ async def test_a_run_cannot_hold_more_connections_than_its_hosts_need(
         for writer in held:
             writer.close()
         await relay.close()
+
+
+def test_the_cap_follows_the_hosts_worked_on_at_once_not_the_fleet() -> None:
+    """Review 4: a 160-host run could hold 656 connections (1,300 file handles)."""
+    fleet = [("10.0.0.1", port) for port in range(1, 161)]
+    assert Relay(Path("r.sock"), fleet, None, 5).limit == 4 * 5 + 16
+    assert Relay(Path("r.sock"), fleet[:2], None, 20).limit == 4 * 2 + 16
+
+
+async def test_closing_the_relay_with_connections_held_logs_nothing(
+    tmp_path: Path, echo: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review 4: each connection still held at the end of a run logged a traceback."""
+    relay = Relay(tmp_path / "relay.sock", [("127.0.0.1", echo)], None, 5)
+    await relay.start()
+    held = [await ask(relay, f"127.0.0.1 {echo}\n".encode()) for _ in range(3)]
+    await relay.close()
+    await asyncio.sleep(0.1)
+    for _, _, writer in held:
+        writer.close()
+    assert [record for record in caplog.records if record.levelname == "ERROR"] == []

@@ -28,9 +28,10 @@ CONNECT_SECONDS = 30.0
 REQUEST_SECONDS = 10.0
 MAX_REQUEST_BYTES = 512
 CHUNK_BYTES = 64 * 1024
-# At once, per run: Ansible holds one connection per host at a time; a playbook opening
-# thousands to exhaust the server's file handles gets refused beyond this (review 3).
-CONNECTIONS_PER_TARGET = 4
+# At once, per run: Ansible holds about one connection per host it works on, and works
+# on `forks` hosts at a time; a playbook opening thousands to exhaust the server's file
+# handles is refused beyond this (reviews 3 and 4).
+CONNECTIONS_PER_FORK = 4
 SPARE_CONNECTIONS = 16
 
 Target = tuple[str, int]
@@ -39,10 +40,12 @@ Target = tuple[str, int]
 class Relay:
     """A unix socket that connects the run's ssh to the run's targets, and nowhere else."""
 
-    def __init__(self, path: Path, targets: Iterable[Target], owner: tuple[int, int] | None):
+    def __init__(
+        self, path: Path, targets: Iterable[Target], owner: tuple[int, int] | None, forks: int
+    ) -> None:
         self.path = path
         self.targets = frozenset(targets)
-        self.limit = CONNECTIONS_PER_TARGET * len(self.targets) + SPARE_CONNECTIONS
+        self.limit = CONNECTIONS_PER_FORK * min(forks, len(self.targets)) + SPARE_CONNECTIONS
         self._owner = owner
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -71,6 +74,8 @@ class Relay:
             await self._serve(reader, writer)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
             pass  # the job's side went away or sent nonsense: nothing to keep
+        except asyncio.CancelledError:
+            pass  # close(): the run ended; asyncio would log each one as an error
         finally:
             self._connections.discard(task)
             writer.close()

@@ -95,7 +95,8 @@ async def execute(plan: Plan, settings: Settings, emit: Emit, cancel: asyncio.Ev
         await asyncio.to_thread(sandbox.prepare, dirs, account)
         agent = sandbox.Agent(dirs, account)
         owner = None if account is None else (account.uid, account.gid)
-        relay = Relay(dirs.relay_socket, [(t.address, t.port) for t in plan.targets], owner)
+        targets = [(target.address, target.port) for target in plan.targets]
+        relay = Relay(dirs.relay_socket, targets, owner, plan.options.forks)
         try:
             await asyncio.to_thread(agent.start)
             for index, target in enumerate(plan.targets):
