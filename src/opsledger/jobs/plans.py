@@ -60,6 +60,10 @@ class Plan:
     # Values no line the run prints may show (secret prompt values): masked as ********.
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
+    def each(self, outcome: Outcome) -> dict[int, Outcome]:
+        """The same outcome for every job of the batch (it was refused, cancelled, …)."""
+        return {target.job_id: outcome for target in self.targets}
+
     def redact(self, text: str) -> str:
         for secret in sorted(self.secrets, key=len, reverse=True):
             text = text.replace(secret, "********")

@@ -20,7 +20,7 @@ from opsledger.jobs.models import Job, JobStatus
 from opsledger.jobs.plans import RECAP_FIELDS
 from opsledger.runs import service
 from opsledger.runs.models import Run
-from opsledger.runs.schemas import RelaunchHosts, RunQuery
+from opsledger.runs.schemas import RelaunchHosts, RunQuery, host_result
 from opsledger.security.context import Ctx, cli_context, worker_name
 from opsledger.users import service as users
 from opsledger.worker.execution import drive_run
@@ -160,7 +160,7 @@ async def follow_run(
                 if job.id not in shown and job.status not in (JobStatus.pending, JobStatus.running):
                     shown.add(job.id)
                     if follow:
-                        err.print(f"{job.host.hostname}: {_result(job)}", highlight=False)
+                        err.print(f"{job.host.hostname}: {host_result(job)}", highlight=False)
             if not follow or current.status in service.FINAL:
                 break
             await asyncio.sleep(FOLLOW_SECONDS)
@@ -183,12 +183,6 @@ async def _read(engine: AsyncEngine, settings: Settings, run_id: int) -> tuple[R
         return current, rows.items
 
 
-def _result(job: Job) -> str:
-    if job.status is JobStatus.failed and (job.unreachable or 0) > 0:
-        return "unreachable"
-    return str(job.status)
-
-
 def recap_table(hosts: list[Job]) -> Table:
     """Ansible's play recap, a row per host (numbers stay narrow, hostnames whole)."""
     table = Table()
@@ -199,5 +193,5 @@ def recap_table(hosts: list[Job]) -> Table:
     for job in hosts:
         counts = [getattr(job, name) for name in RECAP_FIELDS]
         cells = ("-" if n is None else str(n) for n in counts)
-        table.add_row(job.host.hostname, _result(job), *cells)
+        table.add_row(job.host.hostname, host_result(job), *cells)
     return table

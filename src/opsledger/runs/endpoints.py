@@ -28,6 +28,7 @@ from opsledger.runs.schemas import (
     RunQuery,
     RunRead,
     RunTaskRead,
+    host_result,
 )
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
@@ -43,14 +44,13 @@ async def answer(ctx: Ctx, run: Run) -> RunRead:
 
 
 def host_read(job: Job) -> RunHostRead:
-    unreachable = job.status == "failed" and (job.unreachable or 0) > 0
     return RunHostRead.model_validate(
         {
             **{name: getattr(job, name) for name in (*RECAP_FIELDS, "batch", "error_message")},
             "job_id": job.id,
             "host_id": job.host_id,
             "hostname": job.host.hostname,
-            "status": "unreachable" if unreachable else str(job.status),
+            "status": host_result(job),
             "waiting_reason": job.waiting_reason,
         }
     )

@@ -88,6 +88,13 @@ class RunRead(ResponseSchema):
         return cls.model_validate({**fields, "hosts": len(run.host_ids), "summary": summary})
 
 
+def host_result(job: Any) -> str:
+    """A job's status, with a failure that was the host being unreachable told apart."""
+    if job.status == JobStatus.failed and (job.unreachable or 0) > 0:
+        return "unreachable"
+    return str(job.status)
+
+
 class RunHostRead(ResponseSchema):
     job_id: int
     host_id: int

@@ -71,15 +71,13 @@ async def run_job(
     try:
         outcomes = await runner.execute(plan, settings, emit, cancel)
     except asyncio.CancelledError:
-        interrupted = _every(
-            plan, Outcome(JobStatus.failed, "the worker shut down while the job ran")
-        )
+        interrupted = plan.each(Outcome(JobStatus.failed, "the worker shut down while the job ran"))
         await asyncio.shield(_end(engine, settings, worker, writers, interrupted))
         raise
     except Exception as exc:
         log.exception("job %s could not be run", job_id)
         error = f"opsledger could not run the job: {type(exc).__name__}"
-        outcomes = _every(plan, Outcome(JobStatus.failed, error))
+        outcomes = plan.each(Outcome(JobStatus.failed, error))
     finally:
         watcher.cancel()
     outcomes = {job: _redacted(plan, outcome) for job, outcome in outcomes.items()}
@@ -103,10 +101,6 @@ def _redacted(plan: Plan, outcome: Outcome) -> Outcome:
     tasks = tuple(replace(task, task=plan.redact(task.task)) for task in outcome.tasks)
     error = None if outcome.error is None else plan.redact(outcome.error)
     return replace(outcome, error=error, tasks=tasks)
-
-
-def _every(plan: Plan, outcome: Outcome) -> dict[int, Outcome]:
-    return {target.job_id: outcome for target in plan.targets}
 
 
 async def claim(engine: AsyncEngine, settings: Settings, job_id: int, worker: str) -> Plan | None:

@@ -116,11 +116,7 @@ async def execute(plan: Plan, settings: Settings, emit: Emit, cancel: asyncio.Ev
 
 async def _refuse(plan: Plan, emit: Emit, error: str) -> Outcomes:
     await emit(None, Line(f"opsledger: {error}", "error", utcnow()))
-    return _every(plan, Outcome(JobStatus.failed, error))
-
-
-def _every(plan: Plan, outcome: Outcome) -> Outcomes:
-    return {target.job_id: outcome for target in plan.targets}
+    return plan.each(Outcome(JobStatus.failed, error))
 
 
 async def _run(
@@ -390,13 +386,13 @@ class Split:
         self, end: dict[str, Any], cancel: asyncio.Event, returncode: int, stderr: str
     ) -> Outcomes:
         if cancel.is_set():
-            return _every(self.plan, Outcome(JobStatus.cancelled, "cancelled while running"))
+            return self.plan.each(Outcome(JobStatus.cancelled, "cancelled while running"))
         result = end.get("end")
         if not isinstance(result, dict):
             reason = end.get("error") or stderr or f"it exited with {returncode}"
             log.error("the job process ended without a result: %s", reason)
             error = f"could not run the playbook: {reason}"[:4000]
-            return _every(self.plan, Outcome(JobStatus.failed, error))
+            return self.plan.each(Outcome(JobStatus.failed, error))
         return {target.job_id: self._outcome(target.job_id, result) for target in self.plan.targets}
 
     def _outcome(self, job: int, result: dict[str, Any]) -> Outcome:
