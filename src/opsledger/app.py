@@ -48,8 +48,10 @@ from opsledger.web.alerts import router as alert_pages_router
 from opsledger.web.audit import router as audit_pages_router
 from opsledger.web.deployments import router as deployment_pages_router
 from opsledger.web.hosts import router as host_pages_router
+from opsledger.web.job_templates import router as template_pages_router
 from opsledger.web.jobs import router as job_pages_router
 from opsledger.web.pages import router as pages_router
+from opsledger.web.runs import router as run_pages_router
 from opsledger.web.tickets import router as ticket_pages_router
 from opsledger.worker.pool import JobPool
 
@@ -136,6 +138,8 @@ def create_app(
     console_pages = (
         pages_router,
         job_pages_router,
+        template_pages_router,
+        run_pages_router,
         ticket_pages_router,
         host_pages_router,
         deployment_pages_router,

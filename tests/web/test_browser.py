@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from tests.api import ENCRYPTION_KEY, JWT_SECRET, PASSWORD
 from tests.databases import backends_required
 from tests.e2e.cli import OPSLEDGER, clean_env, free_port, opsledger, wait_until_healthy
+from tests.factories import unique
 from tests.sshd import SshServer
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -291,3 +293,145 @@ async def test_a_viewer_gets_no_write_buttons_and_forged_posts_are_refused(
 
     with admin_api(server) as api:  # leave nothing running
         api.post(f"/jobs/{job}/cancel")
+
+
+FLEET = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: say the version
+      debug:
+        msg: "version {{ version }} with {{ token }}"
+    - name: break on the bad host
+      fail:
+        msg: broken on purpose
+      when: inventory_hostname is search('bad')
+    - name: wait a moment
+      command: sleep 2
+"""
+FLEET_PROMPTS = """\
+- name: version
+  type: text
+  required: true
+  pattern: "[0-9]+\\\\.[0-9]+"
+- name: token
+  type: secret
+  required: true
+"""
+TOKEN = "browser-secret-4c2e"
+
+
+def prepare_fleet(server: str, ssh: SshServer) -> dict[str, Any]:
+    """Through the API, as the admin: the fleet playbook and three hosts on the loopback
+    sshd, tagged alike; the one named bad-… fails its second task."""
+    tag = unique("site")
+    with admin_api(server) as api:
+        made = api.post("/playbooks", json={"name": unique("fleet"), "content": FLEET})
+        assert made.status_code == 201, made.text
+        hostnames = [unique(name) + ".test" for name in ("good", "fine", "bad")]
+        for hostname in hostnames:
+            host = api.post(
+                "/hosts",
+                json={"hostname": hostname, "ip_address": "127.0.0.1", "os_type": "linux",
+                      "ssh_port": ssh.port, "ssh_user": ssh.user, "tags": {"site": tag}},
+            )  # fmt: skip
+            assert host.status_code == 201, host.text
+            key = {"type": "ssh_key", "username": ssh.user, "value": ssh.private_key}
+            added = api.post(f"/hosts/{host.json()['id']}/credentials", json=key)
+            assert added.status_code == 201
+    return {"playbook": made.json()["name"], "tag": tag, "hostnames": hostnames}
+
+
+async def test_a_template_made_in_the_console_runs_on_a_fleet_and_relaunches_its_failure(
+    server: str, ssh: SshServer, admin_page: Page
+) -> None:
+    fleet, page = await asyncio.to_thread(prepare_fleet, server, ssh), admin_page
+    good, fine, bad = fleet["hostnames"]
+
+    await page.goto(f"{server}/templates")
+    await page.get_by_role("link", name="New template").click()
+    name = unique("patch")
+    await page.get_by_label("Name", exact=True).fill(name)
+    await page.get_by_label("Playbook").select_option(label=fleet["playbook"])
+    await page.get_by_label("Tags").fill(f"site={fleet['tag']}")
+    await page.get_by_label("Prompts (YAML list)").fill(FLEET_PROMPTS)
+    if SCREENSHOTS:
+        await page.screenshot(path=Path(SCREENSHOTS) / "template-form.png", full_page=True)
+    await page.get_by_role("button", name="Create template").click()
+    await page.wait_for_url(re.compile(rf"{server}/templates/\d+$"))
+    assert "3 match now" in await page.locator("#launch").inner_text()
+
+    # A refused value is shown beside its prompt; the secret is never filled in again.
+    await page.get_by_label("version (required)").fill("one")
+    await page.get_by_label("token (required)").fill(TOKEN)
+    await page.get_by_role("button", name="Launch").click()
+    await page.locator("#prompt-version-error").wait_for()
+    assert "must match" in await page.locator("#prompt-version-error").inner_text()
+    assert await page.get_by_label("token (required)").input_value() == ""
+    if SCREENSHOTS:
+        await page.screenshot(path=Path(SCREENSHOTS) / "template-launch.png", full_page=True)
+    await page.get_by_label("version (required)").fill("1.2")
+    await page.get_by_label("token (required)").fill(TOKEN)
+    await page.get_by_role("button", name="Launch").click()
+    await page.wait_for_url(re.compile(rf"{server}/runs/\d+$"))
+
+    hosts = page.locator("#hosts")
+    await page.locator("#matrix td[data-task='say the version']").first.wait_for(timeout=90_000)
+    await page.wait_for_selector("body[data-run-ended]", timeout=120_000)
+    assert await page.locator("body").get_attribute("data-run-ended") == "failed"
+    for hostname, result in ((good, "success"), (fine, "success"), (bad, "failed")):
+        row = hosts.locator(f"tr[data-host='{hostname}']")
+        assert await row.get_attribute("data-result") == result
+    failed_cell = page.locator(
+        f"#matrix tr[data-host='{bad}'] td[data-task='break on the bad host']"
+    )
+    assert await failed_cell.inner_text() == "failed"
+    skipped = page.locator(f"#matrix tr[data-host='{good}'] td[data-task='break on the bad host']")
+    assert await skipped.inner_text() == "skipped"
+
+    await hosts.locator(f"tr[data-host='{good}']").get_by_role("button", name="Show output").click()
+    output = page.locator("#output")
+    await page.wait_for_selector("#output[data-ended]", timeout=30_000)
+    text = await output.inner_text()
+    assert "version 1.2 with ********" in text
+    assert TOKEN not in text
+    assert good in text
+    assert bad not in text  # one host's output, not the batch's
+    if SCREENSHOTS:
+        await page.screenshot(path=Path(SCREENSHOTS) / "run.png", full_page=True)
+
+    await page.get_by_role("button", name="Relaunch failed hosts").click()
+    await page.wait_for_url(re.compile(rf"{server}/runs/\d+$"))
+    assert "Relaunch of" in await page.locator("main").inner_text()
+    await page.wait_for_selector("body[data-run-ended]", timeout=120_000)
+    assert await page.locator("#hosts tbody tr").count() == 1
+    assert await page.locator(f"#hosts tr[data-host='{bad}']").count() == 1
+
+
+async def test_cancelling_a_run_from_its_page_stops_every_host(
+    server: str, ssh: SshServer, admin_page: Page
+) -> None:
+    fleet, page = await asyncio.to_thread(prepare_fleet, server, ssh), admin_page
+
+    def sleeping_template() -> int:
+        with admin_api(server) as api:
+            playbook = api.post("/playbooks", json={"name": unique("sleeps"), "content": SLEEPS})
+            body = {"name": unique("sleepy"), "playbook_id": playbook.json()["id"],
+                    "selector": {"tags": [f"site={fleet['tag']}"]}, "forks": 3}  # fmt: skip
+            made = api.post("/job-templates", json=body)
+            assert made.status_code == 201, made.text
+            return int(made.json()["id"])
+
+    template = await asyncio.to_thread(sleeping_template)
+    await page.goto(f"{server}/templates/{template}")
+    await page.get_by_role("button", name="Launch").click()
+    await page.wait_for_url(re.compile(rf"{server}/runs/\d+$"))
+    await page.locator("#hosts tr[data-result='running']").first.wait_for(timeout=60_000)
+    await page.get_by_role("button", name="Cancel run").click()
+    await page.wait_for_selector("body[data-run-ended]", timeout=60_000)
+
+    assert await page.locator("body").get_attribute("data-run-ended") == "cancelled"
+    results = await page.locator("#hosts tbody tr").evaluate_all(
+        "rows => rows.map(row => row.dataset.result)"
+    )
+    assert results == ["cancelled"] * 3

@@ -5,12 +5,10 @@ session, and no secret value in any page."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,35 +19,9 @@ from opsledger.web.session import LOGIN_CSRF_COOKIE, SESSION_COOKIE
 from opsledger.worker.ingest import LogWriter
 from tests import factories as f
 from tests.api import PASSWORD, Person, audit_trail
+from tests.web.pages import form_token, sign_in
 
-ROOT = "http://opsledger.test"
 MARKER = "console-secret-marker-7f3a"
-
-
-@pytest.fixture
-async def browser(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """A client that keeps cookies, at the site root, as a browser would be."""
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url=ROOT) as client:
-        yield client
-
-
-def form_token(page: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert match, page
-    return match.group(1)
-
-
-async def sign_in(
-    browser: httpx.AsyncClient, person: Person, password: str = PASSWORD
-) -> httpx.Response:
-    form = await browser.get("/login")
-    fields = {
-        "username": person.username,
-        "password": password,
-        "csrf_token": form_token(form.text),
-    }
-    return await browser.post("/login", data=fields)
 
 
 async def test_pages_need_a_session_and_sign_in_sets_a_strict_cookie(

@@ -52,12 +52,15 @@ async def page(
     limit: int,
     after: int | None,
     statement: Select[Any] | None = None,
+    *,
+    newest_first: bool = False,
 ) -> Rows[M]:
     """A keyset page of ``model`` rows matching ``filters`` (column == value each);
     ``statement`` may bring its own conditions and loader options."""
     base = statement if statement is not None else select(model)
     filtered = where_equal(base, model, filters)
-    return await keyset_page(session, filtered, model.id, limit, after)  # type: ignore[attr-defined]
+    key = model.id  # type: ignore[attr-defined]
+    return await keyset_page(session, filtered, key, limit, after, newest_first=newest_first)
 
 
 async def by_name_or_id(session: AsyncSession, model: type[M], column: Any, ref: str) -> M | None:

@@ -26,9 +26,14 @@ async def add(session: AsyncSession, run: Run) -> Run:
 
 
 async def page(
-    session: AsyncSession, filters: dict[str, Any], limit: int, after: int | None
+    session: AsyncSession,
+    filters: dict[str, Any],
+    limit: int,
+    after: int | None,
+    *,
+    newest_first: bool = False,
 ) -> Rows[Run]:
-    return await queries.page(session, Run, filters, limit, after)
+    return await queries.page(session, Run, filters, limit, after, newest_first=newest_first)
 
 
 async def jobs(session: AsyncSession, run_id: int, status: JobStatus | None = None) -> list[Job]:
@@ -58,6 +63,16 @@ async def tasks_page(
         .options(selectinload(JobTask.job))
     )
     return await queries.keyset_page(session, statement, JobTask.id, limit, after)
+
+
+async def tasks_of(session: AsyncSession, job_ids: list[int]) -> list[JobTask]:
+    """The task results of these jobs, each job's in task order."""
+    statement = (
+        select(JobTask)
+        .where(JobTask.job_id.in_(job_ids))
+        .order_by(JobTask.job_id, JobTask.position)
+    )
+    return list(await session.scalars(statement))
 
 
 async def tallies(session: AsyncSession, run_ids: list[int]) -> dict[int, dict[str, Any]]:

@@ -55,8 +55,15 @@ async def get(ctx: Ctx, run_id: int) -> Run:
     return found(await repository.get(ctx.session, run_id), f"run {run_id} does not exist")
 
 
-async def page(ctx: Ctx, filters: dict[str, Any], limit: int, after: int | None) -> Rows[Run]:
-    return await repository.page(ctx.session, filters, limit, after)
+async def page(
+    ctx: Ctx,
+    filters: dict[str, Any],
+    limit: int,
+    after: int | None,
+    *,
+    newest_first: bool = False,
+) -> Rows[Run]:
+    return await repository.page(ctx.session, filters, limit, after, newest_first=newest_first)
 
 
 async def tallies(ctx: Ctx, runs: list[Run]) -> dict[int, dict[str, Any]]:
@@ -87,6 +94,11 @@ async def hosts_page(ctx: Ctx, run_id: int, limit: int, after: int | None) -> Ro
 async def tasks_page(ctx: Ctx, run_id: int, limit: int, after: int | None) -> Rows[JobTask]:
     await get(ctx, run_id)
     return await repository.tasks_page(ctx.session, run_id, limit, after)
+
+
+async def tasks_of(ctx: Ctx, jobs: list[Job]) -> list[JobTask]:
+    """The task results of these jobs of a run (a page of its hosts): its matrix's rows."""
+    return await repository.tasks_of(ctx.session, [job.id for job in jobs])
 
 
 async def create(ctx: Ctx, body: RunCreate) -> Run:

@@ -4,14 +4,11 @@ until it ends, cancelling, and launching a playbook on a host."""
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Annotated, Any
 
-import yaml
 from fastapi import APIRouter, Form, Header, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
-from yaml.nodes import Node
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.hosts import service as hosts
@@ -19,7 +16,6 @@ from opsledger.jobs import service as jobs
 from opsledger.jobs.endpoints import event_stream
 from opsledger.jobs.models import JobStatus
 from opsledger.jobs.schemas import JobCreate, JobQuery
-from opsledger.kit import yaml_documents
 from opsledger.kit.errors import ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
@@ -36,6 +32,7 @@ from opsledger.web.console import (
     problems,
     render,
 )
+from opsledger.web.forms import plain_document
 
 router = APIRouter(prefix="/jobs", include_in_schema=False)
 CHOICES = 500
@@ -82,36 +79,6 @@ async def launch_page(request: Request, session: PrimaryReadSession) -> Response
     return await _launch_form(request, ctx)
 
 
-class _PlainLoader(yaml_documents.BoundedLoader):
-    """YAML that reads as JSON would: dates stay text, and aliases are refused (a few
-    hundred bytes of them can expand to millions of nodes)."""
-
-    def compose_node(self, parent: Node | None, index: int) -> Node | None:
-        if self.check_event(yaml.AliasEvent):
-            raise yaml_documents.Refused("YAML aliases (*name) are not accepted")
-        return super().compose_node(parent, index)
-
-
-_PlainLoader.yaml_implicit_resolvers = {
-    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def extra_vars_from_form(text: str) -> dict[str, Any] | None:
-    """A YAML or JSON mapping of plain values, or nothing; ValueError says what is wrong."""
-    if not text.strip():
-        return None
-    parsed = yaml_documents.load(text, _PlainLoader)
-    if not isinstance(parsed, dict):
-        raise ValueError("extra vars must be a mapping of names to values")
-    try:
-        json.dumps(parsed, allow_nan=False)
-    except (TypeError, ValueError):
-        raise ValueError("extra vars must be plain values (no sets, binary or NaN)") from None
-    return parsed
-
-
 @router.post("")
 async def launch(
     request: Request,
@@ -126,7 +93,7 @@ async def launch(
         return ctx
     values = {"playbook_id": playbook_id, "host_id": host_id, "extra_vars": extra_vars}
     try:
-        parsed = await asyncio.to_thread(extra_vars_from_form, extra_vars)
+        parsed = await asyncio.to_thread(plain_document, extra_vars, "extra vars", dict)
         body = JobCreate(playbook_id=playbook_id, host_id=host_id, extra_vars=parsed)
         job = await jobs.create(ctx, body)
     except ValueError as exc:  # pydantic's ValidationError is one

@@ -1,11 +1,12 @@
 // Follows a job's output with server-sent events until the job ends. The stream replays
 // from Last-Event-ID when the browser reconnects, so no line is shown twice.
 "use strict";
-document.addEventListener("DOMContentLoaded", () => {
-  const output = document.getElementById("output");
-  const status = document.getElementById("status");
-  if (!output) return;
-  const source = new EventSource(output.dataset.stream);
+
+// Shows the job's lines in `output` as they come; calls `onEnd` with the final status
+// once the job has ended. Returns the stream, for a page that follows another job next.
+function followOutput(output, url, onEnd) {
+  output.replaceChildren();
+  const source = new EventSource(url);
   source.addEventListener("line", (event) => {
     const line = JSON.parse(event.data);
     const row = document.createElement("div");
@@ -16,11 +17,20 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   source.addEventListener("end", (event) => {
     source.close();
-    const end = JSON.parse(event.data);
-    status.textContent = end.status;
-    status.className = "status status-" + end.status;
+    onEnd(JSON.parse(event.data).status);
+  });
+  return source;
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const output = document.getElementById("output");
+  if (!output || !output.dataset.stream) return;
+  const status = document.getElementById("status");
+  followOutput(output, output.dataset.stream, (ended) => {
+    status.textContent = ended;
+    status.className = "status status-" + ended;
     const cancel = document.getElementById("cancel");
     if (cancel) cancel.remove();
-    document.body.dataset.jobEnded = end.status;
+    document.body.dataset.jobEnded = ended;
   });
 });

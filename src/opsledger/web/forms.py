@@ -1,0 +1,74 @@
+"""Reading what a console form sends: YAML documents typed into a text area, lists typed
+as comma-separated text, and a service's refusal turned into messages by field."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import yaml
+from yaml.nodes import Node
+
+from opsledger.kit import yaml_documents
+from opsledger.kit.errors import ValidationFailed
+
+
+class _PlainLoader(yaml_documents.BoundedLoader):
+    """YAML that reads as JSON would: dates stay text, and aliases are refused (a few
+    hundred bytes of them can expand to millions of nodes)."""
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml_documents.Refused("YAML aliases (*name) are not accepted")
+        return super().compose_node(parent, index)
+
+
+_PlainLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+# What a document typed into a form must be: a mapping or a list.
+Shape = type[dict[str, Any]] | type[list[Any]]
+
+
+def plain_document(text: str, what: str, kind: Shape) -> Any:
+    """A YAML or JSON ``kind`` (mapping or list) of plain values, or None for blank text;
+    ValueError says what is wrong, naming ``what``. Run it off the event loop: a large
+    document takes a while."""
+    if not text.strip():
+        return None
+    parsed = yaml_documents.load(text, _PlainLoader)
+    if not isinstance(parsed, kind):
+        shape = "a mapping of names to values" if kind is dict else "a list"
+        raise ValueError(f"{what} must be {shape}")
+    try:
+        json.dumps(parsed, allow_nan=False)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be plain values (no sets, binary or NaN)") from None
+    return parsed
+
+
+def as_text(document: Any) -> str:
+    """A stored document as the YAML a form shows (and ``plain_document`` reads back)."""
+    if not document:
+        return ""
+    return str(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+
+
+def items(text: str) -> list[str] | None:
+    """Comma- or line-separated text as its non-blank items; None when there are none."""
+    found = [item.strip() for item in re.split(r"[,\n]", text) if item.strip()]
+    return found or None
+
+
+def refusal_fields(exc: ValidationFailed) -> dict[str, str]:
+    """A service's 422 as messages by form field (the dotted path after ``body``)."""
+    if not exc.errors:
+        return {"form": exc.detail}
+    return {
+        ".".join(str(part) for part in error["loc"] if part != "body") or "form": error["msg"]
+        for error in exc.errors
+    }

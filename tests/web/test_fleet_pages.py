@@ -1,0 +1,262 @@
+"""Console pages for templates and runs over real HTTP: a template made, refused, edited
+and deleted through its form; a launch form generated from the prompts that refuses bad
+values by prompt and never shows a secret; a run's host table and task matrix, its live
+part, cancel and relaunch. (tests/web/test_browser.py runs them in Chromium over a real
+fleet.)"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from opsledger.db.session import session_factory, unit_of_work
+from opsledger.jobs.models import JobTask
+from opsledger.models import JobTemplate, Run
+from tests import factories as f
+from tests.api import Person, audit_trail
+from tests.web.pages import form_token, sign_in
+
+SECRET = "launch-secret-marker-5d1c"
+PROMPTS = """\
+- name: version
+  type: text
+  required: true
+  pattern: "[0-9]+\\\\.[0-9]+"
+- name: count
+  type: integer
+  min: 1
+  max: 5
+  default: 2
+- name: reboot
+  type: boolean
+  default: false
+- name: flavour
+  type: choice
+  choices: [vanilla, chocolate]
+- name: where
+  type: multi_choice
+  choices_from: "tag:{tag}"
+- name: token
+  type: secret
+"""
+
+
+async def make_fleet(
+    client: httpx.AsyncClient, admin: Person, engine: AsyncEngine
+) -> dict[str, Any]:
+    """A real playbook and two hosts in service tagged for one selector."""
+    tag = f.unique("site")
+    made = await client.post(
+        "/playbooks",
+        json={"name": f.unique("console fleet"), "content": "- hosts: all\n  tasks: []\n"},
+        headers=admin.headers,
+    )
+    assert made.status_code == 201, made.text
+    async with unit_of_work(session_factory(engine)) as session:
+        hosts = [
+            await f.make_host(session, hostname=f.unique(name), tags={tag: name})
+            for name in ("north", "south")
+        ]
+    return {"playbook": made.json()["id"], "tag": tag, "hosts": [host.id for host in hosts]}
+
+
+def template_form(fleet: dict[str, Any], token: str, **fields: str) -> dict[str, str]:
+    return {
+        "csrf_token": token,
+        "name": f.unique("console template"),
+        "playbook_id": str(fleet["playbook"]),
+        "tags": fleet["tag"],
+        "forks": "10",
+        "max_fail_percentage": "0",
+        "verbosity": "0",
+        "prompts": PROMPTS.replace("{tag}", fleet["tag"]),
+    } | fields
+
+
+async def count(engine: AsyncEngine, model: type[Any]) -> int:
+    async with engine.connect() as connection:
+        return int(await connection.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_a_template_is_made_refused_edited_and_deleted_through_its_form(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, operator: Person,
+    engine: AsyncEngine,
+) -> None:  # fmt: skip
+    fleet = await make_fleet(client, admin, engine)
+    await sign_in(browser, operator)
+    token = form_token((await browser.get("/templates/new")).text)
+    before = await count(engine, JobTemplate)
+
+    refusals = {
+        "prompts": ("- name: x\n  type: text\n  pattern: '(a+)+'", "nest a repetition"),
+        "extra_vars": ("[1, 2]", "must be a mapping"),
+        "tags": ("=oops", "tags"),
+        "forks": ("99", "less than or equal to 50"),
+        "playbook_id": ("999999", "playbook 999999 does not exist"),
+        "job_tags": ("a, b", ""),
+    }
+    for field, (value, message) in refusals.items():
+        sent = template_form(fleet, token, **{field: value})
+        if field == "job_tags":
+            sent["skip_tags"] = "b"
+            message = "both run and skipped: b"
+        refused = await browser.post("/templates", data=sent)
+        assert refused.status_code == 422, (field, refused.text)
+        assert message in refused.text, field
+        assert value.split("\n")[0] in refused.text  # what was typed is kept
+    assert await count(engine, JobTemplate) == before
+
+    sent = template_form(fleet, token, batch_size="1", extra_vars="release: stable")
+    created = await browser.post("/templates", data=sent)
+    assert created.status_code == 303, created.text
+    template_id = int(created.headers["location"].rsplit("/", 1)[1])
+    assert await audit_trail(engine, created) == [("create", "job_template")]
+    taken = await browser.post("/templates", data=template_form(fleet, token, name=sent["name"]))
+    assert taken.status_code == 409
+    assert "already exists" in taken.text
+
+    edit = await browser.get(f"/templates/{template_id}/edit")
+    assert edit.status_code == 200
+    assert 'value="1"' in edit.text  # the batch size as stored
+    assert "release: stable" in edit.text
+    edited = await browser.post(
+        f"/templates/{template_id}",
+        data=template_form(fleet, token, name=sent["name"], batch_size="", check="on"),
+    )
+    assert edited.status_code == 303, edited.text
+    assert await audit_trail(engine, edited) == [("update", "job_template")]
+    async with unit_of_work(session_factory(engine)) as session:
+        template = await session.get(JobTemplate, template_id)
+        assert template is not None
+        assert (template.batch_size, template.check, template.extra_vars) == (None, True, None)
+        assert next(prompt["name"] for prompt in template.prompts or ()) == "version"
+
+    deleted = await browser.post(f"/templates/{template_id}/delete", data={"csrf_token": token})
+    assert deleted.status_code == 303
+    assert await audit_trail(engine, deleted) == [("delete", "job_template")]
+    assert (await browser.get(f"/templates/{template_id}")).status_code == 404
+
+
+async def test_the_launch_form_follows_the_prompts_and_refuses_by_prompt(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, operator: Person,
+    engine: AsyncEngine,
+) -> None:  # fmt: skip
+    fleet = await make_fleet(client, admin, engine)
+    await sign_in(browser, operator)
+    token = form_token((await browser.get("/templates/new")).text)
+    created = await browser.post("/templates", data=template_form(fleet, token))
+    url = created.headers["location"]
+
+    page = (await browser.get(url)).text
+    assert re.search(
+        r'<input id="prompt-count" name="prompt.count" type="number"[^>]*min="1" max="5" value="2"',
+        page,
+    )
+    assert re.search(r'<input id="prompt-token" name="prompt.token" type="password"', page)
+    assert '<option value="chocolate"' in page
+    # Inventory choices: the values the tag has on hosts in service now.
+    assert 'name="prompt.where" value="north"' in page
+    assert 'name="prompt.where" value="south"' in page
+    assert "2 match now" in page
+
+    runs_before = await count(engine, Run)
+    base = {"csrf_token": token, "prompt.version": "1.2", "prompt.token": SECRET}
+    refused = await browser.post(
+        f"{url}/launch",
+        data=base | {"prompt.version": "one", "prompt.count": "9", "prompt.where": "west"},
+    )
+    assert refused.status_code == 422
+    for message in ("must match", "must be at most 5", "each must be one of: north, south"):
+        assert message in refused.text
+    assert 'value="one"' in refused.text  # what was typed is kept …
+    assert SECRET not in refused.text  # … but never a secret
+    assert await count(engine, Run) == runs_before
+
+    launched = await browser.post(
+        f"{url}/launch",
+        data={**base, "prompt.where": ["north", "south"], "prompt.reboot": "true",
+              "limit_host_ids": str(fleet["hosts"][0]), "diff": "on"},
+    )  # fmt: skip
+    assert launched.status_code == 303, launched.text
+    run_id = int(launched.headers["location"].rsplit("/", 1)[1])
+    async with unit_of_work(session_factory(engine)) as session:
+        run = await session.get(Run, run_id)
+        assert run is not None
+        assert run.host_ids == [fleet["hosts"][0]]
+        assert run.options["diff"] is True
+        assert run.extra_vars == {
+            "version": "1.2", "count": 2, "reboot": True, "where": ["north", "south"],
+            "token": "********",
+        }  # fmt: skip
+        assert run.user_id == operator.id
+    for path in (url, launched.headers["location"], "/runs", "/audit"):
+        assert SECRET not in (await browser.get(path)).text, path
+
+
+async def test_a_run_page_shows_hosts_tasks_and_moves_on(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, operator: Person,
+    viewer: Person, engine: AsyncEngine,
+) -> None:  # fmt: skip
+    fleet = await make_fleet(client, admin, engine)
+    body = {"playbook_id": fleet["playbook"], "selector": {"tags": [fleet["tag"]]}}
+    launched = await client.post("/runs", json=body, headers=operator.headers)
+    assert launched.status_code == 202, launched.text
+    run = launched.json()
+    hosts = (await client.get(f"/runs/{run['id']}/hosts", headers=operator.headers)).json()
+    first, second = (item["job_id"] for item in hosts["items"])
+    cells = [
+        (first, 0, "install packages", "ok", True),
+        (first, 1, "restart", "ok", False),
+        (second, 0, "install packages", "failed", False),
+    ]
+    async with unit_of_work(session_factory(engine)) as session:
+        session.add_all(
+            JobTask(job_id=job, position=position, task=task, status=status, changed=changed)
+            for job, position, task, status, changed in cells
+        )
+
+    await sign_in(browser, viewer)
+    page = await browser.get(f"/runs/{run['id']}")
+    assert page.status_code == 200
+    assert "Cancel run" not in page.text
+    assert re.search(r'class="cell cell-changed" data-task="install packages"', page.text)
+    assert re.search(r'class="cell cell-failed" data-task="install packages"', page.text)
+    assert 'data-task="restart"' in page.text
+    live = await browser.get(f"/runs/{run['id']}/live")
+    assert live.status_code == 200
+    assert "<html" not in live.text
+    assert 'id="run-state"' in live.text
+    forged = await browser.post(
+        f"/runs/{run['id']}/cancel", data={"csrf_token": form_token(page.text)}
+    )
+    assert forged.status_code == 403
+    listing = await browser.get("/runs")
+    assert f'href="/runs/{run["id"]}"' in listing.text
+
+    await sign_in(browser, operator)
+    page = await browser.get(f"/runs/{run['id']}")
+    token = form_token(page.text)
+    assert "Cancel run" in page.text
+    cancelled = await browser.post(f"/runs/{run['id']}/cancel", data={"csrf_token": token})
+    again = await browser.post(f"/runs/{run['id']}/cancel", data={"csrf_token": token})
+    assert cancelled.status_code == 303
+    assert again.status_code == 409
+    ended = (await browser.get(f"/runs/{run['id']}")).text
+    assert 'data-ended="cancelled"' in ended
+    assert "Relaunch on all hosts" in ended
+
+    relaunched = await browser.post(
+        f"/runs/{run['id']}/relaunch", data={"csrf_token": token, "hosts": "all"}
+    )
+    assert relaunched.status_code == 303
+    assert await audit_trail(engine, relaunched) == [("create", "run")] + [("create", "job")] * 2
+    bad = await browser.post(
+        f"/runs/{run['id']}/relaunch", data={"csrf_token": token, "hosts": "some"}
+    )
+    assert bad.status_code == 422
+    missing = await browser.get("/runs/999999999")
+    assert missing.status_code == 404
