@@ -260,3 +260,46 @@ async def test_a_run_page_shows_hosts_tasks_and_moves_on(
     assert bad.status_code == 422
     missing = await browser.get("/runs/999999999")
     assert missing.status_code == 404
+
+
+async def test_odd_form_values_are_refused_never_a_server_error(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, operator: Person,
+    engine: AsyncEngine,
+) -> None:  # fmt: skip
+    fleet = await make_fleet(client, admin, engine)
+    await sign_in(browser, operator)
+    token = form_token((await browser.get("/templates/new")).text)
+    created = await browser.post("/templates", data=template_form(fleet, token))
+    url = created.headers["location"]
+    templates_before, runs_before = await count(engine, JobTemplate), await count(engine, Run)
+
+    odd_templates: list[dict[str, str]] = [
+        {"host_ids": "1, abc"}, {"host_ids": "99999999999999999999"}, {"host_role_id": "x"},
+        {"host_role_id": "999999"}, {"status": "bogus"}, {"status": "decommissioned"},
+        {"verbosity": "-1"}, {"forks": "1e9"},
+        {"batch_size": "0"}, {"timeout_seconds": "abc"}, {"prompts": "- 5"},
+        {"prompts": "- name: a\n  type: secret\n  default: x"}, {"prompts": "{a: 1}"},
+        {"prompts": "- name: ansible_host\n  type: text"}, {"extra_vars": "ansible_port: 1"},
+        {"name": ""}, {"name": "\x00"}, {"playbook_id": ""}, {"job_tags": "-x"},
+        {"tags": "a\n" * 30},
+    ]  # fmt: skip
+    for fields in odd_templates:
+        answer = await browser.post("/templates", data=template_form(fleet, token, **fields))
+        assert 400 <= answer.status_code < 500, (fields, answer.status_code)
+    odd_launches: list[dict[str, Any]] = [
+        {"prompt.count": "99999999999999999999"}, {"prompt.count": "1.5"},
+        {"limit_host_ids": "abc"}, {"limit_host_ids": "999999"}, {"verbosity": "x"},
+        {"extra_vars": "ansible_user: root"}, {"prompt.reboot": "maybe"},
+        {"prompt.flavour": "strawberry"}, {"prompt.version": "1." + "1" * 300},
+        {"prompt.nothing": "x"}, {"csrf_token": "forged"},
+    ]  # fmt: skip
+    base = {"csrf_token": token, "prompt.version": "1.2", "prompt.token": SECRET}
+    for fields in odd_launches:
+        answer = await browser.post(f"{url}/launch", data=base | fields)
+        if "prompt.nothing" in fields:  # a field of no prompt is not read
+            assert answer.status_code == 303
+            continue
+        assert 400 <= answer.status_code < 500, (fields, answer.status_code)
+        assert SECRET not in answer.text
+    assert await count(engine, JobTemplate) == templates_before
+    assert await count(engine, Run) == runs_before + 1
