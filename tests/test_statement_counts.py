@@ -8,15 +8,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.users.models import UserRole
+from opsledger.web.session import SESSION_COOKIE
 from tests import factories as f
 from tests.api import Person, build_app, client_for, make_person
 from tests.conftest import migrated_database
+from tests.web.pages import ROOT
 
 Make = Callable[[AsyncSession, Person, Any], Awaitable[Any]]
 
@@ -65,6 +68,15 @@ LISTS: list[tuple[str, Make]] = [
     ("/runs/{run}/tasks", _task),
 ]
 
+# Console pages that list rows: the same rule, signed in with the session cookie.
+PAGES: list[tuple[str, Make]] = [
+    ("/templates", lambda s, a, h: f.make_template(s, prompts=[{"name": "v", "type": "text"}])),
+    ("/templates/{template}", lambda s, a, h: f.make_host(s)),
+    ("/runs", _run),
+    ("/runs/{run}", _task),
+    ("/runs/{run}/live", _task),
+]
+
 
 @contextmanager
 def counting(engine: AsyncEngine) -> Iterator[list[str]]:
@@ -98,10 +110,9 @@ async def engine(backend: str, sqlite_dir: Path) -> AsyncIterator[AsyncEngine]:
         yield counted
 
 
-@pytest.mark.parametrize(("path", "make"), LISTS, ids=[path for path, _ in LISTS])
-async def test_a_list_costs_the_same_statements_for_1_and_100_rows(
-    engine: AsyncEngine, path: str, make: Make
-) -> None:
+async def costs(engine: AsyncEngine, path: str, make: Make, *, console: bool = False) -> None:
+    """``path`` (an API path, or a console page's) answers with as many statements after
+    99 more rows of ``make`` as with one."""
     admin = await make_person(engine, UserRole.admin)
     async with unit_of_work(session_factory(engine)) as session:
         anchor = Anchor(
@@ -112,9 +123,13 @@ async def test_a_list_costs_the_same_statements_for_1_and_100_rows(
         )
         await make(session, admin, anchor)
     url = path.format(host=anchor.id, template=anchor.template_id, run=anchor.run_id)
+    token = admin.headers["Authorization"].removeprefix("Bearer ")
 
     async def listed() -> int:
         async for client in client_for(build_app(engine)):
+            if console:
+                client.base_url = httpx.URL(ROOT)
+                client.cookies.set(SESSION_COOKIE, token)
             with counting(engine) as statements:
                 response = await client.get(url, params={"limit": 500}, headers=admin.headers)
             assert response.status_code == 200, response.text
@@ -128,3 +143,17 @@ async def test_a_list_costs_the_same_statements_for_1_and_100_rows(
     with_hundred = await listed()
 
     assert with_hundred == with_one
+
+
+@pytest.mark.parametrize(("path", "make"), LISTS, ids=[path for path, _ in LISTS])
+async def test_a_list_costs_the_same_statements_for_1_and_100_rows(
+    engine: AsyncEngine, path: str, make: Make
+) -> None:
+    await costs(engine, path, make)
+
+
+@pytest.mark.parametrize(("path", "make"), PAGES, ids=[path for path, _ in PAGES])
+async def test_a_console_page_costs_the_same_statements_for_1_and_100_rows(
+    engine: AsyncEngine, path: str, make: Make
+) -> None:
+    await costs(engine, path, make, console=True)
