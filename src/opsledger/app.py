@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -28,7 +28,7 @@ from opsledger.hosts.endpoints import router as hosts_router
 from opsledger.infrastructure.endpoints import router as infrastructure_router
 from opsledger.jobs.endpoints import router as jobs_router
 from opsledger.kit.errors import BadRequest, problem_responses
-from opsledger.kit.http import install_error_handlers
+from opsledger.kit.http import install_error_handlers, single_valued_query
 from opsledger.kit.limits import RequestLimits
 from opsledger.kit.metrics import POOLS, MetricsMiddleware
 from opsledger.kit.request_ids import RequestIdMiddleware
@@ -120,6 +120,7 @@ def create_app(
         # The interactive docs are served from the package below: no CDN, works offline.
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(single_valued_query)],
     )
     app.state.settings = settings
     app.state.database = db

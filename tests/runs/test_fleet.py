@@ -192,3 +192,41 @@ async def test_a_host_runs_one_playbook_at_a_time_first_come_first_served(fleet:
     assert (await lab.wait(later))["status"] == "success"
     ran = {host["job_id"]: host for host in await fleet.page(f"/runs/{run['id']}/hosts")}
     assert {host["waiting_reason"] for host in ran.values()} == {None}
+
+
+async def test_a_host_with_no_way_to_log_in_fails_alone_and_its_batch_runs(fleet: Fleet) -> None:
+    lab = fleet.lab
+    playbook = await lab.playbook("    - command: 'true'\n")
+    await fleet.hosts("good")
+    keyless = (await fleet.hosts("keyless", with_key=False))[0]
+    await fleet.hosts("good", "good")
+    reason = (
+        f"cannot start: host {keyless['hostname']} has no active SSH key credential "
+        "and no ssh_key_path"
+    )
+
+    # Rolling: the first batch is the keyless host and one other; it counts as failed.
+    rolling = await fleet.wait((await fleet.launch(playbook, batch_size=2))["id"])
+    hosts = await fleet.page(f"/runs/{rolling['id']}/hosts")
+
+    assert [host["status"] for host in hosts] == ["success", "failed", "cancelled", "cancelled"]
+    assert hosts[1]["error_message"] == reason
+    assert rolling["status"] == "failed"
+    assert rolling["reason"].startswith("stopped before batch 1: 1 of 4 hosts failed")
+    async with unit_of_work(session_factory(lab.engine)) as session:
+        job_ids = [host["job_id"] for host in hosts]
+        opened = list(await session.scalars(select(Ticket).where(Ticket.job_id.in_(job_ids))))
+    assert [ticket.job_id for ticket in opened] == [hosts[1]["job_id"]]
+    assert reason in (opened[0].description or "")
+
+    # One batch: the others run together, in one process the same claim started.
+    tolerant = await fleet.wait((await fleet.launch(playbook, max_fail_percentage=25))["id"])
+    hosts = await fleet.page(f"/runs/{tolerant['id']}/hosts")
+    jobs = [await lab.job(host["job_id"]) for host in hosts]
+
+    assert [host["status"] for host in hosts] == ["success", "failed", "success", "success"]
+    assert hosts[1]["error_message"] == reason
+    assert tolerant["status"] == "success"
+    assert tolerant["summary"]["hosts"] == {"success": 3, "failed": 1}
+    assert jobs[1]["started_at"] is None
+    assert len({job["started_at"] for job in (jobs[0], *jobs[2:])}) == 1

@@ -21,7 +21,8 @@ SETTINGS = api_settings()
 
 
 async def claim(engine: AsyncEngine, job_id: int, worker: str) -> Plan | None:
-    return await execution.claim(engine, SETTINGS, job_id, worker)
+    claimed = await execution.claim(engine, SETTINGS, job_id, worker)
+    return None if claimed is None else claimed.plan
 
 
 async def test_racing_workers_start_each_host_once(engine: AsyncEngine) -> None:

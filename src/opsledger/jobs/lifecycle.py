@@ -12,6 +12,7 @@ come, first served, and no deadlock, since nothing holds a host while it waits."
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -52,14 +53,26 @@ class HostsTaken(Exception):
     claim's transaction must be rolled back, and the batch tried again later."""
 
 
-async def claim(ctx: Ctx, job_id: int) -> Plan | None:
+@dataclass(frozen=True)
+class Claim:
+    """A batch taken: the plan of its jobs that start (None when none of them can), and
+    the jobs failed instead because their host cannot be planned (no way to log in,
+    variables that say how to reach it). Such a job fails alone, with its reason; the
+    rest of the batch runs together as it would have."""
+
+    plan: Plan | None
+    refused: tuple[int, ...] = ()
+
+
+async def claim(ctx: Ctx, job_id: int) -> Claim | None:
     """Start the batch job ``job_id`` leads (its run's batch, or itself): move its jobs
     from pending to running for this worker, with the locks of their hosts, and read what
     running them needs. None when it cannot start now: it does not exist (a task sent to
     a broker can outlive its database), does not lead a batch (it runs or ended already,
     or its batch's turn has not come), or its hosts are busy (the jobs then say why in
     ``waiting_reason``). When another worker got there first meanwhile, raises Conflict
-    or HostsTaken: roll the transaction back."""
+    or HostsTaken: roll the transaction back. ValidationFailed when what the whole batch
+    shares cannot run (its launch's variables)."""
     job = await repository.get(ctx.session, job_id)
     if job is None or not await repository.is_lead(ctx.session, job_id):
         return None
@@ -69,17 +82,32 @@ async def claim(ctx: Ctx, job_id: int) -> Plan | None:
     if busy is not None:
         await repository.set_waiting(ctx.session, batch, busy)
         return None
-    try:  # the transaction's first write: nothing to undo when it fails
-        await repository.lock_hosts(ctx.session, {each.host_id: each.id for each in jobs})
-    except IntegrityError:
-        raise HostsTaken(f"a host of job {job_id} was taken meanwhile") from None
+    keys = await credentials.active_of_type(
+        ctx.session, [each.host_id for each in jobs], CredentialType.ssh_key
+    )
+    targets: list[Target] = []
+    refused: dict[int, str] = {}
+    for each in jobs:
+        try:
+            targets.append(_target(each, keys.get(each.host_id)))
+        except ValidationFailed as exc:
+            refused[each.id] = exc.detail
+    plan = _plan(jobs[0], tuple(targets)) if targets else None
+    starting = [each for each in jobs if each.id not in refused]
+    if starting:
+        try:  # the transaction's first write: nothing to undo when it fails
+            await repository.lock_hosts(ctx.session, {each.host_id: each.id for each in starting})
+        except IntegrityError:
+            raise HostsTaken(f"a host of job {job_id} was taken meanwhile") from None
     now = utcnow()
     values = {"started_at": now, "heartbeat_at": now, "waiting_reason": None}
-    for each in jobs:
+    for each in starting:
         await changes.transition(
             ctx, RESOURCE, each, JOB_TRANSITIONS, JobStatus.running, values, action="start"
         )
-    return await _plan(ctx, jobs)
+    for refused_id, reason in refused.items():
+        await refuse(ctx, refused_id, reason)
+    return Claim(plan, tuple(refused))
 
 
 async def _busy(session: AsyncSession, jobs: list[Job]) -> str | None:
@@ -94,15 +122,14 @@ async def _busy(session: AsyncSession, jobs: list[Job]) -> str | None:
     return None
 
 
-async def _plan(ctx: Ctx, jobs: list[Job]) -> Plan:
-    host_ids = [job.host_id for job in jobs]
-    keys = await credentials.active_of_type(ctx.session, host_ids, CredentialType.ssh_key)
-    lead = jobs[0]
+def _plan(lead: Job, targets: tuple[Target, ...]) -> Plan:
+    """The batch's plan: what its jobs share comes from its first job (one run, one
+    playbook, one launch)."""
     secrets = {} if lead.run is None else json.loads(lead.run.secret_vars or "{}")
     return Plan(
         playbook_path=lead.playbook.file_path,
         playbook_hash=lead.playbook.file_hash,
-        targets=tuple(_target(job, keys.get(job.host_id)) for job in jobs),
+        targets=targets,
         # A run's secret prompt values (******** in the job's own) only now, in memory.
         extra_vars=_checked({**(lead.extra_vars or {}), **secrets}),
         options=Options() if lead.run is None else _options(lead.run.options),
@@ -112,6 +139,8 @@ async def _plan(ctx: Ctx, jobs: list[Job]) -> Plan:
 
 
 def _target(job: Job, credential: Credential | None) -> Target:
+    """How to reach the job's host; ValidationFailed when the host cannot be reached
+    as recorded (the job cannot start, the batch's others can)."""
     host = job.host
     if credential is None and host.ssh_key_path is None:
         raise ValidationFailed(
@@ -155,7 +184,7 @@ async def refuse(ctx: Ctx, job_id: int, reason: str) -> JobStatus | None:
     """Fail a pending job that cannot start (its plan is invalid), instead of leaving it
     to be claimed again and again; returns its final status."""
     try:
-        job = await end(ctx, job_id, JobStatus.failed, reason, "fail")
+        job = await end(ctx, job_id, JobStatus.failed, f"cannot start: {reason}", "fail")
     except Conflict:
         return await repository.status(ctx.session, job_id)
     return job.status

@@ -9,8 +9,12 @@ from http import HTTPStatus
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Request
+from fastapi._compat import field_annotation_is_sequence
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -42,6 +46,54 @@ def problem_response(
         media_type=PROBLEM_JSON,
         headers=headers,
     )
+
+
+def _single_valued(dependant: Dependant) -> set[str]:
+    """The query keys a route and its dependencies read one value of: every field of a
+    query model (FastAPI spreads a model's fields over the query) or plain parameter that
+    FastAPI does not read as a list, by the same test FastAPI uses to choose."""
+    names: set[str] = set()
+    for field in dependant.query_params:
+        annotation = field.field_info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            members = list(annotation.model_fields.items())
+        else:
+            members = [(field.alias, field.field_info)]
+        names.update(
+            info.alias or name
+            for name, info in members
+            if not field_annotation_is_sequence(info.annotation)
+        )
+    for sub_dependant in dependant.dependencies:
+        names |= _single_valued(sub_dependant)
+    return names
+
+
+async def single_valued_query(request: Request) -> None:
+    """Refuse a query that gives a single-valued parameter more than once
+    (``?name=a&name=b``): FastAPI would answer from the last value as if the others had not
+    been sent. List parameters may repeat. Every route depends on this (``create_app``), so
+    it runs before the route's own dependencies, authentication included: like a body that
+    does not parse, an ambiguous query is refused before anything else is asked of it."""
+    query = request.query_params
+    if len(query.multi_items()) == len(query):
+        return  # no key repeats: the common case costs one comparison
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    single = _single_valued(route.dependant)
+    repeated = [key for key in query if key in single and len(query.getlist(key)) > 1]
+    if repeated:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", key),
+                    "msg": "given more than once; this parameter takes one value",
+                    "type": "repeated_value",
+                }
+                for key in repeated
+            ]
+        )
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -40,19 +40,24 @@ async def run_job(
     waits for its turn or for its hosts)."""
     sessions = session_factory(engine)
     try:
-        plan = await claim(engine, settings, job_id, worker)
+        claimed = await claim(engine, settings, job_id, worker)
     except (ValidationFailed, KeyRingError) as exc:
         async with unit_of_work(sessions) as session:
             ctx = system_context(session, settings, worker)
-            refused = await lifecycle.refuse(ctx, job_id, f"cannot start: {exc}")
+            refused = await lifecycle.refuse(ctx, job_id, str(exc))
             following = await settle_runs(ctx, [job_id])
         await dispatch.send_next(engine, settings, following)
         return refused
-    if plan is None:
+    if claimed is None:
         if settings.job_backend is JobBackend.celery:
             async with unit_of_work(sessions) as session:
                 await lifecycle.send_again_later(session, job_id)
         return None
+    # This job's own end when its host could not be planned (the rest of its batch runs).
+    lead_status = JobStatus.failed if job_id in claimed.refused else None
+    plan = claimed.plan
+    if plan is None:
+        return lead_status
     if plan.run_id is not None:
         async with unit_of_work(sessions) as session:
             await runs.started(system_context(session, settings, worker), plan.run_id)
@@ -82,7 +87,7 @@ async def run_job(
         watcher.cancel()
     outcomes = {job: _redacted(plan, outcome) for job, outcome in outcomes.items()}
     ended = await _end(engine, settings, worker, writers, outcomes)
-    return ended.get(job_id)
+    return ended.get(job_id, lead_status)
 
 
 async def settle_runs(ctx: Ctx, job_ids: list[int]) -> int | None:
@@ -103,18 +108,27 @@ def _redacted(plan: Plan, outcome: Outcome) -> Outcome:
     return replace(outcome, error=error, tasks=tasks)
 
 
-async def claim(engine: AsyncEngine, settings: Settings, job_id: int, worker: str) -> Plan | None:
+async def claim(
+    engine: AsyncEngine, settings: Settings, job_id: int, worker: str
+) -> lifecycle.Claim | None:
     """``lifecycle.claim`` in a transaction of its own, rolled back (None: not now) when
-    another worker got there first or the database gave the claim up to a deadlock."""
+    another worker got there first or the database gave the claim up to a deadlock. Jobs
+    it refused move their run on in the same transaction (a run whose whole batch was
+    refused goes on to its next batch or ends)."""
     try:
         async with unit_of_work(session_factory(engine)) as session:
-            return await lifecycle.claim(system_context(session, settings, worker), job_id)
+            ctx = system_context(session, settings, worker)
+            claimed = await lifecycle.claim(ctx, job_id)
+            refused = [] if claimed is None else list(claimed.refused)
+            following = await settle_runs(ctx, refused) if refused else None
     except (Conflict, lifecycle.HostsTaken):
         return None
     except OperationalError as exc:
         if not transient(exc):
             raise
         return None  # InnoDB chose this claim as a deadlock's victim: the next poll tries
+    await dispatch.send_next(engine, settings, following)
+    return claimed
 
 
 async def run_when_free(
