@@ -337,6 +337,9 @@ async def test_a_bad_list_filter_is_shown_by_its_field_name(
     assert page.status_code == 422
     assert "<li>ip_address: Input is not a valid" in page.text
     assert "lax-or-strict" not in page.text
+    repeated = await browser.get("/runs?status=failed&status=success")
+    assert repeated.status_code == 422
+    assert "<li>status: given more than once" in repeated.text
 
 
 async def test_alerts_are_acknowledged_and_resolved_by_operators(

@@ -69,6 +69,9 @@ def _single_valued(dependant: Dependant) -> set[str]:
     return names
 
 
+REPEATED = "given more than once; this parameter takes one value"
+
+
 async def single_valued_query(request: Request) -> None:
     """Refuse a query that gives a single-valued parameter more than once
     (``?name=a&name=b``): FastAPI would answer from the last value as if the others had not
@@ -88,7 +91,7 @@ async def single_valued_query(request: Request) -> None:
             [
                 {
                     "loc": ("query", key),
-                    "msg": "given more than once; this parameter takes one value",
+                    "msg": REPEATED,
                     "type": "repeated_value",
                 }
                 for key in repeated

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from opsledger.db.dependencies import discard_changes
 from opsledger.kit.errors import Conflict, NotFound, ValidationFailed, wire_location
 from opsledger.kit.filtering import ListQuery
+from opsledger.kit.http import REPEATED
 from opsledger.kit.pagination import Rows
 from opsledger.security.auth import request_info, settings_of
 from opsledger.security.context import Ctx
@@ -125,10 +126,14 @@ async def list_page(
     if isinstance(ctx, Response):
         return ctx
     context = {"query": dict(request.query_params), **extra, **common(request, ctx)}
+    # No list page's filter takes several values: a repeated one is refused, as the API does.
+    params = request.query_params
+    errors = {key: REPEATED for key in params if len(params.getlist(key)) > 1}
     try:
         query = query_of(schema, request)
     except ValidationError as exc:
-        errors = problems(exc, request.query_params)
+        errors |= problems(exc, params)
+    if errors:
         return render(request, template, 422, items=[], errors=errors, **context)
     page = await fetch(ctx, query)
     return render(
