@@ -115,11 +115,15 @@ async def test_a_run_cannot_hold_more_connections_than_its_hosts_need(
         await relay.close()
 
 
-def test_the_cap_follows_the_hosts_worked_on_at_once_not_the_fleet() -> None:
-    """Review 4: a 160-host run could hold 656 connections (1,300 file handles)."""
+def test_the_cap_is_a_master_per_host_and_a_few_per_host_worked_on_at_once() -> None:
+    """Review 4: a 160-host run could hold 656 connections (1,300 file handles). Each
+    host's master connection lives as long as the batch, whatever ``forks`` is; host
+    records that share an sshd each have their own."""
     fleet = [("10.0.0.1", port) for port in range(1, 161)]
-    assert Relay(Path("r.sock"), fleet, None, 5).limit == 4 * 5 + 16
-    assert Relay(Path("r.sock"), fleet[:2], None, 20).limit == 4 * 2 + 16
+    assert Relay(Path("r.sock"), fleet, None, 5).limit == 160 + 4 * 5 + 16
+    assert Relay(Path("r.sock"), fleet[:2], None, 20).limit == 2 + 4 * 2 + 16
+    one_sshd = [("10.0.0.1", 22)] * 50
+    assert Relay(Path("r.sock"), one_sshd, None, 20).limit == 50 + 4 * 20 + 16
 
 
 async def test_closing_the_relay_with_connections_held_logs_nothing(

@@ -1,14 +1,17 @@
 """Running one playbook against a batch of hosts, each host's output as its job's lines.
 
 Every run gets a private directory (``sandbox.RunDirs``) with the job process's home:
-ansible-runner's private data (inventory, variables, artifacts), ``ANSIBLE_HOME``, SSH
-control paths and known_hosts; beside it the socket of an ssh-agent that holds the run's
-key. The job process (``job_process.py``: ansible-runner and everything it starts) runs
-confined (``sandbox.py``) and reports each event as a JSON line, the one thing the server
-reads of it. The directories are removed afterwards whatever happens. SSH connection
-sharing is off (``ControlMaster=no``) so one job can never reuse another's authenticated
-connection. Cancelling stops every process whose command line names the run's
-directory: the sandbox and all inside it (which die with it), and the agent.
+ansible-runner's private data (inventory, variables, artifacts), ``ANSIBLE_HOME`` and
+known_hosts; beside it the run's sockets: an ssh-agent's that holds the run's keys, the
+relay's and ssh's master connections'. The job process (``job_process.py``:
+ansible-runner and everything it starts) runs confined (``sandbox.py``) and reports each
+event as a JSON line, the one thing the server reads of it. The directories are removed
+afterwards whatever happens. ssh keeps one master connection per host for the run
+(``ControlMaster=auto``, each host's control socket its own, in the run's socket
+directory), so a host's tasks after the first need no new handshake, and no other host,
+job or run can reuse its authenticated connection. Cancelling stops every process whose
+command line names the run's directory: the sandbox and all inside it (which die with
+it: the masters too), and the agent.
 
 One ansible-runner process runs the whole batch with ``forks``; its events are split by
 host (``Split``): a host's task results go to that host's job, lines of no host (play
@@ -92,7 +95,7 @@ async def execute(plan: Plan, settings: Settings, emit: Emit, cancel: asyncio.Ev
     dirs = sandbox.RunDirs(workdir)
     try:
         account = sandbox.runner_account(settings)
-        await asyncio.to_thread(sandbox.prepare, dirs, account)
+        await asyncio.to_thread(sandbox.prepare, dirs, account, len(plan.targets))
         agent = sandbox.Agent(dirs, account)
         owner = None if account is None else (account.uid, account.gid)
         targets = [(target.address, target.port) for target in plan.targets]
@@ -103,7 +106,7 @@ async def execute(plan: Plan, settings: Settings, emit: Emit, cancel: asyncio.Ev
                 key = None if target.private_key is None else target.private_key.get_secret_value()
                 await asyncio.to_thread(agent.add, key, target.key_path, dirs.identity(index))
             await relay.start()
-            return await _run(plan, settings, dirs, account, emit, cancel)
+            return await _run(plan, settings, dirs, account, relay, emit, cancel)
         finally:
             await relay.close()
             await asyncio.to_thread(agent.stop)
@@ -124,6 +127,7 @@ async def _run(
     settings: Settings,
     dirs: sandbox.RunDirs,
     account: sandbox.Account | None,
+    relay: Relay,
     emit: Emit,
     cancel: asyncio.Event,
 ) -> Outcomes:
@@ -143,7 +147,7 @@ async def _run(
     process.stdin.close()
     stopper = asyncio.create_task(_stop_when_cancelled(cancel, dirs))
     errors = asyncio.create_task(_last_error_line(process.stderr))
-    split = Split(plan)
+    split = Split(plan, relay.failures)
     end: dict[str, Any] = {}
     finished = False
     try:
@@ -248,6 +252,7 @@ def _prepare(plan: Plan, dirs: sandbox.RunDirs, account: sandbox.Account | None)
             "ansible_port": target.port,
             "ansible_user": target.user,
             "ansible_ssh_private_key_file": str(dirs.identity(index)),
+            "ansible_control_path": str(dirs.control_socket(index)),
         }
         for index, target in enumerate(plan.targets)
     }
@@ -322,9 +327,12 @@ class Split:
     """A batch's events, told apart by host: each line for the job it belongs to (or
     every job), and per host its first failure, its task results and its recap."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, network_failures: dict[tuple[str, int], str]) -> None:
+        """``network_failures``: the relay's, by address and port, as they happen."""
         self.plan = plan
         self.jobs = {target.hostname: target.job_id for target in plan.targets}
+        self.addresses = {target.hostname: (target.address, target.port) for target in plan.targets}
+        self.network_failures = network_failures
         self.failures: dict[int, str] = {}
         self.tasks: dict[int, dict[int, TaskResult]] = {t.job_id: {} for t in plan.targets}
         self.recaps: dict[int, dict[str, int]] = {}
@@ -355,7 +363,7 @@ class Split:
 
     def _result(self, job: int, kind: str, data: dict[str, Any]) -> None:
         if kind in FAILED_EVENTS and not data["ignore_errors"]:
-            self.failures.setdefault(job, _failure(kind, data))
+            self.failures.setdefault(job, self._failure(kind, data))
         status = RESULTS.get(kind)
         if status is None:
             return
@@ -369,6 +377,17 @@ class Split:
             changed=data["res"]["changed"],
             duration_ms=None if duration is None else round(duration * 1000),
         )
+
+    def _failure(self, kind: str, data: dict[str, Any]) -> str:
+        message = (data["res"]["msg"] or data["res"]["stderr"] or "no message").strip()
+        host = data["host"] or "?"
+        if kind == "runner_on_unreachable":
+            # ssh's own words, unless the relay could not reach the host: ssh then only
+            # says its ProxyCommand passed back no connection.
+            address = self.addresses.get(host)
+            why = None if address is None else self.network_failures.get(address)
+            return f"host {host} unreachable: {why or message}"
+        return f"task {data['task'] or '?'!r} failed on {host}: {message}"
 
     def _recap(self, data: dict[str, Any]) -> None:
         for hostname, job in self.jobs.items():
@@ -424,14 +443,6 @@ def _timestamp(created: object) -> datetime:
     except ValueError:
         return utcnow()
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _failure(kind: str, data: dict[str, Any]) -> str:
-    message = (data["res"]["msg"] or data["res"]["stderr"] or "no message").strip()
-    host = data["host"] or "?"
-    if kind == "runner_on_unreachable":
-        return f"host {host} unreachable: {message}"
-    return f"task {data['task'] or '?'!r} failed on {host}: {message}"
 
 
 def remove(dirs: sandbox.RunDirs) -> None:
