@@ -114,6 +114,30 @@ async def test_one_run_splits_every_host_into_its_own_job(fleet: Fleet) -> None:
     await fleet.wait(again["id"])
 
 
+async def test_the_task_matrix_fills_in_while_the_run_runs(fleet: Fleet) -> None:
+    lab = fleet.lab
+    playbook = await lab.playbook(
+        f"    - name: first\n      command: 'true'\n    - command: sleep {SLEEP_MARKER}\n"
+    )
+    hosts = await fleet.hosts("live", "live")
+    run = await fleet.launch(playbook)
+    async with asyncio.timeout(60):
+        while len(firsts := await fleet.page(f"/runs/{run['id']}/tasks")) < len(hosts):
+            await asyncio.sleep(0.1)
+    running = await fleet.run(run["id"])
+    cancelled = await lab.client.post(f"/runs/{run['id']}/cancel", headers=lab.operator.headers)
+    await fleet.wait(run["id"])
+    after = await fleet.page(f"/runs/{run['id']}/tasks")
+
+    assert running["status"] == "running"
+    assert sorted(cell["host_id"] for cell in firsts) == sorted(host["id"] for host in hosts)
+    assert {(cell["position"], cell["task"], cell["status"]) for cell in firsts} == {
+        (0, "first", "ok")
+    }
+    assert cancelled.status_code == 200
+    assert [cell for cell in after if cell["position"] == 0] == firsts  # none written twice
+
+
 @RUNNER_ONLY
 async def test_rolling_batches_stop_once_too_many_hosts_failed(fleet: Fleet) -> None:
     playbook = await fleet.lab.playbook(THREE_TASKS)

@@ -67,15 +67,16 @@ def run_prefix(settings: Settings) -> str:
     return f"{RUN_PREFIX}{digest}-"
 
 
-# A line for one job of the batch, or (None) for every job of it.
-Emit = Callable[[int | None, Line], Awaitable[Any]]
+# A line for one job of the batch, or (None) for every job of it; or a task's result on
+# the host of one job.
+Emit = Callable[[int | None, Line | TaskResult], Awaitable[Any]]
 Outcomes = dict[int, Outcome]
 
 
 async def execute(plan: Plan, settings: Settings, emit: Emit, cancel: asyncio.Event) -> Outcomes:
-    """Run the plan; every output line goes to ``emit`` in order, with the job it belongs
-    to. Setting ``cancel`` stops the run (within a fraction of a second) and every
-    outcome is cancelled. Returns each job's outcome."""
+    """Run the plan; every output line and task result goes to ``emit`` in order, with
+    the job it belongs to. Setting ``cancel`` stops the run (within a fraction of a
+    second) and every outcome is cancelled. Returns each job's outcome."""
     found = await current_hash(plan.playbook_path)
     if found != plan.playbook_hash:
         why = "is missing" if found is None else "changed since it was registered"
@@ -324,8 +325,8 @@ RESULTS = {
 
 
 class Split:
-    """A batch's events, told apart by host: each line for the job it belongs to (or
-    every job), and per host its first failure, its task results and its recap."""
+    """A batch's events, told apart by host: each line and task result for the job it
+    belongs to (lines of no host: every job), and per host its first failure and recap."""
 
     def __init__(self, plan: Plan, network_failures: dict[tuple[str, int], str]) -> None:
         """``network_failures``: the relay's, by address and port, as they happen."""
@@ -334,43 +335,42 @@ class Split:
         self.addresses = {target.hostname: (target.address, target.port) for target in plan.targets}
         self.network_failures = network_failures
         self.failures: dict[int, str] = {}
-        self.tasks: dict[int, dict[int, TaskResult]] = {t.job_id: {} for t in plan.targets}
         self.recaps: dict[int, dict[str, int]] = {}
         self._positions: dict[str, int] = {}
 
-    def lines(self, event: dict[str, Any]) -> list[tuple[int | None, Line]]:
-        """Take in one event; return its output lines, each with its job (None: all)."""
+    def lines(self, event: dict[str, Any]) -> list[tuple[int | None, Line | TaskResult]]:
+        """Take in one event; return its output lines, each with its job (None: all),
+        then the task result it brings, with its job."""
         kind, data = event["event"], event["event_data"]
         if kind in TASK_STARTS:
             self._positions.setdefault(data["task_uuid"] or "", len(self._positions))
         job = self.jobs.get(data["host"] or "")
-        if job is not None:
-            self._result(job, kind, data)
+        result = None if job is None else self._result(job, kind, data)
         if kind == "playbook_on_stats":
             self._recap(data)
-        stdout = event["stdout"] or ""
-        if not stdout:
-            return []
         level = _level(event)
         at = _timestamp(event["created"])
-        return [
+        found: list[tuple[int | None, Line | TaskResult]] = [
             (
                 self._recap_line_job(text) if kind == "playbook_on_stats" else job,
                 Line(text, "warning" if text.startswith("[WARNING]") else level, at),
             )
-            for text in stdout.splitlines()
+            for text in (event["stdout"] or "").splitlines()
         ]
+        if result is not None:
+            found.append((job, result))
+        return found
 
-    def _result(self, job: int, kind: str, data: dict[str, Any]) -> None:
+    def _result(self, job: int, kind: str, data: dict[str, Any]) -> TaskResult | None:
         if kind in FAILED_EVENTS and not data["ignore_errors"]:
             self.failures.setdefault(job, self._failure(kind, data))
         status = RESULTS.get(kind)
         if status is None:
-            return
+            return None
         ignored = status == "failed" and data["ignore_errors"]
         position = self._positions.setdefault(data["task_uuid"] or "", len(self._positions))
         duration = data["duration"]
-        self.tasks[job][position] = TaskResult(
+        return TaskResult(
             position=position,
             task=(data["task"] or "?")[:500],
             status="ignored" if ignored else status,
@@ -416,15 +416,14 @@ class Split:
 
     def _outcome(self, job: int, result: dict[str, Any]) -> Outcome:
         recap = self.recaps.get(job)
-        tasks = tuple(self.tasks[job][p] for p in sorted(self.tasks[job]))
         failure = self.failures.get(job)
         if failure is None and recap is not None:
-            return Outcome(JobStatus.success, None, recap, tasks)
+            return Outcome(JobStatus.success, None, recap)
         if failure is None and result.get("status") == "successful":
-            return Outcome(JobStatus.success, None, recap, tasks)  # no play matched it
+            return Outcome(JobStatus.success, None, recap)  # no play matched it
         rc = f"(rc {result.get('rc')})"
         reason = failure or f"ansible-playbook ended {result.get('status')} before reaching it"
-        return Outcome(JobStatus.failed, f"{reason} {rc}"[:4000], recap, tasks)
+        return Outcome(JobStatus.failed, f"{reason} {rc}"[:4000], recap)
 
 
 def _level(event: dict[str, Any]) -> str:
