@@ -7,8 +7,11 @@ sshd's key as its ``ssh_key`` credential, and a three-task playbook.
 
 - bare: ``ansible-playbook -f 20`` on an equivalent inventory (same sshd, user, key and
   playbook file), run as this process's user, unconfined, with the key file given
-  directly. SSH connection sharing is off (``-o ControlMaster=no``) as it is for every
-  opsledger run, so both open the same number of SSH connections.
+  directly, and the ssh settings opsledger's job process gets (``sandbox._environment``):
+  ``ControlMaster=auto``, ``ControlPersist`` as ``sandbox.CONTROL_PERSIST``, a control
+  socket of each host's own (as opsledger's inventory sets it), ``IdentitiesOnly``, a
+  known_hosts of its own, no pipelining. So both open one master connection per host;
+  what bare does without is the sandbox, the agent, the relay and its ProxyCommands.
 - run: ``POST /api/v1/runs`` with a selector matching the 50 hosts, ``forks`` 20, one batch,
   through the real ASGI app and the embedded job pool (as ``tests/runs/conftest.py``): one
   ansible-runner process in the sandbox, ssh through the relay, events split into 50 jobs.
@@ -56,7 +59,7 @@ from opsledger.db.engine import create_engine
 from opsledger.jobs.models import Job, JobStatus
 from opsledger.runs.models import Run
 from opsledger.users.models import UserRole
-from opsledger.worker.sandbox import create_runner_user
+from opsledger.worker.sandbox import CONTROL_PERSIST, create_runner_user
 
 # The tests' loopback sshd and job lab, as the job and run tests use them.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -225,6 +228,7 @@ async def bare(
     key.write_text(ssh.private_key)
     key.chmod(0o600)
     inventory = home / "hosts.yml"
+    control = home / "cp"
     inventory.write_text(
         yaml.safe_dump(
             {
@@ -235,15 +239,16 @@ async def bare(
                             "ansible_port": host["ssh_port"],
                             "ansible_user": ssh.user,
                             "ansible_ssh_private_key_file": str(key),
+                            "ansible_control_path": str(control / str(index)),
                         }
-                        for host in hosts
+                        for index, host in enumerate(hosts)
                     }
                 }
             }
         )
     )
     # The settings opsledger gives its job process (sandbox._environment), but for the
-    # relay and the agent: no connection sharing, no host key remembered for later.
+    # relay and the agent: a master connection per host, no host key remembered.
     env = {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/local/bin:/usr/bin:/bin",
         "HOME": str(home),
@@ -252,14 +257,16 @@ async def bare(
         "LC_ALL": "C.UTF-8",
         "ANSIBLE_HOME": str(home / "ansible"),
         "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control),
         "ANSIBLE_SSH_ARGS": (
-            f"-o ControlMaster=no -o UserKnownHostsFile={home / 'known_hosts'} "
-            "-o IdentitiesOnly=yes"
+            f"-o ControlMaster=auto -o ControlPersist={CONTROL_PERSIST} "
+            f"-o UserKnownHostsFile={home / 'known_hosts'} -o IdentitiesOnly=yes"
         ),
         "ANSIBLE_HOST_KEY_CHECKING": "False",
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_PIPELINING": "False",
     }
     command = [
         str(Path(sys.executable).with_name("ansible-playbook")),
@@ -366,7 +373,7 @@ async def main(url: str, hosts: int, forks: int) -> None:
     backend = make_url(url).get_backend_name()
     print(
         f"{backend} fleet: {hosts} hosts x 3 tasks on one loopback sshd, forks {forks}, "
-        f"ControlMaster=no everywhere"
+        f"a master connection per host everywhere (ControlPersist={CONTROL_PERSIST})"
     )
     print(f"  bare ansible-playbook -f {forks}   {bare_seconds:7.1f} s   {bare_usage}")
     print(f"    hosts: {bare_hosts}")
