@@ -83,6 +83,8 @@ async def test_a_target_that_does_not_answer_is_named_with_the_reason(tmp_path: 
     try:
         answer, _, writer = await ask(relay, f"127.0.0.1 {port}\n".encode())
         assert answer == f"cannot connect to 127.0.0.1 port {port}: Connection refused\n".encode()
+        # For the job's error: ssh keeping master connections hides the ProxyCommand's.
+        assert relay.failures == {("127.0.0.1", port): answer.decode().strip()}
         writer.close()
     finally:
         await relay.close()
