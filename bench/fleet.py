@@ -56,7 +56,7 @@ from sqlalchemy.engine import make_url
 from opsledger import migrations
 from opsledger.config import Settings
 from opsledger.db.engine import create_engine
-from opsledger.jobs.models import Job, JobStatus
+from opsledger.jobs.models import Job, JobLog, JobStatus
 from opsledger.runs.models import Run
 from opsledger.users.models import UserRole
 from opsledger.worker.sandbox import CONTROL_PERSIST, create_runner_user
@@ -289,8 +289,10 @@ async def bare(
     return took, results
 
 
-async def fleet_run(lab: Lab, playbook: dict[str, Any], tag: str, forks: int) -> tuple[float, Any]:
-    """One run across the fleet: (seconds, its summary)."""
+async def fleet_run(
+    lab: Lab, playbook: dict[str, Any], tag: str, forks: int
+) -> tuple[float, Any, str]:
+    """One run across the fleet: (seconds, its summary, where its time went)."""
     started = time.perf_counter()
     response = await lab.client.post(
         "/runs",
@@ -311,7 +313,29 @@ async def fleet_run(lab: Lab, playbook: dict[str, Any], tag: str, forks: int) ->
                 break
         await asyncio.sleep(0.1)
     answer = await lab.client.get(f"/runs/{run_id}", headers=lab.operator.headers)
-    return took, answer.json()["summary"]
+    return took, answer.json()["summary"], await phases(lab, run_id)
+
+
+async def phases(lab: Lab, run_id: int) -> str:
+    """Where a run's time went, from what it recorded: launched until its batch was
+    claimed; claimed until ansible's first event (sandbox, agent and keys, relay,
+    ansible-runner and ansible-playbook starting); first to last event (the playbook);
+    last event until every job was recorded (the processes stopping, the directories
+    removed, the last lines, each job's end)."""
+    lines = select(func.min(JobLog.timestamp), func.max(JobLog.timestamp)).where(
+        JobLog.job_id.in_(select(Job.id).where(Job.run_id == run_id))
+    )
+    jobs = select(func.min(Job.started_at), func.max(Job.completed_at)).where(Job.run_id == run_id)
+    async with lab.engine.connect() as connection:
+        launched = await connection.scalar(select(Run.created_at).where(Run.id == run_id))
+        first, last = (await connection.execute(lines)).one()
+        claimed, recorded = (await connection.execute(jobs)).one()
+    marks = [launched, claimed, first, last, recorded]
+    names = ("queued", "set-up", "playbook", "wrap-up")
+    return ", ".join(
+        f"{name} {(end - start).total_seconds():.1f} s"
+        for name, start, end in zip(names, marks, marks[1:], strict=False)
+    )
 
 
 async def per_host_jobs(
@@ -365,7 +389,7 @@ async def main(url: str, hosts: int, forks: int) -> None:
                     ssh, fleet, Path(playbook["file_path"]), forks, scratch
                 )
             with Usage(sshd) as run_usage:
-                run_seconds, summary = await fleet_run(lab, playbook, tag, forks)
+                run_seconds, summary, run_phases = await fleet_run(lab, playbook, tag, forks)
             with Usage(sshd) as jobs_usage:
                 jobs_seconds, statuses = await per_host_jobs(lab, playbook, fleet)
     await engine.dispose()
@@ -379,6 +403,7 @@ async def main(url: str, hosts: int, forks: int) -> None:
     print(f"    hosts: {bare_hosts}")
     print(f"  run (POST /runs, one batch)   {run_seconds:7.1f} s   {run_usage}")
     print(f"    hosts: {summary['hosts']}; ok {summary['ok']}, failures {summary['failures']}")
+    print(f"    {run_phases}")
     print(
         f"  {hosts} single-host jobs (pool of {concurrency}) {jobs_seconds:7.1f} s   {jobs_usage}"
     )
