@@ -436,6 +436,9 @@ class Agent:
         )
         self._env = {"PATH": os.environ.get("PATH", ""), "SSH_AUTH_SOCK": str(dirs.agent_socket)}
         self._process: subprocess.Popen[bytes] | None = None
+        # The public half of each key loaded, by the key (or its file): a fleet's hosts
+        # often share one, which is then loaded once, not once per host.
+        self._loaded: dict[str, str] = {}
 
     def start(self) -> None:
         self._process = subprocess.Popen(
@@ -454,18 +457,27 @@ class Agent:
 
     def add(self, private_key: str | None, key_path: str | None, identity: Path) -> None:
         """Load a host's key (a stored credential, or a file the playbook's account can
-        read) and write its public half to ``identity``, where ssh will look."""
+        read) unless it is loaded already, and write its public half to ``identity``,
+        where ssh will look."""
+        public = self._loaded.get(private_key or key_path or "")
+        if public is None:
+            public = self._load(private_key, key_path)
+        identity.write_text(public)
+        identity.chmod(0o644)
+
+    def _load(self, private_key: str | None, key_path: str | None) -> str:
+        """Add a key to the agent; returns its public half."""
         if private_key is not None:
             key = private_key.rstrip("\n") + "\n"
             self._key_tool("ssh-add", ["-q", "-"], key)
-            public = public_half(key)
+            public = self._loaded[private_key] = public_half(key)
         elif key_path is not None:
             self._key_tool("ssh-add", ["-q", key_path], None)
             public = self._key_tool("ssh-keygen", ["-y", "-f", key_path], None)
+            self._loaded[key_path] = public
         else:
             raise SandboxError("no SSH key for this run")
-        identity.write_text(public)
-        identity.chmod(0o644)
+        return public
 
     def _key_tool(self, name: str, args: list[str], stdin: str | None) -> str:
         done: subprocess.CompletedProcess[str] = subprocess.run(
