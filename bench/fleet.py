@@ -7,8 +7,11 @@ sshd's key as its ``ssh_key`` credential, and a three-task playbook.
 
 - bare: ``ansible-playbook -f 20`` on an equivalent inventory (same sshd, user, key and
   playbook file), run as this process's user, unconfined, with the key file given
-  directly. SSH connection sharing is off (``-o ControlMaster=no``) as it is for every
-  opsledger run, so both open the same number of SSH connections.
+  directly, and the ssh settings opsledger's job process gets (``sandbox._environment``):
+  ``ControlMaster=auto``, ``ControlPersist`` as ``sandbox.CONTROL_PERSIST``, a control
+  socket of each host's own (as opsledger's inventory sets it), ``IdentitiesOnly``, a
+  known_hosts of its own, no pipelining. So both open one master connection per host;
+  what bare does without is the sandbox, the agent, the relay and its ProxyCommands.
 - run: ``POST /api/v1/runs`` with a selector matching the 50 hosts, ``forks`` 20, one batch,
   through the real ASGI app and the embedded job pool (as ``tests/runs/conftest.py``): one
   ansible-runner process in the sandbox, ssh through the relay, events split into 50 jobs.
@@ -53,10 +56,10 @@ from sqlalchemy.engine import make_url
 from opsledger import migrations
 from opsledger.config import Settings
 from opsledger.db.engine import create_engine
-from opsledger.jobs.models import Job, JobStatus
+from opsledger.jobs.models import Job, JobLog, JobStatus
 from opsledger.runs.models import Run
 from opsledger.users.models import UserRole
-from opsledger.worker.sandbox import create_runner_user
+from opsledger.worker.sandbox import CONTROL_PERSIST, create_runner_user
 
 # The tests' loopback sshd and job lab, as the job and run tests use them.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -225,6 +228,7 @@ async def bare(
     key.write_text(ssh.private_key)
     key.chmod(0o600)
     inventory = home / "hosts.yml"
+    control = home / "cp"
     inventory.write_text(
         yaml.safe_dump(
             {
@@ -235,15 +239,16 @@ async def bare(
                             "ansible_port": host["ssh_port"],
                             "ansible_user": ssh.user,
                             "ansible_ssh_private_key_file": str(key),
+                            "ansible_control_path": str(control / str(index)),
                         }
-                        for host in hosts
+                        for index, host in enumerate(hosts)
                     }
                 }
             }
         )
     )
     # The settings opsledger gives its job process (sandbox._environment), but for the
-    # relay and the agent: no connection sharing, no host key remembered for later.
+    # relay and the agent: a master connection per host, no host key remembered.
     env = {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/local/bin:/usr/bin:/bin",
         "HOME": str(home),
@@ -252,14 +257,16 @@ async def bare(
         "LC_ALL": "C.UTF-8",
         "ANSIBLE_HOME": str(home / "ansible"),
         "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control),
         "ANSIBLE_SSH_ARGS": (
-            f"-o ControlMaster=no -o UserKnownHostsFile={home / 'known_hosts'} "
-            "-o IdentitiesOnly=yes"
+            f"-o ControlMaster=auto -o ControlPersist={CONTROL_PERSIST} "
+            f"-o UserKnownHostsFile={home / 'known_hosts'} -o IdentitiesOnly=yes"
         ),
         "ANSIBLE_HOST_KEY_CHECKING": "False",
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_PIPELINING": "False",
     }
     command = [
         str(Path(sys.executable).with_name("ansible-playbook")),
@@ -282,8 +289,10 @@ async def bare(
     return took, results
 
 
-async def fleet_run(lab: Lab, playbook: dict[str, Any], tag: str, forks: int) -> tuple[float, Any]:
-    """One run across the fleet: (seconds, its summary)."""
+async def fleet_run(
+    lab: Lab, playbook: dict[str, Any], tag: str, forks: int
+) -> tuple[float, Any, str]:
+    """One run across the fleet: (seconds, its summary, where its time went)."""
     started = time.perf_counter()
     response = await lab.client.post(
         "/runs",
@@ -304,7 +313,29 @@ async def fleet_run(lab: Lab, playbook: dict[str, Any], tag: str, forks: int) ->
                 break
         await asyncio.sleep(0.1)
     answer = await lab.client.get(f"/runs/{run_id}", headers=lab.operator.headers)
-    return took, answer.json()["summary"]
+    return took, answer.json()["summary"], await phases(lab, run_id)
+
+
+async def phases(lab: Lab, run_id: int) -> str:
+    """Where a run's time went, from what it recorded: launched until its batch was
+    claimed; claimed until ansible's first event (sandbox, agent and keys, relay,
+    ansible-runner and ansible-playbook starting); first to last event (the playbook);
+    last event until every job was recorded (the processes stopping, the directories
+    removed, the last lines, each job's end)."""
+    lines = select(func.min(JobLog.timestamp), func.max(JobLog.timestamp)).where(
+        JobLog.job_id.in_(select(Job.id).where(Job.run_id == run_id))
+    )
+    jobs = select(func.min(Job.started_at), func.max(Job.completed_at)).where(Job.run_id == run_id)
+    async with lab.engine.connect() as connection:
+        launched = await connection.scalar(select(Run.created_at).where(Run.id == run_id))
+        first, last = (await connection.execute(lines)).one()
+        claimed, recorded = (await connection.execute(jobs)).one()
+    marks = [launched, claimed, first, last, recorded]
+    names = ("queued", "set-up", "playbook", "wrap-up")
+    return ", ".join(
+        f"{name} {(end - start).total_seconds():.1f} s"
+        for name, start, end in zip(names, marks, marks[1:], strict=False)
+    )
 
 
 async def per_host_jobs(
@@ -358,7 +389,7 @@ async def main(url: str, hosts: int, forks: int) -> None:
                     ssh, fleet, Path(playbook["file_path"]), forks, scratch
                 )
             with Usage(sshd) as run_usage:
-                run_seconds, summary = await fleet_run(lab, playbook, tag, forks)
+                run_seconds, summary, run_phases = await fleet_run(lab, playbook, tag, forks)
             with Usage(sshd) as jobs_usage:
                 jobs_seconds, statuses = await per_host_jobs(lab, playbook, fleet)
     await engine.dispose()
@@ -366,12 +397,13 @@ async def main(url: str, hosts: int, forks: int) -> None:
     backend = make_url(url).get_backend_name()
     print(
         f"{backend} fleet: {hosts} hosts x 3 tasks on one loopback sshd, forks {forks}, "
-        f"ControlMaster=no everywhere"
+        f"a master connection per host everywhere (ControlPersist={CONTROL_PERSIST})"
     )
     print(f"  bare ansible-playbook -f {forks}   {bare_seconds:7.1f} s   {bare_usage}")
     print(f"    hosts: {bare_hosts}")
     print(f"  run (POST /runs, one batch)   {run_seconds:7.1f} s   {run_usage}")
     print(f"    hosts: {summary['hosts']}; ok {summary['ok']}, failures {summary['failures']}")
+    print(f"    {run_phases}")
     print(
         f"  {hosts} single-host jobs (pool of {concurrency}) {jobs_seconds:7.1f} s   {jobs_usage}"
     )

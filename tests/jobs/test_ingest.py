@@ -10,13 +10,15 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.models import JobLog
+from opsledger.jobs.plans import TaskResult
+from opsledger.models import JobLog, JobTask
 from opsledger.worker.ingest import LogWriter
 from tests import factories as f
 
@@ -137,3 +139,35 @@ async def test_stopping_a_job_mid_write_loses_no_numbered_line(engine: AsyncEngi
         numbered = writer.next_line - 1
         assert numbered > 0
         assert await numbering(engine, job_id) == (numbered, numbered, 1, numbered)
+
+
+async def test_task_results_are_written_with_the_lines_and_a_rerun_task_keeps_its_latest(
+    engine: AsyncEngine,
+) -> None:
+    job_id, created = await a_job(engine)
+    writer = LogWriter(engine, job_id, created)  # type: ignore[arg-type]
+    handler = TaskResult(1, "restart", "ok", changed=True, duration_ms=5)
+
+    await writer.write("TASK [install]")
+    writer.record(TaskResult(0, "install", "ok", changed=False, duration_ms=12))
+    writer.record(handler)
+    await writer.flush()
+    first = await task_rows(engine, job_id)
+    writer.record(replace(handler, status="failed", duration_ms=7))  # notified again
+    await writer.close()
+
+    assert first == [(0, "install", "ok", False, 12), (1, "restart", "ok", True, 5)]
+    assert await task_rows(engine, job_id) == [
+        (0, "install", "ok", False, 12),
+        (1, "restart", "failed", True, 7),
+    ]
+    assert await numbering(engine, job_id) == (1, 1, 1, 1)
+
+
+async def task_rows(engine: AsyncEngine, job_id: int) -> list[tuple[object, ...]]:
+    columns = (JobTask.position, JobTask.task, JobTask.status, JobTask.changed)
+    statement = select(*columns, JobTask.duration_ms).where(JobTask.job_id == job_id)
+    async with engine.connect() as connection:
+        return [
+            tuple(row) for row in await connection.execute(statement.order_by(JobTask.position))
+        ]

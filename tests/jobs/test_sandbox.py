@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -224,6 +225,22 @@ def test_what_stops_jobs_is_named(tmp_path: Path) -> None:
         assert "'no-such-runner' does not exist" in (sandbox.problem(missing) or "")
     else:
         assert sandbox.problem(missing) is None  # only root switches users
+
+
+def test_a_run_whose_ssh_control_sockets_would_not_fit_is_refused(tmp_path: Path) -> None:
+    """ssh would otherwise fall back quietly to a connection per task."""
+    usual = sandbox.RunDirs(tmp_path / "opsledger-job-0123abcd-9999999999-abcdefgh")
+    deep = sandbox.RunDirs(tmp_path / f"opsledger-job-{'x' * 80}")
+    try:
+        sandbox.prepare(usual, None, hosts=1000)
+        made = usual.control.is_dir()
+    finally:
+        shutil.rmtree(usual.agent, ignore_errors=True)
+    with pytest.raises(sandbox.SandboxError, match="set TMPDIR to a shorter directory"):
+        sandbox.prepare(deep, None, hosts=1)
+
+    assert made
+    assert not deep.agent.exists()
 
 
 FORGE = """\

@@ -8,7 +8,10 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from sqlalchemy import select
 
 from opsledger.db.session import session_factory, unit_of_work
@@ -111,6 +114,30 @@ async def test_one_run_splits_every_host_into_its_own_job(fleet: Fleet) -> None:
     await fleet.wait(again["id"])
 
 
+async def test_the_task_matrix_fills_in_while_the_run_runs(fleet: Fleet) -> None:
+    lab = fleet.lab
+    playbook = await lab.playbook(
+        f"    - name: first\n      command: 'true'\n    - command: sleep {SLEEP_MARKER}\n"
+    )
+    hosts = await fleet.hosts("live", "live")
+    run = await fleet.launch(playbook)
+    async with asyncio.timeout(60):
+        while len(firsts := await fleet.page(f"/runs/{run['id']}/tasks")) < len(hosts):
+            await asyncio.sleep(0.1)
+    running = await fleet.run(run["id"])
+    cancelled = await lab.client.post(f"/runs/{run['id']}/cancel", headers=lab.operator.headers)
+    await fleet.wait(run["id"])
+    after = await fleet.page(f"/runs/{run['id']}/tasks")
+
+    assert running["status"] == "running"
+    assert sorted(cell["host_id"] for cell in firsts) == sorted(host["id"] for host in hosts)
+    assert {(cell["position"], cell["task"], cell["status"]) for cell in firsts} == {
+        (0, "first", "ok")
+    }
+    assert cancelled.status_code == 200
+    assert [cell for cell in after if cell["position"] == 0] == firsts  # none written twice
+
+
 @RUNNER_ONLY
 async def test_rolling_batches_stop_once_too_many_hosts_failed(fleet: Fleet) -> None:
     playbook = await fleet.lab.playbook(THREE_TASKS)
@@ -138,8 +165,10 @@ async def test_cancelling_a_run_stops_its_batch_and_its_jobs_are_the_runs(fleet:
     await fleet.hosts("slow", "slow")
     run = await fleet.launch(playbook)
     async with asyncio.timeout(60):
-        while not processes_naming(SLEEP_MARKER):
+        while len(processes_naming(SLEEP_MARKER)) < 2:
             await asyncio.sleep(0.1)
+    (directory,) = lab.work_dir.iterdir()  # the batch's, named like all its processes
+    masters = _masters(directory.name)
     jobs = await fleet.page(f"/runs/{run['id']}/hosts")
 
     alone = await lab.client.post(f"/jobs/{jobs[0]['job_id']}/cancel", headers=lab.operator.headers)
@@ -155,6 +184,53 @@ async def test_cancelling_a_run_stops_its_batch_and_its_jobs_are_the_runs(fleet:
     assert ended["summary"]["hosts"] == {"cancelled": 2}
     assert again.status_code == 409
     assert processes_naming(SLEEP_MARKER) == set()
+    assert masters == {"0", "1"}  # each host's own, and none of them outlived the cancel
+    assert processes_naming(directory.name) == set()
+
+
+def _masters(run: str) -> set[str]:
+    """The hosts (by their place in the batch) whose ssh master connections run now in
+    the run whose directory is named ``run``: a master's title is ``ssh: PATH [mux]``."""
+    titles = (Path(f"/proc/{pid}/cmdline").read_bytes() for pid in processes_naming(run))
+    return {
+        match.group(1).decode()
+        for match in (re.match(rb"ssh: \S+/cp/(\d+) \[mux\]", title) for title in titles)
+        if match is not None
+    }
+
+
+@RUNNER_ONLY
+async def test_no_host_or_run_rides_on_another_ones_ssh_connection(fleet: Fleet) -> None:
+    """Each host of a batch has its own master connection, which ends with the batch: a
+    host record whose key the sshd refuses stays unreachable right after another record
+    of the same sshd, address, port and user logged in, in the same run or the one just
+    before."""
+    lab = fleet.lab
+    playbook = await lab.playbook("    - ping:\n    - ping:\n")
+    trusted = (await fleet.hosts("trusted"))[0]
+    stranger = (await fleet.hosts("stranger", with_key=False))[0]
+    credential = {"type": "ssh_key", "username": lab.ssh.user, "value": _unknown_key()}
+    added = await lab.client.post(
+        f"/hosts/{stranger['id']}/credentials", json=credential, headers=lab.admin.headers
+    )
+    assert added.status_code == 201, added.text
+
+    # forks 1: the trusted host (first by id) logs in before the stranger is tried.
+    both = await fleet.wait((await fleet.launch(playbook, forks=1))["id"])
+    alone = await fleet.launch(playbook, selector={"host_ids": [stranger["id"]]})
+    after = await fleet.wait(alone["id"])
+    hosts = {host["hostname"]: host for host in await fleet.page(f"/runs/{both['id']}/hosts")}
+
+    assert hosts[trusted["hostname"]]["status"] == "success"
+    assert hosts[stranger["hostname"]]["status"] == "unreachable"
+    assert "Permission denied" in hosts[stranger["hostname"]]["error_message"]
+    assert after["summary"]["hosts"] == {"unreachable": 1}
+
+
+def _unknown_key() -> str:
+    """An SSH key no sshd of the tests trusts."""
+    key = Ed25519PrivateKey.generate()
+    return key.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption()).decode()
 
 
 @RUNNER_ONLY

@@ -83,6 +83,8 @@ async def test_a_target_that_does_not_answer_is_named_with_the_reason(tmp_path: 
     try:
         answer, _, writer = await ask(relay, f"127.0.0.1 {port}\n".encode())
         assert answer == f"cannot connect to 127.0.0.1 port {port}: Connection refused\n".encode()
+        # For the job's error: ssh keeping master connections hides the ProxyCommand's.
+        assert relay.failures == {("127.0.0.1", port): answer.decode().strip()}
         writer.close()
     finally:
         await relay.close()
@@ -115,11 +117,15 @@ async def test_a_run_cannot_hold_more_connections_than_its_hosts_need(
         await relay.close()
 
 
-def test_the_cap_follows_the_hosts_worked_on_at_once_not_the_fleet() -> None:
-    """Review 4: a 160-host run could hold 656 connections (1,300 file handles)."""
+def test_the_cap_is_a_master_per_host_and_a_few_per_host_worked_on_at_once() -> None:
+    """Review 4: a 160-host run could hold 656 connections (1,300 file handles). Each
+    host's master connection lives as long as the batch, whatever ``forks`` is; host
+    records that share an sshd each have their own."""
     fleet = [("10.0.0.1", port) for port in range(1, 161)]
-    assert Relay(Path("r.sock"), fleet, None, 5).limit == 4 * 5 + 16
-    assert Relay(Path("r.sock"), fleet[:2], None, 20).limit == 4 * 2 + 16
+    assert Relay(Path("r.sock"), fleet, None, 5).limit == 160 + 4 * 5 + 16
+    assert Relay(Path("r.sock"), fleet[:2], None, 20).limit == 2 + 4 * 2 + 16
+    one_sshd = [("10.0.0.1", 22)] * 50
+    assert Relay(Path("r.sock"), one_sshd, None, 20).limit == 50 + 4 * 20 + 16
 
 
 async def test_closing_the_relay_with_connections_held_logs_nothing(

@@ -197,14 +197,13 @@ async def heartbeat(session: AsyncSession, job_ids: list[int]) -> bool:
 
 
 async def finish(ctx: Ctx, job_id: int, outcome: Outcome) -> JobStatus | None:
-    """Record how a job's run ended (its recap and task results with it), unless the job
-    already ended another way (cancelled or reaped meanwhile): returns its final status."""
+    """Record how a job's run ended (its recap with it), unless the job already ended
+    another way (cancelled or reaped meanwhile): returns its final status."""
     recap = dict(outcome.recap or {})
     try:
         job = await end(ctx, job_id, outcome.status, outcome.error, "finish", recap)
     except Conflict:
         return await repository.status(ctx.session, job_id)
-    await repository.add_tasks(ctx.session, job_id, outcome.tasks)
     return job.status
 
 

@@ -84,7 +84,8 @@ class Line:
 
 @dataclass(frozen=True)
 class TaskResult:
-    """One task on one host: a cell of the task-by-host matrix."""
+    """One task on one host: a cell of the task-by-host matrix. A task that runs again
+    on the host (a handler notified after a flush) has its latest result there."""
 
     position: int
     task: str
@@ -100,6 +101,6 @@ RECAP_FIELDS = ("ok", "changed", "failures", "unreachable", "skipped", "rescued"
 class Outcome:
     status: JobStatus
     error: str | None = None
-    # Ansible's play recap for the host (RECAP_FIELDS), when the play reached it.
+    # Ansible's play recap for the host (RECAP_FIELDS), when the play reached it. Its
+    # task results were written as they came, with its lines (worker/ingest.py).
     recap: dict[str, int] | None = None
-    tasks: tuple[TaskResult, ...] = ()

@@ -11,8 +11,7 @@ from sqlalchemy.orm import aliased, selectinload
 
 from opsledger.db import queries
 from opsledger.hosts.models import Host
-from opsledger.jobs.models import HostLock, Job, JobLog, JobStatus, JobTask
-from opsledger.jobs.plans import TaskResult
+from opsledger.jobs.models import HostLock, Job, JobLog, JobStatus
 from opsledger.kit.pagination import Rows
 
 _logs = JobLog.__table__
@@ -185,22 +184,6 @@ async def set_waiting(session: AsyncSession, job_ids: list[int], reason: str) ->
         .values(waiting_reason=reason[:500])
         .execution_options(synchronize_session=False)
     )
-
-
-async def add_tasks(session: AsyncSession, job_id: int, tasks: tuple[TaskResult, ...]) -> None:
-    if tasks:
-        rows = [
-            {
-                "job_id": job_id,
-                "position": task.position,
-                "task": task.task,
-                "status": task.status,
-                "changed": task.changed,
-                "duration_ms": task.duration_ms,
-            }
-            for task in tasks
-        ]
-        await session.execute(insert(JobTask), rows)
 
 
 async def last_lines(session: AsyncSession, job_id: int, count: int) -> list[str]:

@@ -19,7 +19,7 @@ from opsledger.db.engine import create_engine, reader, transient
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs import dispatch, lifecycle
 from opsledger.jobs.models import JobStatus
-from opsledger.jobs.plans import Line, Outcome, Plan
+from opsledger.jobs.plans import Line, Outcome, Plan, TaskResult
 from opsledger.kit.errors import Conflict, ValidationFailed
 from opsledger.runs import service as runs
 from opsledger.security.context import Ctx, system_context
@@ -67,10 +67,15 @@ async def run_job(
         for target in plan.targets
     }
 
-    async def emit(to: int | None, line: Line) -> None:
-        content = plan.redact(line.content)
-        for writer in writers.values() if to is None else (writers[to],):
-            await writer.write(content, line.level, line.at)
+    async def emit(to: int | None, item: Line | TaskResult) -> None:
+        chosen = writers.values() if to is None else (writers[to],)
+        if isinstance(item, TaskResult):
+            for writer in chosen:
+                writer.record(replace(item, task=plan.redact(item.task)))
+            return
+        content = plan.redact(item.content)
+        for writer in chosen:
+            await writer.write(content, item.level, item.at)
 
     watcher = asyncio.create_task(_watch(engine, settings, list(writers), cancel))
     try:
@@ -100,12 +105,10 @@ async def settle_runs(ctx: Ctx, job_ids: list[int]) -> int | None:
 
 
 def _redacted(plan: Plan, outcome: Outcome) -> Outcome:
-    """The outcome with no secret prompt value in its reason or task names."""
-    if not plan.secrets:
+    """The outcome with no secret prompt value in its reason."""
+    if outcome.error is None:
         return outcome
-    tasks = tuple(replace(task, task=plan.redact(task.task)) for task in outcome.tasks)
-    error = None if outcome.error is None else plan.redact(outcome.error)
-    return replace(outcome, error=error, tasks=tasks)
+    return replace(outcome, error=plan.redact(outcome.error))
 
 
 async def claim(

@@ -11,6 +11,11 @@ write resets the threshold. One batch is in flight while the producer fills the 
 a full buffer waits for the batch before it (backpressure), so memory stays bounded. A
 crash loses at most the unwritten buffer and the batch in flight; a writer resumed
 afterwards continues after the last committed line, so nothing is ever numbered twice.
+
+The job's task results (its cells of a run's task-by-host matrix) ride along: buffered
+like lines and written in the same transaction as the lines around them, one statement
+for the new ones and one for any task that ran again (a handler notified after a
+flush), so a run's matrix fills in while it runs at no extra round trip per result.
 """
 
 from __future__ import annotations
@@ -18,18 +23,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from opsledger.db.base import utcnow
-from opsledger.jobs.models import JobLog
+from opsledger.jobs.models import JobLog, JobTask
+from opsledger.jobs.plans import TaskResult
 from opsledger.kit.metrics import INGEST_FLUSH, LOG_LINES
 
 TABLE = cast(Table, JobLog.__table__)
+TASKS = cast(Table, JobTask.__table__)
 COLUMNS = ("job_id", "job_created", "line_number", "content", "log_level", "timestamp")
 
 
@@ -62,6 +69,8 @@ class LogWriter:
         self.stats = IngestStats()
         self._threshold = batch_lines
         self._buffer: list[tuple[Any, ...]] = []
+        self._results: dict[int, TaskResult] = {}  # by position: a task's latest
+        self._written: set[int] = set()  # positions with a row
         self._oldest = 0.0
         self._lock = asyncio.Lock()
         self._timer: asyncio.Task[None] | None = None
@@ -84,14 +93,27 @@ class LogWriter:
         """Buffer one line; returns its line number."""
         number = self.next_line
         self.next_line += 1
-        if not self._buffer:
-            self._oldest = time.monotonic()
+        self._start_clock()
         self._buffer.append((self.job_id, self.job_created, number, content, level, at or utcnow()))
         if len(self._buffer) >= self._threshold:
             await self._send(adapt=True)
-        elif self._timer is None or self._timer.done():
-            self._timer = asyncio.create_task(self._flush_when_due())
+        else:
+            self._arm()
         return number
+
+    def record(self, result: TaskResult) -> None:
+        """Buffer a task's result on the job's host, to be written with the next batch."""
+        self._start_clock()
+        self._results[result.position] = result
+        self._arm()
+
+    def _start_clock(self) -> None:
+        if not self._buffer and not self._results:
+            self._oldest = time.monotonic()
+
+    def _arm(self) -> None:
+        if self._timer is None or self._timer.done():
+            self._timer = asyncio.create_task(self._flush_when_due())
 
     def _adapt(self, took: float) -> None:
         """Grow the batch while writes are quick, shrink it when one nears the bound."""
@@ -105,7 +127,7 @@ class LogWriter:
             await self.write(line, level)
 
     async def _flush_when_due(self) -> None:
-        while self._buffer:
+        while self._buffer or self._results:
             delay = self.max_delay - (time.monotonic() - self._oldest)
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -123,10 +145,14 @@ class LogWriter:
                 if adapt:
                     self._adapt(self.stats.flush_seconds[-1])
             batch, self._buffer = self._buffer, []
-            if batch:
+            results, self._results = list(self._results.values()), {}
+            if batch or results:
+                again = [result for result in results if result.position in self._written]
+                new = [result for result in results if result.position not in self._written]
+                self._written.update(result.position for result in new)
                 # A future of its own: cancelling a caller never abandons a batch that
                 # has left the buffer; flush() and close() wait for it.
-                self._in_flight = asyncio.ensure_future(self._write(batch))
+                self._in_flight = asyncio.ensure_future(self._write(batch, new, again))
 
     async def flush(self) -> None:
         """Write everything buffered so far and wait until it is committed."""
@@ -135,11 +161,14 @@ class LogWriter:
         if in_flight is not None:
             await asyncio.shield(in_flight)
 
-    async def _write(self, batch: list[tuple[Any, ...]]) -> None:
+    async def _write(
+        self, batch: list[tuple[Any, ...]], new: list[TaskResult], again: list[TaskResult]
+    ) -> None:
         started = time.perf_counter()
         async with self.engine.begin() as connection:
             for start in range(0, len(batch), self.max_batch):
                 await write_rows(connection, batch[start : start + self.max_batch])
+            await write_tasks(connection, self.job_id, new, again)
         took = time.perf_counter() - started
         self.stats.flush_seconds.append(took)
         self.stats.lines += len(batch)
@@ -175,6 +204,27 @@ async def write_rows(connection: AsyncConnection, rows: list[tuple[Any, ...]]) -
         _insert_sql(dialect.paramstyle),
         [(job, created, n, text, level, stored(at)) for job, _, n, text, level, at in rows],
     )
+
+
+async def write_tasks(
+    connection: AsyncConnection, job_id: int, new: list[TaskResult], again: list[TaskResult]
+) -> None:
+    """Insert a job's ``new`` task results, and overwrite those of tasks that ran again."""
+    if new:
+        await connection.execute(insert(TASKS), [{"job_id": job_id, **asdict(r)} for r in new])
+    if again:
+        fields = ("task", "status", "changed", "duration_ms")
+        overwrite = (
+            update(TASKS)
+            .where(TASKS.c.job_id == bindparam("job"), TASKS.c.position == bindparam("at"))
+            .values({field: bindparam(f"new_{field}") for field in fields})
+        )
+        rows = [
+            {"job": job_id, "at": result.position}
+            | {f"new_{field}": getattr(result, field) for field in fields}
+            for result in again
+        ]
+        await connection.execute(overwrite, rows)
 
 
 def _naive_utc(moment: datetime) -> datetime:

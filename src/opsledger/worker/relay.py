@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Sequence
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -28,9 +28,10 @@ CONNECT_SECONDS = 30.0
 REQUEST_SECONDS = 10.0
 MAX_REQUEST_BYTES = 512
 CHUNK_BYTES = 64 * 1024
-# At once, per run: Ansible holds about one connection per host it works on, and works
-# on `forks` hosts at a time; a playbook opening thousands to exhaust the server's file
-# handles is refused beyond this (reviews 3 and 4).
+# At once, per run: ssh keeps one master connection per host of the batch for the run
+# (sandbox.CONTROL_PERSIST), and Ansible works on `forks` hosts at a time, each of which
+# may open a few more while its master starts; a playbook opening thousands to exhaust
+# the server's file handles (two per connection) is refused beyond this (reviews 3, 4).
 CONNECTIONS_PER_FORK = 4
 SPARE_CONNECTIONS = 16
 
@@ -41,11 +42,17 @@ class Relay:
     """A unix socket that connects the run's ssh to the run's targets, and nowhere else."""
 
     def __init__(
-        self, path: Path, targets: Iterable[Target], owner: tuple[int, int] | None, forks: int
+        self, path: Path, targets: Sequence[Target], owner: tuple[int, int] | None, forks: int
     ) -> None:
+        """``targets``: each host's address and port, one per host of the batch."""
         self.path = path
         self.targets = frozenset(targets)
-        self.limit = CONNECTIONS_PER_FORK * min(forks, len(self.targets)) + SPARE_CONNECTIONS
+        hosts = len(targets)
+        self.limit = hosts + CONNECTIONS_PER_FORK * min(forks, hosts) + SPARE_CONNECTIONS
+        # Why the last connection to a target failed, while it has not connected since:
+        # ssh silences its ProxyCommand when it keeps a master connection, so the job
+        # learns the reason from here (runner.Split).
+        self.failures: dict[Target, str] = {}
         self._owner = owner
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -91,8 +98,10 @@ class Relay:
                 asyncio.open_connection(*target), CONNECT_SECONDS
             )
         except (OSError, TimeoutError) as exc:
-            await _answer(writer, f"cannot connect to {target[0]} port {target[1]}: {_why(exc)}")
+            self.failures[target] = f"cannot connect to {target[0]} port {target[1]}: {_why(exc)}"
+            await _answer(writer, self.failures[target])
             return
+        self.failures.pop(target, None)
         try:
             await _answer(writer, "ok")
             await asyncio.gather(_copy(reader, remote_writer), _copy(remote_reader, writer))

@@ -1,14 +1,17 @@
 """Running one playbook against a batch of hosts, each host's output as its job's lines.
 
 Every run gets a private directory (``sandbox.RunDirs``) with the job process's home:
-ansible-runner's private data (inventory, variables, artifacts), ``ANSIBLE_HOME``, SSH
-control paths and known_hosts; beside it the socket of an ssh-agent that holds the run's
-key. The job process (``job_process.py``: ansible-runner and everything it starts) runs
-confined (``sandbox.py``) and reports each event as a JSON line, the one thing the server
-reads of it. The directories are removed afterwards whatever happens. SSH connection
-sharing is off (``ControlMaster=no``) so one job can never reuse another's authenticated
-connection. Cancelling stops every process whose command line names the run's
-directory: the sandbox and all inside it (which die with it), and the agent.
+ansible-runner's private data (inventory, variables, artifacts), ``ANSIBLE_HOME`` and
+known_hosts; beside it the run's sockets: an ssh-agent's that holds the run's keys, the
+relay's and ssh's master connections'. The job process (``job_process.py``:
+ansible-runner and everything it starts) runs confined (``sandbox.py``) and reports each
+event as a JSON line, the one thing the server reads of it. The directories are removed
+afterwards whatever happens. ssh keeps one master connection per host for the run
+(``ControlMaster=auto``, each host's control socket its own, in the run's socket
+directory), so a host's tasks after the first need no new handshake, and no other host,
+job or run can reuse its authenticated connection. Cancelling stops every process whose
+command line names the run's directory: the sandbox and all inside it (which die with
+it: the masters too), and the agent.
 
 One ansible-runner process runs the whole batch with ``forks``; its events are split by
 host (``Split``): a host's task results go to that host's job, lines of no host (play
@@ -64,15 +67,16 @@ def run_prefix(settings: Settings) -> str:
     return f"{RUN_PREFIX}{digest}-"
 
 
-# A line for one job of the batch, or (None) for every job of it.
-Emit = Callable[[int | None, Line], Awaitable[Any]]
+# A line for one job of the batch, or (None) for every job of it; or a task's result on
+# the host of one job.
+Emit = Callable[[int | None, Line | TaskResult], Awaitable[Any]]
 Outcomes = dict[int, Outcome]
 
 
 async def execute(plan: Plan, settings: Settings, emit: Emit, cancel: asyncio.Event) -> Outcomes:
-    """Run the plan; every output line goes to ``emit`` in order, with the job it belongs
-    to. Setting ``cancel`` stops the run (within a fraction of a second) and every
-    outcome is cancelled. Returns each job's outcome."""
+    """Run the plan; every output line and task result goes to ``emit`` in order, with
+    the job it belongs to. Setting ``cancel`` stops the run (within a fraction of a
+    second) and every outcome is cancelled. Returns each job's outcome."""
     found = await current_hash(plan.playbook_path)
     if found != plan.playbook_hash:
         why = "is missing" if found is None else "changed since it was registered"
@@ -92,7 +96,7 @@ async def execute(plan: Plan, settings: Settings, emit: Emit, cancel: asyncio.Ev
     dirs = sandbox.RunDirs(workdir)
     try:
         account = sandbox.runner_account(settings)
-        await asyncio.to_thread(sandbox.prepare, dirs, account)
+        await asyncio.to_thread(sandbox.prepare, dirs, account, len(plan.targets))
         agent = sandbox.Agent(dirs, account)
         owner = None if account is None else (account.uid, account.gid)
         targets = [(target.address, target.port) for target in plan.targets]
@@ -103,7 +107,7 @@ async def execute(plan: Plan, settings: Settings, emit: Emit, cancel: asyncio.Ev
                 key = None if target.private_key is None else target.private_key.get_secret_value()
                 await asyncio.to_thread(agent.add, key, target.key_path, dirs.identity(index))
             await relay.start()
-            return await _run(plan, settings, dirs, account, emit, cancel)
+            return await _run(plan, settings, dirs, account, relay, emit, cancel)
         finally:
             await relay.close()
             await asyncio.to_thread(agent.stop)
@@ -124,6 +128,7 @@ async def _run(
     settings: Settings,
     dirs: sandbox.RunDirs,
     account: sandbox.Account | None,
+    relay: Relay,
     emit: Emit,
     cancel: asyncio.Event,
 ) -> Outcomes:
@@ -143,7 +148,7 @@ async def _run(
     process.stdin.close()
     stopper = asyncio.create_task(_stop_when_cancelled(cancel, dirs))
     errors = asyncio.create_task(_last_error_line(process.stderr))
-    split = Split(plan)
+    split = Split(plan, relay.failures)
     end: dict[str, Any] = {}
     finished = False
     try:
@@ -248,6 +253,7 @@ def _prepare(plan: Plan, dirs: sandbox.RunDirs, account: sandbox.Account | None)
             "ansible_port": target.port,
             "ansible_user": target.user,
             "ansible_ssh_private_key_file": str(dirs.identity(index)),
+            "ansible_control_path": str(dirs.control_socket(index)),
         }
         for index, target in enumerate(plan.targets)
     }
@@ -319,56 +325,69 @@ RESULTS = {
 
 
 class Split:
-    """A batch's events, told apart by host: each line for the job it belongs to (or
-    every job), and per host its first failure, its task results and its recap."""
+    """A batch's events, told apart by host: each line and task result for the job it
+    belongs to (lines of no host: every job), and per host its first failure and recap."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, network_failures: dict[tuple[str, int], str]) -> None:
+        """``network_failures``: the relay's, by address and port, as they happen."""
         self.plan = plan
         self.jobs = {target.hostname: target.job_id for target in plan.targets}
+        self.addresses = {target.hostname: (target.address, target.port) for target in plan.targets}
+        self.network_failures = network_failures
         self.failures: dict[int, str] = {}
-        self.tasks: dict[int, dict[int, TaskResult]] = {t.job_id: {} for t in plan.targets}
         self.recaps: dict[int, dict[str, int]] = {}
         self._positions: dict[str, int] = {}
 
-    def lines(self, event: dict[str, Any]) -> list[tuple[int | None, Line]]:
-        """Take in one event; return its output lines, each with its job (None: all)."""
+    def lines(self, event: dict[str, Any]) -> list[tuple[int | None, Line | TaskResult]]:
+        """Take in one event; return its output lines, each with its job (None: all),
+        then the task result it brings, with its job."""
         kind, data = event["event"], event["event_data"]
         if kind in TASK_STARTS:
             self._positions.setdefault(data["task_uuid"] or "", len(self._positions))
         job = self.jobs.get(data["host"] or "")
-        if job is not None:
-            self._result(job, kind, data)
+        result = None if job is None else self._result(job, kind, data)
         if kind == "playbook_on_stats":
             self._recap(data)
-        stdout = event["stdout"] or ""
-        if not stdout:
-            return []
         level = _level(event)
         at = _timestamp(event["created"])
-        return [
+        found: list[tuple[int | None, Line | TaskResult]] = [
             (
                 self._recap_line_job(text) if kind == "playbook_on_stats" else job,
                 Line(text, "warning" if text.startswith("[WARNING]") else level, at),
             )
-            for text in stdout.splitlines()
+            for text in (event["stdout"] or "").splitlines()
         ]
+        if result is not None:
+            found.append((job, result))
+        return found
 
-    def _result(self, job: int, kind: str, data: dict[str, Any]) -> None:
+    def _result(self, job: int, kind: str, data: dict[str, Any]) -> TaskResult | None:
         if kind in FAILED_EVENTS and not data["ignore_errors"]:
-            self.failures.setdefault(job, _failure(kind, data))
+            self.failures.setdefault(job, self._failure(kind, data))
         status = RESULTS.get(kind)
         if status is None:
-            return
+            return None
         ignored = status == "failed" and data["ignore_errors"]
         position = self._positions.setdefault(data["task_uuid"] or "", len(self._positions))
         duration = data["duration"]
-        self.tasks[job][position] = TaskResult(
+        return TaskResult(
             position=position,
             task=(data["task"] or "?")[:500],
             status="ignored" if ignored else status,
             changed=data["res"]["changed"],
             duration_ms=None if duration is None else round(duration * 1000),
         )
+
+    def _failure(self, kind: str, data: dict[str, Any]) -> str:
+        message = (data["res"]["msg"] or data["res"]["stderr"] or "no message").strip()
+        host = data["host"] or "?"
+        if kind == "runner_on_unreachable":
+            # ssh's own words, unless the relay could not reach the host: ssh then only
+            # says its ProxyCommand passed back no connection.
+            address = self.addresses.get(host)
+            why = None if address is None else self.network_failures.get(address)
+            return f"host {host} unreachable: {why or message}"
+        return f"task {data['task'] or '?'!r} failed on {host}: {message}"
 
     def _recap(self, data: dict[str, Any]) -> None:
         for hostname, job in self.jobs.items():
@@ -397,15 +416,14 @@ class Split:
 
     def _outcome(self, job: int, result: dict[str, Any]) -> Outcome:
         recap = self.recaps.get(job)
-        tasks = tuple(self.tasks[job][p] for p in sorted(self.tasks[job]))
         failure = self.failures.get(job)
         if failure is None and recap is not None:
-            return Outcome(JobStatus.success, None, recap, tasks)
+            return Outcome(JobStatus.success, None, recap)
         if failure is None and result.get("status") == "successful":
-            return Outcome(JobStatus.success, None, recap, tasks)  # no play matched it
+            return Outcome(JobStatus.success, None, recap)  # no play matched it
         rc = f"(rc {result.get('rc')})"
         reason = failure or f"ansible-playbook ended {result.get('status')} before reaching it"
-        return Outcome(JobStatus.failed, f"{reason} {rc}"[:4000], recap, tasks)
+        return Outcome(JobStatus.failed, f"{reason} {rc}"[:4000], recap)
 
 
 def _level(event: dict[str, Any]) -> str:
@@ -424,14 +442,6 @@ def _timestamp(created: object) -> datetime:
     except ValueError:
         return utcnow()
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _failure(kind: str, data: dict[str, Any]) -> str:
-    message = (data["res"]["msg"] or data["res"]["stderr"] or "no message").strip()
-    host = data["host"] or "?"
-    if kind == "runner_on_unreachable":
-        return f"host {host} unreachable: {message}"
-    return f"task {data['task'] or '?'!r} failed on {host}: {message}"
 
 
 def remove(dirs: sandbox.RunDirs) -> None:

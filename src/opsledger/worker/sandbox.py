@@ -22,7 +22,8 @@ job process (``job_process.py``: ansible-runner, ansible-playbook and all they s
   the run's directory, which the playbook could have replaced with a symlink or a FIFO.
 
 A run's directory (0700, the server's) holds ``job/`` (the job process's home and
-ansible-runner's private data, writable to it); the agent's directory lies beside it.
+ansible-runner's private data, writable to it); the agent's directory lies beside it,
+with the run's sockets: the agent's, the relay's and ssh's master connections'.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ AGENT_SUFFIX = ".agent"
 # Started by path, never imported here: ansible-runner loads only in the job process.
 JOB_PROCESS = Path(__file__).with_name("job_process.py")
 AGENT_START_SECONDS = 5.0
+# How long a host's idle master connection waits for the host's next task: a round of
+# the batch's other hosts at one task each. A master lives no longer than its run.
+CONTROL_PERSIST = "30s"
 # The system the playbook process needs: libraries, programs, names, certificates and the
 # ssh client's configuration. /etc/ssh as a whole would carry sshd's host keys.
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -127,6 +131,19 @@ class RunDirs:
     @property
     def relay_socket(self) -> Path:
         return self.agent / "relay.sock"
+
+    @property
+    def control(self) -> Path:
+        """Where ssh keeps the run's master connections, one per host (see
+        ``control_socket``): beside the agent's socket, in the system's temp directory,
+        where a socket's path stays short whatever directory the run's lies in."""
+        return self.agent / "cp"
+
+    def control_socket(self, index: int) -> Path:
+        """The ``index``th host's master connection: its own, never one keyed by address,
+        port and user (Ansible's default), which two host records pointing at one sshd
+        would share, the second riding on the first's authentication."""
+        return self.control / str(index)
 
     def identity(self, index: int) -> Path:
         """The public half of the key of the run's ``index``th host: ssh asks the agent
@@ -239,12 +256,28 @@ def _exposed_secrets(settings: Settings) -> str | None:
     return None
 
 
-def prepare(dirs: RunDirs, account: Account | None) -> None:
-    """Make the run's directories and hand the job process's own to its account."""
-    for directory in (dirs.inventory.parent, dirs.extravars.parent, dirs.agent):
+# A Unix socket's path, with its closing NUL, fits in 108 bytes (sockaddr_un.sun_path).
+SOCKET_PATH_BYTES = 107
+# ssh makes a master's socket under a temporary name first: its path, "." and 16 letters.
+CONTROL_TEMP_SUFFIX = 17
+
+
+def prepare(dirs: RunDirs, account: Account | None, hosts: int) -> None:
+    """Make the run's directories for ``hosts`` hosts and hand the job process's own to
+    its account. Refuses a run whose sockets' paths would not fit: ssh would then quietly
+    open a connection per task instead of sharing one per host."""
+    longest = len(os.fsencode(dirs.control_socket(max(hosts - 1, 0)))) + CONTROL_TEMP_SUFFIX
+    if longest > SOCKET_PATH_BYTES:
+        raise SandboxError(
+            f"the run's ssh control sockets under {dirs.control} would need paths of "
+            f"{longest} bytes, more than a Unix socket takes ({SOCKET_PATH_BYTES}): "
+            "set TMPDIR to a shorter directory"
+        )
+    for directory in (dirs.inventory.parent, dirs.extravars.parent, dirs.control):
         directory.mkdir(parents=True, mode=0o700)
     if account is not None:
-        for directory in (dirs.own, dirs.private, *dirs.private.iterdir(), dirs.agent):
+        owned = (dirs.own, dirs.private, *dirs.private.iterdir(), dirs.agent, dirs.control)
+        for directory in owned:
             os.chown(directory, account.uid, account.gid)
 
 
@@ -337,12 +370,16 @@ def _environment(dirs: RunDirs, settings: Settings) -> dict[str, str]:
     known_hosts = settings.ssh_known_hosts or own / "known_hosts"
     checking = settings.ssh_known_hosts is not None
     # Only the run's key, through the run's agent: never the service account's agent or
-    # default keys, and no connection shared with another run.
+    # default keys. One master connection per host (its control socket is the host's own,
+    # in the run's directory: see RunDirs.control_socket), so each task after a host's
+    # first reuses it instead of a new handshake and login; it goes with the run (the
+    # sandbox's PID namespace, or stop_processes), so no other run can ever ride on it.
     proxy = shlex.join(
         [sys.executable, "-I", "-S", str(JOB_PROCESS.resolve()), "relay", str(dirs.relay_socket)]
     )
     ssh_args = (
-        f"-o ControlMaster=no -o UserKnownHostsFile={known_hosts} "
+        f"-o ControlMaster=auto -o ControlPersist={CONTROL_PERSIST} "
+        f"-o UserKnownHostsFile={known_hosts} "
         f"-o IdentitiesOnly=yes -o IdentityAgent={dirs.agent_socket} "
         f"-o {shlex.quote(f'ProxyCommand={proxy} %h %p')} -o ProxyUseFdpass=yes"
     )
@@ -357,7 +394,7 @@ def _environment(dirs: RunDirs, settings: Settings) -> dict[str, str]:
         "SSH_AUTH_SOCK": str(dirs.agent_socket),
         "ANSIBLE_HOME": str(own / "ansible"),
         "ANSIBLE_LOCAL_TEMP": str(own / "tmp"),
-        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(own / "cp"),
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(dirs.control),
         "ANSIBLE_SSH_ARGS": ssh_args,
         "ANSIBLE_HOST_KEY_CHECKING": str(checking),
         "ANSIBLE_NOCOLOR": "1",
@@ -399,6 +436,9 @@ class Agent:
         )
         self._env = {"PATH": os.environ.get("PATH", ""), "SSH_AUTH_SOCK": str(dirs.agent_socket)}
         self._process: subprocess.Popen[bytes] | None = None
+        # The public half of each key loaded, by the key (or its file): a fleet's hosts
+        # often share one, which is then loaded once, not once per host.
+        self._loaded: dict[str, str] = {}
 
     def start(self) -> None:
         self._process = subprocess.Popen(
@@ -417,18 +457,27 @@ class Agent:
 
     def add(self, private_key: str | None, key_path: str | None, identity: Path) -> None:
         """Load a host's key (a stored credential, or a file the playbook's account can
-        read) and write its public half to ``identity``, where ssh will look."""
+        read) unless it is loaded already, and write its public half to ``identity``,
+        where ssh will look."""
+        public = self._loaded.get(private_key or key_path or "")
+        if public is None:
+            public = self._load(private_key, key_path)
+        identity.write_text(public)
+        identity.chmod(0o644)
+
+    def _load(self, private_key: str | None, key_path: str | None) -> str:
+        """Add a key to the agent; returns its public half."""
         if private_key is not None:
             key = private_key.rstrip("\n") + "\n"
             self._key_tool("ssh-add", ["-q", "-"], key)
-            public = public_half(key)
+            public = self._loaded[private_key] = public_half(key)
         elif key_path is not None:
             self._key_tool("ssh-add", ["-q", key_path], None)
             public = self._key_tool("ssh-keygen", ["-y", "-f", key_path], None)
+            self._loaded[key_path] = public
         else:
             raise SandboxError("no SSH key for this run")
-        identity.write_text(public)
-        identity.chmod(0o644)
+        return public
 
     def _key_tool(self, name: str, args: list[str], stdin: str | None) -> str:
         done: subprocess.CompletedProcess[str] = subprocess.run(
