@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
+import resource
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,6 +38,16 @@ CONNECTIONS_PER_FORK = 4
 SPARE_CONNECTIONS = 16
 
 Target = tuple[str, int]
+
+
+@functools.cache
+def _allow_open_files() -> None:
+    """Raise this process's soft limit on open files to its hard limit, once: a relay
+    holds two handles per connection, about two thousand for a batch of a thousand hosts,
+    where the usual soft limit is 1,024 (a refused accept reads as an unreachable host)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 class Relay:
@@ -58,6 +70,7 @@ class Relay:
         self._connections: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
+        _allow_open_files()
         self._server = await asyncio.start_unix_server(self._accept, path=str(self.path))
         if self._owner is not None:  # the job's account connects; nobody else can enter
             os.chown(self.path, *self._owner)  # the 0700 directory it lies in
