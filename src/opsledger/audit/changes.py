@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import delete
+from sqlalchemy import update as update_rows
 
 from opsledger.audit import service as audit
 from opsledger.kit.states import transition as compare_and_set
@@ -59,6 +60,36 @@ async def transition(
     await ctx.session.refresh(row)
     await audit.changed(ctx, action, resource_type, row, before)
     return row
+
+
+async def claim(
+    ctx: Ctx,
+    resource_type: str,
+    row: R,
+    expected: Mapping[str, Any],
+    values: Mapping[str, Any],
+    *,
+    action: str,
+) -> bool:
+    """``UPDATE … SET <values> WHERE id = :id AND <each expected column = value>``: of two
+    writers that read the same values exactly one changes the row (the other's UPDATE waits
+    for the first to commit, then matches nothing). False, with nothing written, for the
+    one that lost; the winner's change is audited."""
+    before = await audit.capture(ctx.session, row)
+    model: Any = type(row)
+    conditions = [getattr(model, name) == value for name, value in expected.items()]
+    statement = (
+        update_rows(model)
+        .where(model.id == cast(Any, row).id, *conditions)
+        .values(dict(values))
+        .execution_options(synchronize_session=False)
+    )
+    result = await ctx.session.execute(statement)
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    await ctx.session.refresh(row)
+    await audit.changed(ctx, action, resource_type, row, before)
+    return True
 
 
 async def remove(ctx: Ctx, resource_type: str, row: Any) -> None:
