@@ -63,6 +63,8 @@ LISTS: list[tuple[str, Make]] = [
     ("/runs", _run),
     ("/runs/{run}/hosts", lambda s, a, h: f.make_job(s, run_id=h.run_id, batch=0)),
     ("/runs/{run}/tasks", _task),
+    ("/schedules", lambda s, a, h: f.make_schedule(s, template_id=h.template_id)),
+    ("/schedules/{schedule}/fires", lambda s, a, h: f.make_fire(s, schedule_id=h.schedule_id)),
 ]
 
 
@@ -81,13 +83,15 @@ def counting(engine: AsyncEngine) -> Iterator[list[str]]:
 
 
 class Anchor:
-    """The host (and owner) child rows hang off, and a template that selects every host."""
+    """The host (and owner) child rows hang off, a template that selects every host, a run
+    and a schedule."""
 
-    def __init__(self, host: Any, owner: Any, template: Any, run: Any) -> None:
+    def __init__(self, host: Any, owner: Any, template: Any, run: Any, schedule: Any) -> None:
         self.id = host.id
         self.owner = owner
         self.template_id = template.id
         self.run_id = run.id
+        self.schedule_id = schedule.id
 
 
 @pytest.fixture(scope="module")
@@ -109,9 +113,12 @@ async def test_a_list_costs_the_same_statements_for_1_and_100_rows(
             await session.get(f.User, admin.id),
             await f.make_template(session),
             await f.make_run(session),
+            await f.make_schedule(session),
         )
         await make(session, admin, anchor)
-    url = path.format(host=anchor.id, template=anchor.template_id, run=anchor.run_id)
+    url = path.format(
+        host=anchor.id, template=anchor.template_id, run=anchor.run_id, schedule=anchor.schedule_id
+    )
 
     async def listed() -> int:
         async for client in client_for(build_app(engine)):
