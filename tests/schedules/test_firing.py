@@ -5,7 +5,12 @@ allowed, refused launches recorded, and two firers racing over the same database
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,9 +21,10 @@ from opsledger.db.engine import create_engine
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs.models import JobStatus
 from opsledger.models import Run, Schedule, ScheduleFire
-from opsledger.schedules.firing import Fired, fire_due
-from tests.api import Person, api_settings
+from opsledger.schedules.firing import PERIODIC, Fired, fire_due
+from tests.api import ENCRYPTION_KEY, JWT_SECRET, Person, api_settings
 from tests.conftest import settings_for
+from tests.e2e.cli import clean_env
 from tests.schedules.conftest import Target, make_target, schedule_body
 
 SETTINGS = api_settings()
@@ -226,3 +232,82 @@ async def test_two_firers_racing_over_one_database_fire_each_due_time_once(
     assert dict(fires.all()) == {schedule_id: 1 for schedule_id in ids}
     assert runs == len(ids)
     assert launched == len(ids)
+
+
+# One firer in a process of its own, as a server process's loop runs it: it starts firing
+# at the same wall-clock moment as the other, with the clock the test gave it.
+FIRER = """
+import asyncio, json, sys, time
+import opsledger.models  # every mapper, as the server has them
+from datetime import datetime
+from opsledger.commands import install_keys, load_settings
+from opsledger.db.engine import create_engine
+from opsledger.schedules.firing import fire_due
+
+async def main() -> None:
+    settings = load_settings()
+    install_keys(settings)
+    engine = create_engine(settings)
+    time.sleep(max(0.0, float(sys.argv[1]) - time.time()))
+    fired = await fire_due(engine, settings, datetime.fromisoformat(sys.argv[2]))
+    await engine.dispose()
+    print(json.dumps([f.schedule_id for f in fired]))
+
+asyncio.run(main())
+"""
+
+
+async def test_two_server_processes_fire_each_due_time_once(
+    client: httpx.AsyncClient, operator: Person, engine: AsyncEngine, target: Target, tmp_path: Path
+) -> None:
+    made = [await create(client, operator, target.template_id) for _ in range(30)]
+    ids = [schedule_id for schedule_id, _ in made]
+    now = max(due for _, due in made).isoformat()
+    env = clean_env(
+        database_url=engine.url.render_as_string(hide_password=False),
+        encryption_keys=ENCRYPTION_KEY,
+        jwt_secret=JWT_SECRET,
+    )
+    start = str(time.time() + 4)
+    firers = [
+        subprocess.Popen(
+            [sys.executable, "-c", FIRER, start, now],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [await asyncio.to_thread(firer.communicate, timeout=120) for firer in firers]
+
+    assert [firer.returncode for firer in firers] == [0, 0], [err for _, err in outputs]
+    fired = [[i for i in json.loads(out) if i in ids] for out, _ in outputs]
+    assert sorted(fired[0] + fired[1]) == sorted(ids)
+    async with engine.connect() as connection:
+        fires = await connection.execute(
+            select(ScheduleFire.schedule_id, func.count(ScheduleFire.run_id))
+            .where(ScheduleFire.schedule_id.in_(ids))
+            .group_by(ScheduleFire.schedule_id)
+        )
+    assert dict(fires.all()) == {schedule_id: 1 for schedule_id in ids}
+
+
+async def test_the_loop_each_server_process_repeats_fires_what_is_due_by_the_clock(
+    client: httpx.AsyncClient, operator: Person, engine: AsyncEngine, target: Target
+) -> None:
+    at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    schedule_id, due = await create(
+        client, operator, target.template_id, cron=None, run_at=at.isoformat()
+    )
+    await asyncio.sleep((due - datetime.now(UTC)).total_seconds() + 0.1)
+
+    fired = await PERIODIC.run(engine, SETTINGS)
+
+    assert PERIODIC.every(SETTINGS) == SETTINGS.schedule_poll_seconds
+    assert isinstance(fired, list)
+    assert [(f.outcome, f.due_at) for f in fired if f.schedule_id == schedule_id] == [
+        ("launched", at)
+    ]
+    assert (await row(engine, schedule_id)).next_run_at is None
