@@ -22,7 +22,8 @@ from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs.models import JobStatus
 from opsledger.models import Run, Schedule, ScheduleFire
 from opsledger.schedules.firing import PERIODIC, Fired, fire_due
-from tests.api import ENCRYPTION_KEY, JWT_SECRET, Person, api_settings
+from opsledger.users.models import UserRole
+from tests.api import ENCRYPTION_KEY, JWT_SECRET, Person, api_settings, make_person
 from tests.conftest import settings_for
 from tests.e2e.cli import clean_env
 from tests.schedules.conftest import Target, make_target, schedule_body
@@ -187,6 +188,20 @@ async def test_a_launch_the_template_refuses_is_recorded_and_the_schedule_moves_
     assert (await row(engine, schedule_id)).next_run_at == due + HOUR
 
 
+async def test_a_schedule_of_a_deactivated_owner_records_a_failure_instead_of_a_run(
+    client: httpx.AsyncClient, admin: Person, engine: AsyncEngine, target: Target
+) -> None:
+    owner = await make_person(engine, UserRole.operator)
+    schedule_id, due = await create(client, owner, target.template_id)
+    await client.patch(f"/users/{owner.id}", json={"is_active": False}, headers=admin.headers)
+
+    [fired] = await fire(engine, schedule_id, due)
+
+    assert (fired.outcome, fired.run_id) == ("failed", None)
+    [record] = await history(client, admin, schedule_id)
+    assert record["reason"] == f"its owner {owner.username} is deactivated"
+
+
 async def test_a_disabled_schedule_does_not_fire(
     client: httpx.AsyncClient, operator: Person, engine: AsyncEngine, target: Target
 ) -> None:
@@ -242,6 +257,7 @@ import opsledger.models  # every mapper, as the server has them
 from datetime import datetime
 from opsledger.commands import install_keys, load_settings
 from opsledger.db.engine import create_engine
+from opsledger.users.models import UserRole
 from opsledger.schedules.firing import fire_due
 
 async def main() -> None:

@@ -257,3 +257,13 @@ async def test_the_list_is_keyset_paged(
 
     assert [s["id"] for s in first["items"] + second["items"]] == [s["id"] for s in made]
     assert second["next_cursor"] is None
+
+
+async def test_a_template_a_schedule_launches_cannot_be_deleted(
+    client: httpx.AsyncClient, operator: Person, target: Target
+) -> None:
+    await create(client, operator, schedule_body(target.template_id))
+
+    response = await client.delete(f"/job-templates/{target.template_id}", headers=operator.headers)
+
+    assert response.status_code == 409, response.text

@@ -33,6 +33,7 @@ from opsledger.schedules.models import (
 )
 from opsledger.schedules.service import RESOURCE, launch_of, next_due, upcoming
 from opsledger.security.context import Ctx, system_context, worker_name
+from opsledger.users import service as users
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,12 @@ async def _launch(
     ctx: Ctx, schedule: Schedule, due_at: datetime, now: datetime, reason: str | None
 ) -> Fired:
     """The run of the due time, as the schedule's owner; a launch the template refuses
-    now (no host matches, a prompt value no longer allowed) is recorded as failed."""
+    now (no host matches, a prompt value no longer allowed) or an owner who may no longer
+    sign in is recorded as failed."""
+    owner = await users.get(ctx, schedule.user_id)
+    if not owner.is_active:
+        why = f"its owner {owner.username} is deactivated"
+        return await _record(ctx, schedule, due_at, FireOutcome.failed, reason=why)
     try:
         async with ctx.session.begin_nested():
             run = await runs.launch_template(
