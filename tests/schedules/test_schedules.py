@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.models import AuditLog
 from tests.api import Person, audit_trail
-from tests.schedules.conftest import Target, schedule_body
+from tests.schedules.conftest import Target, make_target, schedule_body
 
 SECRET = "t0ken-" + "7" * 20
 
@@ -267,3 +267,36 @@ async def test_a_template_a_schedule_launches_cannot_be_deleted(
     response = await client.delete(f"/job-templates/{target.template_id}", headers=operator.headers)
 
     assert response.status_code == 409, response.text
+
+
+async def test_moving_to_another_template_checks_the_kept_values_against_its_prompts(
+    client: httpx.AsyncClient, operator: Person, engine: AsyncEngine, target: Target
+) -> None:
+    schedule = await create(
+        client,
+        operator,
+        schedule_body(target.template_id, prompts={"version": "1.0", "token": SECRET}),
+    )
+    url = f"/schedules/{schedule['id']}"
+    alike = await make_target(engine)
+    other = await make_target(engine, prompts=[{"name": "release", "type": "text"}])
+
+    moved = await client.patch(
+        url, json={"template_id": alike.template_id}, headers=operator.headers
+    )
+    refused = await client.patch(
+        url, json={"template_id": other.template_id}, headers=operator.headers
+    )
+    reset = await client.patch(
+        url, json={"template_id": other.template_id, "prompts": None}, headers=operator.headers
+    )
+
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["prompts"] == {"version": "1.0", "token": "********"}
+    assert refused.status_code == 422
+    assert {tuple(e["loc"]) for e in refused.json()["errors"]} == {
+        ("body", "prompts", "version"),
+        ("body", "prompts", "token"),
+    }
+    assert reset.status_code == 200, reset.text
+    assert reset.json()["prompts"] == {}

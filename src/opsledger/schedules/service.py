@@ -175,16 +175,13 @@ async def update(
         raise _refuse("cron", "give exactly one of cron and run_at")
     await _check(ctx, fields, now, schedule.id)
     stored = {name: value for name, value in fields.items() if name not in (*LAUNCH, "prompts")}
-    launch = {name: body.model_dump(mode="json")[name] for name in LAUNCH if name in fields}
-    if launch:
-        stored["launch"] = {
-            name: value
-            for name, value in ({**schedule.launch, **launch}).items()
-            if value is not None
-        }
+    sent = body.model_dump(mode="json", include=set(LAUNCH) & set(fields))
+    if sent:
+        launch = {**schedule.launch, **sent}
+        stored["launch"] = {name: value for name, value in launch.items() if value is not None}
     if "prompts" in fields or "template_id" in fields:
         kept = {**(schedule.prompts or {}), **_secrets(schedule)}
-        given = fields["prompts"] or {} if "prompts" in fields else kept
+        given = (fields["prompts"] or {}) if "prompts" in fields else kept
         template_id = fields.get("template_id", schedule.template_id)
         stored |= await _prompt_columns(ctx, template_id, given)
     if schedule.enabled and any(name in fields for name in TIMING):
