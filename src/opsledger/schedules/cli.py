@@ -1,5 +1,6 @@
 """``opsledger schedules …``: list schedules, add one (prompt values with -p, checked by
-the template's validator), preview the times one fires, enable and disable it."""
+the template's validator), preview the times one fires, enable and disable it, and fire
+what is due (where the servers do not: OPSLEDGER_SCHEDULE_POLL_SECONDS=0)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from opsledger.commands import load_settings, out, parse, run_in_context
+from opsledger.commands import install_keys, load_settings, out, parse, run, run_in_context
+from opsledger.jobs import dispatch
 from opsledger.jobs.cli import extra_vars_from_options
 from opsledger.schedules import service
+from opsledger.schedules.firing import Fired, fire_due
 from opsledger.schedules.models import MissedPolicy, OverlapPolicy, Schedule
 from opsledger.schedules.schemas import (
     PreviewQuery,
@@ -167,3 +171,21 @@ def enable(schedule: Annotated[str, typer.Argument(help="Name or id.")]) -> None
 def disable(schedule: Annotated[str, typer.Argument(help="Name or id.")]) -> None:
     """Stop firing until enabled."""
     _switch(service.disable, schedule)
+
+
+@schedules_cli.command("fire")
+def fire() -> None:
+    """Fire every schedule due now, once (as each server process does every
+    OPSLEDGER_SCHEDULE_POLL_SECONDS); safe beside running servers: each due time fires once."""
+    settings = load_settings()
+    install_keys(settings)
+
+    async def fired(engine: AsyncEngine) -> list[Fired]:
+        done = await fire_due(engine, settings)
+        await dispatch.settled()
+        return done
+
+    for each in run(settings, fired):
+        made = f" run {each.run_id}" if each.run_id is not None else ""
+        due = each.due_at.isoformat(timespec="seconds")
+        out.print(f"schedule {each.schedule_id} due {due}: {each.outcome}{made}", highlight=False)
