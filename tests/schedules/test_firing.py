@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from opsledger.db.engine import create_engine
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs.models import JobStatus
-from opsledger.models import Run, Schedule, ScheduleFire
+from opsledger.models import AuditLog, Run, Schedule, ScheduleFire
 from opsledger.schedules.firing import PERIODIC, Fired, fire_due
 from opsledger.users.models import UserRole
 from tests.api import ENCRYPTION_KEY, JWT_SECRET, Person, api_settings, make_person
@@ -97,6 +97,20 @@ async def test_a_due_time_launches_one_run_as_the_owner_with_its_values(
         assert launched.secret_vars == '{"token": "tok-1234"}'
     [record] = await history(client, operator, schedule_id)
     assert (record["outcome"], record["run_id"]) == ("launched", fired[0].run_id)
+    async with engine.connect() as connection:
+        audited = await connection.execute(
+            select(AuditLog.user_name, AuditLog.before, AuditLog.after).where(
+                AuditLog.resource_type == "schedule",
+                AuditLog.resource_id == schedule_id,
+                AuditLog.action == "fire",
+            )
+        )
+    [(actor, before, after)] = audited.all()  # one row for the whole fire
+    assert actor.startswith("scheduler@")
+    assert datetime.fromisoformat(before["next_run_at"]) == due
+    assert before["last_run_id"] is None
+    assert after["last_run_id"] == fired[0].run_id
+    assert datetime.fromisoformat(after["next_run_at"]) == due + HOUR
 
 
 async def test_missed_times_after_downtime_are_skipped_and_recorded(

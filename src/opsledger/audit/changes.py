@@ -5,7 +5,8 @@ and does snapshot → write → reload → audit row itself."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from enum import StrEnum
 from typing import Any, TypeVar, cast
 
@@ -62,6 +63,7 @@ async def transition(
     return row
 
 
+@asynccontextmanager
 async def claim(
     ctx: Ctx,
     resource_type: str,
@@ -70,11 +72,12 @@ async def claim(
     values: Mapping[str, Any],
     *,
     action: str,
-) -> bool:
+) -> AsyncIterator[bool]:
     """``UPDATE … SET <values> WHERE id = :id AND <each expected column = value>``: of two
     writers that read the same values exactly one changes the row (the other's UPDATE waits
-    for the first to commit, then matches nothing). False, with nothing written, for the
-    one that lost; the winner's change is audited."""
+    for the first to commit, then matches nothing). Yields whether this writer won; the
+    winner's block may set more of the row, and one audit row records the whole change
+    when the block ends. The loser's block runs with nothing written."""
     before = await audit.capture(ctx.session, row)
     model: Any = type(row)
     conditions = [getattr(model, name) == value for name, value in expected.items()]
@@ -85,11 +88,13 @@ async def claim(
         .execution_options(synchronize_session=False)
     )
     result = await ctx.session.execute(statement)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    await ctx.session.refresh(row)
-    await audit.changed(ctx, action, resource_type, row, before)
-    return True
+    won = result.rowcount == 1  # type: ignore[attr-defined]
+    if won:
+        await ctx.session.refresh(row)
+    yield won
+    if won:
+        await ctx.session.flush()
+        await audit.changed(ctx, action, resource_type, row, before)
 
 
 async def remove(ctx: Ctx, resource_type: str, row: Any) -> None:

@@ -87,11 +87,15 @@ async def fire(ctx: Ctx, schedule_id: int, now: datetime) -> Fired | None:
     if due_at is None or due_at > now:
         return None
     following = next_due(schedule, now)
-    claimed = await changes.claim(
-        ctx, RESOURCE, schedule, {"next_run_at": due_at}, {"next_run_at": following}, action="fire"
-    )
-    if not claimed:
-        return None
+    expected, values = {"next_run_at": due_at}, {"next_run_at": following}
+    async with changes.claim(ctx, RESOURCE, schedule, expected, values, action="fire") as won:
+        return await _due(ctx, schedule, due_at, following, now) if won else None
+
+
+async def _due(
+    ctx: Ctx, schedule: Schedule, due_at: datetime, following: datetime | None, now: datetime
+) -> Fired:
+    """What the claimed due time comes to, by the missed and overlap policies."""
     reason = None
     if (now - due_at).total_seconds() > ctx.settings.schedule_missed_after_seconds:
         missed = _missed(schedule, due_at, now)
@@ -104,7 +108,7 @@ async def fire(ctx: Ctx, schedule_id: int, now: datetime) -> Fired | None:
     if running is not None and not await runs.has_ended(ctx.session, running):
         busy = f"run {running} has not ended"
         if schedule.overlap is OverlapPolicy.queue and schedule.queued_at is None:
-            await changes.update(ctx, RESOURCE, schedule, {"queued_at": due_at}, action="queue")
+            schedule.queued_at = due_at
             return await _record(ctx, schedule, due_at, FireOutcome.queued, reason=busy)
         if schedule.overlap is not OverlapPolicy.allow:
             return await _record(ctx, schedule, due_at, FireOutcome.skipped, reason=busy)
@@ -118,12 +122,11 @@ async def _release(
     running = schedule.last_run_id
     if running is not None and not await runs.has_ended(ctx.session, running):
         return None
-    claimed = await changes.claim(
-        ctx, RESOURCE, schedule, {"queued_at": queued_at}, {"queued_at": None}, action="fire"
-    )
-    if not claimed:
-        return None
-    return await _launch(ctx, schedule, queued_at, now, f"waited for run {running} to end")
+    expected, values = {"queued_at": queued_at}, {"queued_at": None}
+    async with changes.claim(ctx, RESOURCE, schedule, expected, values, action="fire") as won:
+        if not won:
+            return None
+        return await _launch(ctx, schedule, queued_at, now, f"waited for run {running} to end")
 
 
 def _missed(schedule: Schedule, due_at: datetime, now: datetime) -> str:
@@ -134,9 +137,9 @@ def _missed(schedule: Schedule, due_at: datetime, now: datetime) -> str:
 async def _launch(
     ctx: Ctx, schedule: Schedule, due_at: datetime, now: datetime, reason: str | None
 ) -> Fired:
-    """The run of the due time, as the schedule's owner; a launch the template refuses
-    now (no host matches, a prompt value no longer allowed) or an owner who may no longer
-    sign in is recorded as failed."""
+    """The run of the due time (within its claim), as the schedule's owner; a launch the
+    template refuses now (no host matches, a prompt value no longer allowed) or an owner
+    who may no longer sign in is recorded as failed."""
     owner = await users.get(ctx, schedule.user_id)
     if not owner.is_active:
         why = f"its owner {owner.username} is deactivated"
@@ -149,8 +152,8 @@ async def _launch(
     except (ValidationFailed, NotFound, Conflict) as refused:
         log.warning("schedule %s could not launch: %s", schedule.id, refused.detail)
         return await _record(ctx, schedule, due_at, FireOutcome.failed, reason=refused.detail)
-    values = {"last_run_at": now, "last_run_id": run.id}
-    await changes.update(ctx, RESOURCE, schedule, values, action="launch")
+    # Within the claim of the due time: its one audit row shows this too.
+    schedule.last_run_at, schedule.last_run_id = now, run.id
     return await _record(ctx, schedule, due_at, FireOutcome.launched, run.id, reason)
 
 
