@@ -30,10 +30,13 @@ from opsledger.models import (
     MonitoringAlert,
     Playbook,
     Run,
+    Schedule,
+    ScheduleFire,
     Secret,
     Ticket,
     User,
 )
+from opsledger.schedules.models import FireOutcome
 
 _serial = itertools.count(1)
 # xdist workers share the machine's Redis, the sshd user's home and the playbook root:
@@ -117,6 +120,22 @@ async def make_run(session: AsyncSession, **fields: Any) -> Run:
         fields["user_id"] = (await make_user(session)).id
     defaults = {"selector": {}, "host_ids": [], "options": {}, "batches": 1}
     return await add(session, Run(**(defaults | fields)))
+
+
+async def make_schedule(session: AsyncSession, **fields: Any) -> Schedule:
+    if "template_id" not in fields:
+        fields["template_id"] = (await make_template(session)).id
+    if "user_id" not in fields:
+        fields["user_id"] = (await make_user(session)).id
+    defaults = {"name": unique("schedule"), "launch": {}, "cron": "0 3 * * *"}
+    return await add(session, Schedule(**(defaults | fields)))
+
+
+async def make_fire(session: AsyncSession, **fields: Any) -> ScheduleFire:
+    if "schedule_id" not in fields:
+        fields["schedule_id"] = (await make_schedule(session)).id
+    defaults = {"due_at": datetime.now(UTC), "outcome": FireOutcome.launched}
+    return await add(session, ScheduleFire(**(defaults | fields)))
 
 
 async def make_job_task(session: AsyncSession, job: Job) -> JobTask:

@@ -66,6 +66,8 @@ LISTS: list[tuple[str, Make]] = [
     ("/runs", _run),
     ("/runs/{run}/hosts", lambda s, a, h: f.make_job(s, run_id=h.run_id, batch=0)),
     ("/runs/{run}/tasks", _task),
+    ("/schedules", lambda s, a, h: f.make_schedule(s, template_id=h.template_id)),
+    ("/schedules/{schedule}/fires", lambda s, a, h: f.make_fire(s, schedule_id=h.schedule_id)),
 ]
 
 # Console pages that list rows: the same rule, signed in with the session cookie.
@@ -93,13 +95,15 @@ def counting(engine: AsyncEngine) -> Iterator[list[str]]:
 
 
 class Anchor:
-    """The host (and owner) child rows hang off, and a template that selects every host."""
+    """The host (and owner) child rows hang off, a template that selects every host, a run
+    and a schedule."""
 
-    def __init__(self, host: Any, owner: Any, template: Any, run: Any) -> None:
+    def __init__(self, host: Any, owner: Any, template: Any, run: Any, schedule: Any) -> None:
         self.id = host.id
         self.owner = owner
         self.template_id = template.id
         self.run_id = run.id
+        self.schedule_id = schedule.id
 
 
 @pytest.fixture(scope="module")
@@ -120,9 +124,12 @@ async def costs(engine: AsyncEngine, path: str, make: Make, *, console: bool = F
             await session.get(f.User, admin.id),
             await f.make_template(session),
             await f.make_run(session),
+            await f.make_schedule(session),
         )
         await make(session, admin, anchor)
-    url = path.format(host=anchor.id, template=anchor.template_id, run=anchor.run_id)
+    url = path.format(
+        host=anchor.id, template=anchor.template_id, run=anchor.run_id, schedule=anchor.schedule_id
+    )
     token = admin.headers["Authorization"].removeprefix("Bearer ")
 
     async def listed() -> int:

@@ -36,6 +36,7 @@ from opsledger.kit.security_headers import SecurityHeadersMiddleware, allowing_i
 from opsledger.ops.probes import router as ops_router
 from opsledger.playbooks.endpoints import router as playbooks_router
 from opsledger.runs.endpoints import router as runs_router
+from opsledger.schedules.endpoints import router as schedules_router
 from opsledger.secrets.endpoints import router as secrets_router
 from opsledger.security.crypto import KeyRing, install_key_ring
 from opsledger.security.throttle import LoginThrottle
@@ -73,6 +74,7 @@ def api_router() -> APIRouter:
         credentials_router,
         playbooks_router,
         templates_router,
+        schedules_router,
         infrastructure_router,
         applications_router,
         deployments_router,

@@ -31,6 +31,7 @@ COMMANDS = (
     ("jobs", "opsledger.jobs.cli:jobs_cli", "Jobs and their output."),
     ("templates", "opsledger.templates.cli:templates_cli", "Job templates, and launching them."),
     ("runs", "opsledger.runs.cli:runs_cli", "Runs across many hosts: results, cancel, relaunch."),
+    ("schedules", "opsledger.schedules.cli:schedules_cli", "Templates launched on a schedule."),
     ("stats", "opsledger.stats.cli:show_stats", "Hosts by status and role, jobs, tickets, alerts."),
     ("backup", "opsledger.ops.cli:backup_command", "Write every table to one archive."),
     ("restore", "opsledger.ops.cli:restore_command", "Load an archive into an empty database."),

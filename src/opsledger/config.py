@@ -157,6 +157,10 @@ class Settings(BaseSettings):
     # How often each server process runs retention by itself; 0 leaves it to
     # `opsledger retention run` (cron, a Kubernetes CronJob).
     retention_interval_hours: float = Field(24.0, ge=0)
+    # How often each server process looks for due schedules (0: never), and how late a
+    # due time may be found before it counts as missed (the schedule's missed policy).
+    schedule_poll_seconds: float = Field(5.0, ge=0)
+    schedule_missed_after_seconds: float = Field(300.0, gt=0)
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)

@@ -18,6 +18,7 @@ from opsledger.infrastructure.models import Infrastructure
 from opsledger.jobs.models import HostLock, Job, JobLog, JobTask
 from opsledger.playbooks.models import Playbook
 from opsledger.runs.models import Run
+from opsledger.schedules.models import Schedule, ScheduleFire
 from opsledger.secrets.models import Secret
 from opsledger.templates.models import JobTemplate
 from opsledger.tickets.models import Ticket
@@ -48,6 +49,8 @@ __all__ = [
     "Playbook",
     "RevokedToken",
     "Run",
+    "Schedule",
+    "ScheduleFire",
     "Secret",
     "Ticket",
     "User",

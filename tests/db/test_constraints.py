@@ -29,6 +29,8 @@ from opsledger.models import (
     JobTemplate,
     MonitoringAlert,
     Run,
+    Schedule,
+    ScheduleFire,
     Secret,
     Ticket,
     metadata,
@@ -73,6 +75,26 @@ RULES = [
     Rule(
         Run.template_id, "SET NULL", f.make_template, lambda s, t: f.make_run(s, template_id=t.id)
     ),
+    Rule(
+        Schedule.template_id,
+        "RESTRICT",
+        f.make_template,
+        lambda s, t: f.make_schedule(s, template_id=t.id),
+    ),
+    Rule(Schedule.user_id, "RESTRICT", f.make_user, lambda s, u: f.make_schedule(s, user_id=u.id)),
+    Rule(
+        Schedule.last_run_id,
+        "SET NULL",
+        f.make_run,
+        lambda s, r: f.make_schedule(s, last_run_id=r.id),
+    ),
+    Rule(
+        ScheduleFire.schedule_id,
+        "CASCADE",
+        f.make_schedule,
+        lambda s, p: f.make_fire(s, schedule_id=p.id),
+    ),
+    Rule(ScheduleFire.run_id, "SET NULL", f.make_run, lambda s, r: f.make_fire(s, run_id=r.id)),
     Rule(DeploymentReplica.deployment_id, "CASCADE", f.make_deployment, f.make_replica),
     Rule(DeploymentResource.deployment_id, "CASCADE", f.make_deployment, f.make_resources),
     Rule(DeploymentStatusHistory.deployment_id, "CASCADE", f.make_deployment, f.make_history),
@@ -206,6 +228,7 @@ UNIQUE_VALUES = [
     pytest.param(f.make_playbook, "name", id="playbooks.name"),
     pytest.param(f.make_role, "name", id="host_roles.name"),
     pytest.param(f.make_template, "name", id="job_templates.name"),
+    pytest.param(f.make_schedule, "name", id="schedules.name"),
 ]
 
 

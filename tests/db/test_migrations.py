@@ -49,6 +49,8 @@ EXPECTED_TABLES = {
     "runs",
     "job_tasks",
     "host_locks",
+    "schedules",
+    "schedule_fires",
 }
 
 

@@ -5,11 +5,13 @@ and does snapshot → write → reload → audit row itself."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from enum import StrEnum
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import delete
+from sqlalchemy import update as update_rows
 
 from opsledger.audit import service as audit
 from opsledger.kit.states import transition as compare_and_set
@@ -59,6 +61,40 @@ async def transition(
     await ctx.session.refresh(row)
     await audit.changed(ctx, action, resource_type, row, before)
     return row
+
+
+@asynccontextmanager
+async def claim(
+    ctx: Ctx,
+    resource_type: str,
+    row: R,
+    expected: Mapping[str, Any],
+    values: Mapping[str, Any],
+    *,
+    action: str,
+) -> AsyncIterator[bool]:
+    """``UPDATE … SET <values> WHERE id = :id AND <each expected column = value>``: of two
+    writers that read the same values exactly one changes the row (the other's UPDATE waits
+    for the first to commit, then matches nothing). Yields whether this writer won; the
+    winner's block may set more of the row, and one audit row records the whole change
+    when the block ends. The loser's block runs with nothing written."""
+    before = await audit.capture(ctx.session, row)
+    model: Any = type(row)
+    conditions = [getattr(model, name) == value for name, value in expected.items()]
+    statement = (
+        update_rows(model)
+        .where(model.id == cast(Any, row).id, *conditions)
+        .values(dict(values))
+        .execution_options(synchronize_session=False)
+    )
+    result = await ctx.session.execute(statement)
+    won = result.rowcount == 1  # type: ignore[attr-defined]
+    if won:
+        await ctx.session.refresh(row)
+    yield won
+    if won:
+        await ctx.session.flush()
+        await audit.changed(ctx, action, resource_type, row, before)
 
 
 async def remove(ctx: Ctx, resource_type: str, row: Any) -> None:

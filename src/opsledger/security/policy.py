@@ -16,6 +16,7 @@ OPERATIONAL = (
     "infrastructure",
     "applications",
     "templates",
+    "schedules",
 )
 
 # A playbook is code that runs on the controller: only admins register or change one.

@@ -12,23 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from opsledger.commands import install_keys, load_settings, out, parse, run_in_context
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs.cli import extra_vars_from_options
-from opsledger.kit.errors import found
 from opsledger.runs import service as runs
 from opsledger.runs.cli import launched
 from opsledger.runs.models import Run
-from opsledger.security.context import Ctx, cli_context
-from opsledger.templates import repository, service
-from opsledger.templates.models import JobTemplate
+from opsledger.security.context import cli_context
+from opsledger.templates import service
 from opsledger.templates.schemas import TemplateLaunch, TemplateQuery
 from opsledger.users import service as users
 
 templates_cli = typer.Typer(no_args_is_help=True)
-
-
-async def _named(ctx: Ctx, reference: str) -> JobTemplate:
-    return found(
-        await repository.by_reference(ctx.session, reference), f"no job template {reference!r}"
-    )
 
 
 @templates_cli.command("list")
@@ -57,7 +49,7 @@ def list_templates(limit: Annotated[int, typer.Option(min=1, max=500)] = 50) -> 
 def show_template(name: Annotated[str, typer.Argument(help="Name or id.")]) -> None:
     """A template: its playbook, selector, options and prompts."""
     settings = load_settings()
-    template = run_in_context(settings, lambda ctx: _named(ctx, name))
+    template = run_in_context(settings, lambda ctx: service.by_reference(ctx, name))
     out.print(f"{template.name} (id {template.id}): playbook {template.playbook_id}")
     out.print(f"  selector: {template.selector}", highlight=False)
     out.print(
@@ -95,7 +87,7 @@ def launch_template(
     exit 1 unless the run succeeded."""
     settings = load_settings()
     install_keys(settings)
-    values = dict(_pair(each) for each in prompt or ())
+    values = dict(pair(each) for each in prompt or ())
     body = parse(
         TemplateLaunch,
         {
@@ -104,14 +96,14 @@ def launch_template(
             "check": check or None,
             "diff": diff or None,
             "verbosity": verbose or None,
-            "limit_host_ids": _ids(limit) if limit else None,
+            "limit_host_ids": host_ids(limit) if limit else None,
         },
     )
 
     async def launch(engine: AsyncEngine) -> Run:
         async with unit_of_work(session_factory(engine)) as session:
             ctx = cli_context(session, settings)
-            template = await _named(ctx, name)
+            template = await service.by_reference(ctx, name)
             person = await users.by_username(ctx, user)
             return await runs.launch_template(
                 ctx, template.id, body, from_text=True, started_by=person.id
@@ -120,14 +112,14 @@ def launch_template(
     launched(settings, launch, follow)
 
 
-def _pair(text: str) -> tuple[str, str]:
+def pair(text: str) -> tuple[str, str]:
     key, equals, value = text.partition("=")
     if not equals or not key.strip():
         raise typer.BadParameter(f"expected NAME=VALUE, got {text!r}")
     return key.strip(), value
 
 
-def _ids(text: str) -> list[int]:
+def host_ids(text: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:

@@ -34,6 +34,13 @@ async def get(ctx: Ctx, template_id: int) -> JobTemplate:
     )
 
 
+async def by_reference(ctx: Ctx, reference: str) -> JobTemplate:
+    """A template by name or id (the CLI's argument)."""
+    return found(
+        await repository.by_reference(ctx.session, reference), f"no job template {reference!r}"
+    )
+
+
 async def page(
     ctx: Ctx, filters: dict[str, Any], limit: int, after: int | None
 ) -> Rows[JobTemplate]:

@@ -1,0 +1,52 @@
+"""The only SQL for schedules and their fires."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opsledger.db import queries
+from opsledger.kit.pagination import Rows
+from opsledger.schedules.models import Schedule, ScheduleFire
+
+CATALOGUE = queries.Catalogue(Schedule, Schedule.name)
+get = CATALOGUE.get
+name_taken = CATALOGUE.name_taken
+page = CATALOGUE.page
+
+
+async def by_reference(session: AsyncSession, ref: str) -> Schedule | None:
+    return await queries.by_name_or_id(session, Schedule, Schedule.name, ref)
+
+
+async def due(session: AsyncSession, now: datetime, limit: int, after: int) -> list[int]:
+    """Enabled schedules with a due time that has come, or a fire waiting, by id after
+    ``after`` (a keyset walk over all of them)."""
+    statement = (
+        select(Schedule.id)
+        .where(
+            Schedule.id > after,
+            Schedule.enabled.is_(True),
+            or_(Schedule.next_run_at <= now, Schedule.queued_at.is_not(None)),
+        )
+        .order_by(Schedule.id)
+        .limit(limit)
+    )
+    return list(await session.scalars(statement))
+
+
+async def add_fire(session: AsyncSession, fire: ScheduleFire) -> ScheduleFire:
+    session.add(fire)
+    await session.flush()
+    return fire
+
+
+async def fires_page(
+    session: AsyncSession, schedule_id: int, limit: int, after: int | None
+) -> Rows[ScheduleFire]:
+    statement = select(ScheduleFire).where(ScheduleFire.schedule_id == schedule_id)
+    return await queries.keyset_page(
+        session, statement, ScheduleFire.id, limit, after, newest_first=True
+    )
