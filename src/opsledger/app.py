@@ -53,6 +53,7 @@ from opsledger.web.job_templates import router as template_pages_router
 from opsledger.web.jobs import router as job_pages_router
 from opsledger.web.pages import router as pages_router
 from opsledger.web.runs import router as run_pages_router
+from opsledger.web.schedules import router as schedule_pages_router
 from opsledger.web.tickets import router as ticket_pages_router
 from opsledger.worker.pool import JobPool
 
@@ -143,6 +144,7 @@ def create_app(
         job_pages_router,
         template_pages_router,
         run_pages_router,
+        schedule_pages_router,
         ticket_pages_router,
         host_pages_router,
         deployment_pages_router,

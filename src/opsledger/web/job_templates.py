@@ -279,7 +279,7 @@ async def _launch_page(
         template=template,
         playbook=await playbooks.get(ctx, template.playbook_id),
         role=await host_roles.get(ctx, role_id) if role_id else None,
-        prompts=[_shown(prompt, sent) for prompt in prompts],
+        prompts=shown_prompts(template, sent),
         choices=await templates.inventory_choices(ctx.session, prompts),
         matching=matching.items,
         matching_total=total,
@@ -288,6 +288,12 @@ async def _launch_page(
         sent=sent,
         **common(request, ctx),
     )
+
+
+def shown_prompts(template: JobTemplate, sent: FormData | None) -> list[dict[str, Any]]:
+    """Each prompt with its field and the value the field shows: what was sent, else its
+    default; never a secret's."""
+    return [_shown(prompt, sent) for prompt in templates.prompts_of(template)]
 
 
 def _shown(prompt: Prompt, sent: FormData | None) -> dict[str, Any]:
@@ -357,24 +363,46 @@ def launch_fields(template: JobTemplate, sent: FormData, extra_vars: Any) -> dic
     }
 
 
-@router.post("/{template_id}/launch")
-async def launch(request: Request, session: WriteSession, template_id: PathId) -> Response:
-    sent = await request.form(max_fields=LAUNCH_FIELDS, max_part_size=100_000)
-    token = sent.get("csrf_token")
-    ctx = await form_context(request, session, "jobs:run", token if isinstance(token, str) else "")
-    if isinstance(ctx, Response):
-        return ctx
-    template = await _found(request, ctx, template_id)
-    if isinstance(template, Response):
-        return template
+async def read_launch(
+    sent: FormData, template: JobTemplate
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """A launch form's fields (launch_fields), or the messages refusing its extra vars:
+    what the launch form and the schedule form send."""
     text = sent.get("extra_vars")
     try:
         extra_vars = await asyncio.to_thread(
             forms.plain_document, text if isinstance(text, str) else "", "extra vars", dict
         )
     except ValueError as exc:
-        return await _launch_page(request, ctx, template, 422, {"extra_vars": str(exc)}, sent)
-    fields = launch_fields(template, sent, extra_vars)
+        return {}, {"extra_vars": str(exc)}
+    return launch_fields(template, sent, extra_vars), {}
+
+
+async def launch_form(
+    request: Request, session: WriteSession, template_id: int, action: str
+) -> tuple[Ctx, JobTemplate, FormData] | Response:
+    """A form post about a template that carries prompt fields: its fields (bounded),
+    the actor allowed ``action`` with the right token, and the template."""
+    sent = await request.form(max_fields=LAUNCH_FIELDS, max_part_size=100_000)
+    token = sent.get("csrf_token")
+    ctx = await form_context(request, session, action, token if isinstance(token, str) else "")
+    if isinstance(ctx, Response):
+        return ctx
+    template = await _found(request, ctx, template_id)
+    if isinstance(template, Response):
+        return template
+    return ctx, template, sent
+
+
+@router.post("/{template_id}/launch")
+async def launch(request: Request, session: WriteSession, template_id: PathId) -> Response:
+    found = await launch_form(request, session, template_id, "jobs:run")
+    if isinstance(found, Response):
+        return found
+    ctx, template, sent = found
+    fields, errors = await read_launch(sent, template)
+    if errors:
+        return await _launch_page(request, ctx, template, 422, errors, sent)
     try:
         body = TemplateLaunch.model_validate(fields)
         run = await runs.launch_template(ctx, template.id, body, from_text=True)

@@ -1,0 +1,193 @@
+"""Console pages for schedules: the list with each one's next time, a schedule with its
+next times (in its zone and UTC) and its history of fires and skips, enabling, disabling
+and deleting it, and scheduling a template from a form built from its prompts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+
+from opsledger.db.dependencies import PrimaryReadSession, WriteSession
+from opsledger.kit.errors import Conflict, ValidationFailed
+from opsledger.kit.http import PathId
+from opsledger.kit.pagination import Rows
+from opsledger.schedules import cron
+from opsledger.schedules import service as schedules
+from opsledger.schedules.models import MissedPolicy, OverlapPolicy
+from opsledger.schedules.schemas import ScheduleCreate, ScheduleQuery
+from opsledger.security.context import Ctx
+from opsledger.templates import service as templates
+from opsledger.templates.models import JobTemplate
+from opsledger.web import forms
+from opsledger.web.console import act, common, list_page, page_of_one, problems, render
+from opsledger.web.job_templates import launch_form, read_launch, shown_prompts
+
+router = APIRouter(include_in_schema=False)
+NEXT_TIMES = 10
+FIRES_SHOWN = 50
+Csrf = Annotated[str, Form(max_length=200)]
+# What the schedule form asks besides the launch's own fields.
+TIMING = ("name", "cron", "run_at", "timezone", "ends_at", "missed", "overlap")
+
+
+@router.get("/schedules")
+async def schedule_list(request: Request, session: PrimaryReadSession) -> Response:
+    async def fetch(ctx: Ctx, query: ScheduleQuery) -> Rows[Any]:
+        return await schedules.page(ctx, query.filters(), query.limit, query.after)
+
+    return await list_page(
+        request, session, "schedules:read", "schedules.html", ScheduleQuery, fetch, local=local
+    )
+
+
+def local(moment: datetime | None, zone_name: str) -> str:
+    """An instant as the schedule's zone reads it, with the zone's abbreviation."""
+    if moment is None:
+        return "—"
+    return moment.astimezone(cron.zone(zone_name)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+@router.get("/schedules/{schedule_id}")
+async def schedule_page(
+    request: Request, session: PrimaryReadSession, schedule_id: PathId
+) -> Response:
+    found = await page_of_one(
+        request, session, "schedules:read", lambda ctx: schedules.get(ctx, schedule_id)
+    )
+    if isinstance(found, Response):
+        return found
+    ctx, schedule = found
+    fires = await schedules.fires_page(ctx, schedule.id, FIRES_SHOWN, None)
+    return render(
+        request,
+        "schedule.html",
+        schedule=schedule,
+        template=await templates.get(ctx, schedule.template_id),
+        times=schedules.preview(schedule, NEXT_TIMES) if schedule.enabled else [],
+        fires=fires.items,
+        local=local,
+        **common(request, ctx),
+    )
+
+
+class Change(StrEnum):
+    enable = "enable"
+    disable = "disable"
+    delete = "delete"
+
+
+CHANGES = {
+    Change.enable: schedules.enable,
+    Change.disable: schedules.disable,
+    Change.delete: schedules.delete,
+}
+
+
+@router.post("/schedules/{schedule_id}/{change}")
+async def change_schedule(
+    request: Request,
+    session: WriteSession,
+    schedule_id: PathId,
+    change: Change,
+    csrf_token: Csrf = "",
+) -> Response:
+    return await act(
+        request,
+        session,
+        "schedules:write",
+        csrf_token,
+        lambda ctx: CHANGES[change](ctx, schedule_id),
+        "/schedules" if change is Change.delete else f"/schedules/{schedule_id}",
+    )
+
+
+async def _schedule_form(
+    request: Request,
+    ctx: Ctx,
+    template: JobTemplate,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    sent: FormData | None = None,
+) -> Response:
+    prompts = templates.prompts_of(template)
+    return render(
+        request,
+        "schedule_new.html",
+        status,
+        template=template,
+        prompts=shown_prompts(template, sent),
+        choices=await templates.inventory_choices(ctx.session, prompts),
+        missed_policies=list(MissedPolicy),
+        overlap_policies=list(OverlapPolicy),
+        errors=errors or {},
+        sent=sent,
+        **common(request, ctx),
+    )
+
+
+@router.get("/templates/{template_id}/schedule")
+async def new_schedule_page(
+    request: Request, session: PrimaryReadSession, template_id: PathId
+) -> Response:
+    found = await page_of_one(
+        request, session, "schedules:write", lambda ctx: templates.get(ctx, template_id)
+    )
+    if isinstance(found, Response):
+        return found
+    ctx, template = found
+    return await _schedule_form(request, ctx, template)
+
+
+def _instant(text: str, zone_name: str) -> str | None:
+    """A form's local date and time (``datetime-local``: no zone) read in the schedule's
+    zone, as ISO 8601 with its offset; text that is no such thing is left for the schema
+    to refuse, and a bad zone for the zone's own check."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=cron.zone(zone_name)).isoformat()
+    except (ValueError, cron.BadTiming):
+        return text
+
+
+def schedule_fields(sent: FormData, launch: dict[str, Any]) -> dict[str, Any]:
+    """The schedule the form asks for, as the API's body would hold it."""
+    given = {name: value for name in TIMING if isinstance(value := sent.get(name), str)}
+    zone_name = given.get("timezone") or "UTC"
+    return {
+        **launch,
+        **{name: value for name, value in given.items() if value},
+        "timezone": zone_name,
+        "run_at": _instant(given.get("run_at", ""), zone_name),
+        "ends_at": _instant(given.get("ends_at", ""), zone_name),
+        "enabled": True,
+    }
+
+
+@router.post("/templates/{template_id}/schedule")
+async def create_schedule(request: Request, session: WriteSession, template_id: PathId) -> Response:
+    found = await launch_form(request, session, template_id, "schedules:write")
+    if isinstance(found, Response):
+        return found
+    ctx, template, sent = found
+    launch, errors = await read_launch(sent, template)
+    if errors:
+        return await _schedule_form(request, ctx, template, 422, errors, sent)
+    fields = schedule_fields(sent, launch) | {"template_id": template.id}
+    try:
+        body = ScheduleCreate.model_validate(fields)
+        schedule = await schedules.create(ctx, body, from_text=True)
+    except ValidationError as exc:
+        return await _schedule_form(request, ctx, template, 422, problems(exc, fields), sent)
+    except ValidationFailed as exc:
+        refused = forms.refusal_fields(exc)
+        return await _schedule_form(request, ctx, template, 422, refused, sent)
+    except Conflict as exc:
+        return await _schedule_form(request, ctx, template, 409, {"name": exc.detail}, sent)
+    return RedirectResponse(f"/schedules/{schedule.id}", status_code=303)

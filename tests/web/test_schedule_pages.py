@@ -1,0 +1,91 @@
+"""Console pages for schedules over real HTTP: a template scheduled from a form built from
+its prompts (cron in a zone, or once), refusals beside their fields, the next times in the
+zone and UTC, and enable, disable and delete, each audited."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from opsledger.models import Schedule
+from tests import factories as f
+from tests.api import Person, audit_trail
+from tests.web.pages import form_token, sign_in
+from tests.web.test_fleet_pages import SECRET, count, make_fleet, template_form
+
+
+async def test_a_template_is_scheduled_from_its_page_and_the_schedule_moves_on(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, operator: Person,
+    viewer: Person, engine: AsyncEngine,
+) -> None:  # fmt: skip
+    fleet = await make_fleet(client, admin, engine)
+    await sign_in(browser, operator)
+    token = form_token((await browser.get("/templates/new")).text)
+    template = (await browser.post("/templates", data=template_form(fleet, token))).headers[
+        "location"
+    ]
+    page = await browser.get(template)
+    assert f'href="{template}/schedule"' in page.text
+    form = await browser.get(f"{template}/schedule")
+    assert form.status_code == 200
+    assert 'name="prompt.version"' in form.text
+    before = await count(engine, Schedule)
+
+    base = {
+        "csrf_token": token, "name": f.unique("nightly"), "timezone": "Europe/Berlin",
+        "missed": "skip", "overlap": "queue", "prompt.version": "1.2", "prompt.token": SECRET,
+    }  # fmt: skip
+    refusals = [
+        ({"cron": "61 * * * *"}, "cron"),
+        ({"cron": "30 2 * * *", "timezone": "Mars/Olympus"}, "Mars/Olympus"),
+        ({"cron": "30 2 * * *", "run_at": "2030-01-01T02:30"}, "exactly one of cron and run_at"),
+        ({"run_at": "2001-01-01T02:30"}, "lies in the past"),
+        ({"cron": "30 2 * * *", "prompt.version": "one"}, "must match"),
+        ({"cron": "30 2 * * *", "overlap": "sometimes"}, "overlap"),
+    ]
+    for fields, message in refusals:
+        refused = await browser.post(f"{template}/schedule", data=base | fields)
+        assert refused.status_code == 422, (fields, refused.text)
+        assert message in refused.text, fields
+        assert SECRET not in refused.text
+    assert await count(engine, Schedule) == before
+
+    created = await browser.post(f"{template}/schedule", data=base | {"cron": "30 2 * * *"})
+    assert created.status_code == 303, created.text
+    assert await audit_trail(engine, created) == [("create", "schedule")]
+    url = created.headers["location"]
+    shown = (await browser.get(url)).text
+    assert "<code>30 2 * * *</code> in Europe/Berlin" in shown
+    assert shown.count(" 02:30 CE") == 10  # ten next times in Berlin (CET or CEST) …
+    assert "01:30</td>" in shown or "00:30</td>" in shown  # … and in UTC
+    assert SECRET not in shown
+    once = await browser.post(
+        f"{template}/schedule",
+        data=base | {"name": f.unique("once"), "run_at": "2030-06-01T09:15"},
+    )
+    assert once.status_code == 303, once.text
+    assert "once, at 2030-06-01 09:15 CEST" in (await browser.get(once.headers["location"])).text
+
+    await sign_in(browser, viewer)
+    viewed = await browser.get(url)
+    assert viewed.status_code == 200
+    assert "Disable" not in viewed.text
+    assert (await browser.get(f"{template}/schedule")).status_code == 403
+    forged = await browser.post(f"{url}/disable", data={"csrf_token": form_token(viewed.text)})
+    assert forged.status_code == 403
+
+    await sign_in(browser, operator)  # a new session: a new form token
+    token = form_token((await browser.get(url)).text)
+    disabled = await browser.post(f"{url}/disable", data={"csrf_token": token})
+    assert disabled.status_code == 303
+    assert await audit_trail(engine, disabled) == [("disable", "schedule")]
+    assert "None: the schedule is disabled." in (await browser.get(url)).text
+    enabled = await browser.post(f"{url}/enable", data={"csrf_token": token})
+    assert await audit_trail(engine, enabled) == [("enable", "schedule")]
+    assert (await browser.post(f"{url}/pause", data={"csrf_token": token})).status_code == 422
+    listed = await browser.get("/schedules")
+    assert f'href="{url}"' in listed.text
+    deleted = await browser.post(f"{url}/delete", data={"csrf_token": token})
+    assert deleted.headers["location"] == "/schedules"
+    assert await audit_trail(engine, deleted) == [("delete", "schedule")]
+    assert (await browser.get(url)).status_code == 404
