@@ -19,6 +19,7 @@ from opsledger.models import (
     DeploymentReplica,
     DeploymentResource,
     DeploymentStatusHistory,
+    FreezeWindow,
     Host,
     HostLock,
     HostRole,
@@ -34,9 +35,12 @@ from opsledger.models import (
     ScheduleFire,
     Secret,
     Ticket,
+    Trigger,
+    TriggerDelivery,
     User,
 )
 from opsledger.schedules.models import FireOutcome
+from opsledger.triggers.models import DeliveryOutcome
 
 _serial = itertools.count(1)
 # xdist workers share the machine's Redis, the sshd user's home and the playbook root:
@@ -136,6 +140,32 @@ async def make_fire(session: AsyncSession, **fields: Any) -> ScheduleFire:
         fields["schedule_id"] = (await make_schedule(session)).id
     defaults = {"due_at": datetime.now(UTC), "outcome": FireOutcome.launched}
     return await add(session, ScheduleFire(**(defaults | fields)))
+
+
+async def make_window(session: AsyncSession, **fields: Any) -> FreezeWindow:
+    defaults = {"name": unique("freeze"), "starts_at": datetime.now(UTC)}
+    return await add(session, FreezeWindow(**(defaults | {"ends_at": datetime.now(UTC)} | fields)))
+
+
+async def make_trigger(session: AsyncSession, **fields: Any) -> Trigger:
+    if "template_id" not in fields:
+        fields["template_id"] = (await make_template(session)).id
+    if "user_id" not in fields:
+        fields["user_id"] = (await make_user(session)).id
+    defaults = {"name": unique("trigger"), "secret": "s", "prompts": {}, "rate_per_minute": 10}
+    return await add(session, Trigger(**(defaults | fields)))
+
+
+async def make_delivery(session: AsyncSession, **fields: Any) -> TriggerDelivery:
+    if "trigger_id" not in fields:
+        fields["trigger_id"] = (await make_trigger(session)).id
+    defaults = {
+        "outcome": DeliveryOutcome.refused,
+        "status_code": 401,
+        "body_bytes": 0,
+        "body_sha256": "0" * 64,
+    }
+    return await add(session, TriggerDelivery(**(defaults | fields)))
 
 
 async def make_job_task(session: AsyncSession, job: Job) -> JobTask:

@@ -23,6 +23,7 @@ from opsledger.credentials.endpoints import router as credentials_router
 from opsledger.db.dependencies import Database
 from opsledger.db.engine import create_engine
 from opsledger.deployments.endpoints import router as deployments_router
+from opsledger.freeze_windows.endpoints import router as freeze_windows_router
 from opsledger.host_roles.endpoints import router as host_roles_router
 from opsledger.hosts.endpoints import router as hosts_router
 from opsledger.infrastructure.endpoints import router as infrastructure_router
@@ -43,6 +44,8 @@ from opsledger.security.throttle import LoginThrottle
 from opsledger.stats.endpoints import router as stats_router
 from opsledger.templates.endpoints import router as templates_router
 from opsledger.tickets.endpoints import router as tickets_router
+from opsledger.triggers.endpoints import hooks_router
+from opsledger.triggers.endpoints import router as triggers_router
 from opsledger.users.endpoints import auth_router
 from opsledger.users.endpoints import router as users_router
 from opsledger.web.alerts import router as alert_pages_router
@@ -76,6 +79,9 @@ def api_router() -> APIRouter:
         playbooks_router,
         templates_router,
         schedules_router,
+        freeze_windows_router,
+        triggers_router,
+        hooks_router,
         infrastructure_router,
         applications_router,
         deployments_router,

@@ -9,6 +9,7 @@ its own job's result."""
 
 from __future__ import annotations
 
+from opsledger.freeze_windows import service as freeze_windows
 from opsledger.host_roles import repository as host_roles
 from opsledger.hosts import service as hosts
 from opsledger.hosts.models import Host, HostStatus
@@ -29,7 +30,7 @@ async def provision(ctx: Ctx, host_id: int) -> Job:
         raise ValidationFailed(
             f"host {host.hostname} has no role with a default playbook to provision it with"
         )
-    await jobs.runnable(ctx, role.default_playbook_id, host.id)
+    await freeze_windows.guard(ctx, [await jobs.runnable(ctx, role.default_playbook_id, host.id)])
     # Compare-and-set: a host already provisioning answers 409.
     await hosts.transition(ctx, host.id, HostTransition(status=HostStatus.provisioning))
     return await jobs.submit(

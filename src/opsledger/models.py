@@ -12,6 +12,7 @@ from opsledger.deployments.models import (
     DeploymentResource,
     DeploymentStatusHistory,
 )
+from opsledger.freeze_windows.models import FreezeWindow
 from opsledger.host_roles.models import HostRole
 from opsledger.hosts.models import Host
 from opsledger.infrastructure.models import Infrastructure
@@ -22,6 +23,7 @@ from opsledger.schedules.models import Schedule, ScheduleFire
 from opsledger.secrets.models import Secret
 from opsledger.templates.models import JobTemplate
 from opsledger.tickets.models import Ticket
+from opsledger.triggers.models import Trigger, TriggerDelivery
 from opsledger.users.models import RevokedToken, User
 
 metadata = Base.metadata
@@ -37,6 +39,7 @@ __all__ = [
     "DeploymentReplica",
     "DeploymentResource",
     "DeploymentStatusHistory",
+    "FreezeWindow",
     "Host",
     "HostLock",
     "HostRole",
@@ -53,6 +56,8 @@ __all__ = [
     "ScheduleFire",
     "Secret",
     "Ticket",
+    "Trigger",
+    "TriggerDelivery",
     "User",
     "metadata",
 ]

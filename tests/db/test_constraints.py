@@ -33,6 +33,8 @@ from opsledger.models import (
     ScheduleFire,
     Secret,
     Ticket,
+    Trigger,
+    TriggerDelivery,
     metadata,
 )
 from tests import factories as f
@@ -95,6 +97,25 @@ RULES = [
         lambda s, p: f.make_fire(s, schedule_id=p.id),
     ),
     Rule(ScheduleFire.run_id, "SET NULL", f.make_run, lambda s, r: f.make_fire(s, run_id=r.id)),
+    Rule(
+        Trigger.template_id,
+        "RESTRICT",
+        f.make_template,
+        lambda s, t: f.make_trigger(s, template_id=t.id),
+    ),
+    Rule(Trigger.user_id, "RESTRICT", f.make_user, lambda s, u: f.make_trigger(s, user_id=u.id)),
+    Rule(
+        TriggerDelivery.trigger_id,
+        "CASCADE",
+        f.make_trigger,
+        lambda s, t: f.make_delivery(s, trigger_id=t.id),
+    ),
+    Rule(
+        TriggerDelivery.run_id,
+        "SET NULL",
+        f.make_run,
+        lambda s, r: f.make_delivery(s, run_id=r.id),
+    ),
     Rule(DeploymentReplica.deployment_id, "CASCADE", f.make_deployment, f.make_replica),
     Rule(DeploymentResource.deployment_id, "CASCADE", f.make_deployment, f.make_resources),
     Rule(DeploymentStatusHistory.deployment_id, "CASCADE", f.make_deployment, f.make_history),
@@ -229,6 +250,8 @@ UNIQUE_VALUES = [
     pytest.param(f.make_role, "name", id="host_roles.name"),
     pytest.param(f.make_template, "name", id="job_templates.name"),
     pytest.param(f.make_schedule, "name", id="schedules.name"),
+    pytest.param(f.make_window, "name", id="freeze_windows.name"),
+    pytest.param(f.make_trigger, "name", id="triggers.name"),
 ]
 
 

@@ -51,6 +51,9 @@ EXPECTED_TABLES = {
     "host_locks",
     "schedules",
     "schedule_fires",
+    "freeze_windows",
+    "triggers",
+    "trigger_deliveries",
 }
 
 

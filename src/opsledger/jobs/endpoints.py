@@ -47,10 +47,11 @@ async def read_job(job_id: PathId, ctx: Read) -> JobRead:
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+    responses=problem_responses(*AUTH_ERRORS, Conflict, ValidationFailed),
 )
 async def create_job(body: JobCreate, ctx: Run) -> JobRead:
-    """Queue a playbook run against a host; the answer is the pending job."""
+    """Queue a playbook run against a host; the answer is the pending job. 409 when a
+    freeze window holds the host (an admin may launch anyway with `override_reason`)."""
     return JobRead.model_validate(await service.create(ctx, body))
 
 

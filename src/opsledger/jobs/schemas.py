@@ -13,6 +13,7 @@ from opsledger.kit.filtering import ListQuery
 from opsledger.kit.schemas import (
     MAX_ID,
     Instant,
+    OverrideReason,
     RequestSchema,
     ResponseSchema,
     StrictInput,
@@ -30,6 +31,7 @@ class JobCreate(RequestSchema):
         description="Merged over the playbook's and the host role's variables; passed as "
         "data (never templated); names starting `ansible_` are refused.",
     )
+    override_reason: OverrideReason = None
 
 
 class JobRead(ResponseSchema):

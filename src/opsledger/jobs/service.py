@@ -8,8 +8,9 @@ from typing import Any
 from pydantic_core import to_json
 
 from opsledger.audit import changes
+from opsledger.freeze_windows import service as freeze_windows
 from opsledger.hosts import repository as hosts
-from opsledger.hosts.models import HostStatus
+from opsledger.hosts.models import Host, HostStatus
 from opsledger.jobs import dispatch, lifecycle, repository
 from opsledger.jobs.lifecycle import exists as exists  # the CLI looks jobs up here too
 from opsledger.jobs.models import Job, JobStatus
@@ -51,7 +52,7 @@ async def launch(
     return await create(ctx, body, user.id)
 
 
-async def runnable(ctx: Ctx, playbook_id: int, host_id: int) -> None:
+async def runnable(ctx: Ctx, playbook_id: int, host_id: int) -> Host:
     """The one rule for what a job may run, wherever it is launched from (API, console,
     CLI, provisioning, a run): an active playbook, on an active host that is not
     decommissioned (a run's selector matches only such hosts)."""
@@ -59,6 +60,7 @@ async def runnable(ctx: Ctx, playbook_id: int, host_id: int) -> None:
     host = await hosts.get(ctx.session, host_id)
     if host is None or not host.is_active or host.status is HostStatus.decommissioned:
         raise ValidationFailed(f"host {host_id} does not exist or is not in service")
+    return host
 
 
 async def runnable_playbook(ctx: Ctx, playbook_id: int) -> None:
@@ -68,8 +70,10 @@ async def runnable_playbook(ctx: Ctx, playbook_id: int) -> None:
 
 
 async def create(ctx: Ctx, body: JobCreate, user_id: int | None = None) -> Job:
-    """A pending job, started by ``user_id`` (default: the acting user)."""
-    await runnable(ctx, body.playbook_id, body.host_id)
+    """A pending job, started by ``user_id`` (default: the acting user), unless a freeze
+    window holds its host."""
+    host = await runnable(ctx, body.playbook_id, body.host_id)
+    await freeze_windows.guard(ctx, [host], body.override_reason)
     started_by = ctx.user_id if user_id is None else user_id
     return await submit(ctx, body.playbook_id, body.host_id, started_by, body.extra_vars)
 

@@ -149,3 +149,16 @@ class UpdateSchema(RequestSchema):
 
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)
+
+
+# An admin's way past a freeze window, on every launch body.
+OverrideReason = Annotated[
+    str | None,
+    Field(
+        None,
+        min_length=1,
+        max_length=1000,
+        description="An admin's reason to launch inside a freeze window (audited); "
+        "without it such a launch answers 409.",
+    ),
+]

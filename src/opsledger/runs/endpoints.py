@@ -79,11 +79,12 @@ async def list_runs(ctx: Listing, query: Annotated[RunQuery, Query()]) -> Page[R
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+    responses=problem_responses(*AUTH_ERRORS, Conflict, ValidationFailed),
 )
 async def create_run(body: RunCreate, ctx: Launch) -> RunRead:
     """Run a playbook on every host the selector matches now, `batch_size` at a time;
-    the answer is the pending run."""
+    the answer is the pending run. 409 when a freeze window holds one of the hosts
+    (an admin may launch anyway with `override_reason`)."""
     return await answer(ctx, await service.create(ctx, body))
 
 
@@ -125,8 +126,10 @@ async def cancel_run(run_id: PathId, ctx: Launch) -> RunRead:
 @router.post(
     "/{run_id}/relaunch",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed),
+    responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed),
 )
 async def relaunch_run(run_id: PathId, body: RelaunchBody, ctx: Launch) -> RunRead:
-    """A new run over this run's failed (or all) hosts, with the same options."""
-    return await answer(ctx, await service.relaunch(ctx, run_id, body.hosts))
+    """A new run over this run's failed (or all) hosts, with the same options (409 in a
+    freeze window, as for any launch)."""
+    run = await service.relaunch(ctx, run_id, body.hosts, override_reason=body.override_reason)
+    return await answer(ctx, run)

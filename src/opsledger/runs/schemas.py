@@ -13,12 +13,14 @@ from opsledger.hosts.schemas import HostSelector
 from opsledger.jobs.models import JobStatus
 from opsledger.jobs.plans import RECAP_FIELDS
 from opsledger.kit.filtering import ListQuery
-from opsledger.kit.schemas import MAX_ID, RequestSchema, ResponseSchema
+from opsledger.kit.schemas import MAX_ID, OverrideReason, RequestSchema, ResponseSchema
 from opsledger.templates.schemas import BatchSize, FailPercentage, Forks, PlaybookLaunch
 
 
 class RunCreate(PlaybookLaunch):
     """An ad hoc run: a playbook on the hosts a selector matches now."""
+
+    override_reason: OverrideReason = None
 
 
 class FleetProvision(RequestSchema):
@@ -41,6 +43,7 @@ class RelaunchBody(RequestSchema):
         RelaunchHosts.failed,
         description="`failed`: the hosts that failed or were unreachable; `all`: every host.",
     )
+    override_reason: OverrideReason = None
 
 
 class Summary(ResponseSchema):

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.audit import changes
 from opsledger.db.base import utcnow
+from opsledger.freeze_windows import service as freeze_windows
 from opsledger.hosts import service as hosts
 from opsledger.hosts.schemas import HostSelector
 from opsledger.jobs import lifecycle
@@ -104,7 +106,14 @@ async def tasks_of(ctx: Ctx, jobs: list[Job]) -> list[JobTask]:
 async def create(ctx: Ctx, body: RunCreate) -> Run:
     """An ad hoc run, started by the acting user."""
     options = body.model_dump(include=set(OPTIONS))
-    return await launch(ctx, body.playbook_id, body.selector, body.extra_vars, options)
+    return await launch(
+        ctx,
+        body.playbook_id,
+        body.selector,
+        body.extra_vars,
+        options,
+        override_reason=body.override_reason,
+    )
 
 
 async def launch_template(
@@ -114,6 +123,8 @@ async def launch_template(
     *,
     from_text: bool = False,
     started_by: int | None = None,
+    override_reason: str | None = None,
+    now: datetime | None = None,
 ) -> Run:
     """A run of a template: its playbook, selector (narrowed by ``limit_host_ids``),
     variables and options, with the launch's variables and prompt values above them
@@ -136,6 +147,8 @@ async def launch_template(
         secrets=values.secrets(),
         limit=body.limit_host_ids,
         started_by=started_by,
+        override_reason=override_reason,
+        now=now,
     )
 
 
@@ -152,11 +165,14 @@ async def launch(
     limit: list[int] | None = None,
     started_by: int | None = None,
     provisions_host: bool = False,
+    override_reason: str | None = None,
+    now: datetime | None = None,
 ) -> Run:
     """A pending run on the hosts ``selector`` matches now (resolved once, here; only
     those in ``limit`` if given), with a pending job per host in batches of
     ``batch_size``; its first batch is handed to the backend once committed, the next
-    ones as each batch ends."""
+    ones as each batch ends. Every run starts here, so here freeze windows hold it back
+    (at ``now``, default the clock's) unless an admin overrides them."""
     await jobs.runnable_playbook(ctx, playbook_id)
     matched = await hosts.resolve_selector(ctx.session, selector)
     if limit is not None:
@@ -167,6 +183,7 @@ async def launch(
         matched = [host for host in matched if host.id in set(limit)]
     if not matched:
         raise ValidationFailed("the selector matches no host in service")
+    await freeze_windows.guard(ctx, matched, override_reason, now)
     size = options.get("batch_size") or len(matched)
     user_id = ctx.user_id if started_by is None else started_by
     run = Run(
@@ -277,7 +294,12 @@ async def cancel(ctx: Ctx, run_id: int) -> Run:
 
 
 async def relaunch(
-    ctx: Ctx, run_id: int, which: RelaunchHosts, *, started_by: int | None = None
+    ctx: Ctx,
+    run_id: int,
+    which: RelaunchHosts,
+    *,
+    started_by: int | None = None,
+    override_reason: str | None = None,
 ) -> Run:
     """A new run with the same playbook, variables and options over the run's failed or
     unreachable hosts (or all of them) that are still in service."""
@@ -301,4 +323,5 @@ async def relaunch(
         template_id=run.template_id,
         secrets=secrets,
         started_by=started_by,
+        override_reason=override_reason,
     )

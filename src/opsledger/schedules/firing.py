@@ -20,6 +20,7 @@ from opsledger.audit import changes
 from opsledger.config import Settings
 from opsledger.db.base import utcnow
 from opsledger.db.session import session_factory, unit_of_work
+from opsledger.freeze_windows.service import Frozen
 from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
 from opsledger.kit.periodic import Periodic
 from opsledger.runs import service as runs
@@ -139,7 +140,8 @@ async def _launch(
 ) -> Fired:
     """The run of the due time (within its claim), as the schedule's owner; a launch the
     template refuses now (no host matches, a prompt value no longer allowed) or an owner
-    who may no longer sign in is recorded as failed."""
+    who may no longer sign in is recorded as failed; one a freeze window holds back, as
+    skipped."""
     owner = await users.get(ctx, schedule.user_id)
     if not owner.is_active:
         why = f"its owner {owner.username} is deactivated"
@@ -147,8 +149,10 @@ async def _launch(
     try:
         async with ctx.session.begin_nested():
             run = await runs.launch_template(
-                ctx, schedule.template_id, launch_of(schedule), started_by=schedule.user_id
+                ctx, schedule.template_id, launch_of(schedule), started_by=schedule.user_id, now=now
             )
+    except Frozen as frozen:
+        return await _record(ctx, schedule, due_at, FireOutcome.skipped, reason=frozen.detail)
     except (ValidationFailed, NotFound, Conflict) as refused:
         log.warning("schedule %s could not launch: %s", schedule.id, refused.detail)
         return await _record(ctx, schedule, due_at, FireOutcome.failed, reason=refused.detail)

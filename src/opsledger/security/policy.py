@@ -17,6 +17,7 @@ OPERATIONAL = (
     "applications",
     "templates",
     "schedules",
+    "triggers",
 )
 
 # A playbook is code that runs on the controller: only admins register or change one.
@@ -24,7 +25,8 @@ OPERATIONAL = (
 CODE = frozenset({"playbooks:write"})
 
 VIEWER = frozenset(
-    {f"{domain}:read" for domain in OPERATIONAL} | {"stats:read", "self", "api_keys:manage"}
+    {f"{domain}:read" for domain in OPERATIONAL}
+    | {"stats:read", "self", "api_keys:manage", "freeze_windows:read"}
 )
 OPERATOR = (
     VIEWER | ({f"{domain}:write" for domain in OPERATIONAL} - CODE) | {"jobs:run", "secrets:manage"}
@@ -38,6 +40,8 @@ ADMINISTRATION = frozenset(
         "credentials:write",
         "audit:read",
         "hosts:purge",
+        # Whether launches stop: an admin's call (an admin also overrides one, audited).
+        "freeze_windows:write",
     }
 )
 ADMIN = OPERATOR | CODE | ADMINISTRATION

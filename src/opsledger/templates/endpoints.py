@@ -24,7 +24,7 @@ from opsledger.security.context import Ctx
 from opsledger.templates import service
 from opsledger.templates.schemas import (
     TemplateCreate,
-    TemplateLaunch,
+    TemplateLaunchRequest,
     TemplateQuery,
     TemplateRead,
     TemplateUpdate,
@@ -98,10 +98,13 @@ async def delete_job_template(template_id: PathId, ctx: Write) -> None:
 @router.post(
     "/{template_id}/launch",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed),
+    responses=problem_responses(*AUTH_ERRORS, NotFound, Conflict, ValidationFailed),
 )
-async def launch_job_template(template_id: PathId, body: TemplateLaunch, ctx: Launch) -> RunRead:
+async def launch_job_template(
+    template_id: PathId, body: TemplateLaunchRequest, ctx: Launch
+) -> RunRead:
     """Run the template: its selector resolved now, prompts checked (422 names each bad
-    one), secret prompt values encrypted on the run and shown as ********."""
-    run = await runs.launch_template(ctx, template_id, body)
+    one), secret prompt values encrypted on the run and shown as ********. 409 when a
+    freeze window holds one of its hosts (an admin may launch with `override_reason`)."""
+    run = await runs.launch_template(ctx, template_id, body, override_reason=body.override_reason)
     return RunRead.of(run, await runs.tally(ctx, run))

@@ -18,6 +18,7 @@ from opsledger.hosts.schemas import HostSelector
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.schemas import (
     MAX_ID,
+    OverrideReason,
     RequestSchema,
     ResponseSchema,
     Text,
@@ -138,6 +139,12 @@ class TemplateLaunch(RequestSchema):
         max_length=10_000,
         description="Only these of the hosts the template's selector matches.",
     )
+
+
+class TemplateLaunchRequest(TemplateLaunch):
+    """A launch someone sends (a schedule's or a trigger's launches never override)."""
+
+    override_reason: OverrideReason = None
 
 
 class TemplateUpdate(UpdateSchema):

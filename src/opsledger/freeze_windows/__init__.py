@@ -1,0 +1,1 @@
+"""Freeze windows: periods during which nothing launches on the hosts they hold."""

@@ -1,0 +1,1 @@
+"""Inbound triggers: signed webhooks that launch a job template, and their deliveries."""

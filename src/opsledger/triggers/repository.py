@@ -1,0 +1,63 @@
+"""The only SQL for triggers and their deliveries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opsledger.db import queries
+from opsledger.kit.pagination import Rows
+from opsledger.triggers.models import DeliveryOutcome, Trigger, TriggerDelivery
+
+CATALOGUE = queries.Catalogue(Trigger, Trigger.name)
+get = CATALOGUE.get
+name_taken = CATALOGUE.name_taken
+page = CATALOGUE.page
+
+
+async def lock(session: AsyncSession, trigger_id: int) -> Trigger | None:
+    """The trigger, locked until the transaction ends (on SQLite the writer lock does
+    it): its deliveries are counted and recorded one at a time."""
+    statement = (
+        select(Trigger)
+        .where(Trigger.id == trigger_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return await session.scalar(statement)
+
+
+async def launched_before(session: AsyncSession, trigger_id: int, delivery_id: str) -> bool:
+    statement = select(
+        exists().where(
+            TriggerDelivery.trigger_id == trigger_id,
+            TriggerDelivery.launched_delivery == delivery_id,
+        )
+    )
+    return bool(await session.scalar(statement))
+
+
+async def launched_since(session: AsyncSession, trigger_id: int, since: datetime) -> int:
+    statement = select(func.count()).where(
+        TriggerDelivery.trigger_id == trigger_id,
+        TriggerDelivery.outcome == DeliveryOutcome.launched,
+        TriggerDelivery.created_at > since,
+    )
+    return int(await session.scalar(statement) or 0)
+
+
+async def add_delivery(session: AsyncSession, delivery: TriggerDelivery) -> TriggerDelivery:
+    session.add(delivery)
+    await session.flush()
+    return delivery
+
+
+async def deliveries_page(
+    session: AsyncSession, trigger_id: int, limit: int, after: int | None
+) -> Rows[TriggerDelivery]:
+    statement = select(TriggerDelivery).where(TriggerDelivery.trigger_id == trigger_id)
+    return await queries.keyset_page(
+        session, statement, TriggerDelivery.id, limit, after, newest_first=True
+    )

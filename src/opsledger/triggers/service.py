@@ -1,0 +1,268 @@
+"""Rules for triggers: made for a template whose prompts they map (the secret shown once),
+and each delivery: signed with the trigger's secret (GitHub's ``X-Hub-Signature-256`` or
+ours, ``X-Opsledger-Signature: t=<unix>,v1=<hex>`` over ``t.body``, at most five minutes
+old), launched at most once per delivery id and ``rate_per_minute`` times a minute, as
+the trigger's owner, with only the prompt values its JSON pointers name. Every delivery,
+whatever came of it, is recorded and audited; a refusal is answered, not raised, so that
+its record commits."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from opsledger.audit import changes
+from opsledger.db.base import utcnow
+from opsledger.freeze_windows.service import Frozen
+from opsledger.kit.errors import Conflict, NotFound, ValidationFailed, found
+from opsledger.kit.pagination import Rows
+from opsledger.runs import service as runs
+from opsledger.security import policy
+from opsledger.security.context import Actor, AuthMethod, Ctx
+from opsledger.templates import service as templates
+from opsledger.templates.schemas import TemplateLaunch
+from opsledger.triggers import repository
+from opsledger.triggers.models import DeliveryOutcome, Trigger, TriggerDelivery
+from opsledger.triggers.schemas import TriggerCreate, TriggerUpdate
+from opsledger.users import service as users
+from opsledger.users.models import UserRole
+
+RESOURCE = "trigger"
+DELIVERY = "trigger_delivery"
+MAX_BODY = 256 * 1024
+MAX_AGE = timedelta(minutes=5)
+MINUTE = timedelta(minutes=1)
+DELIVERY_HEADERS = ("x-github-delivery", "x-opsledger-delivery")
+MAX_DELIVERY_ID = 100
+SCALARS = (str, int, float, bool)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a delivery is answered: a status, and the delivery as recorded."""
+
+    status: int
+    delivery: TriggerDelivery
+
+
+class Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+async def get(ctx: Ctx, trigger_id: int) -> Trigger:
+    return found(
+        await repository.get(ctx.session, trigger_id), f"trigger {trigger_id} does not exist"
+    )
+
+
+async def page(ctx: Ctx, filters: dict[str, Any], limit: int, after: int | None) -> Rows[Trigger]:
+    return await repository.page(ctx.session, filters, limit, after)
+
+
+async def deliveries_page(
+    ctx: Ctx, trigger_id: int, limit: int, after: int | None
+) -> Rows[TriggerDelivery]:
+    await get(ctx, trigger_id)
+    return await repository.deliveries_page(ctx.session, trigger_id, limit, after)
+
+
+async def _check(
+    ctx: Ctx, template_id: int, fields: dict[str, Any], other_than: int | None
+) -> None:
+    name = fields.get("name")
+    if name is not None and await repository.name_taken(ctx.session, name, other_than):
+        raise Conflict(f"a trigger named {name!r} already exists")
+    template = await templates.get(ctx, template_id)
+    known = {prompt.name for prompt in templates.prompts_of(template)}
+    unknown = sorted(set(fields.get("prompts") or {}) - known)
+    if unknown:
+        message = f"job template {template.name!r} has no prompt {', '.join(unknown)}"
+        loc = ["body", "prompts", unknown[0]]
+        raise ValidationFailed(message, [{"loc": loc, "msg": message, "type": "value_error"}])
+
+
+async def create(ctx: Ctx, body: TriggerCreate) -> tuple[Trigger, str]:
+    """The trigger, its launches runs of the acting user, and its secret (only here)."""
+    fields = body.model_dump()
+    await _check(ctx, body.template_id, fields, None)
+    secret = secrets.token_urlsafe(32)
+    trigger = Trigger(**fields, secret=secret, user_id=ctx.user_id)
+    return await changes.create(ctx, RESOURCE, trigger), secret
+
+
+async def update(ctx: Ctx, trigger_id: int, body: TriggerUpdate) -> Trigger:
+    trigger = await get(ctx, trigger_id)
+    fields = body.changes()
+    await _check(ctx, trigger.template_id, fields, trigger.id)
+    return await changes.update(ctx, RESOURCE, trigger, fields)
+
+
+async def delete(ctx: Ctx, trigger_id: int) -> None:
+    await changes.remove(ctx, RESOURCE, await get(ctx, trigger_id))
+
+
+def _hex(secret: str, message: bytes) -> bytes:
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest().encode()
+
+
+def verify(secret: str, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
+    """Refused (401) unless ``body`` carries a valid signature, compared in constant time."""
+    github = headers.get("x-hub-signature-256")
+    if github is not None:
+        scheme, _, given = github.partition("=")
+        if scheme != "sha256" or not hmac.compare_digest(given.encode(), _hex(secret, body)):
+            raise Refused(401, "the X-Hub-Signature-256 signature does not match the body")
+        return
+    ours = headers.get("x-opsledger-signature")
+    if ours is None:
+        raise Refused(401, "unsigned: send X-Hub-Signature-256 or X-Opsledger-Signature")
+    parts = dict(part.strip().partition("=")[::2] for part in ours.split(","))
+    stamp, given = parts.get("t", ""), parts.get("v1", "")
+    if not stamp.isdigit() or len(stamp) > 12:
+        raise Refused(401, "X-Opsledger-Signature needs t=<unix seconds>,v1=<hex>")
+    if not hmac.compare_digest(given.encode(), _hex(secret, stamp.encode() + b"." + body)):
+        raise Refused(401, "the X-Opsledger-Signature signature does not match the body")
+    if abs(now.timestamp() - int(stamp)) > MAX_AGE.total_seconds():
+        raise Refused(401, "the signature's timestamp is more than 5 minutes from now")
+
+
+def pointed(document: Any, pointer: str) -> Any:
+    """What RFC 6901 ``pointer`` names in ``document``, or None where it names nothing."""
+    for step in pointer[1:].split("/"):
+        member = step.replace("~1", "/").replace("~0", "~")
+        if isinstance(document, dict) and member in document:
+            document = document[member]
+        elif (
+            isinstance(document, list)
+            and member.isdigit()
+            and (member == "0" or not member.startswith("0"))
+            and int(member) < len(document)
+        ):
+            document = document[int(member)]
+        else:
+            return None
+    return document
+
+
+def prompt_values(pointers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    """The prompt values the trigger's pointers name in the JSON ``body`` (a pointer that
+    names nothing gives none); a value that is an object or a list is refused."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        raise Refused(400, "the body is not JSON") from None
+    values = {}
+    for name, pointer in pointers.items():
+        value = pointed(payload, pointer)
+        if value is None:
+            continue
+        if not isinstance(value, SCALARS):
+            raise Refused(422, f"prompt {name}: {pointer} names an object or a list")
+        values[name] = value
+    return values
+
+
+def _sent_id(headers: Mapping[str, str]) -> str | None:
+    return next((headers[name] for name in DELIVERY_HEADERS if name in headers), None)
+
+
+def _delivery_id(headers: Mapping[str, str]) -> str:
+    named = _sent_id(headers)
+    if named is None or not 0 < len(named) <= MAX_DELIVERY_ID:
+        raise Refused(400, "a delivery needs X-GitHub-Delivery or X-Opsledger-Delivery (1-100)")
+    return named
+
+
+def _named(ctx: Ctx, trigger: Trigger) -> Ctx:
+    """Audit rows of the trigger's deliveries name it (no user signed in)."""
+    actor = Actor(id=None, username=_name(trigger), role=UserRole.viewer, method=AuthMethod.system)
+    return dataclasses.replace(ctx, actor=actor)
+
+
+def _name(trigger: Trigger) -> str:
+    return f"trigger:{trigger.name}"[:80]
+
+
+async def _acting(ctx: Ctx, trigger: Trigger) -> Ctx:
+    """The trigger acting for its owner: audit rows name the trigger, runs the owner."""
+    owner = await users.get(ctx, trigger.user_id)
+    if not owner.is_active:
+        raise Refused(409, f"the trigger's owner {owner.username} is deactivated")
+    if not policy.allows(owner.role, "jobs:run"):
+        raise Refused(409, f"the trigger's owner {owner.username} may not launch runs")
+    actor = Actor(id=owner.id, username=_name(trigger), role=owner.role, method=AuthMethod.system)
+    return dataclasses.replace(ctx, actor=actor)
+
+
+async def deliver(
+    ctx: Ctx,
+    trigger_id: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: datetime | None = None,
+) -> Answer:
+    """One delivery to the trigger (404 for none), checked and launched or refused, and
+    recorded either way. ``headers`` are named in lower case."""
+    now = now or utcnow()
+    trigger = await get(ctx, trigger_id)
+    named = _named(ctx, trigger)
+    record = TriggerDelivery(
+        trigger_id=trigger.id,
+        delivery_id=next(
+            (headers[h][:MAX_DELIVERY_ID] for h in DELIVERY_HEADERS if h in headers), None
+        ),
+        body_bytes=len(body),
+        body_sha256=hashlib.sha256(body).hexdigest(),
+        created_at=now,
+    )
+    try:
+        if len(body) > MAX_BODY:
+            raise Refused(413, f"a delivery is at most {MAX_BODY} bytes")
+        verify(trigger.secret, headers, body, now)
+        delivery_id = _delivery_id(headers)
+        # One delivery of this trigger at a time from here: counted, then recorded.
+        trigger = found(await repository.lock(ctx.session, trigger_id), "gone")
+        if await repository.launched_before(ctx.session, trigger.id, delivery_id):
+            return await _record(named, record, DeliveryOutcome.duplicate, 200, "seen before")
+        if not trigger.enabled:
+            raise Refused(409, f"trigger {trigger.name!r} is disabled")
+        if await repository.launched_since(ctx.session, trigger.id, now - MINUTE) >= (
+            trigger.rate_per_minute
+        ):
+            raise Refused(429, f"at most {trigger.rate_per_minute} launches a minute")
+        launch = TemplateLaunch(prompts=prompt_values(trigger.prompts, body) or None)
+        acting = await _acting(ctx, trigger)
+        try:
+            async with ctx.session.begin_nested():
+                run = await runs.launch_template(
+                    acting, trigger.template_id, launch, started_by=trigger.user_id, now=now
+                )
+        except (Frozen, NotFound, Conflict) as refused:
+            raise Refused(409, refused.detail) from None
+        except ValidationFailed as refused:
+            raise Refused(422, refused.detail) from None
+    except Refused as refused:
+        return await _record(named, record, DeliveryOutcome.refused, refused.status, refused.reason)
+    record.run_id = run.id
+    record.launched_delivery = delivery_id
+    return await _record(acting, record, DeliveryOutcome.launched, 202, f"run {run.id}")
+
+
+async def _record(
+    ctx: Ctx, record: TriggerDelivery, outcome: DeliveryOutcome, status: int, reason: str
+) -> Answer:
+    record.outcome = outcome
+    record.status_code = status
+    record.reason = reason
+    await changes.create(ctx, DELIVERY, record)
+    return Answer(status, record)
