@@ -7,6 +7,7 @@ fleet.)"""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -58,7 +59,7 @@ async def make_fleet(
     assert made.status_code == 201, made.text
     async with unit_of_work(session_factory(engine)) as session:
         hosts = [
-            await f.make_host(session, hostname=f.unique(name), tags={tag: name})
+            await f.make_host(session, hostname=f.unique(name), tags={tag: name}, environment=tag)
             for name in ("north", "south")
         ]
     return {"playbook": made.json()["id"], "tag": tag, "hosts": [host.id for host in hosts]}
@@ -303,3 +304,48 @@ async def test_odd_form_values_are_refused_never_a_server_error(
         assert SECRET not in answer.text
     assert await count(engine, JobTemplate) == templates_before
     assert await count(engine, Run) == runs_before + 1
+
+
+async def test_a_freeze_window_shows_on_launch_forms_and_only_an_admin_launches_through_it(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, operator: Person,
+    engine: AsyncEngine,
+) -> None:  # fmt: skip
+    fleet = await make_fleet(client, admin, engine)
+    now = datetime.now(UTC)
+    window = await client.post(
+        "/freeze-windows",
+        json={"name": f.unique("year end"), "environments": [fleet["tag"]],
+              "starts_at": (now - timedelta(minutes=5)).isoformat(),
+              "ends_at": (now + timedelta(hours=1)).isoformat()},
+        headers=admin.headers,
+    )  # fmt: skip
+    assert window.status_code == 201, window.text
+    name = window.json()["name"]
+    await sign_in(browser, operator)
+    token = form_token((await browser.get("/templates/new")).text)
+    url = (await browser.post("/templates", data=template_form(fleet, token))).headers["location"]
+    launch = {"csrf_token": token, "prompt.version": "1.2", "prompt.token": SECRET}
+    runs_before = await count(engine, Run)
+
+    page = await browser.get(url)
+    assert f"<strong>Frozen:</strong> {name}" in page.text
+    assert 'id="override_reason"' not in page.text  # an operator may not override
+    assert f"Frozen:</strong> {name}" in (await browser.get("/")).text
+    assert f"Frozen:</strong> {name}" in (await browser.get("/jobs/new")).text
+    held = await browser.post(f"{url}/launch", data=launch)
+    assert held.status_code == 409
+    assert f"freeze window {name!r} holds" in held.text.replace("&#39;", "'")
+    forced = await browser.post(f"{url}/launch", data=launch | {"override_reason": "hotfix"})
+    assert forced.status_code == 403
+    assert await count(engine, Run) == runs_before
+
+    await sign_in(browser, admin)
+    token = form_token((await browser.get(url)).text)
+    assert 'id="override_reason"' in (await browser.get(url)).text
+    launched = await browser.post(
+        f"{url}/launch", data=launch | {"csrf_token": token, "override_reason": "hotfix 4711"}
+    )
+    assert launched.status_code == 303, launched.text
+    trail = await audit_trail(engine, launched)
+    assert ("override", "freeze_window") in trail
+    assert ("create", "run") in trail

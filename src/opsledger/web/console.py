@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db.dependencies import discard_changes
+from opsledger.freeze_windows import service as freeze_windows
 from opsledger.kit.errors import Conflict, NotFound, ValidationFailed, wire_location
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.http import REPEATED
@@ -93,6 +94,12 @@ def common(request: Request, ctx: Ctx) -> dict[str, Any]:
         "csrf_token": web_session.csrf_token(request, token),
         "may": lambda action: allows(actor.role, action, actor.scopes),
     }
+
+
+async def frozen(ctx: Ctx) -> dict[str, Any]:
+    """What a page that launches shows about freeze windows: those open now, and whether
+    this actor may override them (an admin, with a reason)."""
+    return {"frozen": await freeze_windows.open_at(ctx), "may_override": ctx.user.is_admin}
 
 
 def problems(exc: ValidationError, sent: Mapping[str, Any]) -> dict[str, str]:

@@ -15,7 +15,7 @@ from starlette.datastructures import FormData
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.host_roles import service as host_roles
 from opsledger.hosts.models import HostStatus
-from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
+from opsledger.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
 from opsledger.playbooks import service as playbooks
@@ -26,7 +26,7 @@ from opsledger.templates.models import JobTemplate
 from opsledger.templates.prompts import Prompt, PromptType
 from opsledger.templates.schemas import (
     TemplateCreate,
-    TemplateLaunch,
+    TemplateLaunchRequest,
     TemplateQuery,
     TemplateUpdate,
 )
@@ -35,6 +35,7 @@ from opsledger.web.console import (
     act,
     common,
     form_context,
+    frozen,
     list_page,
     page_context,
     page_of_one,
@@ -286,6 +287,7 @@ async def _launch_page(
         runs=recent.items,
         errors=errors or {},
         sent=sent,
+        **await frozen(ctx),
         **common(request, ctx),
     )
 
@@ -363,6 +365,12 @@ def launch_fields(template: JobTemplate, sent: FormData, extra_vars: Any) -> dic
     }
 
 
+def override_reason(sent: FormData) -> str | None:
+    """An admin's reason to launch inside a freeze window, if the form gave one."""
+    reason = sent.get("override_reason")
+    return reason.strip() or None if isinstance(reason, str) else None
+
+
 async def read_launch(
     sent: FormData, template: JobTemplate
 ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -404,10 +412,16 @@ async def launch(request: Request, session: WriteSession, template_id: PathId) -
     if errors:
         return await _launch_page(request, ctx, template, 422, errors, sent)
     try:
-        body = TemplateLaunch.model_validate(fields)
-        run = await runs.launch_template(ctx, template.id, body, from_text=True)
+        body = TemplateLaunchRequest.model_validate(
+            fields | {"override_reason": override_reason(sent)}
+        )
+        run = await runs.launch_template(
+            ctx, template.id, body, from_text=True, override_reason=body.override_reason
+        )
     except ValidationError as exc:
         return await _launch_page(request, ctx, template, 422, problems(exc, fields), sent)
     except ValidationFailed as exc:
         return await _launch_page(request, ctx, template, 422, forms.refusal_fields(exc), sent)
+    except (Conflict, Forbidden) as exc:  # a freeze window holds a host
+        return await _launch_page(request, ctx, template, exc.status, {"form": exc.detail}, sent)
     return RedirectResponse(f"/runs/{run.id}", status_code=303)

@@ -16,7 +16,7 @@ from opsledger.jobs import service as jobs
 from opsledger.jobs.endpoints import event_stream
 from opsledger.jobs.models import JobStatus
 from opsledger.jobs.schemas import JobCreate, JobQuery
-from opsledger.kit.errors import ValidationFailed
+from opsledger.kit.errors import Conflict, Forbidden, ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
 from opsledger.kit.schemas import MAX_ID
@@ -26,6 +26,7 @@ from opsledger.web.console import (
     act,
     common,
     form_context,
+    frozen,
     list_page,
     page_context,
     page_of_one,
@@ -67,6 +68,7 @@ async def _launch_form(
         hosts=(await hosts.page(ctx, active, None, CHOICES, None)).items,
         errors=errors or {},
         values=values,
+        **await frozen(ctx),
         **common(request, ctx),
     )
 
@@ -86,6 +88,7 @@ async def launch(
     playbook_id: Annotated[int, Form(ge=1, le=MAX_ID)],
     host_id: Annotated[int, Form(ge=1, le=MAX_ID)],
     extra_vars: Annotated[str, Form(max_length=100_000)] = "",
+    override_reason: Annotated[str, Form(max_length=1000)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     ctx = await form_context(request, session, "jobs:run", csrf_token)
@@ -94,7 +97,12 @@ async def launch(
     values = {"playbook_id": playbook_id, "host_id": host_id, "extra_vars": extra_vars}
     try:
         parsed = await asyncio.to_thread(plain_document, extra_vars, "extra vars", dict)
-        body = JobCreate(playbook_id=playbook_id, host_id=host_id, extra_vars=parsed)
+        body = JobCreate(
+            playbook_id=playbook_id,
+            host_id=host_id,
+            extra_vars=parsed,
+            override_reason=override_reason.strip() or None,
+        )
         job = await jobs.create(ctx, body)
     except ValueError as exc:  # pydantic's ValidationError is one
         errors = (
@@ -103,6 +111,8 @@ async def launch(
         return await _launch_form(request, ctx, 422, errors, **values)
     except ValidationFailed as exc:
         return await _launch_form(request, ctx, 422, {"form": exc.detail}, **values)
+    except (Conflict, Forbidden) as exc:  # a freeze window holds the host
+        return await _launch_form(request, ctx, exc.status, {"form": exc.detail}, **values)
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 

@@ -21,7 +21,7 @@ from opsledger.users import service as users
 from opsledger.users.endpoints import login_throttle
 from opsledger.users.schemas import LoginRequest
 from opsledger.web import session as web_session
-from opsledger.web.console import common, page_context, refuse, render, to_login
+from opsledger.web.console import common, frozen, page_context, refuse, render, to_login
 
 router = APIRouter(include_in_schema=False)
 LATEST_JOBS = 10
@@ -91,4 +91,11 @@ async def overview(request: Request, session: PrimaryReadSession) -> Response:
         return ctx
     numbers = await stats.collect(session)
     recent = await jobs.latest(ctx, LATEST_JOBS)
-    return render(request, "overview.html", stats=numbers, jobs=recent, **common(request, ctx))
+    return render(
+        request,
+        "overview.html",
+        stats=numbers,
+        jobs=recent,
+        **await frozen(ctx),
+        **common(request, ctx),
+    )

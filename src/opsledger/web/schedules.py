@@ -25,7 +25,7 @@ from opsledger.security.context import Ctx
 from opsledger.templates import service as templates
 from opsledger.templates.models import JobTemplate
 from opsledger.web import forms
-from opsledger.web.console import act, common, list_page, page_of_one, problems, render
+from opsledger.web.console import act, common, frozen, list_page, page_of_one, problems, render
 from opsledger.web.job_templates import launch_form, read_launch, shown_prompts
 
 router = APIRouter(include_in_schema=False)
@@ -127,6 +127,7 @@ async def _schedule_form(
         overlap_policies=list(OverlapPolicy),
         errors=errors or {},
         sent=sent,
+        **await frozen(ctx),
         **common(request, ctx),
     )
 
