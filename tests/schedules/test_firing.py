@@ -216,6 +216,23 @@ async def test_a_schedule_of_a_deactivated_owner_records_a_failure_instead_of_a_
     assert record["reason"] == f"its owner {owner.username} is deactivated"
 
 
+async def test_a_schedule_of_an_owner_who_may_no_longer_launch_records_a_failure(
+    client: httpx.AsyncClient, admin: Person, engine: AsyncEngine, target: Target
+) -> None:
+    owner = await make_person(engine, UserRole.operator)
+    schedule_id, due = await create(client, owner, target.template_id)
+    demoted = await client.patch(
+        f"/users/{owner.id}", json={"role": "viewer"}, headers=admin.headers
+    )
+    assert demoted.status_code == 200, demoted.text
+
+    [fired] = await fire(engine, schedule_id, due)
+
+    assert (fired.outcome, fired.run_id) == ("failed", None)
+    [record] = await history(client, admin, schedule_id)
+    assert record["reason"] == f"its owner {owner.username} may not launch runs"
+
+
 async def test_a_disabled_schedule_does_not_fire(
     client: httpx.AsyncClient, operator: Person, engine: AsyncEngine, target: Target
 ) -> None:

@@ -300,3 +300,24 @@ async def test_moving_to_another_template_checks_the_kept_values_against_its_pro
     }
     assert reset.status_code == 200, reset.text
     assert reset.json()["prompts"] == {}
+
+
+async def test_a_key_scoped_to_schedules_alone_may_not_save_one_that_launches_runs(
+    client: httpx.AsyncClient, operator: Person, target: Target
+) -> None:
+    issued = await client.post(
+        "/api-keys",
+        json={"name": "scheduler", "scopes": ["schedules:read", "schedules:write"]},
+        headers=operator.headers,
+    )
+    assert issued.status_code == 201, issued.text
+    scoped = {"X-API-Key": issued.json()["key"]}
+
+    refused = await client.post(
+        "/schedules", json=schedule_body(target.template_id), headers=scoped
+    )
+    listed = await client.get("/schedules", headers=scoped)
+
+    assert refused.status_code == 403
+    assert "jobs:run" in refused.json()["detail"]
+    assert listed.status_code == 200

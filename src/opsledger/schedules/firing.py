@@ -34,6 +34,7 @@ from opsledger.schedules.models import (
 )
 from opsledger.schedules.service import RESOURCE, launch_of, next_due, upcoming
 from opsledger.security.context import Ctx, system_context, worker_name
+from opsledger.security.policy import allows
 from opsledger.users import service as users
 
 log = logging.getLogger(__name__)
@@ -143,9 +144,13 @@ async def _launch(
     who may no longer sign in is recorded as failed; one a freeze window holds back, as
     skipped."""
     owner = await users.get(ctx, schedule.user_id)
+    refusal = None
     if not owner.is_active:
-        why = f"its owner {owner.username} is deactivated"
-        return await _record(ctx, schedule, due_at, FireOutcome.failed, reason=why)
+        refusal = f"its owner {owner.username} is deactivated"
+    elif not allows(owner.role, "jobs:run"):
+        refusal = f"its owner {owner.username} may not launch runs"
+    if refusal is not None:
+        return await _record(ctx, schedule, due_at, FireOutcome.failed, reason=refusal)
     try:
         async with ctx.session.begin_nested():
             run = await runs.launch_template(

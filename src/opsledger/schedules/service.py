@@ -12,12 +12,13 @@ from typing import Any
 
 from opsledger.audit import changes
 from opsledger.db.base import utcnow
-from opsledger.kit.errors import Conflict, ValidationFailed, found
+from opsledger.kit.errors import Conflict, Forbidden, ValidationFailed, found
 from opsledger.kit.pagination import Rows
 from opsledger.schedules import cron, repository
 from opsledger.schedules.models import Schedule, ScheduleFire
 from opsledger.schedules.schemas import LAUNCH, ScheduleCreate, ScheduleUpdate
 from opsledger.security.context import Ctx
+from opsledger.security.policy import allows
 from opsledger.templates import prompts as prompt_rules
 from opsledger.templates import repository as templates_repository
 from opsledger.templates import service as templates
@@ -127,6 +128,13 @@ async def _prompt_columns(
     }
 
 
+def _may_launch(ctx: Ctx) -> None:
+    """Saving or enabling a schedule launches runs later: it takes what launching one now
+    takes (an API key scoped to schedules alone may not)."""
+    if not allows(ctx.user.role, "jobs:run", ctx.user.scopes):
+        raise Forbidden("a schedule launches runs: that needs jobs:run")
+
+
 async def _check(ctx: Ctx, fields: dict[str, Any], now: datetime, other_than: int | None) -> None:
     name = fields.get("name")
     if name is not None and await repository.name_taken(ctx.session, name, other_than):
@@ -147,6 +155,7 @@ async def create(
 ) -> Schedule:
     """A schedule whose fires are runs of ``owner_id`` (default: the acting user);
     ``from_text``: its prompt values are a command line's text."""
+    _may_launch(ctx)
     now = now or utcnow()
     fields = body.model_dump(exclude={"prompts", *LAUNCH})
     await _check(ctx, fields, now, None)
@@ -163,6 +172,7 @@ async def create(
 async def update(
     ctx: Ctx, schedule_id: int, body: ScheduleUpdate, *, now: datetime | None = None
 ) -> Schedule:
+    _may_launch(ctx)
     now = now or utcnow()
     schedule = await get(ctx, schedule_id)
     fields = body.changes()
@@ -195,6 +205,7 @@ async def update(
 
 async def enable(ctx: Ctx, schedule_id: int, *, now: datetime | None = None) -> Schedule:
     """Fire again from now on: the times passed while it was disabled are not missed."""
+    _may_launch(ctx)
     schedule = await get(ctx, schedule_id)
     if schedule.enabled:
         return schedule
