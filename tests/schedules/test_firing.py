@@ -21,8 +21,12 @@ from opsledger.db.engine import create_engine
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs.models import JobStatus
 from opsledger.models import AuditLog, Run, Schedule, ScheduleFire
+from opsledger.schedules import service
 from opsledger.schedules.firing import PERIODIC, Fired, fire_due
+from opsledger.schedules.schemas import ScheduleCreate
+from opsledger.security.context import cli_context
 from opsledger.users.models import UserRole
+from tests import factories as f
 from tests.api import ENCRYPTION_KEY, JWT_SECRET, Person, api_settings, make_person
 from tests.conftest import settings_for
 from tests.e2e.cli import clean_env
@@ -243,12 +247,31 @@ async def test_a_disabled_schedule_does_not_fire(
     assert await history(client, operator, schedule_id) == []
 
 
+async def many(engine: AsyncEngine, count: int) -> tuple[list[int], datetime]:
+    """``count`` hourly schedules of one owner in a database of the test's own (a shared
+    one would show other tests a crowd of them), and the time all are due."""
+    target = await make_target(engine)
+    async with unit_of_work(session_factory(engine)) as session:
+        owner = await f.make_user(session, role=UserRole.operator)
+        ctx = cli_context(session, SETTINGS)
+        made = [
+            await service.create(
+                ctx,
+                ScheduleCreate.model_validate(
+                    schedule_body(target.template_id, cron="0 * * * *", timezone="UTC")
+                ),
+                owner_id=owner.id,
+            )
+            for _ in range(count)
+        ]
+    return [s.id for s in made], max(s.next_run_at for s in made if s.next_run_at is not None)
+
+
 async def test_two_firers_racing_over_one_database_fire_each_due_time_once(
-    client: httpx.AsyncClient, operator: Person, engine: AsyncEngine, target: Target
+    scratch_engine: AsyncEngine,
 ) -> None:
-    made = [await create(client, operator, target.template_id) for _ in range(12)]
-    ids = [schedule_id for schedule_id, _ in made]
-    now = max(due for _, due in made)
+    engine = scratch_engine
+    ids, now = await many(engine, 12)
     other = create_engine(settings_for(engine.url.render_as_string(hide_password=False)))
     try:
         results = await asyncio.gather(
@@ -305,11 +328,11 @@ asyncio.run(main())
 
 
 async def test_two_server_processes_fire_each_due_time_once(
-    client: httpx.AsyncClient, operator: Person, engine: AsyncEngine, target: Target, tmp_path: Path
+    scratch_engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    made = [await create(client, operator, target.template_id) for _ in range(30)]
-    ids = [schedule_id for schedule_id, _ in made]
-    now = max(due for _, due in made).isoformat()
+    engine = scratch_engine
+    ids, due = await many(engine, 30)
+    now = due.isoformat()
     env = clean_env(
         database_url=engine.url.render_as_string(hide_password=False),
         encryption_keys=ENCRYPTION_KEY,
