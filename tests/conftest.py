@@ -115,10 +115,11 @@ async def scratch_engine(backend: str, sqlite_dir: Path) -> AsyncIterator[AsyncE
 
 
 @pytest.fixture(scope="session")
-def shared_app(engine: AsyncEngine) -> FastAPI:
+def shared_app(engine: AsyncEngine, tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
     """One app per backend and worker: building one costs 0.17 s, and most tests only talk
-    to it."""
-    return build_app(engine)
+    to it. Playbooks it registers are written under the test run's temporary directory,
+    never the working directory."""
+    return build_app(engine, playbook_root=tmp_path_factory.mktemp("playbooks"))
 
 
 @pytest.fixture

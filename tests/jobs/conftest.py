@@ -108,6 +108,8 @@ def lab_settings(work_dir: Path) -> dict[str, Any]:
         "job_work_dir": work_dir / "jobs",
         "job_poll_seconds": 0.1,
         "job_heartbeat_seconds": 1,
+        # Schedules other tests left in the shared database are not this lab's to fire.
+        "schedule_poll_seconds": 0,
     }
 
 

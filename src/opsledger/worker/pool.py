@@ -19,6 +19,7 @@ from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs import dispatch, lifecycle
 from opsledger.kit.periodic import Periodic
 from opsledger.ops import retention
+from opsledger.schedules import firing
 from opsledger.security.context import system_context, worker_name
 from opsledger.worker.execution import run_job, settle_runs
 from opsledger.worker.runner import sweep
@@ -26,7 +27,7 @@ from opsledger.worker.runner import sweep
 log = logging.getLogger(__name__)
 
 # What the domains ask to have repeated; a new one is added here.
-PERIODIC: tuple[Periodic, ...] = (retention.PERIODIC,)
+PERIODIC: tuple[Periodic, ...] = (retention.PERIODIC, firing.PERIODIC)
 
 
 class JobPool:
