@@ -138,7 +138,7 @@ async def test_a_viewer_sees_no_write_buttons_and_a_forged_cancel_is_refused(
     job = await make_job_of(engine, status="running")
     await sign_in(browser, viewer)
 
-    listing = await browser.get("/jobs")
+    listing = await browser.get("/jobs", params={"host_id": job.host_id})
     page = await browser.get(f"/jobs/{job.id}")
     forged = await browser.post(
         f"/jobs/{job.id}/cancel", data={"csrf_token": form_token(page.text)}
