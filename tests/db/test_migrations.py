@@ -51,6 +51,10 @@ EXPECTED_TABLES = {
     "host_locks",
     "schedules",
     "schedule_fires",
+    "notification_channels",
+    "notification_rules",
+    "notification_deliveries",
+    "notification_attempts",
 }
 
 

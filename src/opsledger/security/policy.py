@@ -38,6 +38,9 @@ ADMINISTRATION = frozenset(
         "credentials:write",
         "audit:read",
         "hosts:purge",
+        # Channels hold signing secrets and reach outside: admins only.
+        "notifications:read",
+        "notifications:write",
     }
 )
 ADMIN = OPERATOR | CODE | ADMINISTRATION
