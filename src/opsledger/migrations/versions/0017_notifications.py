@@ -175,12 +175,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_notification_attempts_delivery_id_id"), "notification_attempts")
-    op.drop_table("notification_attempts")
-    for index in ("status_next_attempt_at", "rule_id", "channel_id_id"):
-        op.drop_index(op.f(f"ix_notification_deliveries_{index}"), "notification_deliveries")
-    op.drop_table("notification_deliveries")
-    for index in ("template_id", "event_enabled", "channel_id"):
-        op.drop_index(op.f(f"ix_notification_rules_{index}"), "notification_rules")
-    op.drop_table("notification_rules")
-    op.drop_table("notification_channels")
+    # Each table's indexes go with it (MariaDB refuses to drop one a foreign key uses).
+    for table in (
+        "notification_attempts",
+        "notification_deliveries",
+        "notification_rules",
+        "notification_channels",
+    ):
+        op.drop_table(table)
