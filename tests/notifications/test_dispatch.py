@@ -226,3 +226,18 @@ async def test_deliveries_are_listed_newest_first_a_page_at_a_time(lab: Lab) -> 
     assert [each["text"] for each in rest.json()["items"]] == ["Alert firing (critical): alert 0"]
     assert rest.json()["next_cursor"] is None
     assert uuid.UUID(body["items"][0]["uuid"])
+
+
+async def test_metrics_count_attempts_by_kind_and_outcome_and_show_the_outbox(lab: Lab) -> None:
+    environment = f.unique("env")
+    hook = await lab.channel("webhook")
+    await lab.rule(hook, "alert.firing", environment=environment)
+    lab.receiver.statuses = [500]
+    await fire_alert(lab, environment)
+    before = await lab.client.get("http://opsledger.test/metrics")
+    assert 'opsledger_notification_outbox{status="pending"}' in before.text
+    assert "opsledger_notification_oldest_pending_seconds" in before.text
+    await lab.deliver_until(lambda: settled(lab, hook, "delivered"))
+    after = (await lab.client.get("http://opsledger.test/metrics")).text
+    assert 'opsledger_notification_attempts_total{kind="webhook",outcome="retry"}' in after
+    assert 'opsledger_notification_attempts_total{kind="webhook",outcome="delivered"}' in after

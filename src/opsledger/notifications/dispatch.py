@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from opsledger.config import Settings
 from opsledger.db.base import utcnow
 from opsledger.db.session import session_factory, unit_of_work
+from opsledger.kit.metrics import NOTIFICATION_ATTEMPTS
 from opsledger.kit.periodic import Periodic
 from opsledger.notifications import repository, senders
 from opsledger.notifications.models import (
@@ -91,6 +92,10 @@ async def deliver_due(
     async with senders.client(settings) as http:
         results = await asyncio.gather(*(send(each) for each in claimed))
     await _record(sessions, settings, list(zip(claimed, results, strict=True)))
+    for each, sent in zip(claimed, results, strict=True):
+        status = outcome(settings, each, sent, now)["status"]
+        label = "retry" if status is DeliveryStatus.pending else status.value
+        NOTIFICATION_ATTEMPTS.labels(channels[each.channel_id].kind.value, label).inc()
     return won
 
 

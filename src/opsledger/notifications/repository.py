@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.alerts.models import AlertSeverity
@@ -185,3 +185,20 @@ async def settle(
 async def add_attempts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
         await session.execute(insert(NotificationAttempt), rows)
+
+
+async def outbox(session: AsyncSession) -> tuple[dict[str, int], datetime | None]:
+    """Deliveries not yet sent by status, and when the oldest of them was written."""
+    waiting = (DeliveryStatus.pending, DeliveryStatus.sending)
+    statement = (
+        select(
+            NotificationDelivery.status,
+            func.count(),
+            func.min(NotificationDelivery.created_at),
+        )
+        .where(NotificationDelivery.status.in_(waiting))
+        .group_by(NotificationDelivery.status)
+    )
+    rows = list(await session.execute(statement))
+    oldest = min((row[2] for row in rows if row[2] is not None), default=None)
+    return {str(row[0]): int(row[1]) for row in rows}, oldest

@@ -4,7 +4,10 @@ delivery may be sent again."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.audit import changes
 from opsledger.audit import service as audit
@@ -210,3 +213,8 @@ async def retry(ctx: Ctx, delivery_id: int) -> NotificationDelivery:
         values,
         action="retry",
     )
+
+
+async def outbox(session: AsyncSession) -> tuple[dict[str, int], datetime | None]:
+    """For the metrics: deliveries waiting by status, and the oldest one's creation."""
+    return await repository.outbox(session)
