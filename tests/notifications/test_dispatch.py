@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.alerts import service as alerts
 from opsledger.alerts.schemas import AlertCreate
+from opsledger.db.base import utcnow
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.notifications import dispatch
+from opsledger.models import NotificationDelivery
+from opsledger.notifications import dispatch, repository
 from opsledger.worker.pool import PERIODIC
 from tests import factories as f
 from tests.api import audit_trail
@@ -241,3 +245,33 @@ async def test_metrics_count_attempts_by_kind_and_outcome_and_show_the_outbox(la
     after = (await lab.client.get("http://opsledger.test/metrics")).text
     assert 'opsledger_notification_attempts_total{kind="webhook",outcome="retry"}' in after
     assert 'opsledger_notification_attempts_total{kind="webhook",outcome="delivered"}' in after
+
+
+async def test_a_claim_holds_until_it_runs_out_then_another_dispatcher_sends_it(
+    lab: Lab,
+) -> None:
+    """A dispatcher that died mid-send leaves its claim: nobody sends the delivery while
+    the claim holds, and once it ran out another sends it, with the same key."""
+    environment = f.unique("env")
+    hook = await lab.channel("webhook")
+    await lab.rule(hook, "alert.firing", environment=environment)
+    await fire_alert(lab, environment)
+    [waiting] = await lab.deliveries(hook)
+    now = utcnow()
+    async with unit_of_work(session_factory(lab.engine)) as session:
+        claimed = await repository.claim(session, waiting["id"], 0, now, now + timedelta(minutes=5))
+        assert claimed
+    await lab.deliver()
+    assert lab.receiver.at(hook["path"]) == []
+    async with unit_of_work(session_factory(lab.engine)) as session:  # the claim runs out
+        await session.execute(
+            update(NotificationDelivery)
+            .where(NotificationDelivery.id == waiting["id"])
+            .values(claimed_until=now - timedelta(seconds=1))
+        )
+    await lab.deliver_until(lambda: settled(lab, hook, "delivered"))
+    sent = await delivery(lab, hook)
+    assert sent["attempts"] == 2  # the lost one counts
+    assert [attempt["number"] for attempt in sent["attempt_log"]] == [2]
+    [received] = lab.receiver.at(hook["path"])
+    assert received.headers["idempotency-key"] == waiting["uuid"]
