@@ -29,6 +29,10 @@ from opsledger.models import (
     JobTask,
     JobTemplate,
     MonitoringAlert,
+    NotificationAttempt,
+    NotificationChannel,
+    NotificationDelivery,
+    NotificationRule,
     Playbook,
     Run,
     Schedule,
@@ -156,7 +160,7 @@ async def make_trigger(session: AsyncSession, **fields: Any) -> Trigger:
     return await add(session, Trigger(**(defaults | fields)))
 
 
-async def make_delivery(session: AsyncSession, **fields: Any) -> TriggerDelivery:
+async def make_trigger_delivery(session: AsyncSession, **fields: Any) -> TriggerDelivery:
     if "trigger_id" not in fields:
         fields["trigger_id"] = (await make_trigger(session)).id
     defaults = {
@@ -253,3 +257,33 @@ async def make_audit_row(session: AsyncSession, **fields: Any) -> AuditLog:
         "hash": digest,
     }
     return await add(session, AuditLog(**(defaults | fields)))
+
+
+async def make_channel(session: AsyncSession, **fields: Any) -> NotificationChannel:
+    defaults = {"name": unique("channel"), "kind": "webhook", "url": "https://hooks.example/x"}
+    return await add(session, NotificationChannel(**(defaults | fields)))
+
+
+async def make_rule(session: AsyncSession, **fields: Any) -> NotificationRule:
+    if "channel_id" not in fields:
+        fields["channel_id"] = (await make_channel(session)).id
+    return await add(session, NotificationRule(**({"event": "job.failed"} | fields)))
+
+
+async def make_delivery(session: AsyncSession, **fields: Any) -> NotificationDelivery:
+    if "channel_id" not in fields:
+        fields["channel_id"] = (await make_channel(session)).id
+    defaults = {
+        "event": "job.failed",
+        "payload": {},
+        "tries_left": 1,
+        "next_attempt_at": datetime.now(UTC),
+    }
+    return await add(session, NotificationDelivery(**(defaults | fields)))
+
+
+async def make_attempt(session: AsyncSession, **fields: Any) -> NotificationAttempt:
+    if "delivery_id" not in fields:
+        fields["delivery_id"] = (await make_delivery(session)).id
+    defaults = {"number": 1, "ok": True, "duration_ms": 1}
+    return await add(session, NotificationAttempt(**(defaults | fields)))

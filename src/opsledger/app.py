@@ -34,6 +34,7 @@ from opsledger.kit.limits import RequestLimits
 from opsledger.kit.metrics import POOLS, MetricsMiddleware
 from opsledger.kit.request_ids import RequestIdMiddleware
 from opsledger.kit.security_headers import SecurityHeadersMiddleware, allowing_inline_scripts
+from opsledger.notifications.endpoints import routers as notification_routers
 from opsledger.ops.probes import router as ops_router
 from opsledger.playbooks.endpoints import router as playbooks_router
 from opsledger.runs.endpoints import router as runs_router
@@ -89,6 +90,7 @@ def api_router() -> APIRouter:
         runs_router,
         tickets_router,
         alerts_router,
+        *notification_routers,
         stats_router,
     )
     for router in routers:

@@ -39,6 +39,14 @@ class JobBackend(StrEnum):
     celery = "celery"
 
 
+class SmtpSecurity(StrEnum):
+    """How notification mail reaches the SMTP server."""
+
+    starttls = "starttls"  # plain connection upgraded by STARTTLS (port 587)
+    tls = "tls"  # TLS from the first byte (port 465)
+    none = "none"  # no encryption: a relay on the same machine only
+
+
 class JobSandbox(StrEnum):
     """How a playbook's process is confined (README, "The job sandbox")."""
 
@@ -161,6 +169,28 @@ class Settings(BaseSettings):
     # due time may be found before it counts as missed (the schedule's missed policy).
     schedule_poll_seconds: float = Field(5.0, ge=0)
     schedule_missed_after_seconds: float = Field(300.0, gt=0)
+
+    # Notifications. Webhook and Slack URLs may not reach loopback, private or link-local
+    # addresses (cloud metadata) unless this allows them: a lab, the tests.
+    notify_allow_private: bool = False
+    # How often each server process sends due deliveries (0: never), how many one pass
+    # claims, and how long one send may take.
+    notify_poll_seconds: float = Field(1.0, ge=0)
+    notify_batch: int = Field(100, ge=1, le=1000)
+    notify_timeout_seconds: float = Field(10.0, gt=0)
+    # Sends per delivery before it is dead, and the backoff between them: base * 2^n,
+    # at most max, each with jitter (a random half of it taken off).
+    notify_max_attempts: int = Field(8, ge=1, le=100)
+    notify_retry_base_seconds: float = Field(30.0, gt=0)
+    notify_retry_max_seconds: float = Field(3600.0, gt=0)
+    # The console's address as people reach it, for the links in messages.
+    public_url: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_security: SmtpSecurity = SmtpSecurity.starttls
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "opsledger@localhost"
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)

@@ -17,6 +17,12 @@ from opsledger.host_roles.models import HostRole
 from opsledger.hosts.models import Host
 from opsledger.infrastructure.models import Infrastructure
 from opsledger.jobs.models import HostLock, Job, JobLog, JobTask
+from opsledger.notifications.models import (
+    NotificationAttempt,
+    NotificationChannel,
+    NotificationDelivery,
+    NotificationRule,
+)
 from opsledger.playbooks.models import Playbook
 from opsledger.runs.models import Run
 from opsledger.schedules.models import Schedule, ScheduleFire
@@ -49,6 +55,10 @@ __all__ = [
     "JobTask",
     "JobTemplate",
     "MonitoringAlert",
+    "NotificationAttempt",
+    "NotificationChannel",
+    "NotificationDelivery",
+    "NotificationRule",
     "Playbook",
     "RevokedToken",
     "Run",

@@ -28,6 +28,9 @@ from opsledger.models import (
     JobTask,
     JobTemplate,
     MonitoringAlert,
+    NotificationAttempt,
+    NotificationDelivery,
+    NotificationRule,
     Run,
     Schedule,
     ScheduleFire,
@@ -108,13 +111,43 @@ RULES = [
         TriggerDelivery.trigger_id,
         "CASCADE",
         f.make_trigger,
-        lambda s, t: f.make_delivery(s, trigger_id=t.id),
+        lambda s, t: f.make_trigger_delivery(s, trigger_id=t.id),
     ),
     Rule(
         TriggerDelivery.run_id,
         "SET NULL",
         f.make_run,
-        lambda s, r: f.make_delivery(s, run_id=r.id),
+        lambda s, r: f.make_trigger_delivery(s, run_id=r.id),
+    ),
+    Rule(
+        NotificationRule.channel_id,
+        "CASCADE",
+        f.make_channel,
+        lambda s, c: f.make_rule(s, channel_id=c.id),
+    ),
+    Rule(
+        NotificationRule.template_id,
+        "CASCADE",
+        f.make_template,
+        lambda s, t: f.make_rule(s, template_id=t.id),
+    ),
+    Rule(
+        NotificationDelivery.channel_id,
+        "CASCADE",
+        f.make_channel,
+        lambda s, c: f.make_delivery(s, channel_id=c.id),
+    ),
+    Rule(
+        NotificationDelivery.rule_id,
+        "SET NULL",
+        f.make_rule,
+        lambda s, r: f.make_delivery(s, rule_id=r.id),
+    ),
+    Rule(
+        NotificationAttempt.delivery_id,
+        "CASCADE",
+        f.make_delivery,
+        lambda s, d: f.make_attempt(s, delivery_id=d.id),
     ),
     Rule(DeploymentReplica.deployment_id, "CASCADE", f.make_deployment, f.make_replica),
     Rule(DeploymentResource.deployment_id, "CASCADE", f.make_deployment, f.make_resources),
@@ -252,6 +285,7 @@ UNIQUE_VALUES = [
     pytest.param(f.make_schedule, "name", id="schedules.name"),
     pytest.param(f.make_window, "name", id="freeze_windows.name"),
     pytest.param(f.make_trigger, "name", id="triggers.name"),
+    pytest.param(f.make_channel, "name", id="notification_channels.name"),
 ]
 
 

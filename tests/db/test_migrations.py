@@ -54,6 +54,10 @@ EXPECTED_TABLES = {
     "freeze_windows",
     "triggers",
     "trigger_deliveries",
+    "notification_channels",
+    "notification_rules",
+    "notification_deliveries",
+    "notification_attempts",
 }
 
 

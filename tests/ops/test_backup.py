@@ -77,7 +77,7 @@ async def source(tmp_path: Path, source_root: Path) -> AsyncIterator[AsyncEngine
         role = await f.make_role(session, variables={"b": [1, 2], "a": {"nested": True}})
         host = await f.make_host(session, host_role_id=role.id, tags={"rack": "r1"})
         await f.make_credential(session, host, value=KEY_MATERIAL)
-        await f.make_template(session, playbook_id=playbooks[-1].id)
+        template = await f.make_template(session, playbook_id=playbooks[-1].id)
         run = await f.make_run(session, playbook_id=playbooks[-1].id, user_id=user.id)
         job = await f.make_job(
             session,
@@ -97,6 +97,10 @@ async def source(tmp_path: Path, source_root: Path) -> AsyncIterator[AsyncEngine
         await f.make_resources(session, deployment, cpu_cores=1.5)
         await f.make_history(session, deployment)
         await f.make_alert(session)
+        schedule = await f.make_schedule(session, template_id=template.id, user_id=user.id)
+        await f.make_fire(session, schedule_id=schedule.id, run_id=run.id)
+        await f.make_attempt(session)  # its delivery, its channel
+        await f.make_rule(session)
         session.add(RevokedToken(token_id="a" * 32, expires_at=utcnow() + timedelta(hours=1)))
         for n in range(3):
             await audit.record(cli_context(session, settings_for("sqlite://")), "made", "x", n)

@@ -42,6 +42,8 @@ async def fill(engine: AsyncEngine) -> None:
         await f.make_infrastructure(session)
         await f.make_run(session, secret_vars='{"token": "r"}')  # a secret prompt's value
         await f.make_run(session)
+        await f.make_schedule(session, secret_prompts='{"token": "s"}')
+        await f.make_channel(session, secret="signing-secret")  # and its URL
 
 
 async def raw(engine: AsyncEngine) -> list[str]:
@@ -81,7 +83,10 @@ async def test_rotation_moves_every_value_to_the_new_key(scratch_engine: AsyncEn
     assert first.rotated == {
         "credentials.value": 5,
         "infrastructure.secret_config": 1,
+        "notification_channels.secret": 1,
+        "notification_channels.url": 1,
         "runs.secret_vars": 1,
+        "schedules.secret_prompts": 1,
         "secrets.value": 5,
     }
     assert first.examined == first.rotated

@@ -14,6 +14,7 @@ from opsledger.deployments import repository as deployments
 from opsledger.hosts import repository as hosts
 from opsledger.kit.errors import ValidationFailed, found
 from opsledger.kit.pagination import Rows
+from opsledger.notifications import events, outbox
 from opsledger.security.context import Ctx
 
 RESOURCE = "alert"
@@ -38,7 +39,8 @@ async def page(
 async def raise_alert(ctx: Ctx, body: AlertCreate) -> tuple[MonitoringAlert, bool]:
     """The alert and whether it is new (False: an open alert with its fingerprint was
     updated instead)."""
-    if body.host_id and await hosts.get(ctx.session, body.host_id) is None:
+    host = await hosts.get(ctx.session, body.host_id) if body.host_id else None
+    if body.host_id and host is None:
         raise ValidationFailed(f"host {body.host_id} does not exist")
     if body.deployment_id and await deployments.get(ctx.session, body.deployment_id, None) is None:
         raise ValidationFailed(f"deployment {body.deployment_id} does not exist")
@@ -49,7 +51,9 @@ async def raise_alert(ctx: Ctx, body: AlertCreate) -> tuple[MonitoringAlert, boo
     if existing is not None:
         updated = {k: v for k, v in fields.items() if v is not None and k != "fingerprint"}
         return await changes.update(ctx, RESOURCE, existing, updated), False
-    return await changes.create(ctx, RESOURCE, MonitoringAlert(**fields)), True
+    alert = await changes.create(ctx, RESOURCE, MonitoringAlert(**fields))
+    await outbox.enqueue(ctx, events.alert(alert, host.environment if host else None))
+    return alert, True
 
 
 async def _move(
@@ -69,7 +73,11 @@ async def acknowledge(ctx: Ctx, alert_id: int) -> MonitoringAlert:
 
 async def resolve(ctx: Ctx, alert_id: int) -> MonitoringAlert:
     now = utcnow()
-    return await _move(ctx, alert_id, AlertStatus.resolved, {"resolved_at": now, "updated_at": now})
+    values = {"resolved_at": now, "updated_at": now}
+    alert = await _move(ctx, alert_id, AlertStatus.resolved, values)
+    host = await hosts.get(ctx.session, alert.host_id) if alert.host_id else None
+    await outbox.enqueue(ctx, events.alert(alert, host.environment if host else None))
+    return alert
 
 
 SEVERITIES = {severity.value for severity in AlertSeverity}

@@ -33,6 +33,7 @@ from opsledger.jobs.plans import Options, Outcome, Plan, Target
 from opsledger.kit.errors import Conflict, ValidationFailed, found
 from opsledger.kit.metrics import JOB_DURATION
 from opsledger.kit.schemas import reserved_names
+from opsledger.notifications import events, outbox
 from opsledger.security.context import Ctx
 from opsledger.tickets import service as tickets
 
@@ -105,6 +106,8 @@ async def claim(ctx: Ctx, job_id: int) -> Claim | None:
         await changes.transition(
             ctx, RESOURCE, each, JOB_TRANSITIONS, JobStatus.running, values, action="start"
         )
+        if each.run_id is None:  # a run's jobs: the run tells (run.started)
+            await outbox.enqueue(ctx, events.job(each, "started"))
     for refused_id, reason in refused.items():
         await refuse(ctx, refused_id, reason)
     return Claim(plan, tuple(refused))
@@ -243,13 +246,16 @@ async def end(
 
 
 async def settle(ctx: Ctx, job: Job) -> None:
-    """What every end of a job brings besides its audit row, in its transaction: a ticket
-    when it failed (a job of a run: the run opens one for all its hosts), and the host's
-    status when the job was provisioning it."""
+    """What every end of a job brings besides its audit row, in its transaction: its
+    notifications and a ticket when it failed (a job of a run: the run tells, and opens
+    one ticket for all its hosts), and the host's status when the job was provisioning it."""
+    ended = events.ENDED.get(job.status) if job.run_id is None else None
     ticket = job.status is JobStatus.failed and job.run_id is None
-    if not ticket and not job.provisions_host:
+    if ended is None and not job.provisions_host:
         return
     loaded = found(await repository.for_run(ctx.session, job.id), f"job {job.id} does not exist")
+    if ended is not None:
+        await outbox.enqueue(ctx, events.job(loaded, ended))
     if ticket:
         await tickets.open_for_failed_job(
             ctx,

@@ -48,6 +48,19 @@ AUDIT_ROWS = Counter(
     "opsledger_audit_rows_written",
     "Audit rows appended (counted when written, before their transaction commits).",
 )
+NOTIFICATION_ATTEMPTS = Counter(
+    "opsledger_notification_attempts",
+    "Attempts to send a notification, by channel kind and what came of the delivery "
+    "(delivered, retry, dead).",
+    ["kind", "outcome"],
+)
+NOTIFICATION_OUTBOX = Gauge(
+    "opsledger_notification_outbox", "Deliveries not yet sent, by status.", ["status"]
+)
+NOTIFICATION_OLDEST = Gauge(
+    "opsledger_notification_oldest_pending_seconds",
+    "Age of the oldest delivery not yet sent (0 when none waits).",
+)
 
 UNMATCHED = "unmatched"
 

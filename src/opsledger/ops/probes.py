@@ -14,13 +14,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from opsledger import migrations
 from opsledger.config import JobBackend, Settings
+from opsledger.db.base import utcnow
 from opsledger.db.dependencies import PrimaryReadSession, ReadSession, database_of
 from opsledger.db.engine import sqlite_file
 from opsledger.db.session import unit_of_work
 from opsledger.jobs import broker
 from opsledger.jobs.models import JobStatus
 from opsledger.kit.errors import ServiceUnavailable, problem_responses
-from opsledger.kit.metrics import JOBS
+from opsledger.kit.metrics import JOBS, NOTIFICATION_OLDEST, NOTIFICATION_OUTBOX
+from opsledger.notifications import service as notifications
+from opsledger.notifications.models import DeliveryStatus
 from opsledger.stats import service as stats
 
 router = APIRouter(tags=["operations"])
@@ -101,8 +104,13 @@ async def _write_problems(request: Request) -> list[str]:
     "/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}}
 )
 async def metrics(session: ReadSession) -> Response:
-    """Prometheus text format. Jobs by status are counted at scrape time."""
+    """Prometheus text format. Jobs by status and the notification outbox are counted at
+    scrape time."""
     counts = await stats.jobs_by_status(session)
     for status in JobStatus:
         JOBS.labels(status.value).set(counts.get(status.value, 0))
+    waiting, oldest = await notifications.outbox(session)
+    for state in (DeliveryStatus.pending, DeliveryStatus.sending):
+        NOTIFICATION_OUTBOX.labels(state.value).set(waiting.get(state.value, 0))
+    NOTIFICATION_OLDEST.set((utcnow() - oldest).total_seconds() if oldest else 0)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -22,6 +22,8 @@ from opsledger.jobs import service as jobs
 from opsledger.jobs.models import Job, JobStatus, JobTask
 from opsledger.kit.errors import Conflict, ValidationFailed, found
 from opsledger.kit.pagination import Rows
+from opsledger.notifications import events, outbox
+from opsledger.playbooks import repository as playbooks
 from opsledger.runs import repository
 from opsledger.runs.models import Run
 from opsledger.runs.schemas import RelaunchHosts, RunCreate
@@ -224,6 +226,7 @@ async def started(ctx: Ctx, run_id: int) -> None:
             await changes.transition(ctx, RESOURCE, run, RUN_TRANSITIONS, JobStatus.running, values)
         except Conflict:
             return  # another batch's worker moved it first, or it was cancelled
+        await _notify(ctx, run, "started", await repository.jobs(ctx.session, run_id))
 
 
 async def progress(ctx: Ctx, run_id: int) -> int | None:
@@ -255,9 +258,16 @@ async def progress(ctx: Ctx, run_id: int) -> int | None:
     status = JobStatus.failed if over else JobStatus.success
     values = {"completed_at": utcnow(), "reason": reason}
     await changes.transition(ctx, RESOURCE, run, RUN_TRANSITIONS, status, values, action="finish")
+    await _notify(ctx, run, events.ENDED[status], run_jobs)
     if status is JobStatus.failed:
         await _open_ticket(ctx, run, failed)
     return None
+
+
+async def _notify(ctx: Ctx, run: Run, what: str, run_jobs: list[Job]) -> None:
+    playbook = await playbooks.get(ctx.session, run.playbook_id)
+    name = playbook.name if playbook is not None else f"playbook {run.playbook_id}"
+    await outbox.enqueue(ctx, events.run(run, what, name, run_jobs))
 
 
 async def _open_ticket(ctx: Ctx, run: Run, failed: list[Job]) -> None:

@@ -42,6 +42,9 @@ ADMINISTRATION = frozenset(
         "hosts:purge",
         # Whether launches stop: an admin's call (an admin also overrides one, audited).
         "freeze_windows:write",
+        # Channels hold signing secrets and reach outside: admins only.
+        "notifications:read",
+        "notifications:write",
     }
 )
 ADMIN = OPERATOR | CODE | ADMINISTRATION

@@ -11,6 +11,7 @@ from opsledger.db.base import utcnow
 from opsledger.jobs import repository as jobs
 from opsledger.kit.errors import ValidationFailed, found
 from opsledger.kit.pagination import Rows
+from opsledger.notifications import events, outbox
 from opsledger.security.context import Ctx
 from opsledger.tickets import repository
 from opsledger.tickets.models import Ticket, TicketPriority, TicketStatus
@@ -60,8 +61,10 @@ async def open_ticket(
     priority: TicketPriority,
     created_by: int,
 ) -> Ticket:
-    """Open a ticket on a job with the SLA's due date."""
-    if await jobs.get(ctx.session, job_id) is None:
+    """Open a ticket on a job with the SLA's due date; its notifications are routed by
+    its priority, the job's host environment and its run's template."""
+    job = await jobs.for_run(ctx.session, job_id)
+    if job is None:
         raise ValidationFailed(f"job {job_id} does not exist")
     now = utcnow()
     ticket = Ticket(
@@ -74,7 +77,10 @@ async def open_ticket(
         created_at=now,
         updated_at=now,
     )
-    return await changes.create(ctx, RESOURCE, ticket)
+    await changes.create(ctx, RESOURCE, ticket)
+    template_id = job.run.template_id if job.run is not None else None
+    await outbox.enqueue(ctx, events.ticket(ticket, job.host.environment, template_id))
+    return ticket
 
 
 async def create(ctx: Ctx, body: TicketCreate) -> Ticket:

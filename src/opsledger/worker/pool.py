@@ -18,6 +18,7 @@ from opsledger.db.engine import reader
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs import dispatch, lifecycle
 from opsledger.kit.periodic import Periodic
+from opsledger.notifications import dispatch as notifications
 from opsledger.ops import retention
 from opsledger.schedules import firing
 from opsledger.security.context import system_context, worker_name
@@ -27,7 +28,7 @@ from opsledger.worker.runner import sweep
 log = logging.getLogger(__name__)
 
 # What the domains ask to have repeated; a new one is added here.
-PERIODIC: tuple[Periodic, ...] = (retention.PERIODIC, firing.PERIODIC)
+PERIODIC: tuple[Periodic, ...] = (retention.PERIODIC, firing.PERIODIC, notifications.PERIODIC)
 
 
 class JobPool:

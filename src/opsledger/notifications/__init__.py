@@ -1,0 +1,1 @@
+"""Notifications: channels, the rules that route events to them, and the outbox of deliveries."""

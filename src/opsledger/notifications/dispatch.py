@@ -1,0 +1,146 @@
+"""The dispatcher: each server process's runtime repeats ``deliver_due``, which claims due
+deliveries by compare-and-set (of several processes exactly one claims each), sends them
+concurrently, each bounded in time, and records every attempt. A failed send is retried
+with exponential backoff and jitter until its attempts run out, then it is dead.
+
+A process that dies mid-send leaves its claims to run out; another then sends them
+again, with the same Idempotency-Key, which receivers use to drop the repeat."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from opsledger.config import Settings
+from opsledger.db.base import utcnow
+from opsledger.db.session import session_factory, unit_of_work
+from opsledger.kit.metrics import NOTIFICATION_ATTEMPTS
+from opsledger.kit.periodic import Periodic
+from opsledger.notifications import repository, senders
+from opsledger.notifications.models import (
+    DeliveryStatus,
+    NotificationDelivery,
+)
+
+log = logging.getLogger(__name__)
+
+# Sends one process has in flight at once.
+CONCURRENCY = 20
+
+
+def backoff(settings: Settings, attempts: int) -> float:
+    """Seconds before the next attempt after ``attempts`` failed ones: base * 2^(n-1), at
+    most the maximum, less a random part of up to half (so a receiver that was down is not
+    met by every delivery at the same instant)."""
+    doubled = settings.notify_retry_base_seconds * 2.0 ** min(attempts - 1, 64)
+    ceiling = min(doubled, settings.notify_retry_max_seconds)
+    return ceiling * (1 - secrets.randbelow(500) / 1000)
+
+
+def lease(settings: Settings) -> float:
+    """How long a claim holds: every send of a full pass, one after another, and a margin."""
+    rounds = -(-settings.notify_batch // CONCURRENCY)
+    return settings.notify_timeout_seconds * rounds + 30
+
+
+def outcome(
+    settings: Settings, delivery: NotificationDelivery, sent: senders.Sent, now: datetime
+) -> dict[str, Any]:
+    """The delivery's columns after an attempt went as ``sent`` did."""
+    values: dict[str, Any] = {"response_status": sent.response_status, "last_error": sent.error}
+    if sent.ok:
+        return values | {"status": DeliveryStatus.delivered, "delivered_at": now}
+    if delivery.tries_left <= 0:
+        return values | {"status": DeliveryStatus.dead}
+    retry_at = now + timedelta(seconds=backoff(settings, delivery.attempts))
+    return values | {"status": DeliveryStatus.pending, "next_attempt_at": retry_at}
+
+
+async def deliver_due(
+    engine: AsyncEngine, settings: Settings, now: datetime | None = None
+) -> list[int]:
+    """Send what is due at ``now`` (up to ``notify_batch`` deliveries); the ids this
+    process claimed and sent (another may have claimed the rest)."""
+    now = now or utcnow()
+    sessions = session_factory(engine)
+    async with unit_of_work(sessions) as session:
+        due = await repository.due(session, now, settings.notify_batch)
+    if not due:
+        return []
+    until = now + timedelta(seconds=lease(settings))
+    async with unit_of_work(sessions) as session:
+        won = [
+            delivery_id
+            for delivery_id, attempts in sorted(due)
+            if await repository.claim(session, delivery_id, attempts, now, until)
+        ]
+        claimed = await repository.claimed(session, won)
+        channels = await repository.channels(session, {each.channel_id for each in claimed})
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def send(delivery: NotificationDelivery) -> senders.Sent:
+        message = senders.Message(str(delivery.uuid), delivery.event, delivery.payload)
+        async with gate:
+            return await senders.send(channels[delivery.channel_id], message, settings, http)
+
+    async with senders.client(settings) as http:
+        results = await asyncio.gather(*(send(each) for each in claimed))
+    await _record(sessions, settings, list(zip(claimed, results, strict=True)))
+    for each, sent in zip(claimed, results, strict=True):
+        status = outcome(settings, each, sent, now)["status"]
+        label = "retry" if status is DeliveryStatus.pending else status.value
+        NOTIFICATION_ATTEMPTS.labels(channels[each.channel_id].kind.value, label).inc()
+    return won
+
+
+async def _record(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    results: list[tuple[NotificationDelivery, senders.Sent]],
+) -> None:
+    now = utcnow()
+    async with unit_of_work(sessions) as session:
+        await repository.add_attempts(
+            session,
+            [
+                {
+                    "delivery_id": delivery.id,
+                    "number": delivery.attempts,
+                    "ok": sent.ok,
+                    "response_status": sent.response_status,
+                    "reply": sent.reply,
+                    "error": sent.error,
+                    "duration_ms": sent.duration_ms,
+                    "created_at": now,
+                }
+                for delivery, sent in results
+            ],
+        )
+        for delivery, sent in results:
+            values = outcome(settings, delivery, sent, now)
+            if not await repository.settle(session, delivery.id, delivery.attempts, values):
+                log.warning("delivery %s was claimed by another dispatcher meanwhile", delivery.id)
+
+
+async def deliver_scheduled(engine: AsyncEngine, settings: Settings) -> list[int] | None:
+    """What each server process repeats; a failure is logged and the next pass retries
+    (an unsent delivery stays due, a claimed one comes back when its claim runs out)."""
+    try:
+        return await deliver_due(engine, settings)
+    except (SQLAlchemyError, OSError):
+        log.exception("sending notifications failed; the next pass tries again")
+        return None
+
+
+PERIODIC = Periodic(
+    "notifications",
+    every=lambda settings: settings.notify_poll_seconds,
+    first_delay=1.0,
+    run=deliver_scheduled,
+)

@@ -1,0 +1,66 @@
+"""The outbox: an event's deliveries, one per channel its rules route it to, written in
+the transaction of the change that caused the event. A commit keeps them whatever
+happens to the process next; a rollback takes them back before anything is sent."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+
+from opsledger.alerts.models import AlertSeverity
+from opsledger.db.base import utcnow
+from opsledger.notifications import repository
+from opsledger.notifications.events import Event
+from opsledger.security.context import Ctx
+from opsledger.tickets.models import TicketPriority
+
+PRIORITIES = list(TicketPriority)
+SEVERITIES = list(AlertSeverity)
+
+
+def payload(ctx: Ctx, event: Event) -> dict[str, Any]:
+    """The message as every channel kind renders it."""
+    base = (ctx.settings.public_url or "").rstrip("/")
+    return {
+        "text": event.text,
+        "subject": {"type": event.subject, "id": event.subject_id},
+        "link": f"{base}{event.path}" if base else None,
+        "occurred_at": utcnow().isoformat(),
+        "environments": sorted(event.environments),
+        "template_id": event.template_id,
+        "facts": to_jsonable_python(
+            {key: value for key, value in event.facts.items() if value is not None}
+        ),
+    }
+
+
+async def enqueue(ctx: Ctx, event: Event) -> int:
+    """Write the event's deliveries in the caller's transaction; how many. A channel two
+    rules route the event to gets one delivery (its oldest rule's)."""
+    meets = PRIORITIES[: PRIORITIES.index(event.priority) + 1] if event.priority else []
+    severe = SEVERITIES[: SEVERITIES.index(event.severity) + 1] if event.severity else []
+    routes = await repository.routes(
+        ctx.session, event.name, event.environments, event.template_id, meets, severe
+    )
+    first: dict[int, int] = {}
+    for rule_id, channel_id in routes:
+        first.setdefault(channel_id, rule_id)
+    now = utcnow()
+    body = payload(ctx, event) if first else {}
+    rows = [
+        {
+            "uuid": uuid.uuid4(),
+            "channel_id": channel_id,
+            "rule_id": rule_id,
+            "event": event.name.value,
+            "payload": body,
+            "tries_left": ctx.settings.notify_max_attempts,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for channel_id, rule_id in first.items()
+    ]
+    await repository.add_deliveries(ctx.session, rows)
+    return len(rows)

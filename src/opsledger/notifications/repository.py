@@ -1,0 +1,204 @@
+"""The only SQL for notification channels, rules, deliveries and attempts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opsledger.alerts.models import AlertSeverity
+from opsledger.db import queries
+from opsledger.kit.pagination import Rows
+from opsledger.notifications.models import (
+    DeliveryStatus,
+    NotificationAttempt,
+    NotificationChannel,
+    NotificationDelivery,
+    NotificationRule,
+)
+from opsledger.tickets.models import TicketPriority
+
+CHANNELS = queries.Catalogue(NotificationChannel, NotificationChannel.name)
+get_channel = CHANNELS.get
+channel_name_taken = CHANNELS.name_taken
+channels_page = CHANNELS.page
+
+
+async def get_rule(session: AsyncSession, rule_id: int) -> NotificationRule | None:
+    return await session.get(NotificationRule, rule_id)
+
+
+async def rules_page(
+    session: AsyncSession, filters: dict[str, Any], limit: int, after: int | None
+) -> Rows[NotificationRule]:
+    return await queries.page(session, NotificationRule, filters, limit, after)
+
+
+async def routes(
+    session: AsyncSession,
+    event: str,
+    environments: frozenset[str],
+    template_id: int | None,
+    priorities: Sequence[TicketPriority],
+    severities: Sequence[AlertSeverity],
+) -> list[tuple[int, int]]:
+    """(rule id, channel id) of every enabled rule of an enabled channel whose filters
+    the event passes, oldest rule first: one query whatever the number of rules.
+    ``priorities``/``severities``: the minimums the event's priority or severity meets."""
+    rule = NotificationRule
+    statement = (
+        select(rule.id, rule.channel_id)
+        .join(NotificationChannel, NotificationChannel.id == rule.channel_id)
+        .where(
+            rule.event == event,
+            rule.enabled.is_(True),
+            NotificationChannel.enabled.is_(True),
+            or_(rule.environment.is_(None), rule.environment.in_(sorted(environments))),
+            or_(rule.template_id.is_(None), rule.template_id == template_id),
+            or_(rule.min_priority.is_(None), rule.min_priority.in_(list(priorities))),
+            or_(rule.min_severity.is_(None), rule.min_severity.in_(list(severities))),
+        )
+        .order_by(rule.id)
+    )
+    return [(rule_id, channel_id) for rule_id, channel_id in await session.execute(statement)]
+
+
+async def add_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(NotificationDelivery), rows)
+
+
+async def get_delivery(session: AsyncSession, delivery_id: int) -> NotificationDelivery | None:
+    return await session.get(NotificationDelivery, delivery_id)
+
+
+async def deliveries_page(
+    session: AsyncSession, filters: dict[str, Any], limit: int, after: int | None
+) -> Rows[NotificationDelivery]:
+    statement = select(NotificationDelivery)
+    for name, value in filters.items():
+        statement = statement.where(getattr(NotificationDelivery, name) == value)
+    return await queries.keyset_page(
+        session, statement, NotificationDelivery.id, limit, after, newest_first=True
+    )
+
+
+async def attempts_of(session: AsyncSession, delivery_id: int) -> list[NotificationAttempt]:
+    statement = (
+        select(NotificationAttempt)
+        .where(NotificationAttempt.delivery_id == delivery_id)
+        .order_by(NotificationAttempt.id)
+    )
+    return list(await session.scalars(statement))
+
+
+async def due(session: AsyncSession, now: datetime, limit: int) -> list[tuple[int, int]]:
+    """(id, attempts) of deliveries to send now: pending ones whose time has come, and
+    ones whose claim ran out (their dispatcher died mid-send), of enabled channels,
+    oldest first."""
+    delivery = NotificationDelivery
+    statement = (
+        select(delivery.id, delivery.attempts)
+        .join(NotificationChannel, NotificationChannel.id == delivery.channel_id)
+        .where(
+            or_(
+                and_(delivery.status == DeliveryStatus.pending, delivery.next_attempt_at <= now),
+                and_(delivery.status == DeliveryStatus.sending, delivery.claimed_until < now),
+            ),
+            NotificationChannel.enabled.is_(True),
+        )
+        .order_by(delivery.next_attempt_at, delivery.id)
+        .limit(limit)
+    )
+    return [(row_id, attempts) for row_id, attempts in await session.execute(statement)]
+
+
+async def claim(
+    session: AsyncSession, delivery_id: int, attempts: int, now: datetime, until: datetime
+) -> bool:
+    """Compare-and-set on the attempt count read: of two dispatchers that saw the same
+    delivery due, exactly one moves it to ``sending`` (and counts the attempt)."""
+    delivery = NotificationDelivery
+    statement = (
+        update(delivery)
+        .where(
+            delivery.id == delivery_id,
+            delivery.attempts == attempts,
+            or_(
+                and_(delivery.status == DeliveryStatus.pending, delivery.next_attempt_at <= now),
+                and_(delivery.status == DeliveryStatus.sending, delivery.claimed_until < now),
+            ),
+        )
+        .values(
+            status=DeliveryStatus.sending,
+            claimed_until=until,
+            attempts=delivery.attempts + 1,
+            tries_left=delivery.tries_left - 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(statement)
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def claimed(session: AsyncSession, ids: list[int]) -> list[NotificationDelivery]:
+    return list(
+        await session.scalars(
+            select(NotificationDelivery)
+            .where(NotificationDelivery.id.in_(ids))
+            .order_by(NotificationDelivery.id)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+async def channels(session: AsyncSession, ids: set[int]) -> dict[int, NotificationChannel]:
+    rows = await session.scalars(
+        select(NotificationChannel).where(NotificationChannel.id.in_(sorted(ids)))
+    )
+    return {row.id: row for row in rows}
+
+
+async def settle(
+    session: AsyncSession, delivery_id: int, attempts: int, values: dict[str, Any]
+) -> bool:
+    """Record how the claimed attempt ``attempts`` ended, unless the claim was lost
+    meanwhile (it ran out and another dispatcher took the delivery)."""
+    delivery = NotificationDelivery
+    statement = (
+        update(delivery)
+        .where(
+            delivery.id == delivery_id,
+            delivery.status == DeliveryStatus.sending,
+            delivery.attempts == attempts,
+        )
+        .values(claimed_until=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(statement)
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def add_attempts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(NotificationAttempt), rows)
+
+
+async def outbox(session: AsyncSession) -> tuple[dict[str, int], datetime | None]:
+    """Deliveries not yet sent by status, and when the oldest of them was written."""
+    waiting = (DeliveryStatus.pending, DeliveryStatus.sending)
+    statement = (
+        select(
+            NotificationDelivery.status,
+            func.count(),
+            func.min(NotificationDelivery.created_at),
+        )
+        .where(NotificationDelivery.status.in_(waiting))
+        .group_by(NotificationDelivery.status)
+    )
+    rows = list(await session.execute(statement))
+    oldest = min((row[2] for row in rows if row[2] is not None), default=None)
+    return {str(row[0]): int(row[1]) for row in rows}, oldest
