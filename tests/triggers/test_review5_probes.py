@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.models import AuditLog, Run
+from opsledger.triggers.service import MAX_UNSIGNED
 from tests import factories as f
 from tests.api import Person
 from tests.triggers.test_triggers import (
@@ -181,6 +182,9 @@ async def test_refused_deliveries_do_not_grow_the_audit_trail_without_bound(
     async with engine.connect() as connection:
         after = await connection.scalar(select(func.count()).select_from(AuditLog))
     assert (after or 0) - (before or 0) < 50, f"{(after or 0) - (before or 0)} audit rows"
+    # Recorded (unaudited) up to the cap a minute, then answered alike and not kept.
+    recorded = await deliveries(client, operator, hook)
+    assert [d["status_code"] for d in recorded] == [401] * MAX_UNSIGNED
 
 
 async def test_a_signed_value_pydantic_refuses_is_a_recorded_422_not_a_500(
