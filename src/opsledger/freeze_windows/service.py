@@ -22,9 +22,11 @@ from opsledger.hosts.models import Host
 from opsledger.kit.errors import Conflict, Forbidden, ValidationFailed, found
 from opsledger.kit.pagination import Rows
 from opsledger.schedules import cron
+from opsledger.security import policy
 from opsledger.security.context import Ctx
 
 RESOURCE = "freeze_window"
+OVERRIDE = "freeze_windows:write"
 # Later times of a recurring window that begin before the current one ends extend it;
 # a window that never closes (``* * * * *`` for an hour) is followed this far.
 MAX_CHAINED = 1_000
@@ -151,8 +153,9 @@ async def guard(
     )
     if override_reason is None:
         raise Frozen(f"{said}; an admin may launch with override_reason")
-    if ctx.actor is None or not ctx.actor.is_admin:
-        raise Forbidden(f"{said}; only an admin may override it")
+    # Overriding is the windows' own admin action: an admin's key must be scoped to it too.
+    if ctx.actor is None or not policy.allows(ctx.actor.role, OVERRIDE, ctx.actor.scopes):
+        raise Forbidden(f"{said}; only an admin (a key scoped to {OVERRIDE}) may override it")
     for opened, hosts_held in held:
         after = {
             "reason": override_reason,

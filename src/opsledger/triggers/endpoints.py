@@ -93,7 +93,7 @@ async def delete_trigger(trigger_id: PathId, ctx: Write) -> None:
     status_code=status.HTTP_202_ACCEPTED,
     responses={
         200: {
-            "description": "A delivery id seen before: nothing launched",
+            "description": "A delivery id or signature seen before: nothing launched",
             "model": DeliveryAnswer,
         },
         **problem_responses(
@@ -105,10 +105,11 @@ async def delete_trigger(trigger_id: PathId, ctx: Write) -> None:
 async def deliver(trigger_id: PathId, request: Request, ctx: Anonymous) -> JSONResponse:
     """A delivery: signed with `X-Hub-Signature-256: sha256=<hex>` (GitHub) or
     `X-Opsledger-Signature: t=<unix>,v1=<hex of HMAC-SHA256 of "t.body">` (at most 5
-    minutes old), named by `X-GitHub-Delivery` or `X-Opsledger-Delivery`. 202 with the
-    run it launched; 200 for a delivery id seen before (nothing launched); 409 in a
-    freeze window; 429 over the trigger's rate. Only the prompt values its JSON pointers
-    name are taken from the body."""
+    minutes old; its key is HMAC-SHA256 of "opsledger-v1" under the secret), named by
+    `X-GitHub-Delivery` or `X-Opsledger-Delivery`. 202 with the run it launched; 200 for
+    a delivery id or a signature seen before (nothing launched); 409 in a freeze window;
+    429 over the trigger's rate. Only the prompt values its JSON pointers name are taken
+    from the body."""
     answer = await service.deliver(ctx, trigger_id, request.headers, await request.body())
     delivery = answer.delivery
     if answer.status >= 400:

@@ -21,6 +21,10 @@ class DeliveryOutcome(StrEnum):
     refused = "refused"  # bad signature, stale, over the rate, frozen, bad values
 
 
+# What a delivery nobody signed is refused with (a bad or missing signature, too large).
+UNSIGNED_STATUSES = (401, 413)
+
+
 class Trigger(IdMixin, TimestampMixin, Base):
     __tablename__ = "triggers"
     __table_args__ = table_args(Index(None, "template_id"), Index(None, "user_id"))
@@ -45,14 +49,16 @@ class TriggerDelivery(CreatedMixin, Base):
     __table_args__ = table_args(
         Index(None, "trigger_id", "created_at"),
         Index(None, "run_id"),
-        # Each delivery id launches at most once per trigger, however many arrive at once.
+        # Each signature launches at most once per trigger, however many arrive at once.
         UniqueConstraint("trigger_id", "launched_delivery"),
     )
 
     id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True, sort_order=-10)
     trigger_id: Mapped[int] = mapped_column(ForeignKey("triggers.id", ondelete="CASCADE"))
     delivery_id: Mapped[str | None] = mapped_column(String(100), default=None)
-    # The delivery id again, on launched deliveries only: what the unique key holds.
+    # On launched deliveries only, what the unique key holds: what the signature covers
+    # ("sha256:<the body's SHA-256>" for GitHub's form, "v1:<hex>" for ours), so that a
+    # captured signed body launches once whatever delivery id it is sent with.
     launched_delivery: Mapped[str | None] = mapped_column(String(100), default=None)
     outcome: Mapped[DeliveryOutcome] = mapped_column(
         enum_column(DeliveryOutcome, "trigger_delivery_outcome")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db import queries
 from opsledger.kit.pagination import Rows
-from opsledger.triggers.models import DeliveryOutcome, Trigger, TriggerDelivery
+from opsledger.triggers.models import UNSIGNED_STATUSES, DeliveryOutcome, Trigger, TriggerDelivery
 
 CATALOGUE = queries.Catalogue(Trigger, Trigger.name)
 get = CATALOGUE.get
@@ -19,7 +19,7 @@ page = CATALOGUE.page
 
 async def lock(session: AsyncSession, trigger_id: int) -> Trigger | None:
     """The trigger, locked until the transaction ends (on SQLite the writer lock does
-    it): its deliveries are counted and recorded one at a time."""
+    it): its deliveries are checked, counted and recorded one at a time."""
     statement = (
         select(Trigger)
         .where(Trigger.id == trigger_id)
@@ -29,11 +29,18 @@ async def lock(session: AsyncSession, trigger_id: int) -> Trigger | None:
     return await session.scalar(statement)
 
 
-async def launched_before(session: AsyncSession, trigger_id: int, delivery_id: str) -> bool:
+async def launched_before(
+    session: AsyncSession, trigger_id: int, delivery_id: str, signed: str
+) -> bool:
+    """Whether a delivery of this id, or of this signature, launched already."""
+    launched = TriggerDelivery.outcome == DeliveryOutcome.launched
     statement = select(
         exists().where(
             TriggerDelivery.trigger_id == trigger_id,
-            TriggerDelivery.launched_delivery == delivery_id,
+            or_(
+                TriggerDelivery.launched_delivery == signed,
+                and_(launched, TriggerDelivery.delivery_id == delivery_id),
+            ),
         )
     )
     return bool(await session.scalar(statement))
@@ -43,6 +50,17 @@ async def launched_since(session: AsyncSession, trigger_id: int, since: datetime
     statement = select(func.count()).where(
         TriggerDelivery.trigger_id == trigger_id,
         TriggerDelivery.outcome == DeliveryOutcome.launched,
+        TriggerDelivery.created_at > since,
+    )
+    return int(await session.scalar(statement) or 0)
+
+
+async def unsigned_since(session: AsyncSession, trigger_id: int, since: datetime) -> int:
+    """Refusals of deliveries nobody signed (401, 413) recorded since ``since``."""
+    statement = select(func.count()).where(
+        TriggerDelivery.trigger_id == trigger_id,
+        TriggerDelivery.outcome == DeliveryOutcome.refused,
+        TriggerDelivery.status_code.in_(UNSIGNED_STATUSES),
         TriggerDelivery.created_at > since,
     )
     return int(await session.scalar(statement) or 0)

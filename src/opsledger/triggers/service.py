@@ -1,10 +1,11 @@
 """Rules for triggers: made for a template whose prompts they map (the secret shown once),
-and each delivery: signed with the trigger's secret (GitHub's ``X-Hub-Signature-256`` or
-ours, ``X-Opsledger-Signature: t=<unix>,v1=<hex>`` over ``t.body``, at most five minutes
-old), launched at most once per delivery id and ``rate_per_minute`` times a minute, as
-the trigger's owner, with only the prompt values its JSON pointers name. Every delivery,
-whatever came of it, is recorded and audited; a refusal is answered, not raised, so that
-its record commits."""
+by someone who may launch runs; and each delivery: signed with the trigger's secret
+(GitHub's ``X-Hub-Signature-256`` or ours, ``X-Opsledger-Signature: t=<unix>,v1=<hex>``
+over ``t.body`` with a key derived from the secret, at most five minutes old), launched
+at most once per delivery id and per signature, ``rate_per_minute`` times a minute, as
+the trigger's owner, with only the prompt values its JSON pointers name. Every signed
+delivery, whatever came of it, is recorded and audited; unsigned ones are recorded within
+a cap; a refusal is answered, not raised, so that its record commits."""
 
 from __future__ import annotations
 
@@ -18,10 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+
 from opsledger.audit import changes
 from opsledger.db.base import utcnow
 from opsledger.freeze_windows.service import Frozen
-from opsledger.kit.errors import Conflict, NotFound, ValidationFailed, found
+from opsledger.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed, found
 from opsledger.kit.pagination import Rows
 from opsledger.runs import service as runs
 from opsledger.security import policy
@@ -39,6 +43,11 @@ DELIVERY = "trigger_delivery"
 MAX_BODY = 256 * 1024
 MAX_AGE = timedelta(minutes=5)
 MINUTE = timedelta(minutes=1)
+# What our form's key is derived with (see ``our_key``).
+OUR_FORM = b"opsledger-v1"
+# Refused deliveries nobody signed recorded per trigger a minute; the rest are answered
+# alike but not kept.
+MAX_UNSIGNED = 20
 DELIVERY_HEADERS = ("x-github-delivery", "x-opsledger-delivery")
 MAX_DELIVERY_ID = 100
 SCALARS = (str, int, float, bool)
@@ -59,10 +68,10 @@ class Refused(Exception):
         self.reason = reason
 
 
-async def get(ctx: Ctx, trigger_id: int) -> Trigger:
-    return found(
-        await repository.get(ctx.session, trigger_id), f"trigger {trigger_id} does not exist"
-    )
+async def get(ctx: Ctx, trigger_id: int, *, locked: bool = False) -> Trigger:
+    """The trigger; ``locked`` until the transaction ends."""
+    read = repository.lock if locked else repository.get
+    return found(await read(ctx.session, trigger_id), f"trigger {trigger_id} does not exist")
 
 
 async def page(ctx: Ctx, filters: dict[str, Any], limit: int, after: int | None) -> Rows[Trigger]:
@@ -91,8 +100,16 @@ async def _check(
         raise ValidationFailed(message, [{"loc": loc, "msg": message, "type": "value_error"}])
 
 
+def _may_launch(ctx: Ctx) -> None:
+    """Whoever makes or changes a trigger may launch runs themselves, with their key's
+    scopes: a trigger is not a way around them."""
+    if not policy.allows(ctx.user.role, "jobs:run", ctx.user.scopes):
+        raise Forbidden("a trigger launches runs: making or changing one needs jobs:run")
+
+
 async def create(ctx: Ctx, body: TriggerCreate) -> tuple[Trigger, str]:
     """The trigger, its launches runs of the acting user, and its secret (only here)."""
+    _may_launch(ctx)
     fields = body.model_dump()
     await _check(ctx, body.template_id, fields, None)
     secret = secrets.token_urlsafe(32)
@@ -101,6 +118,7 @@ async def create(ctx: Ctx, body: TriggerCreate) -> tuple[Trigger, str]:
 
 
 async def update(ctx: Ctx, trigger_id: int, body: TriggerUpdate) -> Trigger:
+    _may_launch(ctx)
     trigger = await get(ctx, trigger_id)
     fields = body.changes()
     await _check(ctx, trigger.template_id, fields, trigger.id)
@@ -111,18 +129,28 @@ async def delete(ctx: Ctx, trigger_id: int) -> None:
     await changes.remove(ctx, RESOURCE, await get(ctx, trigger_id))
 
 
-def _hex(secret: str, message: bytes) -> bytes:
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest().encode()
+def _hex(key: bytes, message: bytes) -> bytes:
+    return hmac.new(key, message, hashlib.sha256).hexdigest().encode()
 
 
-def verify(secret: str, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
-    """Refused (401) unless ``body`` carries a valid signature, compared in constant time."""
+def our_key(secret: str) -> bytes:
+    """Our form's own key, derived from the secret: an ``X-Opsledger-Signature`` is never
+    also a GitHub-form signature of some other body (``t.body`` read as a body)."""
+    return hmac.new(secret.encode(), OUR_FORM, hashlib.sha256).digest()
+
+
+def verify(secret: str, headers: Mapping[str, str], body: bytes, now: datetime) -> str:
+    """What the signature of ``body`` launches once under (GitHub's form carries no time,
+    so the body itself; ours, its ``t`` and ``v1``), or Refused (401) unless the signature
+    is valid, compared in constant time."""
     github = headers.get("x-hub-signature-256")
     if github is not None:
         scheme, _, given = github.partition("=")
-        if scheme != "sha256" or not hmac.compare_digest(given.encode(), _hex(secret, body)):
+        if scheme != "sha256" or not hmac.compare_digest(
+            given.encode(), _hex(secret.encode(), body)
+        ):
             raise Refused(401, "the X-Hub-Signature-256 signature does not match the body")
-        return
+        return f"sha256:{hashlib.sha256(body).hexdigest()}"
     ours = headers.get("x-opsledger-signature")
     if ours is None:
         raise Refused(401, "unsigned: send X-Hub-Signature-256 or X-Opsledger-Signature")
@@ -130,10 +158,12 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes, now: datetime) 
     stamp, given = parts.get("t", ""), parts.get("v1", "")
     if not stamp.isdigit() or len(stamp) > 12:
         raise Refused(401, "X-Opsledger-Signature needs t=<unix seconds>,v1=<hex>")
-    if not hmac.compare_digest(given.encode(), _hex(secret, stamp.encode() + b"." + body)):
+    if not hmac.compare_digest(given.encode(), _hex(our_key(secret), stamp.encode() + b"." + body)):
         raise Refused(401, "the X-Opsledger-Signature signature does not match the body")
     if abs(now.timestamp() - int(stamp)) > MAX_AGE.total_seconds():
         raise Refused(401, "the signature's timestamp is more than 5 minutes from now")
+    # v1 is an HMAC over t and the body: it names the pair.
+    return f"v1:{given}"
 
 
 def pointed(document: Any, pointer: str) -> Any:
@@ -154,11 +184,15 @@ def pointed(document: Any, pointer: str) -> Any:
     return document
 
 
+def _not_json(constant: str) -> Any:
+    raise Refused(422, f"{constant} is not a JSON value")
+
+
 def prompt_values(pointers: Mapping[str, str], body: bytes) -> dict[str, Any]:
     """The prompt values the trigger's pointers name in the JSON ``body`` (a pointer that
     names nothing gives none); a value that is an object or a list is refused."""
     try:
-        payload = json.loads(body)
+        payload = json.loads(body, parse_constant=_not_json)
     except (ValueError, RecursionError):
         raise Refused(400, "the body is not JSON") from None
     values = {}
@@ -204,19 +238,10 @@ async def _acting(ctx: Ctx, trigger: Trigger) -> Ctx:
     return dataclasses.replace(ctx, actor=actor)
 
 
-async def deliver(
-    ctx: Ctx,
-    trigger_id: int,
-    headers: Mapping[str, str],
-    body: bytes,
-    now: datetime | None = None,
-) -> Answer:
-    """One delivery to the trigger (404 for none), checked and launched or refused, and
-    recorded either way. ``headers`` are named in lower case."""
-    now = now or utcnow()
-    trigger = await get(ctx, trigger_id)
-    named = _named(ctx, trigger)
-    record = TriggerDelivery(
+def _received(
+    trigger: Trigger, headers: Mapping[str, str], body: bytes, now: datetime
+) -> TriggerDelivery:
+    return TriggerDelivery(
         trigger_id=trigger.id,
         delivery_id=next(
             (headers[h][:MAX_DELIVERY_ID] for h in DELIVERY_HEADERS if h in headers), None
@@ -225,14 +250,42 @@ async def deliver(
         body_sha256=hashlib.sha256(body).hexdigest(),
         created_at=now,
     )
+
+
+def _launch(trigger: Trigger, body: bytes) -> TemplateLaunch:
+    try:
+        return TemplateLaunch(prompts=prompt_values(trigger.prompts, body) or None)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(step) for step in error["loc"])
+        raise Refused(422, f"{where}: {error['msg']}") from None
+
+
+async def deliver(
+    ctx: Ctx,
+    trigger_id: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: datetime | None = None,
+) -> Answer:
+    """One delivery to the trigger (404 for none), checked and launched or refused, and
+    recorded (an unsigned one within a cap). ``headers`` are named in lower case."""
+    now = now or utcnow()
+    # One delivery of this trigger at a time, and the lock is the transaction's first
+    # read: under REPEATABLE READ (MariaDB) the counts below then see every delivery
+    # committed before this one.
+    trigger = await get(ctx, trigger_id, locked=True)
+    record = _received(trigger, headers, body, now)
     try:
         if len(body) > MAX_BODY:
             raise Refused(413, f"a delivery is at most {MAX_BODY} bytes")
-        verify(trigger.secret, headers, body, now)
+        signed = verify(trigger.secret, headers, body, now)
+    except Refused as refused:
+        return await _refuse_unsigned(ctx, record, refused)
+    named = _named(ctx, trigger)
+    try:
         delivery_id = _delivery_id(headers)
-        # One delivery of this trigger at a time from here: counted, then recorded.
-        trigger = found(await repository.lock(ctx.session, trigger_id), "gone")
-        if await repository.launched_before(ctx.session, trigger.id, delivery_id):
+        if await repository.launched_before(ctx.session, trigger.id, delivery_id, signed):
             return await _record(named, record, DeliveryOutcome.duplicate, 200, "seen before")
         if not trigger.enabled:
             raise Refused(409, f"trigger {trigger.name!r} is disabled")
@@ -240,22 +293,40 @@ async def deliver(
             trigger.rate_per_minute
         ):
             raise Refused(429, f"at most {trigger.rate_per_minute} launches a minute")
-        launch = TemplateLaunch(prompts=prompt_values(trigger.prompts, body) or None)
+        launch = _launch(trigger, body)
         acting = await _acting(ctx, trigger)
         try:
+            # The run and its record stand or fall together: a delivery that loses the
+            # race for the unique key launches nothing and is recorded as a duplicate.
             async with ctx.session.begin_nested():
                 run = await runs.launch_template(
                     acting, trigger.template_id, launch, started_by=trigger.user_id, now=now
                 )
+                record.run_id = run.id
+                record.launched_delivery = signed
+                return await _record(acting, record, DeliveryOutcome.launched, 202, f"run {run.id}")
         except (Frozen, NotFound, Conflict) as refused:
             raise Refused(409, refused.detail) from None
         except ValidationFailed as refused:
             raise Refused(422, refused.detail) from None
+        except IntegrityError:
+            record = _received(trigger, headers, body, now)
+            return await _record(named, record, DeliveryOutcome.duplicate, 200, "seen before")
     except Refused as refused:
         return await _record(named, record, DeliveryOutcome.refused, refused.status, refused.reason)
-    record.run_id = run.id
-    record.launched_delivery = delivery_id
-    return await _record(acting, record, DeliveryOutcome.launched, 202, f"run {run.id}")
+
+
+async def _refuse_unsigned(ctx: Ctx, record: TriggerDelivery, refused: Refused) -> Answer:
+    """A delivery nobody signed is anyone's: it is recorded without an audit row, and only
+    the first MAX_UNSIGNED a minute are, so that junk cannot grow the database unbounded
+    (the trigger's deliveries show the sender what was refused)."""
+    record.outcome = DeliveryOutcome.refused
+    record.status_code = refused.status
+    record.reason = refused.reason
+    since = record.created_at - MINUTE
+    if await repository.unsigned_since(ctx.session, record.trigger_id, since) < MAX_UNSIGNED:
+        await repository.add_delivery(ctx.session, record)
+    return Answer(refused.status, record)
 
 
 async def _record(
