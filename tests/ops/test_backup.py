@@ -101,6 +101,9 @@ async def source(tmp_path: Path, source_root: Path) -> AsyncIterator[AsyncEngine
         await f.make_fire(session, schedule_id=schedule.id, run_id=run.id)
         await f.make_attempt(session)  # its delivery, its channel
         await f.make_rule(session)
+        await f.make_window(session)
+        trigger = await f.make_trigger(session, template_id=template.id, user_id=user.id)
+        await f.make_trigger_delivery(session, trigger_id=trigger.id, run_id=run.id)
         session.add(RevokedToken(token_id="a" * 32, expires_at=utcnow() + timedelta(hours=1)))
         for n in range(3):
             await audit.record(cli_context(session, settings_for("sqlite://")), "made", "x", n)

@@ -44,6 +44,7 @@ async def fill(engine: AsyncEngine) -> None:
         await f.make_run(session)
         await f.make_schedule(session, secret_prompts='{"token": "s"}')
         await f.make_channel(session, secret="signing-secret")  # and its URL
+        await f.make_trigger(session)  # its signing secret
 
 
 async def raw(engine: AsyncEngine) -> list[str]:
@@ -88,6 +89,7 @@ async def test_rotation_moves_every_value_to_the_new_key(scratch_engine: AsyncEn
         "runs.secret_vars": 1,
         "schedules.secret_prompts": 1,
         "secrets.value": 5,
+        "triggers.secret": 1,
     }
     assert first.examined == first.rotated
     assert set(again.rotated.values()) == {0}
