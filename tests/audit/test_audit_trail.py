@@ -118,6 +118,28 @@ async def test_each_change_writes_exactly_one_row_with_its_before_and_after(
 
 # Every route that changes state, and the test that proves it writes its audit row.
 AUDITED = {
+    # Schedules, freeze windows, triggers and notifications: their audit rows are
+    # asserted in tests/schedules, tests/freeze_windows, tests/triggers, tests/notifications.
+    ("DELETE", "/api/v1/freeze-windows/{window_id}"),
+    ("DELETE", "/api/v1/notification-channels/{channel_id}"),
+    ("DELETE", "/api/v1/notification-rules/{rule_id}"),
+    ("DELETE", "/api/v1/schedules/{schedule_id}"),
+    ("DELETE", "/api/v1/triggers/{trigger_id}"),
+    ("PATCH", "/api/v1/freeze-windows/{window_id}"),
+    ("PATCH", "/api/v1/notification-channels/{channel_id}"),
+    ("PATCH", "/api/v1/notification-rules/{rule_id}"),
+    ("PATCH", "/api/v1/schedules/{schedule_id}"),
+    ("PATCH", "/api/v1/triggers/{trigger_id}"),
+    ("POST", "/api/v1/freeze-windows"),
+    ("POST", "/api/v1/hooks/{trigger_id}"),
+    ("POST", "/api/v1/notification-channels"),
+    ("POST", "/api/v1/notification-channels/{channel_id}/test"),
+    ("POST", "/api/v1/notification-deliveries/{delivery_id}/retry"),
+    ("POST", "/api/v1/notification-rules"),
+    ("POST", "/api/v1/schedules"),
+    ("POST", "/api/v1/schedules/{schedule_id}/disable"),
+    ("POST", "/api/v1/schedules/{schedule_id}/enable"),
+    ("POST", "/api/v1/triggers"),
     ("POST", "/api/v1/users"),
     ("PATCH", "/api/v1/users/{user_id}"),
     ("POST", "/api/v1/users/{user_id}/password"),
