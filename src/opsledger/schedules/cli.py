@@ -27,7 +27,7 @@ from opsledger.schedules.schemas import (
 )
 from opsledger.security.context import Ctx
 from opsledger.templates import service as templates
-from opsledger.templates.cli import host_ids, pair
+from opsledger.templates.cli import ExtraVarsOption, LimitOption, PromptOption, host_ids, pair
 from opsledger.users import service as users
 
 schedules_cli = typer.Typer(no_args_is_help=True)
@@ -76,16 +76,9 @@ def add_schedule(
         str | None, typer.Option("--at", help="Once, at this ISO 8601 instant with a zone.")
     ] = None,
     timezone: Annotated[str, typer.Option("--timezone", "-z", help="IANA zone.")] = "UTC",
-    prompt: Annotated[
-        list[str] | None, typer.Option("-p", "--prompt", help="NAME=VALUE; repeatable.")
-    ] = None,
-    extra: Annotated[
-        list[str] | None,
-        typer.Option("-e", "--extra-vars", help="KEY=VALUE or a JSON object; repeatable."),
-    ] = None,
-    limit: Annotated[
-        str | None, typer.Option(help="Only these host ids (comma-separated) of its selection.")
-    ] = None,
+    prompt: PromptOption = None,
+    extra: ExtraVarsOption = None,
+    limit: LimitOption = None,
     check: Annotated[bool, typer.Option("--check", help="Dry runs.")] = False,
     missed: Annotated[MissedPolicy, typer.Option(help="After downtime.")] = MissedPolicy.skip,
     overlap: Annotated[

@@ -23,6 +23,19 @@ from opsledger.users import service as users
 templates_cli = typer.Typer(no_args_is_help=True)
 
 
+# What a launch adds to a template, on any command that launches one (or schedules it).
+PromptOption = Annotated[
+    list[str] | None, typer.Option("-p", "--prompt", help="NAME=VALUE; repeatable.")
+]
+ExtraVarsOption = Annotated[
+    list[str] | None,
+    typer.Option("-e", "--extra-vars", help="KEY=VALUE or a JSON object; repeatable."),
+]
+LimitOption = Annotated[
+    str | None, typer.Option(help="Only these host ids (comma-separated) of its selection.")
+]
+
+
 @templates_cli.command("list")
 def list_templates(limit: Annotated[int, typer.Option(min=1, max=500)] = 50) -> None:
     """List job templates."""
@@ -65,16 +78,9 @@ def show_template(name: Annotated[str, typer.Argument(help="Name or id.")]) -> N
 @templates_cli.command("launch")
 def launch_template(
     name: Annotated[str, typer.Argument(help="Name or id.")],
-    prompt: Annotated[
-        list[str] | None, typer.Option("-p", "--prompt", help="NAME=VALUE; repeatable.")
-    ] = None,
-    extra: Annotated[
-        list[str] | None,
-        typer.Option("-e", "--extra-vars", help="KEY=VALUE or a JSON object; repeatable."),
-    ] = None,
-    limit: Annotated[
-        str | None, typer.Option(help="Only these host ids (comma-separated) of its selection.")
-    ] = None,
+    prompt: PromptOption = None,
+    extra: ExtraVarsOption = None,
+    limit: LimitOption = None,
     check: Annotated[bool, typer.Option("--check", help="Dry run.")] = False,
     diff: Annotated[bool, typer.Option("--diff", help="Show changes.")] = False,
     verbose: Annotated[int, typer.Option("-v", count=True, help="More output (-vvvv).")] = 0,
