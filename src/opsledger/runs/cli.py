@@ -11,7 +11,16 @@ import typer
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from opsledger.commands import err, fail, install_keys, load_settings, out, run
+from opsledger.commands import (
+    OverrideReasonOption,
+    err,
+    fail,
+    install_keys,
+    load_settings,
+    out,
+    parse,
+    run,
+)
 from opsledger.config import JobBackend, Settings
 from opsledger.db.engine import reader
 from opsledger.db.session import session_factory, unit_of_work
@@ -20,7 +29,7 @@ from opsledger.jobs.models import Job, JobStatus
 from opsledger.jobs.plans import RECAP_FIELDS
 from opsledger.runs import service
 from opsledger.runs.models import Run
-from opsledger.runs.schemas import RelaunchHosts, RunQuery, host_result
+from opsledger.runs.schemas import RelaunchBody, RelaunchHosts, RunQuery, host_result
 from opsledger.security.context import Ctx, cli_context, worker_name
 from opsledger.users import service as users
 from opsledger.worker.execution import drive_run
@@ -99,16 +108,20 @@ def relaunch_run(
         bool, typer.Option("-f", "--follow", help="Run it here and follow it.")
     ] = False,
     user: Annotated[str, typer.Option(help="The user the run is for.")] = "admin",
+    override_reason: OverrideReasonOption = None,
 ) -> None:
     """Run again, with the same options, on the run's failed or unreachable hosts (or
     all of them)."""
     settings = load_settings()
     install_keys(settings)
     which = RelaunchHosts.all if all_hosts else RelaunchHosts.failed
+    body = parse(RelaunchBody, {"hosts": which, "override_reason": override_reason})
 
     async def relaunch(ctx: Ctx) -> Run:
         person = await users.by_username(ctx, user)
-        return await service.relaunch(ctx, run_id, which, started_by=person.id)
+        return await service.relaunch(
+            ctx, run_id, body.hosts, started_by=person.id, override_reason=body.override_reason
+        )
 
     launched(settings, lambda engine: _in_unit(engine, settings, relaunch), follow)
 
@@ -154,6 +167,8 @@ async def follow_run(
     )
     shown: set[int] = set()
     try:
+        if driver is not None and not follow:  # the status to report is the one it ends in
+            await driver
         while True:
             current, hosts = await _read(engine, settings, run_id)
             for job in hosts:
