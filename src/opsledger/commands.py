@@ -7,7 +7,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import NoReturn, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -26,6 +26,14 @@ T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 SETTLE_SECONDS = 0.05
+# An admin's way past a freeze window, on every command that launches (audited with it).
+OverrideReasonOption = Annotated[
+    str | None,
+    typer.Option(
+        "--override-reason",
+        help="Launch inside a freeze window anyway; the reason is audited.",
+    ),
+]
 
 out = Console()
 err = Console(stderr=True)

@@ -20,9 +20,11 @@ OPSLEDGER = str(Path(sys.executable).with_name("opsledger"))
 
 
 def clean_env(**settings: str) -> dict[str, str]:
-    """The caller's environment without any OPSLEDGER_* setting, plus ``settings``."""
+    """The caller's environment without any OPSLEDGER_* setting, plus ``settings``; tables
+    as wide as a wide terminal's (Rich fits a table to 80 columns off a terminal, which
+    cuts long names short)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPSLEDGER_")}
-    return env | {f"OPSLEDGER_{k.upper()}": v for k, v in settings.items()}
+    return env | {"COLUMNS": "200"} | {f"OPSLEDGER_{k.upper()}": v for k, v in settings.items()}
 
 
 def opsledger(

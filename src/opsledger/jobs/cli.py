@@ -12,6 +12,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.commands import (
+    OverrideReasonOption,
     err,
     fail,
     install_keys,
@@ -91,6 +92,7 @@ def run_playbook(
         bool, typer.Option("-f", "--follow", help="Print the output as it runs.")
     ] = False,
     user: Annotated[str, typer.Option(help="The user the job runs for.")] = "admin",
+    override_reason: OverrideReasonOption = None,
 ) -> None:
     """Run PLAYBOOK on HOST. With the embedded backend the job runs in this command; with
     Celery a worker runs it (and -f follows it until it ends)."""
@@ -102,7 +104,7 @@ def run_playbook(
     async def launch(engine: AsyncEngine) -> Job | None:
         async with unit_of_work(session_factory(engine)) as session:
             job = await service.launch(
-                cli_context(session, settings), playbook, host, extra_vars, user
+                cli_context(session, settings), playbook, host, extra_vars, user, override_reason
             )
             job_id = job.id
         await dispatch.settled()

@@ -38,7 +38,12 @@ async def page(
 
 
 async def launch(
-    ctx: Ctx, playbook: str, host: str, extra_vars: dict[str, Any] | None, username: str
+    ctx: Ctx,
+    playbook: str,
+    host: str,
+    extra_vars: dict[str, Any] | None,
+    username: str,
+    override_reason: str | None = None,
 ) -> Job:
     """``create`` for the CLI: playbook and host by name or id, on behalf of a user."""
     found_playbook = await playbooks.by_reference(ctx.session, playbook)
@@ -48,7 +53,12 @@ async def launch(
     if found_host is None:
         raise ValidationFailed(f"no host named {host!r}")
     user = await users.by_username(ctx, username)
-    body = JobCreate(playbook_id=found_playbook.id, host_id=found_host.id, extra_vars=extra_vars)
+    body = JobCreate(
+        playbook_id=found_playbook.id,
+        host_id=found_host.id,
+        extra_vars=extra_vars,
+        override_reason=override_reason,
+    )
     return await create(ctx, body, user.id)
 
 

@@ -9,7 +9,14 @@ import typer
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from opsledger.commands import install_keys, load_settings, out, parse, run_in_context
+from opsledger.commands import (
+    OverrideReasonOption,
+    install_keys,
+    load_settings,
+    out,
+    parse,
+    run_in_context,
+)
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs.cli import extra_vars_from_options
 from opsledger.runs import service as runs
@@ -17,7 +24,7 @@ from opsledger.runs.cli import launched
 from opsledger.runs.models import Run
 from opsledger.security.context import cli_context
 from opsledger.templates import service
-from opsledger.templates.schemas import TemplateLaunch, TemplateQuery
+from opsledger.templates.schemas import TemplateLaunchRequest, TemplateQuery
 from opsledger.users import service as users
 
 templates_cli = typer.Typer(no_args_is_help=True)
@@ -37,10 +44,16 @@ LimitOption = Annotated[
 
 
 @templates_cli.command("list")
-def list_templates(limit: Annotated[int, typer.Option(min=1, max=500)] = 50) -> None:
+def list_templates(
+    name: Annotated[str | None, typer.Option(help="Only the template of this name.")] = None,
+    playbook: Annotated[
+        int | None, typer.Option(help="Only templates of this playbook id.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+) -> None:
     """List job templates."""
     settings = load_settings()
-    query = parse(TemplateQuery, {"limit": limit})
+    query = parse(TemplateQuery, {"name": name, "playbook_id": playbook, "limit": limit})
     rows = run_in_context(
         settings, lambda ctx: service.page(ctx, query.filters(), query.limit, None)
     )
@@ -88,6 +101,7 @@ def launch_template(
         bool, typer.Option("-f", "--follow", help="Print each host's result.")
     ] = False,
     user: Annotated[str, typer.Option(help="The user the run is for.")] = "admin",
+    override_reason: OverrideReasonOption = None,
 ) -> None:
     """Run a template. With the embedded backend the run's batches run in this command;
     exit 1 unless the run succeeded."""
@@ -95,7 +109,7 @@ def launch_template(
     install_keys(settings)
     values = dict(pair(each) for each in prompt or ())
     body = parse(
-        TemplateLaunch,
+        TemplateLaunchRequest,
         {
             "prompts": values or None,
             "extra_vars": extra_vars_from_options(extra or []),
@@ -103,6 +117,7 @@ def launch_template(
             "diff": diff or None,
             "verbosity": verbose or None,
             "limit_host_ids": host_ids(limit) if limit else None,
+            "override_reason": override_reason,
         },
     )
 
@@ -112,7 +127,12 @@ def launch_template(
             template = await service.by_reference(ctx, name)
             person = await users.by_username(ctx, user)
             return await runs.launch_template(
-                ctx, template.id, body, from_text=True, started_by=person.id
+                ctx,
+                template.id,
+                body,
+                from_text=True,
+                started_by=person.id,
+                override_reason=body.override_reason,
             )
 
     launched(settings, launch, follow)
