@@ -221,6 +221,12 @@ RULES = [
         f.make_user,
         lambda s, u: f.make_alert(s, acknowledged_by=u.id),
     ),
+    Rule(
+        MonitoringAlert.remediation_run_id,
+        "SET NULL",
+        f.make_run,
+        lambda s, r: f.make_alert(s, remediation_run_id=r.id),
+    ),
 ]
 
 

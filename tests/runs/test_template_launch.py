@@ -91,3 +91,43 @@ async def test_a_template_launch_checks_prompts_and_keeps_the_secret_out_of_sigh
     assert stored.startswith("gAAAAA")
     assert audit == 0
     assert await audit_trail(lab.engine, launched) == [("create", "run"), *[("create", "job")] * 2]
+
+
+@RUNNER_ONLY
+async def test_a_firing_alert_remediates_its_host_over_ssh(fleet: Fleet) -> None:
+    lab = fleet.lab
+    playbook = await lab.playbook(
+        '    - name: restart\n      debug:\n        msg: "restarting {{ service }} on {{ inventory_hostname }}"\n'
+    )
+    sick, healthy = await fleet.hosts("redis", "redis")
+    created = await lab.client.post(
+        "/job-templates",
+        json={"name": unique("restart"), "playbook_id": playbook["id"], "selector": fleet.selector,
+              "prompts": [{"name": "service", "type": "text", "required": True}]},
+        headers=lab.operator.headers,
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    name = unique("RedisDown")
+    trigger = await lab.client.post(
+        "/triggers",
+        json={"name": unique("remedy"), "template_id": created.json()["id"],
+              "prompts": {"service": "/labels/job"}, "alert_matchers": {"alertname": name}},
+        headers=lab.operator.headers,
+    )  # fmt: skip
+    assert trigger.status_code == 201, trigger.text
+    labels = {"alertname": name, "job": "redis", "instance": f"{sick['hostname']}:9121"}
+
+    sent = await lab.client.post(
+        "/alerts/alertmanager",
+        json={"alerts": [{"status": "firing", "labels": labels, "fingerprint": unique("fp")}]},
+        headers=lab.operator.headers,
+    )  # fmt: skip
+
+    assert sent.status_code == 200, sent.text
+    (alert,) = [a for a in await fleet.page("/alerts") if a["labels"].get("alertname") == name]
+    assert alert["host_id"] == sick["id"]
+    finished = await fleet.wait(alert["remediation_run_id"])
+    assert finished["status"] == "success"
+    (only,) = await fleet.page(f"/runs/{finished['id']}/hosts")
+    assert only["host_id"] == sick["id"] != healthy["id"]
+    assert f"restarting redis on {sick['hostname']}" in await lab.output(only["job_id"])

@@ -34,6 +34,7 @@ class MonitoringAlert(IdMixin, TimestampMixin, Base):
         Index(None, "deployment_id"),
         Index(None, "fingerprint"),
         Index(None, "acknowledged_by"),
+        Index(None, "remediation_run_id"),
     )
 
     source: Mapped[str] = mapped_column(String(100))
@@ -58,3 +59,9 @@ class MonitoringAlert(IdMixin, TimestampMixin, Base):
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The run a trigger's remediation launched for this alert, and what came of it
+    # ("<trigger>: run 12", or why nothing was launched).
+    remediation_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), default=None
+    )
+    remediation: Mapped[str | None] = mapped_column(Text, default=None)

@@ -47,6 +47,10 @@ class AlertRead(ResponseSchema):
     acknowledged_at: datetime | None
     acknowledged_by: int | None
     resolved_at: datetime | None
+    remediation_run_id: int | None = Field(
+        description="The run a trigger's alert matchers launched for this alert."
+    )
+    remediation: str | None = Field(description="What came of the remediation, if any.")
     created_at: datetime
     updated_at: datetime
 

@@ -4,6 +4,7 @@ of piling up; firing → acknowledged → resolved."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from opsledger.alerts import repository
 from opsledger.alerts.models import AlertSeverity, AlertStatus, MonitoringAlert
@@ -12,10 +13,12 @@ from opsledger.audit import changes
 from opsledger.db.base import utcnow
 from opsledger.deployments import repository as deployments
 from opsledger.hosts import repository as hosts
+from opsledger.hosts.models import Host
 from opsledger.kit.errors import ValidationFailed, found
 from opsledger.kit.pagination import Rows
 from opsledger.notifications import events, outbox
 from opsledger.security.context import Ctx
+from opsledger.triggers import service as triggers
 
 RESOURCE = "alert"
 
@@ -53,6 +56,7 @@ async def raise_alert(ctx: Ctx, body: AlertCreate) -> tuple[MonitoringAlert, boo
         return await changes.update(ctx, RESOURCE, existing, updated), False
     alert = await changes.create(ctx, RESOURCE, MonitoringAlert(**fields))
     await outbox.enqueue(ctx, events.alert(alert, host.environment if host else None))
+    await triggers.remediate(ctx, alert, host)
     return alert, True
 
 
@@ -81,6 +85,23 @@ async def resolve(ctx: Ctx, alert_id: int) -> MonitoringAlert:
 
 
 SEVERITIES = {severity.value for severity in AlertSeverity}
+# The labels that name an alert's host, first found first: a hostname or an address,
+# ``instance`` with a port (``web-1:9100``, ``[2001:db8::1]:9100``).
+HOST_LABELS = ("host", "hostname", "instance")
+
+
+async def _host_of(ctx: Ctx, labels: dict[str, str]) -> Host | None:
+    """The active host the first of HOST_LABELS names (by hostname, or by an address only
+    one host has), or None."""
+    for label in HOST_LABELS:
+        value = labels.get(label)
+        if value:
+            try:
+                name = urlsplit(f"//{value}").hostname or value
+            except ValueError:
+                name = value
+            return await hosts.named(ctx.session, name)
+    return None
 
 
 async def receive_alertmanager(ctx: Ctx, body: AlertmanagerWebhook) -> WebhookResult:
@@ -98,6 +119,7 @@ async def receive_alertmanager(ctx: Ctx, body: AlertmanagerWebhook) -> WebhookRe
                 resolved += 1
             continue
         severity = item.labels.get("severity", "warning")
+        host = await _host_of(ctx, item.labels)
         alert, new = await raise_alert(
             ctx,
             AlertCreate(
@@ -109,6 +131,7 @@ async def receive_alertmanager(ctx: Ctx, body: AlertmanagerWebhook) -> WebhookRe
                 description=item.annotations.get("description"),
                 labels=item.labels or None,
                 fingerprint=item.fingerprint,
+                host_id=host.id if host else None,
             ),
         )
         if new and item.startsAt is not None:

@@ -26,6 +26,18 @@ async def by_reference(session: AsyncSession, ref: str) -> Host | None:
     return await queries.by_name_or_id(session, Host, Host.hostname, ref)
 
 
+async def named(session: AsyncSession, name: str) -> Host | None:
+    """The active host of this hostname, or else the one active host of this address."""
+    active = Host.is_active.is_(True)
+    host = await session.scalar(select(Host).where(Host.hostname == name, active))
+    if host is not None:
+        return host
+    found = (
+        await session.scalars(select(Host).where(Host.ip_address == name, active).limit(2))
+    ).all()
+    return found[0] if len(found) == 1 else None
+
+
 async def hostname_taken(
     session: AsyncSession, hostname: str, other_than: int | None = None
 ) -> bool:

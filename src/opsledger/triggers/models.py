@@ -39,6 +39,9 @@ class Trigger(IdMixin, TimestampMixin, Base):
     # Prompt name -> the JSON pointer (RFC 6901) in the payload its value is read from.
     prompts: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     rate_per_minute: Mapped[int]
+    # Alert label -> the value it must have: a new firing alert whose labels hold them all
+    # launches the template against the alert's host (None: no alert launches it).
+    alert_matchers: Mapped[dict[str, str] | None] = mapped_column(JSONDocument, default=None)
     enabled: Mapped[bool] = mapped_column(default=True)
 
 

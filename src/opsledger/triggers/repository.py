@@ -29,6 +29,16 @@ async def lock(session: AsyncSession, trigger_id: int) -> Trigger | None:
     return await session.scalar(statement)
 
 
+async def remediating(session: AsyncSession) -> list[Trigger]:
+    """The enabled triggers that name alert matchers (a JSON null among them is none)."""
+    statement = (
+        select(Trigger)
+        .where(Trigger.enabled.is_(True), Trigger.alert_matchers.is_not(None))
+        .order_by(Trigger.id)
+    )
+    return [trigger for trigger in await session.scalars(statement) if trigger.alert_matchers]
+
+
 async def launched_before(
     session: AsyncSession, trigger_id: int, delivery_id: str, signed: str
 ) -> bool:
@@ -46,13 +56,21 @@ async def launched_before(
     return bool(await session.scalar(statement))
 
 
-async def launched_since(session: AsyncSession, trigger_id: int, since: datetime) -> int:
-    statement = select(func.count()).where(
-        TriggerDelivery.trigger_id == trigger_id,
-        TriggerDelivery.outcome == DeliveryOutcome.launched,
-        TriggerDelivery.created_at > since,
+async def launched_since(session: AsyncSession, trigger_id: int, since: datetime, cap: int) -> int:
+    """How many deliveries launched since ``since``, counted up to ``cap``. A locking read:
+    under REPEATABLE READ (MariaDB) it sees every launch committed before it, whenever
+    the transaction took its snapshot (PostgreSQL locks no aggregate, hence the rows)."""
+    statement = (
+        select(TriggerDelivery.id)
+        .where(
+            TriggerDelivery.trigger_id == trigger_id,
+            TriggerDelivery.outcome == DeliveryOutcome.launched,
+            TriggerDelivery.created_at > since,
+        )
+        .limit(cap)
+        .with_for_update(read=True)
     )
-    return int(await session.scalar(statement) or 0)
+    return len((await session.scalars(statement)).all())
 
 
 async def unsigned_since(session: AsyncSession, trigger_id: int, since: datetime) -> int:

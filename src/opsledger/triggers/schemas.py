@@ -26,6 +26,19 @@ PromptPointers = Annotated[
         "from: nothing else in a payload reaches a run.",
     ),
 ]
+AlertMatchers = Annotated[
+    dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=200)],
+        Annotated[str, StringConstraints(max_length=200)],
+    ],
+    Field(
+        min_length=1,
+        max_length=20,
+        description="Alert label -> the value it must have: a new firing alert whose labels "
+        "hold them all launches the template against the alert's host (the most specific "
+        "trigger, then the oldest, when several match).",
+    ),
+]
 Rate = Annotated[int, Field(ge=1, le=600, description="At most this many launches a minute.")]
 HOOKS = "/api/v1/hooks"
 
@@ -35,13 +48,17 @@ class TriggerCreate(RequestSchema):
     template_id: int = Field(ge=1, le=MAX_ID)
     prompts: PromptPointers = Field(default_factory=dict)
     rate_per_minute: Rate = 10
+    alert_matchers: AlertMatchers | None = None
     enabled: StrictBool = True
 
 
 class TriggerUpdate(UpdateSchema):
+    nullable = frozenset({"alert_matchers"})
+
     name: TriggerName | None = None
     prompts: PromptPointers | None = None
     rate_per_minute: Rate | None = None
+    alert_matchers: AlertMatchers | None = None
     enabled: StrictBool | None = None
 
 
@@ -52,6 +69,7 @@ class TriggerRead(ResponseSchema):
     user_id: int = Field(description="Whose runs its launches are.")
     prompts: dict[str, str]
     rate_per_minute: int
+    alert_matchers: dict[str, str] | None
     enabled: bool
     url: str = Field(description="Where deliveries are posted, from the server's root.")
     created_at: datetime

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,9 +22,11 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
+from opsledger.alerts.models import MonitoringAlert
 from opsledger.audit import changes
 from opsledger.db.base import utcnow
 from opsledger.freeze_windows.service import Frozen
+from opsledger.hosts.models import Host
 from opsledger.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed, found
 from opsledger.kit.pagination import Rows
 from opsledger.runs import service as runs
@@ -51,6 +53,7 @@ MAX_UNSIGNED = 20
 DELIVERY_HEADERS = ("x-github-delivery", "x-opsledger-delivery")
 MAX_DELIVERY_ID = 100
 SCALARS = (str, int, float, bool)
+SEEN = "seen before"
 
 
 @dataclass(frozen=True)
@@ -239,22 +242,29 @@ async def _acting(ctx: Ctx, trigger: Trigger) -> Ctx:
 
 
 def _received(
-    trigger: Trigger, headers: Mapping[str, str], body: bytes, now: datetime
+    trigger: Trigger, delivery_id: str | None, body: bytes, now: datetime
 ) -> TriggerDelivery:
     return TriggerDelivery(
         trigger_id=trigger.id,
-        delivery_id=next(
-            (headers[h][:MAX_DELIVERY_ID] for h in DELIVERY_HEADERS if h in headers), None
-        ),
+        delivery_id=delivery_id[:MAX_DELIVERY_ID] if delivery_id is not None else None,
         body_bytes=len(body),
         body_sha256=hashlib.sha256(body).hexdigest(),
         created_at=now,
     )
 
 
-def _launch(trigger: Trigger, body: bytes) -> TemplateLaunch:
+def _copy(record: TriggerDelivery) -> TriggerDelivery:
+    """A new record of the same delivery (its first was rolled back with the run)."""
+    fields = ("trigger_id", "delivery_id", "body_bytes", "body_sha256", "created_at")
+    return TriggerDelivery(**{name: getattr(record, name) for name in fields})
+
+
+def _launch(trigger: Trigger, body: bytes, limit: list[int] | None = None) -> TemplateLaunch:
+    """The launch of the prompt values the trigger's pointers name in ``body``, on the
+    hosts in ``limit`` only if given."""
     try:
-        return TemplateLaunch(prompts=prompt_values(trigger.prompts, body) or None)
+        values = prompt_values(trigger.prompts, body) or None
+        return TemplateLaunch(prompts=values, limit_host_ids=limit)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(step) for step in error["loc"])
@@ -271,36 +281,95 @@ async def deliver(
     """One delivery to the trigger (404 for none), checked and launched or refused, and
     recorded (an unsigned one within a cap). ``headers`` are named in lower case."""
     now = now or utcnow()
-    # One delivery of this trigger at a time, and the lock is the transaction's first
-    # read: under REPEATABLE READ (MariaDB) the counts below then see every delivery
-    # committed before this one.
+    # One delivery of this trigger at a time.
     trigger = await get(ctx, trigger_id, locked=True)
-    record = _received(trigger, headers, body, now)
+    record = _received(trigger, _sent_id(headers), body, now)
     try:
         if len(body) > MAX_BODY:
             raise Refused(413, f"a delivery is at most {MAX_BODY} bytes")
         signed = verify(trigger.secret, headers, body, now)
     except Refused as refused:
         return await _refuse_unsigned(ctx, record, refused)
-    named = _named(ctx, trigger)
     try:
         delivery_id = _delivery_id(headers)
+    except Refused as refused:
+        return await _refuse(_named(ctx, trigger), record, refused)
+    return await _launch_once(
+        ctx, trigger, record, delivery_id, signed, lambda: _launch(trigger, body)
+    )
+
+
+async def remediate(ctx: Ctx, alert: MonitoringAlert, host: Host | None) -> None:
+    """A new firing alert launches the template of the most specific trigger whose alert
+    matchers its labels hold (the oldest of equals) against the alert's host, as a
+    delivery of that trigger: within its rate and the freeze windows, once per alert,
+    recorded and audited; the alert records the run, or why there is none."""
+    labels = alert.labels or {}
+    candidates = await repository.remediating(ctx.session)
+    matching = [t for t in candidates if labels.items() >= (t.alert_matchers or {}).items()]
+    if not matching:
+        return
+    chosen = max(matching, key=lambda t: (len(t.alert_matchers or {}), -t.id))
+    trigger = await get(ctx, chosen.id, locked=True)
+    body = json.dumps(
+        {
+            "alert_id": alert.id,
+            "title": alert.title,
+            "severity": alert.severity.value,
+            "labels": labels,
+            "host": host.hostname if host else None,
+        },
+        sort_keys=True,
+    ).encode()
+    key = f"alert:{alert.id}"
+    record = _received(trigger, key, body, utcnow())
+    if host is None:
+        refused = Refused(422, "the alert names no known host (labels host, hostname, instance)")
+        answer = await _refuse(_named(ctx, trigger), record, refused)
+    else:
+        target = host.id
+        answer = await _launch_once(
+            ctx, trigger, record, key, key, lambda: _launch(trigger, body, [target])
+        )
+    outcome = {
+        "remediation_run_id": answer.delivery.run_id,
+        "remediation": f"{_name(trigger)}: {answer.delivery.reason}"[:1000],
+    }
+    await changes.update(ctx, "alert", alert, outcome)
+
+
+async def _launch_once(
+    ctx: Ctx,
+    trigger: Trigger,
+    record: TriggerDelivery,
+    delivery_id: str,
+    signed: str,
+    launch: Callable[[], TemplateLaunch],
+) -> Answer:
+    """The delivery's run, launched once per ``delivery_id`` and per ``signed`` as the
+    trigger's owner, within its rate and the freeze windows; or why not; recorded."""
+    named = _named(ctx, trigger)
+    try:
         if await repository.launched_before(ctx.session, trigger.id, delivery_id, signed):
-            return await _record(named, record, DeliveryOutcome.duplicate, 200, "seen before")
+            return await _record(named, record, DeliveryOutcome.duplicate, 200, SEEN)
         if not trigger.enabled:
             raise Refused(409, f"trigger {trigger.name!r} is disabled")
-        if await repository.launched_since(ctx.session, trigger.id, now - MINUTE) >= (
-            trigger.rate_per_minute
-        ):
+        since = record.created_at - MINUTE
+        cap = trigger.rate_per_minute
+        if await repository.launched_since(ctx.session, trigger.id, since, cap) >= cap:
             raise Refused(429, f"at most {trigger.rate_per_minute} launches a minute")
-        launch = _launch(trigger, body)
+        body = launch()
         acting = await _acting(ctx, trigger)
         try:
             # The run and its record stand or fall together: a delivery that loses the
             # race for the unique key launches nothing and is recorded as a duplicate.
             async with ctx.session.begin_nested():
                 run = await runs.launch_template(
-                    acting, trigger.template_id, launch, started_by=trigger.user_id, now=now
+                    acting,
+                    trigger.template_id,
+                    body,
+                    started_by=trigger.user_id,
+                    now=record.created_at,
                 )
                 record.run_id = run.id
                 record.launched_delivery = signed
@@ -310,10 +379,9 @@ async def deliver(
         except ValidationFailed as refused:
             raise Refused(422, refused.detail) from None
         except IntegrityError:
-            record = _received(trigger, headers, body, now)
-            return await _record(named, record, DeliveryOutcome.duplicate, 200, "seen before")
+            return await _record(named, _copy(record), DeliveryOutcome.duplicate, 200, SEEN)
     except Refused as refused:
-        return await _record(named, record, DeliveryOutcome.refused, refused.status, refused.reason)
+        return await _refuse(named, record, refused)
 
 
 async def _refuse_unsigned(ctx: Ctx, record: TriggerDelivery, refused: Refused) -> Answer:
@@ -327,6 +395,10 @@ async def _refuse_unsigned(ctx: Ctx, record: TriggerDelivery, refused: Refused) 
     if await repository.unsigned_since(ctx.session, record.trigger_id, since) < MAX_UNSIGNED:
         await repository.add_delivery(ctx.session, record)
     return Answer(refused.status, record)
+
+
+async def _refuse(ctx: Ctx, record: TriggerDelivery, refused: Refused) -> Answer:
+    return await _record(ctx, record, DeliveryOutcome.refused, refused.status, refused.reason)
 
 
 async def _record(
