@@ -37,6 +37,12 @@ def api_settings(**overrides: object) -> Settings:
 
 
 @lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    """The app's OpenAPI document, made once per process (it takes FastAPI seconds)."""
+    return create_app(Settings(database_url="sqlite+aiosqlite://")).openapi()
+
+
+@lru_cache(maxsize=1)
 def password_hash() -> str:
     """One real bcrypt hash (cost 12) of PASSWORD, shared by every test user."""
     return bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(12)).decode()

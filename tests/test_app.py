@@ -15,7 +15,7 @@ from opsledger.db.dependencies import WriteSession
 from opsledger.db.session import undo_unless_committed
 from opsledger.kit.errors import Conflict
 from opsledger.models import HostRole
-from tests.api import Person, build_app, client_for
+from tests.api import Person, build_app, client_for, openapi_document
 from tests.factories import unique
 
 
@@ -209,7 +209,7 @@ async def test_a_422_names_each_bad_value_by_its_wire_name_only(
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     places = [error["loc"] for error in response.json()["errors"]]
-    names = request_names(app.openapi(), method, f"/api/v1{documented}")
+    names = request_names(openapi_document(), method, f"/api/v1{documented}")
     for section, *path in places:
         assert section in ("body", "query", "path")
         assert all(isinstance(part, int) or part in names for part in path), places

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -114,7 +115,15 @@ async def engine(backend: str, sqlite_dir: Path) -> AsyncIterator[AsyncEngine]:
         yield counted
 
 
-async def costs(engine: AsyncEngine, path: str, make: Make, *, console: bool = False) -> None:
+@pytest.fixture(scope="module")
+def counted_app(engine: AsyncEngine) -> FastAPI:
+    """One app for the module (building one takes FastAPI half a second)."""
+    return build_app(engine)
+
+
+async def costs(
+    engine: AsyncEngine, app: FastAPI, path: str, make: Make, *, console: bool = False
+) -> None:
     """``path`` (an API path, or a console page's) answers with as many statements after
     99 more rows of ``make`` as with one."""
     admin = await make_person(engine, UserRole.admin)
@@ -133,7 +142,7 @@ async def costs(engine: AsyncEngine, path: str, make: Make, *, console: bool = F
     token = admin.headers["Authorization"].removeprefix("Bearer ")
 
     async def listed() -> int:
-        async for client in client_for(build_app(engine)):
+        async for client in client_for(app):
             if console:
                 client.base_url = httpx.URL(ROOT)
                 client.cookies.set(SESSION_COOKIE, token)
@@ -154,13 +163,13 @@ async def costs(engine: AsyncEngine, path: str, make: Make, *, console: bool = F
 
 @pytest.mark.parametrize(("path", "make"), LISTS, ids=[path for path, _ in LISTS])
 async def test_a_list_costs_the_same_statements_for_1_and_100_rows(
-    engine: AsyncEngine, path: str, make: Make
+    engine: AsyncEngine, counted_app: FastAPI, path: str, make: Make
 ) -> None:
-    await costs(engine, path, make)
+    await costs(engine, counted_app, path, make)
 
 
 @pytest.mark.parametrize(("path", "make"), PAGES, ids=[path for path, _ in PAGES])
 async def test_a_console_page_costs_the_same_statements_for_1_and_100_rows(
-    engine: AsyncEngine, path: str, make: Make
+    engine: AsyncEngine, counted_app: FastAPI, path: str, make: Make
 ) -> None:
-    await costs(engine, path, make, console=True)
+    await costs(engine, counted_app, path, make, console=True)

@@ -9,6 +9,7 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.db.session import session_factory, unit_of_work
@@ -29,6 +30,9 @@ def settings_of(engine: AsyncEngine) -> dict[str, str]:
     }
 
 
+# The commands parse, call the schedules service and print: the service is tested on every
+# backend through the API, the shell once (each command is a new process: 2 s here).
+@pytest.mark.backends("sqlite")
 async def test_a_schedule_is_added_listed_previewed_and_switched_from_the_shell(
     engine: AsyncEngine, operator: Person, target: Target, tmp_path: Path
 ) -> None:
