@@ -8,6 +8,7 @@ import json
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ from opsledger.config import Settings
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs import dispatch
 from opsledger.jobs.models import Job, JobStatus
+from opsledger.schedules import firing
+from opsledger.security.context import system_context
 from opsledger.worker.pool import JobPool
 from opsledger.worker.runner import processes_naming
 from tests.api import ENCRYPTION_KEY, JWT_SECRET, Person, api_settings
@@ -225,3 +228,44 @@ async def test_a_celery_worker_runs_a_runs_batches_one_after_another(
     assert run["batches"] == 3
     assert [host["status"] for host in hosts] == ["success"] * 3
     assert log.read_text().count("opsledger.run_job[") >= 3
+
+
+@pytest.mark.backends("postgresql")
+async def test_a_schedule_a_server_fires_runs_on_a_celery_worker(
+    celery_lab: Lab, tmp_path: Path
+) -> None:
+    """With Celery, schedules fire in the server processes (each repeats the firing loop
+    whatever the job backend) and their runs' jobs go to the workers."""
+    lab = celery_lab
+    fleet = Fleet(lab)
+    playbook = await lab.playbook("    - command: 'true'\n")
+    await fleet.hosts("nightly")
+    template = await lab.client.post(
+        "/job-templates",
+        json={"name": unique("nightly"), "playbook_id": playbook["id"], "selector": fleet.selector},
+        headers=lab.operator.headers,
+    )  # fmt: skip
+    assert template.status_code == 201, template.text
+    at = datetime.now(UTC) + timedelta(seconds=1)
+    schedule = await lab.client.post(
+        "/schedules",
+        json={"name": unique("nightly"), "template_id": template.json()["id"],
+              "run_at": at.isoformat()},
+        headers=lab.operator.headers,
+    )  # fmt: skip
+    assert schedule.status_code == 201, schedule.text
+    log = tmp_path / "worker.log"
+
+    # What a server process's firing loop does when the time comes (the lab's own loop is
+    # off: other tests' schedules in the shared database are not its to fire).
+    async with unit_of_work(session_factory(lab.engine)) as session:
+        ctx = system_context(session, lab.settings, "scheduler@test")
+        fired = await firing.fire(ctx, schedule.json()["id"], at + timedelta(seconds=1))
+    await dispatch.settled()
+    assert fired is not None
+    assert fired.run_id is not None
+    with celery_worker(lab, log):
+        run = await fleet.wait(fired.run_id, timeout=180)
+
+    assert run["status"] == "success", log.read_text()
+    assert "opsledger.run_job[" in log.read_text()
