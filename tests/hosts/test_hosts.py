@@ -198,6 +198,8 @@ async def test_a_host_with_job_history_cannot_be_deleted_for_good(
         {"hostname": "-leading.example.com"},
         {"ip_address": "300.1.1.1"},
         {"ip_address": "example.com"},
+        {"ip_address": 0},  # a number is no address, though ipaddress reads 0 as 0.0.0.0
+        {"ip_address": 16777216},
         {"ssh_port": 0},
         {"ssh_port": 70000},
         {"ssh_user": "root; rm -rf /"},

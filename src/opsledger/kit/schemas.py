@@ -47,11 +47,20 @@ Tags = Annotated[dict[str, str | int | float | bool], Field(max_length=100)]
 Text = Annotated[str, StringConstraints(max_length=10_000)]
 
 
+def _address_text(value: object) -> object:
+    """An address is sent as text: Pydantic alone would take the number 0 as 0.0.0.0."""
+    if not isinstance(value, str):
+        raise ValueError("an IP address is text, e.g. 192.0.2.10 or 2001:db8::1")
+    return value
+
+
 def _host_address(value: IPv4Address | IPv6Address) -> str:
     return str(value)
 
 
-IpAddress = Annotated[IPv4Address | IPv6Address, AfterValidator(_host_address)]
+IpAddress = Annotated[
+    IPv4Address | IPv6Address, BeforeValidator(_address_text), AfterValidator(_host_address)
+]
 # RFC 1123 host names (and FQDNs); no spaces, no shell metacharacters.
 Hostname = Annotated[
     str,
