@@ -124,7 +124,7 @@ async def test_a_firing_alert_remediates_its_host_over_ssh(fleet: Fleet) -> None
     )  # fmt: skip
 
     assert sent.status_code == 200, sent.text
-    (alert,) = [a for a in await fleet.page("/alerts") if a["labels"].get("alertname") == name]
+    (alert,) = await fleet.page(f"/alerts?host_id={sick['id']}")
     assert alert["host_id"] == sick["id"]
     finished = await fleet.wait(alert["remediation_run_id"])
     assert finished["status"] == "success"
