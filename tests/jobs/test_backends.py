@@ -250,7 +250,7 @@ async def test_a_schedule_a_server_fires_runs_on_a_celery_worker(
     schedule = await lab.client.post(
         "/schedules",
         json={"name": unique("nightly"), "template_id": template.json()["id"],
-              "run_at": at.isoformat()},
+              "run_at": at.isoformat(), "timezone": "UTC"},
         headers=lab.operator.headers,
     )  # fmt: skip
     assert schedule.status_code == 201, schedule.text
