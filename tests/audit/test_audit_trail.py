@@ -140,6 +140,7 @@ AUDITED = {
     ("POST", "/api/v1/schedules/{schedule_id}/disable"),
     ("POST", "/api/v1/schedules/{schedule_id}/enable"),
     ("POST", "/api/v1/triggers"),
+    ("POST", "/api/v1/triggers/{trigger_id}/rotate"),
     ("POST", "/api/v1/users"),
     ("PATCH", "/api/v1/users/{user_id}"),
     ("POST", "/api/v1/users/{user_id}/password"),

@@ -11,7 +11,8 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.models import AuditLog
-from tests.api import Person, audit_trail
+from opsledger.users.models import UserRole
+from tests.api import Person, audit_trail, make_person
 from tests.schedules.conftest import Target, make_target, schedule_body
 
 SECRET = "t0ken-" + "7" * 20
@@ -321,3 +322,31 @@ async def test_a_key_scoped_to_schedules_alone_may_not_save_one_that_launches_ru
     assert refused.status_code == 403
     assert "jobs:run" in refused.json()["detail"]
     assert listed.status_code == 200
+
+
+async def test_only_the_owner_or_an_admin_changes_a_schedule_but_anyone_may_disable_it(
+    client: httpx.AsyncClient, engine: AsyncEngine, operator: Person, admin: Person,
+    target: Target,
+) -> None:  # fmt: skip
+    made = await client.post(
+        "/schedules", json=schedule_body(target.template_id), headers=operator.headers
+    )
+    assert made.status_code == 201, made.text
+    path = f"/schedules/{made.json()['id']}"
+    other = await make_person(engine, UserRole.operator)
+
+    refused = [
+        await client.patch(path, json={"cron": "* * * * *"}, headers=other.headers),
+        await client.delete(path, headers=other.headers),
+    ]
+    disabled = await client.post(f"{path}/disable", headers=other.headers)
+    not_enabled = await client.post(f"{path}/enable", headers=other.headers)
+    by_admin = await client.post(f"{path}/enable", headers=admin.headers)
+
+    assert [r.status_code for r in refused] == [403, 403]
+    assert "only they or an admin" in refused[0].json()["detail"]
+    assert disabled.status_code == 200, disabled.text
+    assert not_enabled.status_code == 403
+    assert by_admin.status_code == 200, by_admin.text
+    assert by_admin.json()["enabled"] is True
+    assert by_admin.json()["user_id"] == operator.id

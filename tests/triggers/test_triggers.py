@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.models import AuditLog, Run
+from opsledger.users.models import UserRole
 from tests import factories as f
-from tests.api import Person, audit_trail
+from tests.api import Person, audit_trail, make_person
 
 PROMPTS = [
     {"name": "version", "type": "choice", "choices": ["1.0", "1.1"], "required": True},
@@ -277,3 +278,37 @@ async def test_a_freeze_window_refuses_a_delivery(
     (recorded,) = await deliveries(client, operator, hook)
     assert recorded["outcome"] == "refused"
     assert recorded["run_id"] is None
+
+
+async def test_only_the_owner_or_an_admin_changes_a_trigger_or_rotates_its_secret(
+    client: httpx.AsyncClient, engine: AsyncEngine, operator: Person, admin: Person
+) -> None:
+    hook = await make_hook(client, engine, operator)
+    other = await make_person(engine, UserRole.operator)
+    path = f"/triggers/{hook.id}"
+
+    refused = [
+        await client.patch(path, json={"rate_per_minute": 600}, headers=other.headers),
+        await client.post(f"{path}/rotate", headers=other.headers),
+        await client.delete(path, headers=other.headers),
+    ]
+    by_admin = await client.patch(path, json={"rate_per_minute": 5}, headers=admin.headers)
+    rotated = await client.post(f"{path}/rotate", headers=operator.headers)
+    body = json.dumps(PAYLOAD).encode()
+    old = await post(client, hook, body, github(hook.secret, body, f.unique("gh")))
+    secret = rotated.json()["secret"]
+    new = await post(client, hook, body, github(secret, body, f.unique("gh")))
+
+    assert [r.status_code for r in refused] == [403, 403, 403]
+    assert "only they or an admin" in refused[0].json()["detail"]
+    assert by_admin.status_code == 200, by_admin.text
+    assert by_admin.json()["user_id"] == operator.id  # still launches as its owner
+    assert rotated.status_code == 200, rotated.text
+    assert secret != hook.secret
+    assert (old.status_code, new.status_code) == (401, 202)
+    assert await audit_trail(engine, rotated) == [("rotate", "trigger")]
+    async with engine.connect() as connection:
+        audited = await connection.scalar(
+            select(AuditLog.after).where(AuditLog.request_id == rotated.headers["x-request-id"])
+        )
+    assert secret not in json.dumps(audited)

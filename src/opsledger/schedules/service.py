@@ -12,13 +12,13 @@ from typing import Any
 
 from opsledger.audit import changes
 from opsledger.db.base import utcnow
-from opsledger.kit.errors import Conflict, Forbidden, ValidationFailed, found
+from opsledger.kit.errors import Conflict, ValidationFailed, found
 from opsledger.kit.pagination import Rows
 from opsledger.schedules import cron, repository
 from opsledger.schedules.models import Schedule, ScheduleFire
 from opsledger.schedules.schemas import LAUNCH, ScheduleCreate, ScheduleUpdate
 from opsledger.security.context import Ctx
-from opsledger.security.policy import allows
+from opsledger.security.launchers import may_change, may_launch
 from opsledger.templates import prompts as prompt_rules
 from opsledger.templates import repository as templates_repository
 from opsledger.templates import service as templates
@@ -128,13 +128,6 @@ async def _prompt_columns(
     }
 
 
-def _may_launch(ctx: Ctx) -> None:
-    """Saving or enabling a schedule launches runs later: it takes what launching one now
-    takes (an API key scoped to schedules alone may not)."""
-    if not allows(ctx.user.role, "jobs:run", ctx.user.scopes):
-        raise Forbidden("a schedule launches runs: that needs jobs:run")
-
-
 async def _check(ctx: Ctx, fields: dict[str, Any], now: datetime, other_than: int | None) -> None:
     name = fields.get("name")
     if name is not None and await repository.name_taken(ctx.session, name, other_than):
@@ -155,7 +148,7 @@ async def create(
 ) -> Schedule:
     """A schedule whose fires are runs of ``owner_id`` (default: the acting user);
     ``from_text``: its prompt values are a command line's text."""
-    _may_launch(ctx)
+    may_launch(ctx, RESOURCE)
     now = now or utcnow()
     fields = body.model_dump(exclude={"prompts", *LAUNCH})
     await _check(ctx, fields, now, None)
@@ -172,9 +165,10 @@ async def create(
 async def update(
     ctx: Ctx, schedule_id: int, body: ScheduleUpdate, *, now: datetime | None = None
 ) -> Schedule:
-    _may_launch(ctx)
+    may_launch(ctx, RESOURCE)
     now = now or utcnow()
     schedule = await get(ctx, schedule_id)
+    may_change(ctx, RESOURCE, schedule.user_id)
     fields = body.changes()
     if fields.get("cron") is not None and "run_at" not in fields:
         fields["run_at"] = None
@@ -205,8 +199,9 @@ async def update(
 
 async def enable(ctx: Ctx, schedule_id: int, *, now: datetime | None = None) -> Schedule:
     """Fire again from now on: the times passed while it was disabled are not missed."""
-    _may_launch(ctx)
+    may_launch(ctx, RESOURCE)
     schedule = await get(ctx, schedule_id)
+    may_change(ctx, RESOURCE, schedule.user_id)
     if schedule.enabled:
         return schedule
     values = {"enabled": True, "next_run_at": next_due(schedule, now or utcnow())}
@@ -222,4 +217,6 @@ async def disable(ctx: Ctx, schedule_id: int) -> Schedule:
 
 
 async def delete(ctx: Ctx, schedule_id: int) -> None:
-    await changes.remove(ctx, RESOURCE, await get(ctx, schedule_id))
+    schedule = await get(ctx, schedule_id)
+    may_change(ctx, RESOURCE, schedule.user_id)
+    await changes.remove(ctx, RESOURCE, schedule)

@@ -24,6 +24,7 @@ from opsledger.kit.pagination import Page
 from opsledger.security.auth import Require, RequireListing, RequireRead, anonymous_context
 from opsledger.security.context import Ctx
 from opsledger.triggers import service
+from opsledger.triggers.models import Trigger
 from opsledger.triggers.schemas import (
     DeliveryAnswer,
     DeliveryRead,
@@ -72,6 +73,10 @@ async def create_trigger(body: TriggerCreate, ctx: Write) -> TriggerCreated:
     """Its launches are runs of the user who made it. `secret` is in this answer only:
     sign each delivery's body with it (HMAC-SHA256)."""
     trigger, secret = await service.create(ctx, body)
+    return _created(trigger, secret)
+
+
+def _created(trigger: Trigger, secret: str) -> TriggerCreated:
     return TriggerCreated.model_validate({**TriggerRead.of(trigger).model_dump(), "secret": secret})
 
 
@@ -81,6 +86,16 @@ async def create_trigger(body: TriggerCreate, ctx: Write) -> TriggerCreated:
 )
 async def update_trigger(trigger_id: PathId, body: TriggerUpdate, ctx: Write) -> TriggerRead:
     return TriggerRead.of(await service.update(ctx, trigger_id, body))
+
+
+@router.post(
+    "/{trigger_id}/rotate", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed)
+)
+async def rotate_trigger_secret(trigger_id: PathId, ctx: Write) -> TriggerCreated:
+    """A new secret, in this answer only; deliveries signed with the old one are refused
+    from now on. Only the trigger's owner or an admin rotates it."""
+    trigger, secret = await service.rotate_secret(ctx, trigger_id)
+    return _created(trigger, secret)
 
 
 @router.delete("/{trigger_id}", status_code=status.HTTP_204_NO_CONTENT, responses=READ_ERRORS)

@@ -27,11 +27,12 @@ from opsledger.audit import changes
 from opsledger.db.base import utcnow
 from opsledger.freeze_windows.service import Frozen
 from opsledger.hosts.models import Host
-from opsledger.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed, found
+from opsledger.kit.errors import Conflict, NotFound, ValidationFailed, found
 from opsledger.kit.pagination import Rows
 from opsledger.runs import service as runs
 from opsledger.security import policy
 from opsledger.security.context import Actor, AuthMethod, Ctx
+from opsledger.security.launchers import may_change, may_launch
 from opsledger.templates import service as templates
 from opsledger.templates.schemas import TemplateLaunch
 from opsledger.triggers import repository
@@ -103,16 +104,9 @@ async def _check(
         raise ValidationFailed(message, [{"loc": loc, "msg": message, "type": "value_error"}])
 
 
-def _may_launch(ctx: Ctx) -> None:
-    """Whoever makes or changes a trigger may launch runs themselves, with their key's
-    scopes: a trigger is not a way around them."""
-    if not policy.allows(ctx.user.role, "jobs:run", ctx.user.scopes):
-        raise Forbidden("a trigger launches runs: making or changing one needs jobs:run")
-
-
 async def create(ctx: Ctx, body: TriggerCreate) -> tuple[Trigger, str]:
     """The trigger, its launches runs of the acting user, and its secret (only here)."""
-    _may_launch(ctx)
+    may_launch(ctx, RESOURCE)
     fields = body.model_dump()
     await _check(ctx, body.template_id, fields, None)
     secret = secrets.token_urlsafe(32)
@@ -121,15 +115,26 @@ async def create(ctx: Ctx, body: TriggerCreate) -> tuple[Trigger, str]:
 
 
 async def update(ctx: Ctx, trigger_id: int, body: TriggerUpdate) -> Trigger:
-    _may_launch(ctx)
+    may_launch(ctx, RESOURCE)
     trigger = await get(ctx, trigger_id)
+    may_change(ctx, RESOURCE, trigger.user_id)
     fields = body.changes()
     await _check(ctx, trigger.template_id, fields, trigger.id)
     return await changes.update(ctx, RESOURCE, trigger, fields)
 
 
 async def delete(ctx: Ctx, trigger_id: int) -> None:
-    await changes.remove(ctx, RESOURCE, await get(ctx, trigger_id))
+    trigger = await get(ctx, trigger_id)
+    may_change(ctx, RESOURCE, trigger.user_id)
+    await changes.remove(ctx, RESOURCE, trigger)
+
+
+async def rotate_secret(ctx: Ctx, trigger_id: int) -> tuple[Trigger, str]:
+    """A new secret for the trigger (only here), the old one refused from now on."""
+    trigger = await get(ctx, trigger_id)
+    may_change(ctx, RESOURCE, trigger.user_id)
+    secret = secrets.token_urlsafe(32)
+    return await changes.update(ctx, RESOURCE, trigger, {"secret": secret}, action="rotate"), secret
 
 
 def _hex(key: bytes, message: bytes) -> bytes:
