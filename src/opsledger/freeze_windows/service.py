@@ -128,38 +128,70 @@ def holds(window: FreezeWindow, host: Host) -> bool:
     return True
 
 
+async def holding(
+    ctx: Ctx, hosts: Sequence[Host], now: datetime | None = None
+) -> list[tuple[Opening, list[Host]]]:
+    """Each window open at ``now`` that holds some of ``hosts``, with the hosts it holds."""
+    held = [
+        (opened, [host for host in hosts if holds(opened.window, host)])
+        for opened in await open_at(ctx, now)
+    ]
+    return [(opened, hosts_held) for opened, hosts_held in held if hosts_held]
+
+
+def _said(opened: Opening, hosts_held: Sequence[Host]) -> str:
+    names = ", ".join(host.hostname for host in hosts_held[:5])
+    more = f" and {len(hosts_held) - 5} more" if len(hosts_held) > 5 else ""
+    return (
+        f"freeze window {opened.window.name!r} holds {names}{more} until "
+        f"{opened.ends_at.isoformat()}"
+    )
+
+
 async def guard(
     ctx: Ctx,
     hosts: Sequence[Host],
     override_reason: str | None = None,
     now: datetime | None = None,
-) -> None:
+) -> bool:
     """Let a launch on ``hosts`` through, or refuse it (409 naming the first window that
     holds one of them and its end). An admin's ``override_reason`` lets it through past
-    every window that holds it, each with an audit row naming the reason and the hosts."""
-    held = [
-        (opened, [host for host in hosts if holds(opened.window, host)])
-        for opened in await open_at(ctx, now)
-    ]
-    held = [(opened, hosts_held) for opened, hosts_held in held if hosts_held]
+    every window that holds it, each with an audit row naming the reason and the hosts.
+    True when it went through by the override."""
+    held = await holding(ctx, hosts, now)
     if not held:
-        return
-    opened, hosts_held = held[0]
-    names = ", ".join(host.hostname for host in hosts_held[:5])
-    more = f" and {len(hosts_held) - 5} more" if len(hosts_held) > 5 else ""
-    said = (
-        f"freeze window {opened.window.name!r} holds {names}{more} until "
-        f"{opened.ends_at.isoformat()}"
-    )
+        return False
+    said = _said(*held[0])
     if override_reason is None:
         raise Frozen(f"{said}; an admin may launch with override_reason")
     # Overriding is the windows' own admin action: an admin's key must be scoped to it too.
     if ctx.actor is None or not policy.allows(ctx.actor.role, OVERRIDE, ctx.actor.scopes):
         raise Forbidden(f"{said}; only an admin (a key scoped to {OVERRIDE}) may override it")
+    await overridden(ctx, held, override_reason)
+    return True
+
+
+async def overridden(ctx: Ctx, held: Sequence[tuple[Opening, Sequence[Host]]], reason: str) -> None:
+    """An audit row per window an override goes past, naming the reason and the hosts."""
     for opened, hosts_held in held:
         after = {
-            "reason": override_reason,
+            "reason": reason,
             "host_ids": [host.id for host in hosts_held],
             "until": opened.ends_at.isoformat(),
         }
         await audit.record(ctx, "override", RESOURCE, opened.window.id, after=after)
+
+
+async def held_back(
+    ctx: Ctx, hosts: Sequence[Host], override_reason: str | None, now: datetime | None = None
+) -> str | None:
+    """Why a launched run's next batch on ``hosts`` may not start now (a window that
+    opened since holds one of them), or None: the run's own override, an admin's given
+    at launch, goes past them (audited again)."""
+    held = await holding(ctx, hosts, now)
+    if not held:
+        return None
+    if override_reason is not None:
+        await overridden(ctx, held, override_reason)
+        return None
+    return _said(*held[0])

@@ -47,6 +47,9 @@ class Run(IdMixin, CreatedMixin, Base):
     batches: Mapped[int] = mapped_column(Integer)
     # Why it waits (hosts busy) or why it stopped (the failure threshold, a cancel).
     reason: Mapped[str | None] = mapped_column(Text, default=None)
+    # An admin's reason to launch it inside a freeze window, kept when it let the launch
+    # through: a later batch that a window holds starts only with one.
+    override_reason: Mapped[str | None] = mapped_column(Text, default=None)
     relaunch_of: Mapped[int | None] = mapped_column(
         ForeignKey("runs.id", ondelete="SET NULL"), default=None
     )

@@ -70,6 +70,10 @@ class RunRead(ResponseSchema):
     user_id: int
     status: JobStatus
     reason: str | None
+    override_reason: str | None = Field(
+        description="An admin's reason to launch it inside a freeze window; its later "
+        "batches go on past the windows only with one."
+    )
     hosts: int = Field(description="How many hosts the run was launched on.")
     batches: int
     selector: dict[str, Any]

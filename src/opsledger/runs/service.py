@@ -185,7 +185,7 @@ async def launch(
         matched = [host for host in matched if host.id in set(limit)]
     if not matched:
         raise ValidationFailed("the selector matches no host in service")
-    await freeze_windows.guard(ctx, matched, override_reason, now)
+    overrides = await freeze_windows.guard(ctx, matched, override_reason, now)
     size = options.get("batch_size") or len(matched)
     user_id = ctx.user_id if started_by is None else started_by
     run = Run(
@@ -199,6 +199,7 @@ async def launch(
         extra_vars=extra_vars,
         secret_vars=json.dumps(secrets) if secrets else None,
         batches=math.ceil(len(matched) / size),
+        override_reason=override_reason if overrides else None,
         relaunch_of=relaunch_of,
     )
     await changes.create(ctx, RESOURCE, run)
@@ -233,7 +234,9 @@ async def progress(ctx: Ctx, run_id: int) -> int | None:
     """Settle the run after jobs of it ended (a batch finished, was reaped or refused), in
     their transaction: stop it before its next batch once more than
     ``max_fail_percentage`` of its hosts failed (their jobs cancelled with the reason),
-    end it when no job is left, and open its one ticket when it failed. Returns the job
+    or cancel it there when a freeze window that opened since holds one of that batch's
+    hosts (unless an admin launched it past the windows, with ``override_reason``); end
+    it when no job is left, and open its one ticket when it failed. Returns the job
     that leads its next batch, to hand to the backend, or None."""
     run = await get(ctx, run_id)
     if run.status in FINAL:
@@ -245,20 +248,25 @@ async def progress(ctx: Ctx, run_id: int) -> int | None:
         return None  # the batch still runs (or another one of a relaunch's racing)
     limit = int(run.options.get("max_fail_percentage") or 0)
     over = len(failed) * 100 > limit * len(run_jobs)
-    if waiting and not over:
-        return waiting[0].id
+    status = JobStatus.failed if over else JobStatus.success
     reason = None
-    if waiting:
+    if waiting and not over:
+        batch = [job.host for job in waiting if job.batch == waiting[0].batch]
+        frozen = await freeze_windows.held_back(ctx, batch, run.override_reason)
+        if frozen is None:
+            return waiting[0].id
+        status, reason = JobStatus.cancelled, f"stopped before batch {waiting[0].batch}: {frozen}"
+    elif waiting:
         reason = (
             f"stopped before batch {waiting[0].batch}: {len(failed)} of {len(run_jobs)} "
             f"hosts failed, more than max_fail_percentage {limit}%"
         )
-        for job in waiting:
-            await lifecycle.end(ctx, job.id, JobStatus.cancelled, reason, "cancel")
-    status = JobStatus.failed if over else JobStatus.success
+    for job in waiting:
+        await lifecycle.end(ctx, job.id, JobStatus.cancelled, reason, "cancel")
     values = {"completed_at": utcnow(), "reason": reason}
     await changes.transition(ctx, RESOURCE, run, RUN_TRANSITIONS, status, values, action="finish")
-    await _notify(ctx, run, events.ENDED[status], run_jobs)
+    if status in events.ENDED:
+        await _notify(ctx, run, events.ENDED[status], run_jobs)
     if status is JobStatus.failed:
         await _open_ticket(ctx, run, failed)
     return None
