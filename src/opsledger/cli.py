@@ -32,6 +32,12 @@ COMMANDS = (
     ("templates", "opsledger.templates.cli:templates_cli", "Job templates, and launching them."),
     ("runs", "opsledger.runs.cli:runs_cli", "Runs across many hosts: results, cancel, relaunch."),
     ("schedules", "opsledger.schedules.cli:schedules_cli", "Templates launched on a schedule."),
+    (
+        "freeze-windows",
+        "opsledger.freeze_windows.cli:freeze_windows_cli",
+        "Times no launch starts on the hosts they hold.",
+    ),
+    ("triggers", "opsledger.triggers.cli:triggers_cli", "Signed webhooks that launch templates."),
     ("stats", "opsledger.stats.cli:show_stats", "Hosts by status and role, jobs, tickets, alerts."),
     ("backup", "opsledger.ops.cli:backup_command", "Write every table to one archive."),
     ("restore", "opsledger.ops.cli:restore_command", "Load an archive into an empty database."),

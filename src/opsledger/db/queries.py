@@ -84,6 +84,10 @@ class Catalogue(Generic[M]):
     async def get(self, session: AsyncSession, row_id: int) -> M | None:
         return await session.get(self.model, row_id)
 
+    async def by_reference(self, session: AsyncSession, ref: str) -> M | None:
+        """A row by name, or by id (a command's argument)."""
+        return await by_name_or_id(session, self.model, self.name, ref)
+
     async def name_taken(
         self, session: AsyncSession, name: str, other_than: int | None = None
     ) -> bool:

@@ -14,6 +14,7 @@ CATALOGUE = queries.Catalogue(FreezeWindow, FreezeWindow.name)
 get = CATALOGUE.get
 name_taken = CATALOGUE.name_taken
 page = CATALOGUE.page
+by_reference = CATALOGUE.by_reference
 
 
 async def candidates(session: AsyncSession, now: datetime) -> list[FreezeWindow]:

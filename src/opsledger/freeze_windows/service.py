@@ -51,6 +51,14 @@ async def get(ctx: Ctx, window_id: int) -> FreezeWindow:
     )
 
 
+async def by_reference(ctx: Ctx, reference: str) -> FreezeWindow:
+    """A window by name or id (the CLI's argument)."""
+    return found(
+        await repository.by_reference(ctx.session, reference),
+        f"freeze window {reference!r} does not exist",
+    )
+
+
 async def page(
     ctx: Ctx, filters: dict[str, Any], limit: int, after: int | None
 ) -> Rows[FreezeWindow]:

@@ -15,10 +15,7 @@ CATALOGUE = queries.Catalogue(Schedule, Schedule.name)
 get = CATALOGUE.get
 name_taken = CATALOGUE.name_taken
 page = CATALOGUE.page
-
-
-async def by_reference(session: AsyncSession, ref: str) -> Schedule | None:
-    return await queries.by_name_or_id(session, Schedule, Schedule.name, ref)
+by_reference = CATALOGUE.by_reference
 
 
 async def due(session: AsyncSession, now: datetime, limit: int, after: int) -> list[int]:

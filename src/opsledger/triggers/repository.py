@@ -15,6 +15,7 @@ CATALOGUE = queries.Catalogue(Trigger, Trigger.name)
 get = CATALOGUE.get
 name_taken = CATALOGUE.name_taken
 page = CATALOGUE.page
+by_reference = CATALOGUE.by_reference
 
 
 async def lock(session: AsyncSession, trigger_id: int) -> Trigger | None:

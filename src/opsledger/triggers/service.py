@@ -78,6 +78,14 @@ async def get(ctx: Ctx, trigger_id: int, *, locked: bool = False) -> Trigger:
     return found(await read(ctx.session, trigger_id), f"trigger {trigger_id} does not exist")
 
 
+async def by_reference(ctx: Ctx, reference: str) -> Trigger:
+    """A trigger by name or id (the CLI's argument)."""
+    return found(
+        await repository.by_reference(ctx.session, reference),
+        f"trigger {reference!r} does not exist",
+    )
+
+
 async def page(ctx: Ctx, filters: dict[str, Any], limit: int, after: int | None) -> Rows[Trigger]:
     return await repository.page(ctx.session, filters, limit, after)
 
@@ -104,13 +112,15 @@ async def _check(
         raise ValidationFailed(message, [{"loc": loc, "msg": message, "type": "value_error"}])
 
 
-async def create(ctx: Ctx, body: TriggerCreate) -> tuple[Trigger, str]:
-    """The trigger, its launches runs of the acting user, and its secret (only here)."""
+async def create(ctx: Ctx, body: TriggerCreate, owner_id: int | None = None) -> tuple[Trigger, str]:
+    """The trigger, its launches runs of ``owner_id`` (default: the acting user), and its
+    secret (only here)."""
     may_launch(ctx, RESOURCE)
     fields = body.model_dump()
     await _check(ctx, body.template_id, fields, None)
     secret = secrets.token_urlsafe(32)
-    trigger = Trigger(**fields, secret=secret, user_id=ctx.user_id)
+    owner = ctx.user_id if owner_id is None else owner_id
+    trigger = Trigger(**fields, secret=secret, user_id=owner)
     return await changes.create(ctx, RESOURCE, trigger), secret
 
 
