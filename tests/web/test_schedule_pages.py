@@ -8,8 +8,9 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.models import Schedule
+from opsledger.users.models import UserRole
 from tests import factories as f
-from tests.api import Person, audit_trail
+from tests.api import Person, audit_trail, make_person
 from tests.web.pages import form_token, sign_in
 from tests.web.test_fleet_pages import SECRET, count, make_fleet, template_form
 
@@ -85,6 +86,17 @@ async def test_a_template_is_scheduled_from_its_page_and_the_schedule_moves_on(
     assert (await browser.post(f"{url}/pause", data={"csrf_token": token})).status_code == 422
     listed = await browser.get("/schedules", params={"name": base["name"]})
     assert f'href="{url}"' in listed.text
+
+    await sign_in(browser, await make_person(engine, UserRole.operator))  # not its owner
+    other = form_token((await browser.get(url)).text)
+    stopped = await browser.post(f"{url}/disable", data={"csrf_token": other})
+    not_started = await browser.post(f"{url}/enable", data={"csrf_token": other})
+    assert stopped.status_code == 303  # anyone who may write it may stop it …
+    assert not_started.status_code == 403  # … only its owner or an admin starts it
+    assert "only they or an admin" in not_started.text
+
+    await sign_in(browser, operator)
+    token = form_token((await browser.get(url)).text)
     deleted = await browser.post(f"{url}/delete", data={"csrf_token": token})
     assert deleted.headers["location"] == "/schedules"
     assert await audit_trail(engine, deleted) == [("delete", "schedule")]

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db.dependencies import discard_changes
 from opsledger.freeze_windows import service as freeze_windows
-from opsledger.kit.errors import Conflict, NotFound, ValidationFailed, wire_location
+from opsledger.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed, wire_location
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.http import REPEATED
 from opsledger.kit.pagination import Rows
@@ -157,13 +157,14 @@ async def act(
     then: str | Callable[[Any], str],
 ) -> Response:
     """A form post that changes one thing through its service, then shows ``then``;
-    a missing object is 404 and a move its status machine refuses is 409, as pages."""
+    a missing object is 404, a change the service forbids this user 403 (someone else's
+    schedule) and a move its status machine refuses 409, as pages."""
     ctx = await form_context(request, session, action, csrf_token)
     if isinstance(ctx, Response):
         return ctx
     try:
         result = await change(ctx)
-    except (NotFound, Conflict, ValidationFailed) as exc:
+    except (NotFound, Forbidden, Conflict, ValidationFailed) as exc:
         return refuse(request, exc.status, exc.detail)
     return RedirectResponse(then if isinstance(then, str) else then(result), status_code=303)
 
