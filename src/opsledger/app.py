@@ -52,6 +52,7 @@ from opsledger.users.endpoints import router as users_router
 from opsledger.web.alerts import router as alert_pages_router
 from opsledger.web.audit import router as audit_pages_router
 from opsledger.web.deployments import router as deployment_pages_router
+from opsledger.web.freeze_windows import router as freeze_window_pages_router
 from opsledger.web.hosts import router as host_pages_router
 from opsledger.web.job_templates import router as template_pages_router
 from opsledger.web.jobs import router as job_pages_router
@@ -153,6 +154,7 @@ def create_app(
         template_pages_router,
         run_pages_router,
         schedule_pages_router,
+        freeze_window_pages_router,
         ticket_pages_router,
         host_pages_router,
         deployment_pages_router,

@@ -125,14 +125,19 @@ async def list_page(
     template: str,
     schema: type[Q],
     fetch: Callable[[Ctx, Q], Awaitable[Rows[Any]]],
+    status: int = 200,
+    more: Callable[[Ctx], Awaitable[dict[str, Any]]] | None = None,
     **extra: Any,
 ) -> Response:
     """A filtered, keyset-paged list: the query string read with the API's schema (bad
-    filters are shown, not a crash), and ``fetch`` answering one page of it."""
+    filters are shown, not a crash), and ``fetch`` answering one page of it; ``more``
+    adds what else the page shows (``status`` for a form on it that was refused)."""
     ctx = await page_context(request, session, action)
     if isinstance(ctx, Response):
         return ctx
     context = {"query": dict(request.query_params), **extra, **common(request, ctx)}
+    if more is not None:
+        context |= await more(ctx)
     # No list page's filter takes several values: a repeated one is refused, as the API does.
     params = request.query_params
     errors = {key: REPEATED for key in params if len(params.getlist(key)) > 1}
@@ -144,7 +149,13 @@ async def list_page(
         return render(request, template, 422, items=[], errors=errors, **context)
     page = await fetch(ctx, query)
     return render(
-        request, template, items=page.items, next_cursor=page.next_cursor, errors={}, **context
+        request,
+        template,
+        status,
+        items=page.items,
+        next_cursor=page.next_cursor,
+        errors={},
+        **context,
     )
 
 

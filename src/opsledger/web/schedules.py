@@ -145,7 +145,7 @@ async def new_schedule_page(
     return await _schedule_form(request, ctx, template)
 
 
-def _instant(text: str, zone_name: str) -> str | None:
+def instant(text: str, zone_name: str) -> str | None:
     """A form's local date and time (``datetime-local``: no zone) read in the schedule's
     zone, as ISO 8601 with its offset; text that is no such thing is left for the schema
     to refuse, and a bad zone for the zone's own check."""
@@ -165,8 +165,8 @@ def schedule_fields(sent: FormData, launch: dict[str, Any]) -> dict[str, Any]:
         **launch,
         **{name: value for name, value in given.items() if value},
         "timezone": zone_name,
-        "run_at": _instant(given.get("run_at", ""), zone_name),
-        "ends_at": _instant(given.get("ends_at", ""), zone_name),
+        "run_at": instant(given.get("run_at", ""), zone_name),
+        "ends_at": instant(given.get("ends_at", ""), zone_name),
         "enabled": True,
     }
 
