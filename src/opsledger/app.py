@@ -60,6 +60,7 @@ from opsledger.web.pages import router as pages_router
 from opsledger.web.runs import router as run_pages_router
 from opsledger.web.schedules import router as schedule_pages_router
 from opsledger.web.tickets import router as ticket_pages_router
+from opsledger.web.triggers import router as trigger_pages_router
 from opsledger.worker.pool import JobPool
 
 API_PREFIX = "/api/v1"
@@ -155,6 +156,7 @@ def create_app(
         run_pages_router,
         schedule_pages_router,
         freeze_window_pages_router,
+        trigger_pages_router,
         ticket_pages_router,
         host_pages_router,
         deployment_pages_router,

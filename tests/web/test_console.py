@@ -120,7 +120,7 @@ async def test_no_secret_value_reaches_a_page(
     pages = [
         "/", "/login", "/jobs", f"/jobs/{job.id}", "/jobs/new", "/hosts", f"/hosts/{host.id}",
         "/deployments", f"/deployments/{deployment.id}", "/tickets", "/alerts", "/audit",
-        "/schedules", "/freeze-windows",
+        "/schedules", "/freeze-windows", "/triggers",
     ]  # fmt: skip
     for path in pages:
         page = await browser.get(path, params={"limit": 500} if path == "/audit" else None)

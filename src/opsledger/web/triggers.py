@@ -1,0 +1,198 @@
+"""Console pages for triggers: the list, a trigger with its latest deliveries, making one
+for a template from a form (prompt values mapped from JSON pointers, alert matchers), its
+URL and secret shown once on the page that answers the form (never in a URL), rotating
+the secret and deleting it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from opsledger.db.dependencies import PrimaryReadSession, WriteSession
+from opsledger.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from opsledger.kit.http import PathId
+from opsledger.kit.pagination import Rows
+from opsledger.security.context import Ctx
+from opsledger.templates import service as templates
+from opsledger.templates.models import JobTemplate
+from opsledger.triggers import service as triggers
+from opsledger.triggers.models import Trigger
+from opsledger.triggers.schemas import HOOKS, TriggerCreate, TriggerQuery
+from opsledger.web import forms
+from opsledger.web.console import (
+    act,
+    common,
+    form_context,
+    list_page,
+    page_of_one,
+    problems,
+    refuse,
+    render,
+)
+
+router = APIRouter(include_in_schema=False)
+Csrf = Annotated[str, Form(max_length=200)]
+Field = Annotated[str, Form(max_length=20_000)]
+WRITE = "triggers:write"
+DELIVERIES_SHOWN = 50
+# The page with a secret on it is not kept by a browser or a proxy.
+NOT_KEPT = {"Cache-Control": "no-store"}
+
+
+@router.get("/triggers")
+async def trigger_list(request: Request, session: PrimaryReadSession) -> Response:
+    async def fetch(ctx: Ctx, query: TriggerQuery) -> Rows[Any]:
+        return await triggers.page(ctx, query.filters(), query.limit, query.after)
+
+    return await list_page(request, session, "triggers:read", "triggers.html", TriggerQuery, fetch)
+
+
+@router.get("/triggers/{trigger_id}")
+async def trigger_page(
+    request: Request, session: PrimaryReadSession, trigger_id: PathId
+) -> Response:
+    found = await page_of_one(
+        request, session, "triggers:read", lambda ctx: triggers.get(ctx, trigger_id)
+    )
+    if isinstance(found, Response):
+        return found
+    ctx, trigger = found
+    deliveries = await triggers.deliveries_page(ctx, trigger.id, DELIVERIES_SHOWN, None)
+    return render(
+        request,
+        "trigger.html",
+        trigger=trigger,
+        url=f"{HOOKS}/{trigger.id}",
+        deliveries=deliveries.items,
+        **common(request, ctx),
+    )
+
+
+def _pairs(text: str) -> dict[str, str] | None:
+    """``name=value`` lines (or comma-separated) as a mapping; a line without ``=`` is
+    kept whole as a name with no value, for the schema to refuse by name."""
+    found = forms.items(text) or []
+    return dict(item.partition("=")[::2] for item in found) or None
+
+
+async def _trigger_form(
+    request: Request,
+    ctx: Ctx,
+    template: JobTemplate,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    sent: dict[str, str] | None = None,
+) -> Response:
+    return render(
+        request,
+        "trigger_new.html",
+        status,
+        template=template,
+        prompt_names=[prompt.name for prompt in templates.prompts_of(template)],
+        errors=errors or {},
+        sent=sent or {},
+        **common(request, ctx),
+    )
+
+
+@router.get("/templates/{template_id}/trigger")
+async def new_trigger_page(
+    request: Request, session: PrimaryReadSession, template_id: PathId
+) -> Response:
+    found = await page_of_one(request, session, WRITE, lambda ctx: templates.get(ctx, template_id))
+    if isinstance(found, Response):
+        return found
+    ctx, template = found
+    return await _trigger_form(request, ctx, template)
+
+
+def _secret_page(
+    request: Request, ctx: Ctx, trigger: Trigger, secret: str, status: int
+) -> Response:
+    response = render(
+        request,
+        "trigger_secret.html",
+        status,
+        trigger=trigger,
+        url=f"{HOOKS}/{trigger.id}",
+        secret=secret,
+        **common(request, ctx),
+    )
+    response.headers.update(NOT_KEPT)
+    return response
+
+
+@router.post("/templates/{template_id}/trigger")
+async def create_trigger(
+    request: Request,
+    session: WriteSession,
+    template_id: PathId,
+    name: Field = "",
+    prompts: Field = "",
+    alert_matchers: Field = "",
+    rate_per_minute: Field = "10",
+    csrf_token: Csrf = "",
+) -> Response:
+    ctx = await form_context(request, session, WRITE, csrf_token)
+    if isinstance(ctx, Response):
+        return ctx
+    try:
+        template = await templates.get(ctx, template_id)
+    except NotFound as exc:
+        return refuse(request, exc.status, exc.detail)
+    sent = {
+        "name": name,
+        "prompts": prompts,
+        "alert_matchers": alert_matchers,
+        "rate_per_minute": rate_per_minute,
+    }
+    fields = {
+        "name": name,
+        "template_id": template.id,
+        "prompts": _pairs(prompts) or {},
+        "alert_matchers": _pairs(alert_matchers),
+        "rate_per_minute": rate_per_minute,
+    }
+    try:
+        trigger, secret = await triggers.create(ctx, TriggerCreate.model_validate(fields))
+    except ValidationError as exc:
+        return await _trigger_form(request, ctx, template, 422, problems(exc, fields), sent)
+    except ValidationFailed as exc:
+        refused = forms.refusal_fields(exc)
+        return await _trigger_form(request, ctx, template, 422, refused, sent)
+    except Conflict as exc:
+        return await _trigger_form(request, ctx, template, 409, {"name": exc.detail}, sent)
+    except Forbidden as exc:
+        return refuse(request, exc.status, exc.detail)
+    return _secret_page(request, ctx, trigger, secret, 201)
+
+
+@router.post("/triggers/{trigger_id}/rotate")
+async def rotate_trigger(
+    request: Request, session: WriteSession, trigger_id: PathId, csrf_token: Csrf = ""
+) -> Response:
+    ctx = await form_context(request, session, WRITE, csrf_token)
+    if isinstance(ctx, Response):
+        return ctx
+    try:
+        trigger, secret = await triggers.rotate_secret(ctx, trigger_id)
+    except (NotFound, Forbidden) as exc:
+        return refuse(request, exc.status, exc.detail)
+    return _secret_page(request, ctx, trigger, secret, 200)
+
+
+@router.post("/triggers/{trigger_id}/delete")
+async def delete_trigger(
+    request: Request, session: WriteSession, trigger_id: PathId, csrf_token: Csrf = ""
+) -> Response:
+    return await act(
+        request,
+        session,
+        WRITE,
+        csrf_token,
+        lambda ctx: triggers.delete(ctx, trigger_id),
+        "/triggers",
+    )
