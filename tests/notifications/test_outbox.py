@@ -4,6 +4,7 @@ own transaction, one per channel; a rolled-back change writes (and so sends) not
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
@@ -17,6 +18,7 @@ from opsledger.jobs import lifecycle
 from opsledger.jobs.models import JobStatus
 from opsledger.models import NotificationDelivery
 from opsledger.runs import service as runs
+from opsledger.schedules import firing
 from opsledger.security.context import Ctx, system_context
 from opsledger.tickets import service as tickets
 from opsledger.tickets.models import TicketPriority
@@ -196,3 +198,38 @@ async def test_a_disabled_rule_or_channel_routes_nothing(lab: Lab) -> None:
     )
     assert await lab.deliveries(off) == []
     assert await lab.deliveries(quiet) == []
+
+
+async def test_a_schedule_that_skips_or_fails_a_due_time_says_so(lab: Lab) -> None:
+    """A schedule that silently does nothing is what its users fear most."""
+    chat = await lab.channel("slack")
+    environment = f.unique("env")
+    now = datetime.now(UTC)
+    async with unit_of_work(session_factory(lab.engine)) as session:
+        owner = await f.make_user(session, role="operator")
+        await f.make_host(session, environment=environment)
+        frozen = await f.make_template(session, selector={"environment": environment})
+        empty = await f.make_template(session, selector={"environment": f.unique("none")})
+        made = [
+            await f.make_schedule(
+                session, template_id=template.id, user_id=owner.id, next_run_at=now
+            )
+            for template in (frozen, empty)
+        ]
+        await f.make_window(
+            session, environments=[environment],
+            starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(hours=1),
+        )  # fmt: skip
+    watched = {frozen.id, empty.id}
+    for template_id in watched:
+        await lab.rule(chat, "schedule.skipped", template_id=template_id)
+        await lab.rule(chat, "schedule.failed", template_id=template_id)
+
+    for schedule in made:
+        await in_unit(lab, lambda ctx, s=schedule: firing.fire(ctx, s.id, now))
+
+    delivered = {d["event"]: d["text"] for d in await lab.deliveries(chat)}
+    assert set(delivered) == {"schedule.skipped", "schedule.failed"}
+    assert made[0].name in delivered["schedule.skipped"]
+    assert "freeze window" in delivered["schedule.skipped"]
+    assert "matches no host" in delivered["schedule.failed"]

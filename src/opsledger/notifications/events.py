@@ -5,12 +5,14 @@ severity). Built by the domain where the event happens, from rows it already hol
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from opsledger.alerts.models import AlertSeverity, MonitoringAlert
 from opsledger.jobs.models import Job, JobStatus
 from opsledger.notifications.models import EventName
 from opsledger.runs.models import Run
+from opsledger.schedules.models import Schedule
 from opsledger.tickets.models import Ticket, TicketPriority
 
 ENDED = {JobStatus.success: "succeeded", JobStatus.failed: "failed"}
@@ -91,4 +93,19 @@ def alert(row: MonitoringAlert, environment: str | None) -> Event:
         frozenset({environment} if environment else ()),
         severity=row.severity,
         facts={"severity": row.severity, "source": row.source, "host_id": row.host_id},
+    )
+
+
+def schedule(row: Schedule, due_at: datetime, what: str, reason: str | None) -> Event:
+    """A schedule's due time ``skipped`` (missed, overlapping, frozen) or ``failed`` (its
+    launch refused): a schedule that silently does nothing is what this event is for."""
+    due = due_at.isoformat(timespec="minutes")
+    return Event(
+        EventName(f"schedule.{what}"),
+        f"Schedule {row.name} {what} its run due {due}" + (f": {reason[:300]}" if reason else ""),
+        "schedule",
+        row.id,
+        f"/schedules/{row.id}",
+        template_id=row.template_id,
+        facts={"due_at": due, "reason": reason},
     )

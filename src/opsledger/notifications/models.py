@@ -31,6 +31,8 @@ class EventName(StrEnum):
     ticket_opened = "ticket.opened"
     alert_firing = "alert.firing"
     alert_resolved = "alert.resolved"
+    schedule_skipped = "schedule.skipped"  # a due time passed without a run, and why
+    schedule_failed = "schedule.failed"  # a due time's launch was refused
 
 
 class ChannelKind(StrEnum):

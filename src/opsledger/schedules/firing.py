@@ -23,6 +23,7 @@ from opsledger.db.session import session_factory, unit_of_work
 from opsledger.freeze_windows.service import Frozen
 from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
 from opsledger.kit.periodic import Periodic
+from opsledger.notifications import events, outbox
 from opsledger.runs import service as runs
 from opsledger.schedules import repository
 from opsledger.schedules.models import (
@@ -178,6 +179,8 @@ async def _record(
         schedule_id=schedule.id, due_at=due_at, outcome=outcome, run_id=run_id, reason=reason
     )
     await repository.add_fire(ctx.session, fire)
+    if outcome in (FireOutcome.skipped, FireOutcome.failed):
+        await outbox.enqueue(ctx, events.schedule(schedule, due_at, outcome.value, reason))
     return Fired(schedule.id, due_at, outcome, run_id)
 
 
