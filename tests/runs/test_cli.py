@@ -69,12 +69,10 @@ async def test_a_template_is_launched_followed_and_relaunched_from_the_shell(
     assert "queued: 1 hosts" in again.stderr
 
 
-@RUNNER_ONLY
 async def test_a_freeze_window_stops_the_shell_unless_an_override_reason_is_given(
     fleet: Fleet, tmp_path: Path
 ) -> None:
     lab = fleet.lab
-    await lab.pool.stop()  # the commands run the batches themselves
     playbook = await lab.playbook('    - debug:\n        msg: "ran on {{ inventory_hostname }}"\n')
     environment = unique("frozen")
     (host,) = await fleet.hosts("frozen", environment=environment)
@@ -95,7 +93,10 @@ async def test_a_freeze_window_stops_the_shell_unless_an_override_reason_is_give
         headers=lab.admin.headers,
     )  # fmt: skip
     assert frozen.status_code == 201, frozen.text
-    settings = process_settings(lab)
+    # The commands only queue what they launch (to a queue nobody takes from): what they
+    # are asked here is whether they launch at all, not how a run goes.
+    queue = {"job_backend": "celery", "celery_queue": unique("nobody")}
+    settings = process_settings(lab) | queue
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return opsledger(*args, "--user", lab.operator.username, cwd=tmp_path, **settings)
@@ -106,7 +107,7 @@ async def test_a_freeze_window_stops_the_shell_unless_an_override_reason_is_give
         await asyncio.to_thread(cli, "templates", "launch", name, "--override-reason", ""),
     ]
     launched = await asyncio.to_thread(
-        cli, "templates", "launch", name, "--override-reason", "hotfix CHG-1", "-f"
+        cli, "templates", "launch", name, "--override-reason", "hotfix CHG-1"
     )
     run_id = re.search(r"run (\d+) queued", launched.stderr)
     assert run_id is not None, launched.stderr
@@ -121,7 +122,6 @@ async def test_a_freeze_window_stops_the_shell_unless_an_override_reason_is_give
     assert all(window in r.stderr for r in refused[:2])
     assert "override_reason" in refused[2].stderr
     assert launched.returncode == 0, launched.stderr
-    assert f"{host['hostname']}: success" in launched.stderr
     assert again.returncode == 0, again.stderr
     assert job.returncode == 0, job.stderr
     async with lab.engine.connect() as connection:
