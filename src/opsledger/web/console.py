@@ -23,6 +23,7 @@ from opsledger.kit.pagination import Rows
 from opsledger.security.auth import request_info, settings_of
 from opsledger.security.context import Ctx
 from opsledger.security.policy import allows
+from opsledger.web import forms
 from opsledger.web import session as web_session
 
 HERE = Path(__file__).parent
@@ -181,6 +182,29 @@ async def act(
 
 
 T = TypeVar("T")
+# A form shown again: ``again(status, errors by field)``.
+Again = Callable[[int, dict[str, str]], Awaitable[Response]]
+
+
+async def from_form(
+    save: Callable[[], Awaitable[T]],
+    fields: Mapping[str, Any],
+    again: Again,
+    conflict_field: str = "name",
+) -> T | Response:
+    """What ``save`` makes of a form's ``fields``, or the form again with each refusal
+    beside its field: the schema's or the service's (422), a conflict (409, beside
+    ``conflict_field``: a name taken), a change this user may not make (403)."""
+    try:
+        return await save()
+    except ValidationError as exc:
+        return await again(422, problems(exc, fields))
+    except ValidationFailed as exc:
+        return await again(422, forms.refusal_fields(exc))
+    except Conflict as exc:
+        return await again(409, {conflict_field: exc.detail})
+    except Forbidden as exc:
+        return await again(403, {"form": exc.detail})
 
 
 async def page_of_one(

@@ -7,18 +7,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.freeze_windows import service as freeze_windows
+from opsledger.freeze_windows.models import FreezeWindow
 from opsledger.freeze_windows.schemas import FreezeWindowCreate, FreezeWindowQuery
-from opsledger.kit.errors import Conflict
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
 from opsledger.security.context import Ctx
 from opsledger.web import forms
-from opsledger.web.console import act, form_context, list_page, problems
+from opsledger.web.console import act, form_context, from_form, list_page
 from opsledger.web.schedules import instant
 
 router = APIRouter(include_in_schema=False)
@@ -100,12 +99,16 @@ async def add_window(
         "environments": forms.items(environments),
         "host_role_ids": forms.items(host_role_ids),
     }
-    try:
-        window = await freeze_windows.create(ctx, FreezeWindowCreate.model_validate(fields))
-    except ValidationError as exc:
-        return await _list(request, session, 422, problems(exc, fields), sent)
-    except Conflict as exc:
-        return await _list(request, session, 409, {"name": exc.detail}, sent)
+
+    async def save() -> FreezeWindow:
+        return await freeze_windows.create(ctx, FreezeWindowCreate.model_validate(fields))
+
+    async def again(status: int, refused: dict[str, str]) -> Response:
+        return await _list(request, session, status, refused, sent)
+
+    window = await from_form(save, fields, again)
+    if isinstance(window, Response):
+        return window
     return RedirectResponse(f"/freeze-windows#window-{window.id}", status_code=303)
 
 

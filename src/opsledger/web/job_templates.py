@@ -15,11 +15,12 @@ from starlette.datastructures import FormData
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.host_roles import service as host_roles
 from opsledger.hosts.models import HostStatus
-from opsledger.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
 from opsledger.playbooks import service as playbooks
 from opsledger.runs import service as runs
+from opsledger.runs.models import Run
 from opsledger.security.context import Ctx
 from opsledger.templates import service as templates
 from opsledger.templates.models import JobTemplate
@@ -35,6 +36,7 @@ from opsledger.web.console import (
     act,
     common,
     form_context,
+    from_form,
     frozen,
     list_page,
     page_context,
@@ -411,17 +413,20 @@ async def launch(request: Request, session: WriteSession, template_id: PathId) -
     fields, errors = await read_launch(sent, template)
     if errors:
         return await _launch_page(request, ctx, template, 422, errors, sent)
-    try:
+
+    async def save() -> Run:
         body = TemplateLaunchRequest.model_validate(
             fields | {"override_reason": override_reason(sent)}
         )
-        run = await runs.launch_template(
+        return await runs.launch_template(
             ctx, template.id, body, from_text=True, override_reason=body.override_reason
         )
-    except ValidationError as exc:
-        return await _launch_page(request, ctx, template, 422, problems(exc, fields), sent)
-    except ValidationFailed as exc:
-        return await _launch_page(request, ctx, template, 422, forms.refusal_fields(exc), sent)
-    except (Conflict, Forbidden) as exc:  # a freeze window holds a host
-        return await _launch_page(request, ctx, template, exc.status, {"form": exc.detail}, sent)
+
+    async def again(status: int, refused: dict[str, str]) -> Response:
+        return await _launch_page(request, ctx, template, status, refused, sent)
+
+    # A conflict here is a freeze window holding a host: said above the form.
+    run = await from_form(save, fields, again, conflict_field="form")
+    if isinstance(run, Response):
+        return run
     return RedirectResponse(f"/runs/{run.id}", status_code=303)

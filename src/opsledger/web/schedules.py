@@ -10,22 +10,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
-from opsledger.kit.errors import Conflict, ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
 from opsledger.schedules import cron
 from opsledger.schedules import service as schedules
-from opsledger.schedules.models import MissedPolicy, OverlapPolicy
+from opsledger.schedules.models import MissedPolicy, OverlapPolicy, Schedule
 from opsledger.schedules.schemas import ScheduleCreate, ScheduleQuery
 from opsledger.security.context import Ctx
 from opsledger.templates import service as templates
 from opsledger.templates.models import JobTemplate
-from opsledger.web import forms
-from opsledger.web.console import act, common, frozen, list_page, page_of_one, problems, render
+from opsledger.web.console import act, common, from_form, frozen, list_page, page_of_one, render
 from opsledger.web.job_templates import launch_form, read_launch, shown_prompts
 
 router = APIRouter(include_in_schema=False)
@@ -181,14 +178,14 @@ async def create_schedule(request: Request, session: WriteSession, template_id: 
     if errors:
         return await _schedule_form(request, ctx, template, 422, errors, sent)
     fields = schedule_fields(sent, launch) | {"template_id": template.id}
-    try:
-        body = ScheduleCreate.model_validate(fields)
-        schedule = await schedules.create(ctx, body, from_text=True)
-    except ValidationError as exc:
-        return await _schedule_form(request, ctx, template, 422, problems(exc, fields), sent)
-    except ValidationFailed as exc:
-        refused = forms.refusal_fields(exc)
-        return await _schedule_form(request, ctx, template, 422, refused, sent)
-    except Conflict as exc:
-        return await _schedule_form(request, ctx, template, 409, {"name": exc.detail}, sent)
+
+    async def save() -> Schedule:
+        return await schedules.create(ctx, ScheduleCreate.model_validate(fields), from_text=True)
+
+    async def again(status: int, refused: dict[str, str]) -> Response:
+        return await _schedule_form(request, ctx, template, status, refused, sent)
+
+    schedule = await from_form(save, fields, again)
+    if isinstance(schedule, Response):
+        return schedule
     return RedirectResponse(f"/schedules/{schedule.id}", status_code=303)

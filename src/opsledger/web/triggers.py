@@ -9,10 +9,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
-from opsledger.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from opsledger.kit.errors import Forbidden, NotFound
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
 from opsledger.security.context import Ctx
@@ -26,9 +25,9 @@ from opsledger.web.console import (
     act,
     common,
     form_context,
+    from_form,
     list_page,
     page_of_one,
-    problems,
     refuse,
     render,
 )
@@ -156,17 +155,17 @@ async def create_trigger(
         "alert_matchers": _pairs(alert_matchers),
         "rate_per_minute": rate_per_minute,
     }
-    try:
-        trigger, secret = await triggers.create(ctx, TriggerCreate.model_validate(fields))
-    except ValidationError as exc:
-        return await _trigger_form(request, ctx, template, 422, problems(exc, fields), sent)
-    except ValidationFailed as exc:
-        refused = forms.refusal_fields(exc)
-        return await _trigger_form(request, ctx, template, 422, refused, sent)
-    except Conflict as exc:
-        return await _trigger_form(request, ctx, template, 409, {"name": exc.detail}, sent)
-    except Forbidden as exc:
-        return refuse(request, exc.status, exc.detail)
+
+    async def save() -> tuple[Trigger, str]:
+        return await triggers.create(ctx, TriggerCreate.model_validate(fields))
+
+    async def again(status: int, refused: dict[str, str]) -> Response:
+        return await _trigger_form(request, ctx, template, status, refused, sent)
+
+    made = await from_form(save, fields, again)
+    if isinstance(made, Response):
+        return made
+    trigger, secret = made
     return _secret_page(request, ctx, trigger, secret, 201)
 
 
