@@ -124,7 +124,10 @@ async def test_a_firing_alert_remediates_its_host_over_ssh(fleet: Fleet) -> None
     )  # fmt: skip
 
     assert sent.status_code == 200, sent.text
-    (alert,) = await fleet.page(f"/alerts?host_id={sick['id']}")
+    listed = await lab.client.get(
+        "/alerts", params={"host_id": sick["id"]}, headers=lab.operator.headers
+    )
+    (alert,) = listed.json()["items"]
     assert alert["host_id"] == sick["id"]
     finished = await fleet.wait(alert["remediation_run_id"])
     assert finished["status"] == "success"
