@@ -78,8 +78,9 @@ async def fire_due(
 
 async def fire(ctx: Ctx, schedule_id: int, now: datetime) -> Fired | None:
     """Fire the schedule if a time of it is due at ``now`` and no one fired it first: a
-    waiting (queued) fire whose run has ended, else its due time. None: nothing to do."""
-    schedule = await repository.get(ctx.session, schedule_id)
+    waiting (queued) fire whose run has ended, else its due time. None: nothing to do,
+    or another process is firing it now."""
+    schedule = await repository.unclaimed(ctx.session, schedule_id)
     if schedule is None or not schedule.enabled:
         return None
     if schedule.queued_at is not None:

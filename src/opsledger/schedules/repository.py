@@ -34,6 +34,19 @@ async def due(session: AsyncSession, now: datetime, limit: int, after: int) -> l
     return list(await session.scalars(statement))
 
 
+async def unclaimed(session: AsyncSession, schedule_id: int) -> Schedule | None:
+    """The schedule, locked until the transaction ends, or None while another transaction
+    holds it (it is firing it): processes walking the same due list pass each other by
+    instead of queueing on every row in turn (SQLite has one writer: no lock to skip)."""
+    statement = (
+        select(Schedule)
+        .where(Schedule.id == schedule_id)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return await session.scalar(statement)
+
+
 async def add_fire(session: AsyncSession, fire: ScheduleFire) -> ScheduleFire:
     session.add(fire)
     await session.flush()
