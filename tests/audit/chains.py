@@ -24,7 +24,7 @@ async def append_rows(engine: AsyncEngine, count: int, settings: Settings | None
     async with unit_of_work(session_factory(engine)) as session:
         ctx = cli_context(session, settings or Settings())
         for n in range(count):
-            await audit.record(ctx, "create", "host", n, after={"hostname": f"web-{n}", "cpu": 1.5})
+            audit.record(ctx, "create", "host", n, after={"hostname": f"web-{n}", "cpu": 1.5})
 
 
 async def verify(

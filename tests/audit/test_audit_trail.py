@@ -227,7 +227,7 @@ async def test_reading_writes_no_audit_row(
 async def test_a_failed_audit_write_undoes_the_change(
     client: httpx.AsyncClient, admin: Person, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken_append(*_args: object) -> None:
+    def broken_append(*_args: object) -> None:
         raise RuntimeError("audit storage unavailable")
 
     monkeypatch.setattr(audit_repository, "append", broken_append)

@@ -106,7 +106,7 @@ async def source(tmp_path: Path, source_root: Path) -> AsyncIterator[AsyncEngine
         await f.make_trigger_delivery(session, trigger_id=trigger.id, run_id=run.id)
         session.add(RevokedToken(token_id="a" * 32, expires_at=utcnow() + timedelta(hours=1)))
         for n in range(3):
-            await audit.record(cli_context(session, settings_for("sqlite://")), "made", "x", n)
+            audit.record(cli_context(session, settings_for("sqlite://")), "made", "x", n)
     writer = LogWriter(engine, job.id, job.created_at)
     await writer.write_many(f"line {n} é ✓" for n in range(2500))
     await writer.close()

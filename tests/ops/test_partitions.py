@@ -46,7 +46,11 @@ async def audit_rows(
         patch.setattr(audit, "utcnow", lambda: at)
         async with unit_of_work(session_factory(engine)) as session:
             ctx = cli_context(session, Settings())
-            return [(await audit.record(ctx, "test", "thing", n)).id for n in range(count)]
+            for n in range(count):
+                audit.record(ctx, "test", "thing", n)
+    async with engine.connect() as connection:
+        newest = select(AuditLog.id).order_by(AuditLog.id.desc()).limit(count)
+        return sorted(await connection.scalars(newest))
 
 
 async def partition_names(

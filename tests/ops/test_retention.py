@@ -41,10 +41,10 @@ async def history(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> Job:
         patch.setattr(audit, "utcnow", lambda: long_ago)
         async with unit_of_work(sessions) as session:
             for n in range(5):
-                await audit.record(cli_context(session, SETTINGS), "old", "thing", n)
+                audit.record(cli_context(session, SETTINGS), "old", "thing", n)
     async with unit_of_work(sessions) as session:
         for n in range(3):
-            await audit.record(cli_context(session, SETTINGS), "new", "thing", n)
+            audit.record(cli_context(session, SETTINGS), "new", "thing", n)
     writer = LogWriter(engine, job.id, job.created_at)
     old = utcnow() - timedelta(days=100)
     for n in range(2500):

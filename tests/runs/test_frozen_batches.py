@@ -71,6 +71,7 @@ async def test_a_run_an_admin_launched_past_the_windows_goes_on_and_says_so_agai
     await freeze(session, environment)
 
     lead = await progress(session, run)
+    await session.commit()  # audit rows join the chain as their transaction commits
 
     waiting = await session.scalar(select(Job.id).where(Job.run_id == run.id, Job.batch == 1))
     assert lead == waiting

@@ -102,4 +102,4 @@ async def remove(ctx: Ctx, resource_type: str, row: Any) -> None:
     model = type(row)
     await ctx.session.execute(delete(model).where(model.id == row.id))
     ctx.session.expunge(row)
-    await audit.record(ctx, "delete", resource_type, row.id, before=before)
+    audit.record(ctx, "delete", resource_type, row.id, before=before)

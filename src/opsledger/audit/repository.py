@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from opsledger.audit.models import AuditChain, AuditLog, AuditPurgeGuard
 from opsledger.db import queries
@@ -16,7 +17,7 @@ from opsledger.kit.pagination import Rows
 CHAIN_ID = 1
 
 
-async def lock_chain(session: AsyncSession) -> AuditChain:
+def lock_chain(session: Session) -> AuditChain:
     """The chain head, locked until the transaction ends (FOR UPDATE on PostgreSQL and
     MySQL; SQLite's writer already holds the database write lock)."""
     statement = (
@@ -25,7 +26,7 @@ async def lock_chain(session: AsyncSession) -> AuditChain:
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    return (await session.scalars(statement)).one()
+    return session.scalars(statement).one()
 
 
 async def chain(session: AsyncSession) -> AuditChain:
@@ -33,17 +34,18 @@ async def chain(session: AsyncSession) -> AuditChain:
     return (await session.scalars(statement.execution_options(populate_existing=True))).one()
 
 
-async def append(session: AsyncSession, row: AuditLog, sealing: Callable[[int], str]) -> AuditLog:
-    """Add the row and make it the chain's head, sealed by ``sealing(row id)``."""
-    session.add(row)
-    await session.flush()
-    await session.execute(
+def append(session: Session, rows: list[AuditLog], sealing: Callable[[int], str]) -> None:
+    """Add the rows, in order, and make the last the chain's head, sealed by
+    ``sealing(its id)``. Called as the transaction commits (a sync session)."""
+    session.add_all(rows)
+    session.flush()
+    head_id, head_hash = rows[-1].id, rows[-1].hash
+    session.execute(
         update(AuditChain)
         .where(AuditChain.id == CHAIN_ID)
-        .values(head_id=row.id, head_hash=row.hash, state_seal=sealing(row.id))
+        .values(head_id=head_id, head_hash=head_hash, state_seal=sealing(head_id))
         .execution_options(synchronize_session=False)
     )
-    return row
 
 
 async def page(

@@ -1,6 +1,12 @@
 """Writing and checking the audit trail. ``record`` joins the caller's transaction: if the
 audit row cannot be written (or signed: no audit key), the change it describes does not
-happen either."""
+happen either.
+
+Rows join the chain as their transaction commits, all at once: the chain head is locked
+only for those few statements, not from a transaction's first change to its end, so
+writers serialize on the head for a moment each (fleet launches and schedule fires
+commit many rows apiece). A row's timestamp is that commit: in chain order the times
+never go back. A row recorded inside a savepoint that rolls back is dropped with it."""
 
 from __future__ import annotations
 
@@ -9,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from opsledger.audit import repository
 from opsledger.audit.chain import Break, Walk, compute_hash, seal
@@ -34,7 +41,7 @@ async def capture(session: AsyncSession, row: object) -> Snapshot:
     return snapshot(row)
 
 
-async def record(
+def record(
     ctx: Ctx,
     action: str,
     resource_type: str,
@@ -44,14 +51,13 @@ async def record(
     after: Snapshot | None = None,
     user_name: str | None = None,
     user_id: int | None = None,
-) -> AuditLog:
-    """Append one row for ``action`` in the caller's transaction.
+) -> None:
+    """Add one row for ``action`` to the caller's transaction; it joins the chain when
+    the transaction commits.
 
     ``user_name``/``user_id`` override the actor for events without one (a failed login
     names the username that was tried)."""
     actor = ctx.actor
-    key = signing_key(ctx.settings)
-    head = await repository.lock_chain(ctx.session)
     row = AuditLog(
         user_id=user_id if actor is None else actor.id,
         user_name=_clip(user_name if actor is None else actor.username, 80),
@@ -63,16 +69,65 @@ async def record(
         request_id=ctx.request.request_id,
         ip_address=_clip(ctx.request.ip_address, 45),
         user_agent=_clip(ctx.request.user_agent, 255),
-        timestamp=utcnow(),
-        prev_hash=head.head_hash,
-        key_id=key.key_id,
     )
-    row.hash = compute_hash(row.prev_hash, row, key)
-    AUDIT_ROWS.inc()
+    pending = ctx.session.info.setdefault(PENDING, [])
+    pending.append(_Pending(row, signing_key(ctx.settings)))
+
+
+PENDING = "opsledger.audit.pending"
+SAVEPOINTS = "opsledger.audit.savepoints"
+
+
+@dataclass(frozen=True)
+class _Pending:
+    row: AuditLog
+    key: AuditKey
+
+
+@event.listens_for(Session, "before_commit")
+def _chain_pending(session: Session) -> None:
+    """Append the transaction's rows to the chain, under its lock, as it commits."""
+    if session.in_nested_transaction():  # a savepoint's release: the rows wait for the end
+        return
+    pending: list[_Pending] = session.info.pop(PENDING, [])
+    if not pending:
+        return
+    head = repository.lock_chain(session)
+    moment, prev_hash = utcnow(), head.head_hash
+    for entry in pending:
+        entry.row.timestamp, entry.row.prev_hash = moment, prev_hash
+        entry.row.key_id = entry.key.key_id
+        entry.row.hash = prev_hash = compute_hash(prev_hash, entry.row, entry.key)
+    last = pending[-1]
     anchor = head.anchor_hash
-    return await repository.append(
-        ctx.session, row, lambda row_id: seal(key, anchor, row_id, row.hash)
+    repository.append(
+        session,
+        [entry.row for entry in pending],
+        lambda row_id: seal(last.key, anchor, row_id, last.row.hash),
     )
+    AUDIT_ROWS.inc(len(pending))
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        marks = session.info.setdefault(SAVEPOINTS, {})
+        marks[transaction] = len(session.info.get(PENDING, []))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    """The rows recorded inside a savepoint that rolled back did not happen."""
+    mark = session.info.get(SAVEPOINTS, {}).get(previous_transaction)
+    if mark is not None:
+        del session.info.get(PENDING, [])[mark:]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction: SessionTransaction) -> None:
+    session.info.get(SAVEPOINTS, {}).pop(transaction, None)
+    if transaction.parent is None:  # rolled back or failed to commit: none of it happened
+        session.info.pop(PENDING, None)
 
 
 def signing_key(settings: Settings) -> AuditKey:
@@ -80,19 +135,16 @@ def signing_key(settings: Settings) -> AuditKey:
     return AuditKeys.configured(settings).signing
 
 
-async def created(ctx: Ctx, resource_type: str, row: Any) -> AuditLog:
+async def created(ctx: Ctx, resource_type: str, row: Any) -> None:
     """Record the creation of a flushed row, with its full (masked) snapshot."""
-    return await record(ctx, "create", resource_type, row.id, after=await capture(ctx.session, row))
+    record(ctx, "create", resource_type, row.id, after=await capture(ctx.session, row))
 
 
-async def changed(
-    ctx: Ctx, action: str, resource_type: str, row: Any, before: Snapshot
-) -> AuditLog | None:
+async def changed(ctx: Ctx, action: str, resource_type: str, row: Any, before: Snapshot) -> None:
     """Record a change of a row captured as ``before``; nothing when nothing changed."""
     after = await capture(ctx.session, row)
-    if after == before:
-        return None
-    return await record(ctx, action, resource_type, row.id, before=before, after=after)
+    if after != before:
+        record(ctx, action, resource_type, row.id, before=before, after=after)
 
 
 def _clip(value: str | None, length: int) -> str | None:
@@ -242,7 +294,7 @@ async def page(session: AsyncSession, *, limit: int, **filters: Any) -> Rows[Aud
 async def purge_before(session: AsyncSession, cutoff: datetime, limit: int, key: AuditKey) -> int:
     """Remove up to ``limit`` of the oldest rows older than ``cutoff`` (retention only),
     and move the chain's anchor to the oldest row kept, so verification still passes."""
-    await repository.lock_chain(session)
+    await session.run_sync(repository.lock_chain)
     ids = await repository.expired_prefix(session, cutoff, limit)
     if not ids:
         return 0
@@ -255,7 +307,7 @@ async def first_kept(session: AsyncSession, cutoff: datetime) -> int | None:
     """The id from which on retention keeps every row (None: no row is that new), with
     the chain locked until the transaction ends: only rows before it may leave, so what
     stays is one unbroken stretch of the chain."""
-    await repository.lock_chain(session)
+    await session.run_sync(repository.lock_chain)
     return await repository.first_kept(session, cutoff)
 
 

@@ -58,7 +58,7 @@ async def rotate(ctx: Ctx, host_id: int, credential_id: int, value: str) -> Cred
 async def deactivate_type(ctx: Ctx, host_id: int, kind: CredentialType) -> int:
     await hosts.get(ctx, host_id)
     count = await repository.deactivate_type(ctx.session, host_id, kind)
-    await audit.record(
+    audit.record(
         ctx, "deactivate", RESOURCE, None, after={"host_id": host_id, "type": kind, "count": count}
     )
     return count

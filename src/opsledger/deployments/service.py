@@ -113,7 +113,7 @@ async def create(ctx: Ctx, body: DeploymentCreate) -> Deployment:
     _history(ctx, deployment.id, None, DeploymentStatus.pending, "created")
     await ctx.session.flush()
     after = await audit.capture(ctx.session, deployment)
-    await audit.record(
+    audit.record(
         ctx,
         "create",
         RESOURCE,

@@ -187,7 +187,7 @@ async def overridden(ctx: Ctx, held: Sequence[tuple[Opening, Sequence[Host]]], r
             "host_ids": [host.id for host in hosts_held],
             "until": opened.ends_at.isoformat(),
         }
-        await audit.record(ctx, "override", RESOURCE, opened.window.id, after=after)
+        audit.record(ctx, "override", RESOURCE, opened.window.id, after=after)
 
 
 async def held_back(

@@ -134,7 +134,7 @@ async def test_channel(ctx: Ctx, channel_id: int) -> ChannelTestResult:
         duration_ms=sent.duration_ms,
     )
     after = result.model_dump(include={"ok", "response_status", "error"})
-    await audit.record(ctx, "test", CHANNEL, channel.id, after=after)
+    audit.record(ctx, "test", CHANNEL, channel.id, after=after)
     return result
 
 

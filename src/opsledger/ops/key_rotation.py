@@ -67,7 +67,7 @@ async def rotate_keys(
                 break
             after = tokens[-1][0]
     async with unit_of_work(sessions) as session:
-        await audit.record(
+        audit.record(
             cli_context(session, settings),
             "rotate",
             "encryption_key",

@@ -111,7 +111,7 @@ async def purge(
                 "job_logs_before": limits.job_logs.isoformat(),
                 "audit_logs_before": limits.audit_logs.isoformat(),
             }
-            await audit.record(ctx, "purge", "retention", None, after=after)
+            audit.record(ctx, "purge", "retention", None, after=after)
     return removed
 
 

