@@ -40,7 +40,10 @@ from opsledger.users import service as users
 
 log = logging.getLogger(__name__)
 
-BATCH = 200
+# Schedules fired per transaction: one commit, and one append to the audit chain, for
+# each batch. Another process's batch is passed over (its rows are locked), so two
+# processes fire different batches side by side.
+BATCH = 50
 # Missed times are counted up to this many for the record.
 MAX_COUNTED = 10_000
 
@@ -56,7 +59,7 @@ class Fired:
 async def fire_due(
     engine: AsyncEngine, settings: Settings, now: datetime | None = None
 ) -> list[Fired]:
-    """Fire every schedule due at ``now`` (default: the clock's), each in its own
+    """Fire every schedule due at ``now`` (default: the clock's), a batch per
     transaction; what this process fired (another may have fired the rest)."""
     now = now or utcnow()
     sessions = session_factory(engine)
@@ -65,23 +68,37 @@ async def fire_due(
     after = 0
     while True:
         async with unit_of_work(sessions) as session:
-            due = await repository.due(session, now, BATCH, after)
-        for schedule_id in due:
-            async with unit_of_work(sessions) as session:
-                outcome = await fire(system_context(session, settings, name), schedule_id, now)
-            if outcome is not None:
-                fired.append(outcome)
+            ctx = system_context(session, settings, name)
+            due = await repository.claim_due(session, now, BATCH, after)
+            outcomes = [await _isolated(ctx, schedule, now) for schedule in due]
+        fired.extend(outcome for outcome in outcomes if outcome is not None)
         if len(due) < BATCH:
             return fired
-        after = due[-1]
+        after = due[-1].id
+
+
+async def _isolated(ctx: Ctx, schedule: Schedule, now: datetime) -> Fired | None:
+    """One fire of a batch in its own savepoint: a database error in it undoes only it
+    (logged; the schedule stays due and the next pass tries again)."""
+    try:
+        async with ctx.session.begin_nested():
+            return await _fire(ctx, schedule, now)
+    except SQLAlchemyError:
+        log.exception("schedule %s could not fire; the next pass tries again", schedule.id)
+        return None
 
 
 async def fire(ctx: Ctx, schedule_id: int, now: datetime) -> Fired | None:
-    """Fire the schedule if a time of it is due at ``now`` and no one fired it first: a
-    waiting (queued) fire whose run has ended, else its due time. None: nothing to do,
-    or another process is firing it now."""
+    """Fire one schedule, as ``fire_due`` would if it were due at ``now``. None: nothing
+    to do, or another process is firing it now."""
     schedule = await repository.unclaimed(ctx.session, schedule_id)
-    if schedule is None or not schedule.enabled:
+    return None if schedule is None else await _fire(ctx, schedule, now)
+
+
+async def _fire(ctx: Ctx, schedule: Schedule, now: datetime) -> Fired | None:
+    """Fire the locked schedule if a time of it is due at ``now`` and no one fired it
+    first: a waiting (queued) fire whose run has ended, else its due time."""
+    if not schedule.enabled:
         return None
     if schedule.queued_at is not None:
         released = await _release(ctx, schedule, schedule.queued_at, now)

@@ -18,11 +18,14 @@ page = CATALOGUE.page
 by_reference = CATALOGUE.by_reference
 
 
-async def due(session: AsyncSession, now: datetime, limit: int, after: int) -> list[int]:
-    """Enabled schedules with a due time that has come, or a fire waiting, by id after
-    ``after`` (a keyset walk over all of them)."""
+async def claim_due(session: AsyncSession, now: datetime, limit: int, after: int) -> list[Schedule]:
+    """Up to ``limit`` enabled schedules with a due time that has come, or a fire
+    waiting, by id after ``after`` (a keyset walk over all of them), locked until the
+    transaction ends. Rows another transaction holds (it is firing them) are passed
+    over, so processes walking the same list fire different batches instead of queueing
+    on each other (SQLite has one writer: no lock to skip)."""
     statement = (
-        select(Schedule.id)
+        select(Schedule)
         .where(
             Schedule.id > after,
             Schedule.enabled.is_(True),
@@ -30,14 +33,15 @@ async def due(session: AsyncSession, now: datetime, limit: int, after: int) -> l
         )
         .order_by(Schedule.id)
         .limit(limit)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
     )
     return list(await session.scalars(statement))
 
 
 async def unclaimed(session: AsyncSession, schedule_id: int) -> Schedule | None:
     """The schedule, locked until the transaction ends, or None while another transaction
-    holds it (it is firing it): processes walking the same due list pass each other by
-    instead of queueing on every row in turn (SQLite has one writer: no lock to skip)."""
+    holds it (it is firing it)."""
     statement = (
         select(Schedule)
         .where(Schedule.id == schedule_id)
