@@ -38,6 +38,11 @@ COMMANDS = (
         "Times no launch starts on the hosts they hold.",
     ),
     ("triggers", "opsledger.triggers.cli:triggers_cli", "Signed webhooks that launch templates."),
+    (
+        "notify",
+        "opsledger.notifications.cli:notify_cli",
+        "Notification channels, rules and deliveries.",
+    ),
     ("stats", "opsledger.stats.cli:show_stats", "Hosts by status and role, jobs, tickets, alerts."),
     ("backup", "opsledger.ops.cli:backup_command", "Write every table to one archive."),
     ("restore", "opsledger.ops.cli:restore_command", "Load an archive into an empty database."),

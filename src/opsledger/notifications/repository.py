@@ -23,6 +23,7 @@ from opsledger.tickets.models import TicketPriority
 
 CHANNELS = queries.Catalogue(NotificationChannel, NotificationChannel.name)
 get_channel = CHANNELS.get
+channel_by_reference = CHANNELS.by_reference
 channel_name_taken = CHANNELS.name_taken
 channels_page = CHANNELS.page
 

@@ -63,6 +63,14 @@ async def get_channel(ctx: Ctx, channel_id: int) -> NotificationChannel:
     )
 
 
+async def channel_by_reference(ctx: Ctx, reference: str) -> NotificationChannel:
+    """A channel by name or id (the CLI's argument)."""
+    return found(
+        await repository.channel_by_reference(ctx.session, reference),
+        f"notification channel {reference!r} does not exist",
+    )
+
+
 async def channels_page(
     ctx: Ctx, filters: dict[str, Any], limit: int, after: int | None
 ) -> Rows[NotificationChannel]:
