@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     # A pending Celery job whose task did not reach the broker is sent again once it is
     # this old (by the reaper, which runs every job_reap_seconds / 2).
     job_dispatch_retry_seconds: float = Field(30.0, gt=0)
+    # A time limit for every job and run batch whose template sets none (0: none); a
+    # job it stops fails as timed out (its event: job.timed_out or run.timed_out).
+    job_timeout_seconds: int = Field(0, ge=0)
     # Where each job gets its private directory (inventory, key file); default: the
     # system temp directory.
     job_work_dir: Path | None = None
@@ -159,6 +162,9 @@ class Settings(BaseSettings):
     ticket_sla_hours: dict[str, float] = Field(
         default_factory=lambda: {"critical": 4.0, "high": 24.0, "medium": 72.0, "low": 168.0}
     )
+    # How often each server process looks for tickets past their due date that have not
+    # been told yet (ticket.overdue; 0: never).
+    ticket_overdue_poll_seconds: float = Field(60.0, ge=0)
 
     log_retention_days: int = Field(90, ge=1)
     audit_retention_days: int = Field(365, ge=1)

@@ -110,6 +110,7 @@ def lab_settings(work_dir: Path) -> dict[str, Any]:
         "job_heartbeat_seconds": 1,
         # Schedules other tests left in the shared database are not this lab's to fire.
         "schedule_poll_seconds": 0,
+        "ticket_overdue_poll_seconds": 0,
     }
 
 

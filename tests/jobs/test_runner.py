@@ -11,14 +11,17 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.db.base import utcnow
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.models import AuditLog, Host, Job, Ticket
 from opsledger.worker.runner import RUN_PREFIX, processes_naming, run_prefix
+from tests.api import Person
 from tests.e2e.cli import free_port
 from tests.factories import unique
-from tests.jobs.conftest import Lab
+from tests.jobs.conftest import Lab, open_lab
+from tests.sshd import SshServer
 
 WRITE_AND_READ = """\
     - name: write a file
@@ -352,3 +355,20 @@ async def test_the_reaper_fails_jobs_whose_worker_went_silent(lab: Lab) -> None:
             )
         )
         assert "reap" in set(actions)
+
+
+@RUNNER_ONLY
+async def test_the_sites_time_limit_stops_a_job_that_runs_too_long(
+    engine: AsyncEngine, admin: Person, operator: Person, ssh: SshServer, tmp_path: Path
+) -> None:
+    """A job of its own has no template to set a limit: OPSLEDGER_JOB_TIMEOUT_SECONDS is
+    its limit, and the job it stops fails as timed out (job.timed_out)."""
+    marker = f"4128.{os.getpid()}"
+    async with open_lab(engine, (admin, operator), ssh, tmp_path, job_timeout_seconds=2) as lab:
+        playbook = await lab.playbook(f"    - command: sleep {marker}\n")
+        job = await lab.wait(await lab.launch(playbook, await lab.host()))
+
+    assert job["status"] == "failed"
+    assert job["timed_out"] is True
+    assert job["error_message"] == "stopped by its time limit (2s) before its play ended"
+    assert processes_naming(marker) == set()

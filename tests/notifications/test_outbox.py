@@ -16,10 +16,11 @@ from opsledger.alerts.schemas import AlertCreate
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs import lifecycle
 from opsledger.jobs.models import JobStatus
-from opsledger.models import NotificationDelivery
+from opsledger.models import AuditLog, NotificationDelivery
 from opsledger.runs import service as runs
 from opsledger.schedules import firing
 from opsledger.security.context import Ctx, system_context
+from opsledger.tickets import overdue
 from opsledger.tickets import service as tickets
 from opsledger.tickets.models import TicketPriority
 from tests import factories as f
@@ -233,3 +234,105 @@ async def test_a_schedule_that_skips_or_fails_a_due_time_says_so(lab: Lab) -> No
     assert made[0].name in delivered["schedule.skipped"]
     assert "freeze window" in delivered["schedule.skipped"]
     assert "matches no host" in delivered["schedule.failed"]
+
+
+async def test_a_recovery_and_a_timeout_are_told_and_reach_the_broader_events_rules(
+    lab: Lab,
+) -> None:
+    """job.recovered is a success after a failure of the same playbook on the same host,
+    job.timed_out a failure by the time limit: rules on job.succeeded and job.failed get
+    them too, a channel both route them to once."""
+    environment = f.unique("env")
+    chat, pager = await lab.channel("slack"), await lab.channel("webhook")
+    await lab.rule(chat, "job.succeeded", environment=environment)
+    await lab.rule(chat, "job.failed", environment=environment)
+    await lab.rule(chat, "job.timed_out", environment=environment)  # routed twice: once
+    await lab.rule(pager, "job.recovered", environment=environment)
+    await lab.rule(pager, "job.timed_out", environment=environment)
+    async with unit_of_work(session_factory(lab.engine)) as session:
+        host = await f.make_host(session, environment=environment, ssh_key_path="/dev/null")
+        playbook_id = (await f.make_playbook(session)).id
+        other_playbook = (await f.make_playbook(session)).id
+
+    async def ended(status: JobStatus, playbook: int = playbook_id, **columns: Any) -> None:
+        async with unit_of_work(session_factory(lab.engine)) as session:
+            job = await f.make_job(
+                session, host_id=host.id, playbook_id=playbook, status=JobStatus.running
+            )
+        await in_unit(lab, lambda ctx: lifecycle.end(ctx, job.id, status, "x", "finish", columns))
+
+    await ended(JobStatus.failed)
+    await ended(JobStatus.success, other_playbook)  # another playbook: not a recovery
+    await ended(JobStatus.cancelled)  # neither: passed over
+    await ended(JobStatus.success)  # recovered
+    await ended(JobStatus.success)  # succeeded again: a plain success
+    await ended(JobStatus.failed, timed_out=True)
+
+    assert [d["event"] for d in reversed(await lab.deliveries(chat))] == [
+        "job.failed", "job.succeeded", "job.recovered", "job.succeeded", "job.timed_out",
+    ]  # fmt: skip
+    told = [d["text"] for d in reversed(await lab.deliveries(pager))]
+    assert [text.split(":")[0].split(" ", 2)[2] for text in told] == ["recovered", "timed out"]
+
+
+async def test_a_run_of_a_template_that_recovers_or_times_out_says_so(lab: Lab) -> None:
+    chat = await lab.channel("slack")
+    async with unit_of_work(session_factory(lab.engine)) as session:
+        template = await f.make_template(session)
+        host_id = (await f.make_host(session)).id
+    await lab.rule(chat, "run.failed", template_id=template.id)
+    await lab.rule(chat, "run.succeeded", template_id=template.id)
+
+    async def ended(status: JobStatus, **job: Any) -> None:
+        async with unit_of_work(session_factory(lab.engine)) as session:
+            run = await f.make_run(session, template_id=template.id, status=JobStatus.running)
+            await f.make_job(session, run_id=run.id, host_id=host_id, status=status, **job)
+        await in_unit(lab, lambda ctx: runs.progress(ctx, run.id))
+
+    await ended(JobStatus.failed)
+    await ended(JobStatus.success)
+    await ended(JobStatus.success)
+    await ended(JobStatus.failed, timed_out=True)
+
+    assert [d["event"] for d in reversed(await lab.deliveries(chat))] == [
+        "run.failed", "run.recovered", "run.succeeded", "run.timed_out",
+    ]  # fmt: skip
+
+
+async def test_a_ticket_past_its_due_date_is_told_overdue_once(lab: Lab, operator: Any) -> None:
+    environment = f.unique("env")
+    pager, mail = await lab.channel("webhook"), await lab.channel("email")
+    await lab.rule(pager, "ticket.overdue", min_priority="critical", environment=environment)
+    await lab.rule(mail, "ticket.overdue", environment=environment)
+    job_id = await make_job(lab, environment)
+    opened = {}
+    for priority in ("critical", "low"):
+        response = await lab.client.post(
+            "/tickets",
+            json={"job_id": job_id, "title": f"disk {priority}", "priority": priority},
+            headers=operator.headers,
+        )
+        assert response.status_code == 201, response.text
+        opened[priority] = response.json()
+    critical_due = datetime.fromisoformat(opened["critical"]["due_at"])
+
+    before = await overdue.tell_due(lab.engine, lab.settings, critical_due - timedelta(minutes=1))
+    told = await overdue.tell_due(lab.engine, lab.settings, critical_due + timedelta(minutes=1))
+    again = await overdue.tell_due(lab.engine, lab.settings, critical_due + timedelta(hours=1))
+
+    assert opened["critical"]["id"] not in before
+    assert opened["critical"]["id"] in told
+    assert opened["low"]["id"] not in told + again  # due in a week
+    assert opened["critical"]["id"] not in again
+    [paged] = await lab.deliveries(pager)
+    assert paged["event"] == "ticket.overdue"
+    assert paged["text"].startswith(f"Ticket {opened['critical']['id']} overdue (critical, due ")
+    assert [d["event"] for d in await lab.deliveries(mail)] == ["ticket.overdue"]
+    async with unit_of_work(session_factory(lab.engine)) as session:
+        actions = await session.scalars(
+            select(AuditLog.action).where(
+                AuditLog.resource_type == "ticket",
+                AuditLog.resource_id == opened["critical"]["id"],
+            )
+        )
+        assert list(actions) == ["create", "overdue"]

@@ -306,3 +306,21 @@ async def test_a_host_with_no_way_to_log_in_fails_alone_and_its_batch_runs(fleet
     assert tolerant["summary"]["hosts"] == {"success": 3, "failed": 1}
     assert jobs[1]["started_at"] is None
     assert len({job["started_at"] for job in (jobs[0], *jobs[2:])}) == 1
+
+
+@RUNNER_ONLY
+async def test_a_run_stopped_by_its_time_limit_fails_as_timed_out(fleet: Fleet) -> None:
+    lab = fleet.lab
+    marker = f"4129.{os.getpid()}"
+    playbook = await lab.playbook(f"    - command: sleep {marker}\n")
+    await fleet.hosts("slow", "slow")
+
+    run = await fleet.wait((await fleet.launch(playbook, timeout_seconds=2))["id"])
+    hosts = await fleet.page(f"/runs/{run['id']}/hosts")
+    job = await lab.job(hosts[0]["job_id"])
+
+    assert run["status"] == "failed"
+    assert [host["status"] for host in hosts] == ["failed", "failed"]
+    assert job["timed_out"] is True
+    assert job["error_message"] == "stopped by its time limit (2s) before its play ended"
+    assert processes_naming(marker) == set()

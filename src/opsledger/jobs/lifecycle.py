@@ -93,7 +93,7 @@ async def claim(ctx: Ctx, job_id: int) -> Claim | None:
             targets.append(_target(each, keys.get(each.host_id)))
         except ValidationFailed as exc:
             refused[each.id] = exc.detail
-    plan = _plan(jobs[0], tuple(targets)) if targets else None
+    plan = _plan(jobs[0], tuple(targets), ctx.settings.job_timeout_seconds) if targets else None
     starting = [each for each in jobs if each.id not in refused]
     if starting:
         try:  # the transaction's first write: nothing to undo when it fails
@@ -125,9 +125,9 @@ async def _busy(session: AsyncSession, jobs: list[Job]) -> str | None:
     return None
 
 
-def _plan(lead: Job, targets: tuple[Target, ...]) -> Plan:
+def _plan(lead: Job, targets: tuple[Target, ...], default_timeout: int) -> Plan:
     """The batch's plan: what its jobs share comes from its first job (one run, one
-    playbook, one launch)."""
+    playbook, one launch); the site's time limit where the launch set none."""
     secrets = {} if lead.run is None else json.loads(lead.run.secret_vars or "{}")
     return Plan(
         playbook_path=lead.playbook.file_path,
@@ -135,7 +135,7 @@ def _plan(lead: Job, targets: tuple[Target, ...]) -> Plan:
         targets=targets,
         # A run's secret prompt values (******** in the job's own) only now, in memory.
         extra_vars=_checked({**(lead.extra_vars or {}), **secrets}),
-        options=Options() if lead.run is None else _options(lead.run.options),
+        options=_options(lead.run.options if lead.run else {}, default_timeout),
         run_id=lead.run_id,
         secrets=tuple(value for value in secrets.values() if isinstance(value, str) and value),
     )
@@ -175,9 +175,10 @@ def _checked(variables: dict[str, Any]) -> dict[str, Any]:
     return variables
 
 
-def _options(stored: dict[str, Any]) -> Options:
+def _options(stored: dict[str, Any], default_timeout: int) -> Options:
     """The run's options as launched (validated then); tags as tuples."""
     known = {name: stored[name] for name in Options.__dataclass_fields__ if name in stored}
+    known["timeout_seconds"] = known.get("timeout_seconds") or default_timeout or None
     for name in ("job_tags", "skip_tags"):
         known[name] = tuple(known.get(name) or ())
     return Options(**known)
@@ -202,9 +203,11 @@ async def heartbeat(session: AsyncSession, job_ids: list[int]) -> bool:
 async def finish(ctx: Ctx, job_id: int, outcome: Outcome) -> JobStatus | None:
     """Record how a job's run ended (its recap with it), unless the job already ended
     another way (cancelled or reaped meanwhile): returns its final status."""
-    recap = dict(outcome.recap or {})
+    columns: dict[str, object] = dict(outcome.recap or {})
+    if outcome.timed_out:
+        columns["timed_out"] = True
     try:
-        job = await end(ctx, job_id, outcome.status, outcome.error, "finish", recap)
+        job = await end(ctx, job_id, outcome.status, outcome.error, "finish", columns)
     except Conflict:
         return await repository.status(ctx.session, job_id)
     return job.status
@@ -230,12 +233,13 @@ async def end(
     status: JobStatus,
     error: str | None,
     action: str,
-    recap: dict[str, int] | None = None,
+    columns: dict[str, object] | None = None,
 ) -> Job:
     """Compare-and-set the job to a final ``status`` (Conflict when it cannot move there
-    any more), give its host back, then settle it."""
+    any more), give its host back, then settle it. ``columns``: more to record (its
+    recap, that it timed out)."""
     job = await exists(ctx.session, job_id)
-    values = {"completed_at": utcnow(), "error_message": error, **(recap or {})}
+    values = {"completed_at": utcnow(), "error_message": error, **(columns or {})}
     await changes.transition(ctx, RESOURCE, job, JOB_TRANSITIONS, status, values, action=action)
     await repository.unlock(ctx.session, job_id)
     await settle(ctx, job)
@@ -249,13 +253,17 @@ async def settle(ctx: Ctx, job: Job) -> None:
     """What every end of a job brings besides its audit row, in its transaction: its
     notifications and a ticket when it failed (a job of a run: the run tells, and opens
     one ticket for all its hosts), and the host's status when the job was provisioning it."""
-    ended = events.ENDED.get(job.status) if job.run_id is None else None
+    told = job.status in events.ENDED and job.run_id is None
     ticket = job.status is JobStatus.failed and job.run_id is None
-    if ended is None and not job.provisions_host:
+    if not told and not job.provisions_host:
         return
     loaded = found(await repository.for_run(ctx.session, job.id), f"job {job.id} does not exist")
-    if ended is not None:
-        await outbox.enqueue(ctx, events.job(loaded, ended))
+    if told:
+        failed_before = job.status is JobStatus.success and await repository.failed_before(
+            ctx.session, job
+        )
+        what = events.ended(job.status, job.timed_out, failed_before)
+        await outbox.enqueue(ctx, events.job(loaded, what))
     if ticket:
         await tickets.open_for_failed_job(
             ctx,

@@ -52,6 +52,8 @@ class Job(IdMixin, CreatedMixin, Base):
         Index(None, "status", "created_at"),
         Index(None, "user_id", "status"),
         Index(None, "run_id", "batch"),
+        # A job's previous outcome on its host (job.recovered).
+        Index(None, "host_id", "playbook_id", "id"),
     )
 
     uuid: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
@@ -74,6 +76,9 @@ class Job(IdMixin, CreatedMixin, Base):
     # whose heartbeat stopped (their worker died).
     heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # It failed because its time limit (the template's, or OPSLEDGER_JOB_TIMEOUT_SECONDS)
+    # stopped it: its event is job.timed_out (run.timed_out for a run's).
+    timed_out: Mapped[bool] = mapped_column(default=False, server_default=false())
     # A job of a run (a launch across many hosts) runs with the rest of its batch, in one
     # ansible-runner process; a job without a run is a batch of its own.
     # NO ACTION (as good as RESTRICT here): SQLite keeps no ON DELETE that reflection

@@ -104,3 +104,5 @@ class Outcome:
     # Ansible's play recap for the host (RECAP_FIELDS), when the play reached it. Its
     # task results were written as they came, with its lines (worker/ingest.py).
     recap: dict[str, int] | None = None
+    # The run's time limit stopped ansible-playbook before this host's play ended.
+    timed_out: bool = False

@@ -186,6 +186,24 @@ async def set_waiting(session: AsyncSession, job_ids: list[int], reason: str) ->
     )
 
 
+async def failed_before(session: AsyncSession, job: Job) -> bool:
+    """Whether the job of its own before this one on its host, with its playbook, that
+    ended (succeeded or failed) had failed: this one's success is a recovery."""
+    statement = (
+        select(Job.status)
+        .where(
+            Job.host_id == job.host_id,
+            Job.playbook_id == job.playbook_id,
+            Job.id < job.id,
+            Job.run_id.is_(None),
+            Job.status.in_((JobStatus.success, JobStatus.failed)),
+        )
+        .order_by(Job.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(statement) is JobStatus.failed
+
+
 async def last_lines(session: AsyncSession, job_id: int, count: int) -> list[str]:
     statement = (
         select(_logs.c.content)

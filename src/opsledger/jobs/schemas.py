@@ -44,6 +44,7 @@ class JobRead(ResponseSchema):
     celery_task_id: str | None
     extra_vars: dict[str, Any] | None
     error_message: str | None
+    timed_out: bool = Field(description="Its time limit stopped it (it failed).")
     run_id: int | None = Field(description="The run this job is one host of, if any.")
     waiting_reason: str | None = Field(description="Why a pending job has not started.")
     started_at: datetime | None

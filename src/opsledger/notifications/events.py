@@ -16,6 +16,19 @@ from opsledger.schedules.models import Schedule
 from opsledger.tickets.models import Ticket, TicketPriority
 
 ENDED = {JobStatus.success: "succeeded", JobStatus.failed: "failed"}
+FAILED = ("failed", "timed_out")
+
+
+def ended(status: JobStatus, timed_out: bool, failed_before: bool) -> str:
+    """How a job or run that ended with ``status`` (one of ENDED) is told: ``timed_out``
+    when its time limit stopped it, ``recovered`` when it succeeded where the one before
+    it (of its host and playbook, or of its template) had failed."""
+    what = ENDED[status]
+    if what == "failed" and timed_out:
+        return "timed_out"
+    if what == "succeeded" and failed_before:
+        return "recovered"
+    return what
 
 
 @dataclass(frozen=True)
@@ -32,12 +45,16 @@ class Event:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
+def _said(what: str) -> str:
+    return what.replace("_", " ")
+
+
 def job(loaded: Job, what: str) -> Event:
-    """A job of its own (not of a run) ``started``, ``succeeded`` or ``failed``; the job
-    with its playbook and host loaded."""
+    """A job of its own (not of a run) ``started`` or ended (see ``ended``); the job with
+    its playbook and host loaded."""
     host = loaded.host
-    text = f"Job {loaded.id} {what}: {loaded.playbook.name} on {host.hostname}"
-    if loaded.error_message and what == "failed":
+    text = f"Job {loaded.id} {_said(what)}: {loaded.playbook.name} on {host.hostname}"
+    if loaded.error_message and what in FAILED:
         text += f" ({loaded.error_message[:200]})"
     return Event(
         EventName(f"job.{what}"),
@@ -51,9 +68,9 @@ def job(loaded: Job, what: str) -> Event:
 
 
 def run(row: Run, what: str, playbook: str, jobs: list[Job]) -> Event:
-    """A run ``started``, ``succeeded`` or ``failed``; its jobs with their hosts loaded."""
+    """A run ``started`` or ended (see ``ended``); its jobs with their hosts loaded."""
     failed = [each.host.hostname for each in jobs if each.status is JobStatus.failed]
-    text = f"Run {row.id} {what}: {playbook} on {len(jobs)} host(s)"
+    text = f"Run {row.id} {_said(what)}: {playbook} on {len(jobs)} host(s)"
     if failed:
         text += f", failed on {', '.join(failed[:10])}" + (" …" if len(failed) > 10 else "")
     return Event(
@@ -68,10 +85,14 @@ def run(row: Run, what: str, playbook: str, jobs: list[Job]) -> Event:
     )
 
 
-def ticket(row: Ticket, environment: str | None, template_id: int | None) -> Event:
+def ticket(row: Ticket, what: str, environment: str | None, template_id: int | None) -> Event:
+    """A ticket ``opened``, or ``overdue``: still open past its due date."""
+    facts = str(row.priority)
+    if what == "overdue" and row.due_at is not None:
+        facts += f", due {row.due_at.isoformat(timespec='minutes')}"
     return Event(
-        EventName.ticket_opened,
-        f"Ticket {row.id} opened ({row.priority}): {row.title}",
+        EventName(f"ticket.{what}"),
+        f"Ticket {row.id} {what} ({facts}): {row.title}",
         "ticket",
         row.id,
         f"/tickets/{row.id}",

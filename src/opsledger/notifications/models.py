@@ -25,14 +25,29 @@ class EventName(StrEnum):
     job_started = "job.started"
     job_succeeded = "job.succeeded"
     job_failed = "job.failed"
+    job_timed_out = "job.timed_out"  # failed: its time limit stopped it
+    job_recovered = "job.recovered"  # succeeded where the one before it had failed
     run_started = "run.started"
     run_succeeded = "run.succeeded"
     run_failed = "run.failed"
+    run_timed_out = "run.timed_out"
+    run_recovered = "run.recovered"
     ticket_opened = "ticket.opened"
+    ticket_overdue = "ticket.overdue"  # still open past its SLA's due date
     alert_firing = "alert.firing"
     alert_resolved = "alert.resolved"
     schedule_skipped = "schedule.skipped"  # a due time passed without a run, and why
     schedule_failed = "schedule.failed"  # a due time's launch was refused
+
+
+# A narrower event reaches the rules of the broader one too (a timeout is a failure, a
+# recovery a success), and a channel both route it to gets it once.
+BROADER = {
+    EventName.job_timed_out: EventName.job_failed,
+    EventName.job_recovered: EventName.job_succeeded,
+    EventName.run_timed_out: EventName.run_failed,
+    EventName.run_recovered: EventName.run_succeeded,
+}
 
 
 class ChannelKind(StrEnum):

@@ -13,6 +13,7 @@ from opsledger.alerts.models import AlertSeverity
 from opsledger.db.base import utcnow
 from opsledger.notifications import repository
 from opsledger.notifications.events import Event
+from opsledger.notifications.models import BROADER
 from opsledger.security.context import Ctx
 from opsledger.tickets.models import TicketPriority
 
@@ -38,11 +39,13 @@ def payload(ctx: Ctx, event: Event) -> dict[str, Any]:
 
 async def enqueue(ctx: Ctx, event: Event) -> int:
     """Write the event's deliveries in the caller's transaction; how many. A channel two
-    rules route the event to gets one delivery (its oldest rule's)."""
+    rules route the event to (its own and its broader event's) gets one delivery (its
+    oldest rule's)."""
     meets = PRIORITIES[: PRIORITIES.index(event.priority) + 1] if event.priority else []
     severe = SEVERITIES[: SEVERITIES.index(event.severity) + 1] if event.severity else []
+    names = [event.name, *([BROADER[event.name]] if event.name in BROADER else [])]
     routes = await repository.routes(
-        ctx.session, event.name, event.environments, event.template_id, meets, severe
+        ctx.session, names, event.environments, event.template_id, meets, severe
     )
     first: dict[int, int] = {}
     for rule_id, channel_id in routes:

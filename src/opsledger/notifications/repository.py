@@ -40,7 +40,7 @@ async def rules_page(
 
 async def routes(
     session: AsyncSession,
-    event: str,
+    events: Sequence[str],
     environments: frozenset[str],
     template_id: int | None,
     priorities: Sequence[TicketPriority],
@@ -48,13 +48,14 @@ async def routes(
 ) -> list[tuple[int, int]]:
     """(rule id, channel id) of every enabled rule of an enabled channel whose filters
     the event passes, oldest rule first: one query whatever the number of rules.
+    ``events``: the event's name and the broader one whose rules it reaches too.
     ``priorities``/``severities``: the minimums the event's priority or severity meets."""
     rule = NotificationRule
     statement = (
         select(rule.id, rule.channel_id)
         .join(NotificationChannel, NotificationChannel.id == rule.channel_id)
         .where(
-            rule.event == event,
+            rule.event.in_(list(events)),
             rule.enabled.is_(True),
             NotificationChannel.enabled.is_(True),
             or_(rule.environment.is_(None), rule.environment.in_(sorted(environments))),

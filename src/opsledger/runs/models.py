@@ -23,6 +23,8 @@ class Run(IdMixin, CreatedMixin, Base):
         Index(None, "user_id"),
         Index(None, "status", "created_at"),
         Index(None, "template_id"),
+        # A run's previous outcome of its template (run.recovered).
+        Index(None, "template_id", "id"),
     )
 
     uuid: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)

@@ -36,6 +36,24 @@ async def page(
     return await queries.page(session, Run, filters, limit, after, newest_first=newest_first)
 
 
+async def failed_before(session: AsyncSession, run: Run) -> bool:
+    """Whether the run of its template before this one that ended (succeeded or failed)
+    had failed: this one's success is a recovery. A run of no template has none."""
+    if run.template_id is None:
+        return False
+    statement = (
+        select(Run.status)
+        .where(
+            Run.template_id == run.template_id,
+            Run.id < run.id,
+            Run.status.in_((JobStatus.success, JobStatus.failed)),
+        )
+        .order_by(Run.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(statement) is JobStatus.failed
+
+
 async def jobs(session: AsyncSession, run_id: int, status: JobStatus | None = None) -> list[Job]:
     """The run's jobs in launch order, each with its host."""
     statement = (

@@ -266,7 +266,11 @@ async def progress(ctx: Ctx, run_id: int) -> int | None:
     values = {"completed_at": utcnow(), "reason": reason}
     await changes.transition(ctx, RESOURCE, run, RUN_TRANSITIONS, status, values, action="finish")
     if status in events.ENDED:
-        await _notify(ctx, run, events.ENDED[status], run_jobs)
+        timed_out = any(job.timed_out for job in failed)
+        failed_before = status is JobStatus.success and await repository.failed_before(
+            ctx.session, run
+        )
+        await _notify(ctx, run, events.ended(status, timed_out, failed_before), run_jobs)
     if status is JobStatus.failed:
         await _open_ticket(ctx, run, failed)
     return None

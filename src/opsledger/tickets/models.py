@@ -39,6 +39,7 @@ class Ticket(IdMixin, TimestampMixin, Base):
         Index(None, "status"),
         Index(None, "status", "priority"),
         Index(None, "due_at"),
+        Index(None, "overdue_notified_at", "due_at"),
     )
 
     uuid: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
@@ -53,6 +54,8 @@ class Ticket(IdMixin, TimestampMixin, Base):
         enum_column(TicketPriority, "ticket_priority"), default=TicketPriority.medium
     )
     due_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When ticket.overdue was told for its due date (set back when the due date moves).
+    overdue_notified_at: Mapped[datetime | None] = mapped_column(default=None)
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
 
     job: Mapped[Job] = relationship(lazy="raise")

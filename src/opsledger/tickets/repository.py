@@ -19,6 +19,21 @@ def overdue_condition(now: datetime) -> Any:
     return Ticket.status.in_(UNFINISHED) & (Ticket.due_at < now)
 
 
+async def overdue_untold(session: AsyncSession, now: datetime, limit: int) -> list[Ticket]:
+    """Up to ``limit`` unfinished tickets past their due date whose lapse was not told
+    yet, soonest due first, locked until the transaction ends (rows another process is
+    telling are passed over)."""
+    statement = (
+        select(Ticket)
+        .where(overdue_condition(now), Ticket.overdue_notified_at.is_(None))
+        .order_by(Ticket.due_at, Ticket.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return list(await session.scalars(statement))
+
+
 async def get(session: AsyncSession, ticket_id: int) -> Ticket | None:
     return await session.get(Ticket, ticket_id)
 

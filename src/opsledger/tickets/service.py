@@ -79,7 +79,7 @@ async def open_ticket(
     )
     await changes.create(ctx, RESOURCE, ticket)
     template_id = job.run.template_id if job.run is not None else None
-    await outbox.enqueue(ctx, events.ticket(ticket, job.host.environment, template_id))
+    await outbox.enqueue(ctx, events.ticket(ticket, "opened", job.host.environment, template_id))
     return ticket
 
 
@@ -159,6 +159,7 @@ async def update(ctx: Ctx, ticket_id: int, body: TicketUpdate) -> Ticket:
     fields = body.changes()
     if "priority" in fields:
         fields["due_at"] = due_at(ctx, fields["priority"], ticket.created_at)
+        fields["overdue_notified_at"] = None  # a new due date is told once it lapses
     return await changes.update(ctx, RESOURCE, ticket, fields)
 
 

@@ -7,6 +7,7 @@ exactly one of them runs it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 
@@ -22,13 +23,21 @@ from opsledger.notifications import dispatch as notifications
 from opsledger.ops import retention
 from opsledger.schedules import firing
 from opsledger.security.context import system_context, worker_name
+from opsledger.tickets import overdue
 from opsledger.worker.execution import run_job, settle_runs
 from opsledger.worker.runner import sweep
 
 log = logging.getLogger(__name__)
 
 # What the domains ask to have repeated; a new one is added here.
-PERIODIC: tuple[Periodic, ...] = (retention.PERIODIC, firing.PERIODIC, notifications.PERIODIC)
+PERIODIC: tuple[Periodic, ...] = (
+    retention.PERIODIC,
+    firing.PERIODIC,
+    notifications.PERIODIC,
+    overdue.PERIODIC,
+)
+# How long stopping waits for the loop's and the periodic work's current pass.
+STOP_GRACE_SECONDS = 10
 
 
 class JobPool:
@@ -42,14 +51,24 @@ class JobPool:
         self._reads = session_factory(reader(engine))
         self._loop_task: asyncio.Task[None] | None = None
         self._periodic: dict[str, asyncio.Task[object]] = {}
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run_forever(), name="opsledger-job-pool")
 
     async def stop(self) -> None:
-        """Stop taking jobs; jobs still running are ended as failed (interrupted)."""
-        background = (self._loop_task, *self._periodic.values(), *self.running.values())
-        tasks = [t for t in background if t is not None]
+        """Stop taking jobs; jobs still running are ended as failed (interrupted).
+
+        The loop and the periodic work are let finish what they are doing for up to
+        ``STOP_GRACE_SECONDS`` before they are cancelled: a pass cancelled inside its
+        transaction leaves it to the connection's teardown (on SQLite, a write lock held
+        until the connection is collected), and a notification pass cancelled between
+        its send and its record sends that delivery again once its claim runs out."""
+        self._stopping.set()
+        winding_down = [t for t in (self._loop_task, *self._periodic.values()) if t is not None]
+        if winding_down:
+            await asyncio.wait(winding_down, timeout=STOP_GRACE_SECONDS)
+        tasks = [*winding_down, *self.running.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -58,7 +77,7 @@ class JobPool:
         loop = asyncio.get_running_loop()
         next_reap = loop.time()
         due = {work.name: loop.time() + work.first_delay for work in PERIODIC}
-        while True:
+        while not self._stopping.is_set():
             try:
                 if loop.time() >= next_reap:
                     next_reap = loop.time() + self.settings.job_reap_seconds / 2
@@ -71,7 +90,8 @@ class JobPool:
                 await self.take()
             except (SQLAlchemyError, OSError):
                 log.warning("the job pool could not reach the database; retrying", exc_info=True)
-            await asyncio.sleep(self.settings.job_poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.settings.job_poll_seconds)
 
     async def take(self) -> list[int]:
         """Start pending jobs while there is room; returns the ids started."""
@@ -98,7 +118,7 @@ class JobPool:
         """Periodic work runs beside the pool (retention can take minutes), one run of
         each at a time."""
         running = self._periodic.get(work.name)
-        if running is None or running.done():
+        if (running is None or running.done()) and not self._stopping.is_set():
             self._periodic[work.name] = asyncio.create_task(
                 work.run(self.engine, self.settings), name=f"opsledger-{work.name}"
             )

@@ -421,6 +421,10 @@ class Split:
             return Outcome(JobStatus.success, None, recap)
         if failure is None and result.get("status") == "successful":
             return Outcome(JobStatus.success, None, recap)  # no play matched it
+        if result.get("status") == "timeout":
+            limit = self.plan.options.timeout_seconds
+            reason = f"stopped by its time limit ({limit}s) before its play ended"
+            return Outcome(JobStatus.failed, reason, recap, timed_out=True)
         rc = f"(rc {result.get('rc')})"
         reason = failure or f"ansible-playbook ended {result.get('status')} before reaching it"
         return Outcome(JobStatus.failed, f"{reason} {rc}"[:4000], recap)
