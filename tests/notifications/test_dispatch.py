@@ -17,8 +17,8 @@ from opsledger.alerts.schemas import AlertCreate
 from opsledger.db.base import utcnow
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.models import NotificationDelivery
-from opsledger.notifications import dispatch, repository
-from opsledger.worker.pool import PERIODIC
+from opsledger.notifications import dispatch
+from opsledger.worker.pool import PERIODIC, JobPool
 from tests import factories as f
 from tests.api import audit_trail
 from tests.notifications.conftest import SECRET, Lab
@@ -258,9 +258,14 @@ async def test_a_claim_holds_until_it_runs_out_then_another_dispatcher_sends_it(
     await fire_alert(lab, environment)
     [waiting] = await lab.deliveries(hook)
     now = utcnow()
-    async with unit_of_work(session_factory(lab.engine)) as session:
-        claimed = await repository.claim(session, waiting["id"], 0, now, now + timedelta(minutes=5))
-        assert claimed
+    async with unit_of_work(session_factory(lab.engine)) as session:  # as a claim leaves it
+        await session.execute(
+            update(NotificationDelivery)
+            .where(NotificationDelivery.id == waiting["id"])
+            .values(
+                status="sending", attempts=1, tries_left=2, claimed_until=now + timedelta(minutes=5)
+            )
+        )
     await lab.deliver()
     assert lab.receiver.at(hook["path"]) == []
     async with unit_of_work(session_factory(lab.engine)) as session:  # the claim runs out
@@ -275,3 +280,32 @@ async def test_a_claim_holds_until_it_runs_out_then_another_dispatcher_sends_it(
     assert [attempt["number"] for attempt in sent["attempt_log"]] == [2]
     [received] = lab.receiver.at(hook["path"])
     assert received.headers["idempotency-key"] == waiting["uuid"]
+
+
+async def test_a_delivery_this_process_commits_is_sent_at_its_runtimes_next_tick(
+    lab: Lab,
+) -> None:
+    """The dispatcher polls for what other processes wrote; what this process writes
+    nudges it, so a job's failure reaches the pager in well under the poll."""
+    environment = f.unique("env")
+    hook = await lab.channel("webhook")
+    await lab.rule(hook, "alert.firing", environment=environment)
+    settings = lab.settings.model_copy(
+        update={
+            "notify_poll_seconds": 3600,
+            "job_poll_seconds": 0.1,
+            "schedule_poll_seconds": 0,
+            "ticket_overdue_poll_seconds": 0,
+            "retention_interval_hours": 0,
+        }
+    )
+    pool = JobPool(lab.engine, settings, concurrency=0)
+    pool.start()
+    try:
+        await asyncio.sleep(1.5)  # its first pass is behind it: the next is an hour away
+        await fire_alert(lab, environment)
+        async with asyncio.timeout(10):
+            while not lab.receiver.at(hook["path"]):
+                await asyncio.sleep(0.05)
+    finally:
+        await pool.stop()

@@ -24,6 +24,13 @@ async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterat
         yield session
 
 
+def when_committed(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Call ``callback`` once the session's transaction has committed (never when it
+    rolls back): for what may only follow a change that happened (a task sent, a
+    dispatcher woken). It runs on the event loop: it must be quick and not raise."""
+    event.listen(session.sync_session, "after_commit", lambda _session: callback(), once=True)
+
+
 def undo_unless_committed(session: AsyncSession, undo: Callable[[], None]) -> None:
     """Call ``undo`` if the session's transaction ends without committing (rolled back,
     failed to commit, or closed), so what the unit of work did outside the database (a

@@ -16,13 +16,12 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from opsledger.config import JobBackend, Settings
 from opsledger.db.base import utcnow
-from opsledger.db.session import session_factory, unit_of_work
+from opsledger.db.session import session_factory, unit_of_work, when_committed
 from opsledger.jobs import broker, repository
 from opsledger.jobs.models import Job
 
@@ -109,12 +108,12 @@ def _engine_of(session: AsyncSession) -> AsyncEngine:
 def _on_commit(session: AsyncSession, action: Callable[[], Coroutine[Any, Any, object]]) -> None:
     loop = asyncio.get_running_loop()
 
-    def committed(_session: object) -> None:
+    def committed() -> None:
         task = loop.create_task(action())
         _sending.add(task)
         task.add_done_callback(_sending.discard)
 
-    event.listen(session.sync_session, "after_commit", committed, once=True)
+    when_committed(session, committed)
 
 
 async def settled() -> None:

@@ -1,5 +1,5 @@
 """The dispatcher: each server process's runtime repeats ``deliver_due``, which claims due
-deliveries by compare-and-set (of several processes exactly one claims each), sends them
+deliveries with the rows locked (of several processes exactly one claims each), sends them
 concurrently, each bounded in time, and records every attempt. A failed send is retried
 with exponential backoff and jitter until its attempts run out, then it is dead.
 
@@ -22,7 +22,7 @@ from opsledger.db.base import utcnow
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.kit.metrics import NOTIFICATION_ATTEMPTS
 from opsledger.kit.periodic import Periodic
-from opsledger.notifications import repository, senders
+from opsledger.notifications import outbox, repository, senders
 from opsledger.notifications.models import (
     DeliveryStatus,
     NotificationDelivery,
@@ -65,21 +65,26 @@ def outcome(
 async def deliver_due(
     engine: AsyncEngine, settings: Settings, now: datetime | None = None
 ) -> list[int]:
-    """Send what is due at ``now`` (up to ``notify_batch`` deliveries); the ids this
-    process claimed and sent (another may have claimed the rest)."""
-    now = now or utcnow()
+    """Send what is due at ``now`` (default: the clock's at each pass), a pass of up to
+    ``notify_batch`` deliveries at a time until a pass finds fewer; the ids this process
+    claimed and sent (another may have claimed the rest)."""
     sessions = session_factory(engine)
-    async with unit_of_work(sessions) as session:
-        due = await repository.due(session, now, settings.notify_batch)
-    if not due:
-        return []
+    sent: list[int] = []
+    while True:
+        claimed = await _pass(sessions, settings, now or utcnow())
+        sent.extend(claimed)
+        if len(claimed) < settings.notify_batch:
+            return sent
+
+
+async def _pass(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, now: datetime
+) -> list[int]:
     until = now + timedelta(seconds=lease(settings))
     async with unit_of_work(sessions) as session:
-        won = [
-            delivery_id
-            for delivery_id, attempts in sorted(due)
-            if await repository.claim(session, delivery_id, attempts, now, until)
-        ]
+        won = await repository.claim(session, now, until, settings.notify_batch)
+        if not won:
+            return []
         claimed = await repository.claimed(session, won)
         channels = await repository.channels(session, {each.channel_id for each in claimed})
     gate = asyncio.Semaphore(CONCURRENCY)
@@ -87,24 +92,38 @@ async def deliver_due(
     async def send(delivery: NotificationDelivery) -> senders.Sent:
         message = senders.Message(str(delivery.uuid), delivery.event, delivery.payload)
         async with gate:
-            return await senders.send(channels[delivery.channel_id], message, settings, http)
+            return await senders.send(channels[delivery.channel_id], message, settings, out)
 
-    async with senders.client(settings) as http:
+    async with senders.outbound(settings) as out:
         results = await asyncio.gather(*(send(each) for each in claimed))
-    await _record(sessions, settings, list(zip(claimed, results, strict=True)))
-    for each, sent in zip(claimed, results, strict=True):
-        status = outcome(settings, each, sent, now)["status"]
+    done = utcnow()
+    settled = [
+        (delivery, sent, outcome(settings, delivery, sent, done))
+        for delivery, sent in zip(claimed, results, strict=True)
+    ]
+    await _record(sessions, settled, until, done)
+    for delivery, _, values in settled:
+        status = values["status"]
         label = "retry" if status is DeliveryStatus.pending else status.value
-        NOTIFICATION_ATTEMPTS.labels(channels[each.channel_id].kind.value, label).inc()
+        NOTIFICATION_ATTEMPTS.labels(channels[delivery.channel_id].kind.value, label).inc()
     return won
+
+
+Settled = tuple[NotificationDelivery, senders.Sent, dict[str, Any]]
 
 
 async def _record(
     sessions: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    results: list[tuple[NotificationDelivery, senders.Sent]],
+    settled: list[Settled],
+    until: datetime,
+    now: datetime,
 ) -> None:
-    now = utcnow()
+    """Every attempt, and each delivery's new columns where this pass's claim still
+    holds: the deliveries that came out alike (delivered, or refused with the same
+    answer) in one UPDATE."""
+    alike: dict[tuple[tuple[str, Any], ...], list[int]] = {}
+    for delivery, _, values in settled:
+        alike.setdefault(tuple(sorted(values.items())), []).append(delivery.id)
     async with unit_of_work(sessions) as session:
         await repository.add_attempts(
             session,
@@ -119,13 +138,17 @@ async def _record(
                     "duration_ms": sent.duration_ms,
                     "created_at": now,
                 }
-                for delivery, sent in results
+                for delivery, sent, _ in settled
             ],
         )
-        for delivery, sent in results:
-            values = outcome(settings, delivery, sent, now)
-            if not await repository.settle(session, delivery.id, delivery.attempts, values):
-                log.warning("delivery %s was claimed by another dispatcher meanwhile", delivery.id)
+        for columns, ids in alike.items():
+            recorded = await repository.settle(session, ids, until, dict(columns))
+            if recorded < len(ids):
+                log.warning(
+                    "%d of deliveries %s were claimed by another dispatcher meanwhile",
+                    len(ids) - recorded,
+                    ids,
+                )
 
 
 async def deliver_scheduled(engine: AsyncEngine, settings: Settings) -> list[int] | None:
@@ -143,4 +166,5 @@ PERIODIC = Periodic(
     every=lambda settings: settings.notify_poll_seconds,
     first_delay=1.0,
     run=deliver_scheduled,
+    nudge=outbox.WRITTEN,
 )

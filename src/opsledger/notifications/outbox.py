@@ -11,6 +11,8 @@ from pydantic_core import to_jsonable_python
 
 from opsledger.alerts.models import AlertSeverity
 from opsledger.db.base import utcnow
+from opsledger.db.session import when_committed
+from opsledger.kit.periodic import Nudge
 from opsledger.notifications import repository
 from opsledger.notifications.events import Event
 from opsledger.notifications.models import BROADER
@@ -18,6 +20,10 @@ from opsledger.security.context import Ctx
 from opsledger.tickets.models import TicketPriority
 
 PRIORITIES = list(TicketPriority)
+# Set once deliveries this process wrote are committed: its dispatcher sends them at the
+# runtime's next tick (OPSLEDGER_JOB_POLL_SECONDS), not its next poll.
+WRITTEN = Nudge()
+WRITING = "opsledger.notifications.writing"
 SEVERITIES = list(AlertSeverity)
 
 
@@ -66,4 +72,13 @@ async def enqueue(ctx: Ctx, event: Event) -> int:
         for channel_id, rule_id in first.items()
     ]
     await repository.add_deliveries(ctx.session, rows)
+    if rows and WRITING not in ctx.session.info:  # one wake-up per transaction
+        session = ctx.session
+        session.info[WRITING] = True
+
+        def written() -> None:
+            session.info.pop(WRITING, None)
+            WRITTEN.set()
+
+        when_committed(session, written)
     return len(rows)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.alerts.models import AlertSeverity
@@ -97,53 +97,47 @@ async def attempts_of(session: AsyncSession, delivery_id: int) -> list[Notificat
     return list(await session.scalars(statement))
 
 
-async def due(session: AsyncSession, now: datetime, limit: int) -> list[tuple[int, int]]:
-    """(id, attempts) of deliveries to send now: pending ones whose time has come, and
-    ones whose claim ran out (their dispatcher died mid-send), of enabled channels,
-    oldest first."""
+def _due(now: datetime) -> ColumnElement[bool]:
+    """Deliveries to send now: pending ones whose time has come, and ones whose claim ran
+    out (their dispatcher died mid-send), of enabled channels."""
+    delivery = NotificationDelivery
+    enabled = select(NotificationChannel.id).where(NotificationChannel.enabled.is_(True))
+    return and_(
+        or_(
+            and_(delivery.status == DeliveryStatus.pending, delivery.next_attempt_at <= now),
+            and_(delivery.status == DeliveryStatus.sending, delivery.claimed_until < now),
+        ),
+        delivery.channel_id.in_(enabled),
+    )
+
+
+async def claim(session: AsyncSession, now: datetime, until: datetime, limit: int) -> list[int]:
+    """Claim up to ``limit`` deliveries due at ``now``, oldest first, until ``until``:
+    each moves to ``sending`` with its attempt counted. The rows are locked as they are
+    read and rows another dispatcher holds are passed over (SKIP LOCKED; SQLite has one
+    writer), so of several dispatchers exactly one claims each; one UPDATE for all."""
     delivery = NotificationDelivery
     statement = (
-        select(delivery.id, delivery.attempts)
-        .join(NotificationChannel, NotificationChannel.id == delivery.channel_id)
-        .where(
-            or_(
-                and_(delivery.status == DeliveryStatus.pending, delivery.next_attempt_at <= now),
-                and_(delivery.status == DeliveryStatus.sending, delivery.claimed_until < now),
-            ),
-            NotificationChannel.enabled.is_(True),
-        )
+        select(delivery.id)
+        .where(_due(now))
         .order_by(delivery.next_attempt_at, delivery.id)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     )
-    return [(row_id, attempts) for row_id, attempts in await session.execute(statement)]
-
-
-async def claim(
-    session: AsyncSession, delivery_id: int, attempts: int, now: datetime, until: datetime
-) -> bool:
-    """Compare-and-set on the attempt count read: of two dispatchers that saw the same
-    delivery due, exactly one moves it to ``sending`` (and counts the attempt)."""
-    delivery = NotificationDelivery
-    statement = (
-        update(delivery)
-        .where(
-            delivery.id == delivery_id,
-            delivery.attempts == attempts,
-            or_(
-                and_(delivery.status == DeliveryStatus.pending, delivery.next_attempt_at <= now),
-                and_(delivery.status == DeliveryStatus.sending, delivery.claimed_until < now),
-            ),
+    ids = list(await session.scalars(statement))
+    if ids:
+        await session.execute(
+            update(delivery)
+            .where(delivery.id.in_(ids))
+            .values(
+                status=DeliveryStatus.sending,
+                claimed_until=until,
+                attempts=delivery.attempts + 1,
+                tries_left=delivery.tries_left - 1,
+            )
+            .execution_options(synchronize_session=False)
         )
-        .values(
-            status=DeliveryStatus.sending,
-            claimed_until=until,
-            attempts=delivery.attempts + 1,
-            tries_left=delivery.tries_left - 1,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    result = await session.execute(statement)
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return ids
 
 
 async def claimed(session: AsyncSession, ids: list[int]) -> list[NotificationDelivery]:
@@ -165,23 +159,24 @@ async def channels(session: AsyncSession, ids: set[int]) -> dict[int, Notificati
 
 
 async def settle(
-    session: AsyncSession, delivery_id: int, attempts: int, values: dict[str, Any]
-) -> bool:
-    """Record how the claimed attempt ``attempts`` ended, unless the claim was lost
-    meanwhile (it ran out and another dispatcher took the delivery)."""
+    session: AsyncSession, ids: list[int], until: datetime, values: dict[str, Any]
+) -> int:
+    """Record how an attempt at ``ids`` ended (the same ``values`` for each) where the
+    claim that ends at ``until`` still holds (it ran out and another dispatcher took the
+    delivery meanwhile: that one records it); how many were recorded."""
     delivery = NotificationDelivery
     statement = (
         update(delivery)
         .where(
-            delivery.id == delivery_id,
+            delivery.id.in_(ids),
             delivery.status == DeliveryStatus.sending,
-            delivery.attempts == attempts,
+            delivery.claimed_until == until,
         )
         .values(claimed_until=None, **values)
         .execution_options(synchronize_session=False)
     )
     result = await session.execute(statement)
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def add_attempts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -9,8 +9,9 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
@@ -18,7 +19,7 @@ import aiosmtplib
 import httpx
 
 from opsledger.config import Settings, SmtpSecurity
-from opsledger.notifications.addresses import Refused, resolve
+from opsledger.notifications.addresses import Pinned, Refused, resolve
 from opsledger.notifications.models import ChannelKind, NotificationChannel
 
 # What is kept of a receiver's answer: enough to say why it refused.
@@ -75,24 +76,40 @@ def webhook_body(message: Message) -> bytes:
     return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
 
 
+@dataclass
+class Outbound:
+    """What the sends of one pass share: an HTTP client (its connections kept alive) and
+    each URL's checked address, resolved once a pass (seconds) instead of once a send:
+    every send of the pass connects to the address that was checked."""
+
+    http: httpx.AsyncClient
+    pinned: dict[str, Pinned] = field(default_factory=dict)
+
+    async def pin(self, url: str, allow_private: bool) -> Pinned:
+        pinned = self.pinned.get(url)
+        if pinned is None:
+            pinned = self.pinned[url] = await resolve(url, allow_private)
+        return pinned
+
+
 async def _post(
-    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], settings: Settings
+    out: Outbound, url: str, body: bytes, headers: dict[str, str], settings: Settings
 ) -> Answer:
-    pinned = await resolve(url, settings.notify_allow_private)
+    pinned = await out.pin(url, settings.notify_allow_private)
     sent_headers = {
         "Host": pinned.netloc,
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         **headers,
     }
-    request = client.build_request(
+    request = out.http.build_request(
         "POST",
         pinned.url,
         content=body,
         headers=sent_headers,
         extensions={"sni_hostname": pinned.host},
     )
-    response = await client.send(request, stream=True, follow_redirects=False)
+    response = await out.http.send(request, stream=True, follow_redirects=False)
     try:
         reply = bytearray()
         async for chunk in response.aiter_raw():
@@ -107,25 +124,25 @@ async def _post(
 
 
 async def _webhook(
-    channel: NotificationChannel, message: Message, settings: Settings, client: httpx.AsyncClient
+    channel: NotificationChannel, message: Message, settings: Settings, out: Outbound
 ) -> Answer:
     body = webhook_body(message)
     headers = {"Idempotency-Key": message.key}
     if channel.secret:
         headers["X-Opsledger-Signature"] = signature(channel.secret, int(time.time()), body)
-    return await _post(client, channel.url or "", body, headers, settings)
+    return await _post(out, channel.url or "", body, headers, settings)
 
 
 async def _slack(
-    channel: NotificationChannel, message: Message, settings: Settings, client: httpx.AsyncClient
+    channel: NotificationChannel, message: Message, settings: Settings, out: Outbound
 ) -> Answer:
     text = message.text if message.link is None else f"{message.text} <{message.link}|open>"
     body = json.dumps({"text": text}).encode()
-    return await _post(client, channel.url or "", body, {}, settings)
+    return await _post(out, channel.url or "", body, {}, settings)
 
 
 async def _email(
-    channel: NotificationChannel, message: Message, settings: Settings, _: httpx.AsyncClient
+    channel: NotificationChannel, message: Message, settings: Settings, _: Outbound
 ) -> Answer:
     if not settings.smtp_host:
         return Answer(None, None, "no SMTP server is configured (OPSLEDGER_SMTP_HOST)")
@@ -159,25 +176,28 @@ async def _email(
 
 SENDERS: dict[
     ChannelKind,
-    Callable[[NotificationChannel, Message, Settings, httpx.AsyncClient], Awaitable[Answer]],
+    Callable[[NotificationChannel, Message, Settings, Outbound], Awaitable[Answer]],
 ] = {ChannelKind.webhook: _webhook, ChannelKind.slack: _slack, ChannelKind.email: _email}
 
 
-def client(settings: Settings) -> httpx.AsyncClient:
-    """The HTTP client sends share: no proxies from the environment (they would connect
-    to a name again, past the address check), no redirects."""
-    return httpx.AsyncClient(
+@asynccontextmanager
+async def outbound(settings: Settings) -> AsyncIterator[Outbound]:
+    """What a pass of sends shares. Its HTTP client takes no proxies from the environment
+    (they would connect to a name again, past the address check) and follows no
+    redirect."""
+    async with httpx.AsyncClient(
         timeout=settings.notify_timeout_seconds, follow_redirects=False, trust_env=False
-    )
+    ) as http:
+        yield Outbound(http)
 
 
 async def send(
-    channel: NotificationChannel, message: Message, settings: Settings, http: httpx.AsyncClient
+    channel: NotificationChannel, message: Message, settings: Settings, out: Outbound
 ) -> Sent:
     started = time.monotonic()
     try:
         async with asyncio.timeout(settings.notify_timeout_seconds):
-            answer = await SENDERS[channel.kind](channel, message, settings, http)
+            answer = await SENDERS[channel.kind](channel, message, settings, out)
     except Refused as refused:
         answer = Answer(None, None, str(refused))
     except TimeoutError:

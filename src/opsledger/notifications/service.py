@@ -41,7 +41,8 @@ RULE = "notification_rule"
 DELIVERY = "notification_delivery"
 
 # What an admin may do to a delivery: send a dead one again. The dispatcher moves
-# deliveries by its own compare-and-set on the attempt count (repository.claim, settle).
+# deliveries itself: it claims them locked and settles them under its claim
+# (repository.claim, settle).
 DELIVERY_TRANSITIONS: dict[DeliveryStatus, set[DeliveryStatus]] = {
     DeliveryStatus.pending: set(),
     DeliveryStatus.sending: set(),
@@ -132,8 +133,8 @@ async def test_channel(ctx: Ctx, channel_id: int) -> ChannelTestResult:
         event="test",
         payload={"text": f"Test message from opsledger to channel {channel.name!r}"},
     )
-    async with senders.client(ctx.settings) as http:
-        sent = await senders.send(channel, message, ctx.settings, http)
+    async with senders.outbound(ctx.settings) as out:
+        sent = await senders.send(channel, message, ctx.settings, out)
     result = ChannelTestResult(
         ok=sent.ok,
         response_status=sent.response_status,

@@ -84,8 +84,12 @@ class JobPool:
                     await self.reap()
                 for work in PERIODIC:
                     every = work.every(self.settings)
-                    if every and loop.time() >= due[work.name]:
+                    if not every:
+                        continue
+                    if loop.time() >= due[work.name]:
                         due[work.name] = loop.time() + every
+                        self._start(work)
+                    elif work.nudge is not None and work.nudge.is_set():
                         self._start(work)
                 await self.take()
             except (SQLAlchemyError, OSError):
@@ -119,6 +123,8 @@ class JobPool:
         each at a time."""
         running = self._periodic.get(work.name)
         if (running is None or running.done()) and not self._stopping.is_set():
+            if work.nudge is not None:
+                work.nudge.clear()  # what is written from now on nudges it again
             self._periodic[work.name] = asyncio.create_task(
                 work.run(self.engine, self.settings), name=f"opsledger-{work.name}"
             )
