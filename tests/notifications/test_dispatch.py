@@ -5,6 +5,8 @@ attempt recorded; each delivery claimed by one dispatcher only."""
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -56,7 +58,7 @@ async def test_every_channel_kind_receives_its_message(lab: Lab) -> None:
     )
     for channel in (hook, chat, mail):
         await lab.rule(channel, "alert.firing", environment=environment)
-    alert_id = await fire_alert(lab, environment)
+    alert_id = await fire_alert(lab, environment, "disk <full>")
     for channel in (hook, chat, mail):
         await lab.deliver_until(lambda channel=channel: settled(lab, channel, "delivered"))
 
@@ -69,21 +71,36 @@ async def test_every_channel_kind_receives_its_message(lab: Lab) -> None:
     assert request.json["event"] == "alert.firing"
     assert request.json["subject"] == {"type": "alert", "id": alert_id}
     assert request.json["link"] == f"https://ops.example/alerts/{alert_id}"
-    assert request.json["text"] == "Alert firing (critical): disk full"
+    assert request.json["text"] == "Alert firing (critical): disk <full>"
     assert sent["attempts"] == 1
     assert sent["response_status"] == 200
     assert sent["delivered_at"] is not None
     assert [a["response_status"] for a in sent["attempt_log"]] == [200]
 
+    link = f"https://ops.example/alerts/{alert_id}"
     [posted] = lab.receiver.at(chat["path"])
-    assert posted.json == {
-        "text": f"Alert firing (critical): disk full <https://ops.example/alerts/{alert_id}|open>"
+    assert posted.json["text"] == f"Alert firing (critical): disk &lt;full&gt; <{link}|open>"
+    header, facts, actions, footer = posted.json["blocks"]
+    assert header["text"] == {
+        "type": "mrkdwn",
+        "text": "*Alert firing (critical): disk &lt;full&gt;*",
     }
+    assert {"type": "mrkdwn", "text": "*severity*\ncritical"} in facts["fields"]
+    assert actions["elements"][0]["url"] == link
+    assert footer["elements"][0]["text"] == "alert.firing"
     assert "x-opsledger-signature" not in posted.headers
 
     [mailed] = lab.mailbox.to(mail["address"])
-    assert "Subject: [opsledger] Alert firing (critical): disk full" in mailed
-    assert f"https://ops.example/alerts/{alert_id}" in mailed
+    parsed = email.message_from_string(mailed, policy=email.policy.default)
+    assert parsed["Subject"] == "[opsledger] Alert firing (critical): disk <full>"
+    plain = parsed.get_body(("plain",))
+    html = parsed.get_body(("html",))
+    assert plain is not None and html is not None  # noqa: PT018
+    assert "disk <full>" in plain.get_content()
+    assert link in plain.get_content()
+    assert "disk &lt;full&gt;" in html.get_content()  # autoescaped: text, never markup
+    assert "<full>" not in html.get_content()
+    assert f'<a href="{link}">' in html.get_content()
     assert (await delivery(lab, mail))["response_status"] == 250
 
 

@@ -17,8 +17,10 @@ from typing import Any
 
 import aiosmtplib
 import httpx
+import jinja2
 
 from opsledger.config import Settings, SmtpSecurity
+from opsledger.notifications import render
 from opsledger.notifications.addresses import Pinned, Refused, resolve
 from opsledger.notifications.models import ChannelKind, NotificationChannel
 
@@ -34,15 +36,6 @@ class Message:
     key: str
     event: str
     payload: dict[str, Any]
-
-    @property
-    def text(self) -> str:
-        return str(self.payload.get("text") or self.event)
-
-    @property
-    def link(self) -> str | None:
-        link = self.payload.get("link")
-        return str(link) if link else None
 
 
 @dataclass(frozen=True)
@@ -136,8 +129,7 @@ async def _webhook(
 async def _slack(
     channel: NotificationChannel, message: Message, settings: Settings, out: Outbound
 ) -> Answer:
-    text = message.text if message.link is None else f"{message.text} <{message.link}|open>"
-    body = json.dumps({"text": text}).encode()
+    body = json.dumps(render.slack(message.event, message.payload)).encode()
     return await _post(out, channel.url or "", body, {}, settings)
 
 
@@ -146,12 +138,14 @@ async def _email(
 ) -> Answer:
     if not settings.smtp_host:
         return Answer(None, None, "no SMTP server is configured (OPSLEDGER_SMTP_HOST)")
+    subject, text, html = render.mail(message.event, message.payload)
     mail = EmailMessage()
     mail["From"] = settings.smtp_from
     mail["To"] = ", ".join(channel.recipients or [])
-    mail["Subject"] = f"[opsledger] {message.text}"[:250]
+    mail["Subject"] = subject
     mail["Message-ID"] = f"<{message.key}@opsledger>"
-    mail.set_content(message.text + (f"\n\n{message.link}\n" if message.link else "\n"))
+    mail.set_content(text)
+    mail.add_alternative(html, subtype="html")
     security = settings.smtp_security
     password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
     try:
@@ -202,7 +196,7 @@ async def send(
         answer = Answer(None, None, str(refused))
     except TimeoutError:
         answer = Answer(None, None, f"no answer within {settings.notify_timeout_seconds:g}s")
-    except (httpx.HTTPError, aiosmtplib.SMTPException, OSError) as failure:
+    except (httpx.HTTPError, aiosmtplib.SMTPException, OSError, jinja2.TemplateError) as failure:
         answer = Answer(None, None, f"{type(failure).__name__}: {failure}"[:REPLY_BYTES])
     return Sent(
         ok=answer.error is None,
