@@ -17,6 +17,7 @@ from opsledger.db.engine import sqlite_file
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.host_roles.service import seed_defaults
 from opsledger.kit.h11_guard import GuardedH11Protocol
+from opsledger.notifications import service as notifications
 from opsledger.security.context import cli_context
 from opsledger.users import service as users
 from opsledger.worker import sandbox
@@ -63,7 +64,8 @@ def serve(host: HostOption = None, port: PortOption = None, workers: WorkersOpti
 
 def up(host: HostOption = None, port: PortOption = None, workers: WorkersOption = None) -> None:
     """Set up and serve: generate secrets if none are configured, migrate, seed the host
-    roles, create the first admin when there is none, and serve."""
+    roles, create the first admin when there is none, give each notification channel
+    without a rule the default rules, and serve."""
     settings = load_settings()
     if not settings.has_encryption_key or settings.jwt_secret is None:
         if settings.key_file.exists():
@@ -88,18 +90,21 @@ def up(host: HostOption = None, port: PortOption = None, workers: WorkersOption 
     except sandbox.SandboxError as exc:
         fail(str(exc))
 
-    async def prepare(engine: AsyncEngine) -> tuple[list[str], str | None]:
+    async def prepare(engine: AsyncEngine) -> tuple[list[str], str | None, list[str]]:
         await migrations.upgrade(engine)
         async with unit_of_work(session_factory(engine)) as session:
             ctx = cli_context(session, settings)
             roles = await seed_defaults(session)
             password = await users.ensure_first_admin(ctx, FIRST_ADMIN_EMAIL)
-        return roles, password
+            told = await notifications.add_default_rules(ctx)
+        return roles, password, told
 
-    created, admin_password = run(settings, prepare, creates=True)
+    created, admin_password, told = run(settings, prepare, creates=True)
     out.print(f"database ready at {safe_url(settings.database_url)}")
     if created:
         out.print(f"seeded host roles: {', '.join(created)}")
+    if told:
+        out.print(f"added the default notification rules to channels: {', '.join(told)}")
     if admin_password:
         out.print(
             f"created the first admin: username [bold]{users.FIRST_ADMIN}[/bold], password "

@@ -189,3 +189,25 @@ def test_a_client_too_slow_with_its_request_head_is_dropped(workdir: Path) -> No
 
     assert closed == b""  # the server hung up without an answer
     assert answered.status_code == 200
+
+
+def test_up_gives_a_channel_without_rules_the_default_ones_and_none_by_itself(
+    served: tuple[Path, httpx.Response, str],
+) -> None:
+    directory, _, first_output = served
+    added = opsledger("notify", "channels", "add", "ops-mail", "-k", "email", "--to",
+                      "ops@example.com", cwd=directory)  # fmt: skip
+    with serving("up", cwd=directory, env=clean_env()) as server:
+        pass
+    with sqlite3.connect(directory / "opsledger.db") as db:
+        rules = db.execute(
+            "SELECT event, min_priority, min_severity FROM notification_rules ORDER BY id"
+        ).fetchall()
+
+    assert "notification rules" not in first_output  # no channel, no rule
+    assert added.returncode == 0, added.stderr
+    assert "added the default notification rules to channels: ops-mail" in server.output[0]
+    assert ("job.failed", None, None) in rules
+    assert ("ticket.opened", "high", None) in rules
+    assert ("alert.firing", None, "critical") in rules
+    assert len(rules) == 9

@@ -38,8 +38,10 @@ async def test_channels_rules_and_deliveries_are_managed_from_the_shell(
     assert secret is not None, added.stdout + added.stderr
     tested = await cli("test", name)
     nowhere = unique("closed")
-    await cli("channels", "add", nowhere, "-k", "slack", stdin=f"http://127.0.0.1:{free_port()}/x")
+    await cli("channels", "add", nowhere, "-k", "slack", "--default-rules",
+              stdin=f"http://127.0.0.1:{free_port()}/x")  # fmt: skip
     refused = await cli("test", nowhere)
+    defaults = await cli("rules", "list", "--channel", nowhere)
     no_url = await cli("channels", "add", unique("slack"), "-k", "slack", stdin="")
     ruled = await cli("rules", "add", "--channel", name, "--event", "alert.firing",
                       "--environment", "prod")  # fmt: skip
@@ -54,6 +56,8 @@ async def test_channels_rules_and_deliveries_are_managed_from_the_shell(
     (message,) = lab.receiver.at(path)
     assert message.signed_by(secret.group(1))
     assert refused.returncode == 1
+    assert "run.recovered" in defaults.stdout
+    assert "min_priority=high" in defaults.stdout
     assert "error:" in refused.stderr
     assert no_url.returncode == 1
     assert "standard input" in no_url.stderr

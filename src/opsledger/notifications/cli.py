@@ -87,6 +87,9 @@ def add_channel(
     to: Annotated[
         list[str] | None, typer.Option("--to", help="email: a recipient; repeatable.")
     ] = None,
+    default_rules: Annotated[
+        bool, typer.Option(help="Route the default events to it (failures, urgent tickets, …).")
+    ] = False,
 ) -> None:
     """Add a channel. webhook and slack read their URL from standard input; a webhook's
     signing secret is generated and printed once."""
@@ -96,8 +99,17 @@ def add_channel(
         fields["url"] = _url_from_stdin(kind)
     secret = secrets.token_urlsafe(32) if kind is ChannelKind.webhook else None
     body = parse(ChannelCreate, fields | {"secret": secret})
-    channel = run_in_context(settings, lambda ctx: service.create_channel(ctx, body))
+
+    async def add(ctx: Ctx) -> NotificationChannel:
+        channel = await service.create_channel(ctx, body)
+        if default_rules:
+            await service.add_default_rules(ctx, channel.id)
+        return channel
+
+    channel = run_in_context(settings, add)
     out.print(f"channel {channel.id} {channel.name} ({channel.kind}) added", highlight=False)
+    if default_rules:
+        out.print(f"with {len(service.DEFAULT_RULES)} default rules", highlight=False)
     if secret is not None:
         out.print(f"signing secret (shown once): {secret}", highlight=False)
 

@@ -28,6 +28,17 @@ channel_name_taken = CHANNELS.name_taken
 channels_page = CHANNELS.page
 
 
+async def channels_without_rules(session: AsyncSession) -> list[NotificationChannel]:
+    """Enabled channels no rule routes anything to, oldest first."""
+    ruled = select(NotificationRule.channel_id)
+    statement = (
+        select(NotificationChannel)
+        .where(NotificationChannel.enabled.is_(True), NotificationChannel.id.not_in(ruled))
+        .order_by(NotificationChannel.id)
+    )
+    return list(await session.scalars(statement))
+
+
 async def get_rule(session: AsyncSession, rule_id: int) -> NotificationRule | None:
     return await session.get(NotificationRule, rule_id)
 

@@ -51,6 +51,21 @@ DELIVERY_TRANSITIONS: dict[DeliveryStatus, set[DeliveryStatus]] = {
 }
 
 
+# What a channel is told by default: every failure (a timeout is one) and the recovery
+# after it, urgent tickets opened or overdue, critical alerts, schedules that made no run.
+DEFAULT_RULES: tuple[dict[str, str], ...] = (
+    {"event": EventName.job_failed},
+    {"event": EventName.job_recovered},
+    {"event": EventName.run_failed},
+    {"event": EventName.run_recovered},
+    {"event": EventName.ticket_opened, "min_priority": "high"},
+    {"event": EventName.ticket_overdue, "min_priority": "high"},
+    {"event": EventName.alert_firing, "min_severity": "critical"},
+    {"event": EventName.schedule_skipped},
+    {"event": EventName.schedule_failed},
+)
+
+
 def _refuse(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(
         f"{field}: {message}", [{"loc": ["body", field], "msg": message, "type": "value_error"}]
@@ -185,6 +200,19 @@ async def update_rule(ctx: Ctx, rule_id: int, body: RuleUpdate) -> NotificationR
         raise ValidationFailed(str(bad)) from None
     await _check_rule(ctx, fields)
     return await changes.update(ctx, RULE, rule, fields)
+
+
+async def add_default_rules(ctx: Ctx, channel_id: int | None = None) -> list[str]:
+    """The default rules (DEFAULT_RULES) on a channel, or on every enabled channel that
+    has no rule at all (``opsledger up``): the names of the channels given them."""
+    if channel_id is not None:
+        chosen = [await get_channel(ctx, channel_id)]
+    else:
+        chosen = await repository.channels_without_rules(ctx.session)
+    for channel in chosen:
+        for fields in DEFAULT_RULES:
+            await create_rule(ctx, RuleCreate.model_validate({"channel_id": channel.id, **fields}))
+    return [channel.name for channel in chosen]
 
 
 async def delete_rule(ctx: Ctx, rule_id: int) -> None:
