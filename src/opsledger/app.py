@@ -56,6 +56,7 @@ from opsledger.web.freeze_windows import router as freeze_window_pages_router
 from opsledger.web.hosts import router as host_pages_router
 from opsledger.web.job_templates import router as template_pages_router
 from opsledger.web.jobs import router as job_pages_router
+from opsledger.web.notifications import router as notification_pages_router
 from opsledger.web.pages import router as pages_router
 from opsledger.web.runs import router as run_pages_router
 from opsledger.web.schedules import router as schedule_pages_router
@@ -161,6 +162,7 @@ def create_app(
         host_pages_router,
         deployment_pages_router,
         alert_pages_router,
+        notification_pages_router,
         audit_pages_router,
     )
     for pages in console_pages:

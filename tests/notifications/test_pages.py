@@ -1,0 +1,110 @@
+"""The console's notification pages over real HTTP, for admins only: a channel added
+from a form (its URL never shown again, a webhook's secret shown once and not kept by
+a browser), its default rules, a rule refused beside its field, a test message, and a
+dead delivery read with its attempts and sent again."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.api import Person
+from tests.factories import unique
+from tests.notifications.conftest import Lab
+from tests.notifications.test_dispatch import fire_alert, settled
+from tests.web.pages import ROOT, form_token, sign_in
+
+
+@pytest.fixture
+async def browser(notify_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=notify_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=ROOT) as client:
+        yield client
+
+
+async def test_an_admin_adds_a_channel_tests_it_and_routes_events_to_it(
+    browser: httpx.AsyncClient, lab: Lab
+) -> None:
+    await sign_in(browser, lab.admin)
+    token = form_token((await browser.get("/notifications")).text)
+    name, path = unique("pager"), f"/{unique('private-path')}"
+    form = {"csrf_token": token, "name": name, "kind": "webhook", "url": lab.receiver.url(path)}
+
+    made = await browser.post("/notifications", data=form | {"default_rules": "on"})
+    taken = await browser.post("/notifications", data=form)
+    no_to = await browser.post("/notifications", data=form | {"name": unique("m"), "kind": "email"})
+    secret = re.search(r'<code id="secret">([^<]+)</code>', made.text)
+    channel = re.search(r'action="/notifications/channels/(\d+)/test"', made.text)
+    assert secret is not None and channel is not None, made.text  # noqa: PT018
+    page = f"/notifications/channels/{channel.group(1)}"
+    tested = await browser.post(f"{page}/test", data={"csrf_token": token})
+    refused_rule = await browser.post(
+        f"{page}/rules",
+        data={"csrf_token": token, "event": "job.failed", "min_severity": "critical"},
+    )
+    environment = unique("env")
+    ruled = await browser.post(
+        f"{page}/rules",
+        data={"csrf_token": token, "event": "alert.firing", "environment": environment},
+    )
+    shown = await browser.get(page)
+
+    assert made.status_code == 201, made.text
+    assert made.headers["cache-control"] == "no-store"
+    assert path not in made.text + shown.text
+    assert secret.group(1) not in shown.text
+    assert taken.status_code == 409
+    assert no_to.status_code == 422
+    assert "email channel needs to" in no_to.text
+    assert tested.status_code == 200
+    assert "Delivered" in tested.text
+    (message,) = lab.receiver.at(path)
+    assert message.signed_by(secret.group(1))
+    assert refused_rule.status_code == 422
+    assert "min_severity filters alert events only" in refused_rule.text
+    assert ruled.status_code == 303
+    assert shown.text.count("<code>job.failed</code>") == 1  # a default rule
+    assert f"environment {environment}" in shown.text
+
+
+async def test_a_dead_delivery_is_read_with_its_attempts_and_sent_again(
+    browser: httpx.AsyncClient, lab: Lab
+) -> None:
+    environment = unique("env")
+    hook = await lab.channel("webhook")
+    await lab.rule(hook, "alert.firing", environment=environment)
+    lab.receiver.statuses = [500] * 3
+    await fire_alert(lab, environment)
+    await lab.deliver_until(lambda: settled(lab, hook, "dead"))
+    [dead] = await lab.deliveries(hook)
+    await sign_in(browser, lab.admin)
+
+    listed = await browser.get(
+        "/notifications/deliveries", params={"channel_id": hook["id"], "status": "dead"}
+    )
+    page = await browser.get(f"/notifications/deliveries/{dead['id']}")
+    retried = await browser.post(
+        f"/notifications/deliveries/{dead['id']}/retry", data={"csrf_token": form_token(page.text)}
+    )
+    after = await browser.get(f"/notifications/deliveries/{dead['id']}")
+    bad_filter = await browser.get("/notifications/deliveries", params={"status": "lost"})
+
+    assert f'href="/notifications/deliveries/{dead["id"]}"' in listed.text
+    assert page.text.count("HTTP 500") == 3  # one row per attempt
+    assert "Send again" in page.text
+    assert retried.status_code == 303
+    assert "pending" in after.text
+    assert "Send again" not in after.text
+    assert bad_filter.status_code == 422
+
+
+async def test_only_admins_see_notifications(browser: httpx.AsyncClient, operator: Person) -> None:
+    await sign_in(browser, operator)
+    overview = await browser.get("/")
+    assert 'href="/notifications"' not in overview.text
+    assert (await browser.get("/notifications")).status_code == 403
+    assert (await browser.get("/notifications/deliveries")).status_code == 403
