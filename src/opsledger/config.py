@@ -196,6 +196,9 @@ class Settings(BaseSettings):
     smtp_security: SmtpSecurity = SmtpSecurity.starttls
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
+    # The CAs the SMTP server's certificate is checked against (an internal relay's);
+    # default: the system's. Certificates are always checked.
+    smtp_ca_file: Path | None = None
     smtp_from: str = "opsledger@localhost"
 
     host: str = "127.0.0.1"

@@ -157,6 +157,7 @@ async def _email(
             password=password,
             use_tls=security is SmtpSecurity.tls,
             start_tls=security is SmtpSecurity.starttls,
+            cert_bundle=str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
             timeout=settings.notify_timeout_seconds,
         )
     except aiosmtplib.SMTPResponseException as answer:
