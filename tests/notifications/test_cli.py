@@ -14,7 +14,7 @@ import pytest
 from tests.e2e.cli import opsledger
 from tests.factories import unique
 from tests.notifications.conftest import Lab, free_port
-from tests.notifications.test_dispatch import delivery, fire_alert, settled
+from tests.notifications.test_dispatch import dead_delivery, delivery
 from tests.schedules.test_cli import settings_of
 
 # The commands parse, call the service and print: the service is tested on every backend
@@ -78,13 +78,7 @@ async def test_a_dead_delivery_is_read_and_sent_again_from_the_shell(
     lab: Lab, tmp_path: Path
 ) -> None:
     settings = settings_of(lab.engine) | {"notify_allow_private": "true"}
-    environment = unique("env")
-    hook = await lab.channel("webhook")
-    await lab.rule(hook, "alert.firing", environment=environment)
-    lab.receiver.statuses = [500] * 3
-    await fire_alert(lab, environment)
-    await lab.deliver_until(lambda: settled(lab, hook, "dead"))
-    dead = await delivery(lab, hook)
+    hook, dead = await dead_delivery(lab)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return opsledger("notify", "deliveries", *args, cwd=tmp_path, **settings)

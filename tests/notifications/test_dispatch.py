@@ -49,6 +49,17 @@ async def settled(lab: Lab, channel: dict[str, Any], status: str) -> bool:
     return [each["status"] for each in await lab.deliveries(channel)] == [status]
 
 
+async def dead_delivery(lab: Lab) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A webhook channel and its delivery, dead: the receiver refused every attempt."""
+    environment = f.unique("env")
+    hook = await lab.channel("webhook")
+    await lab.rule(hook, "alert.firing", environment=environment)
+    lab.receiver.statuses = [500] * 3
+    await fire_alert(lab, environment)
+    await lab.deliver_until(lambda: settled(lab, hook, "dead"))
+    return hook, await delivery(lab, hook)
+
+
 async def test_every_channel_kind_receives_its_message(lab: Lab) -> None:
     environment = f.unique("env")
     hook, chat, mail = (
@@ -131,13 +142,7 @@ async def test_a_failing_receiver_is_retried_with_the_same_key_until_it_takes_it
 async def test_a_delivery_out_of_attempts_is_dead_until_an_admin_retries_it(
     lab: Lab, engine: AsyncEngine
 ) -> None:
-    environment = f.unique("env")
-    hook = await lab.channel("webhook")
-    await lab.rule(hook, "alert.firing", environment=environment)
-    lab.receiver.statuses = [500] * 3
-    await fire_alert(lab, environment)
-    await lab.deliver_until(lambda: settled(lab, hook, "dead"))
-    dead = await delivery(lab, hook)
+    hook, dead = await dead_delivery(lab)
     assert dead["attempts"] == 3  # notify_max_attempts
     assert dead["last_error"] == "HTTP 500"
     assert len(lab.receiver.at(hook["path"])) == 3

@@ -46,6 +46,20 @@ async def make_job(lab: Lab, environment: str, **fields: Any) -> int:
         return job.id
 
 
+async def open_tickets(lab: Lab, opener: Any, job_id: int, *priorities: str) -> list[Any]:
+    """Tickets on the job, one per priority, opened through the API: their bodies."""
+    opened = []
+    for priority in priorities:
+        response = await lab.client.post(
+            "/tickets",
+            json={"job_id": job_id, "title": f"disk {priority}", "priority": priority},
+            headers=opener.headers,
+        )
+        assert response.status_code == 201, response.text
+        opened.append(response.json())
+    return opened
+
+
 async def test_each_job_event_reaches_exactly_the_channels_its_rules_name(lab: Lab) -> None:
     production, staging = f.unique("env"), f.unique("env")
     pager, chat, mail = (
@@ -82,16 +96,11 @@ async def test_ticket_priority_routes_a_critical_ticket_to_the_pager_and_every_o
     pager, mail = await lab.channel("webhook"), await lab.channel("email")
     await lab.rule(pager, "ticket.opened", min_priority="critical", environment=environment)
     await lab.rule(mail, "ticket.opened", min_priority="low", environment=environment)
-    job_id = await make_job(lab, environment)
-    for priority in ("critical", "low"):
-        response = await lab.client.post(
-            "/tickets",
-            json={"job_id": job_id, "title": f"disk {priority}", "priority": priority},
-            headers=operator.headers,
-        )
-        assert response.status_code == 201, response.text
+    critical, _ = await open_tickets(
+        lab, operator, await make_job(lab, environment), "critical", "low"
+    )
     assert [d["text"] for d in await lab.deliveries(pager)] == [
-        f"Ticket {response.json()['id'] - 1} opened (critical): disk critical"
+        f"Ticket {critical['id']} opened (critical): disk critical"
     ]
     assert sorted(d["text"].split(": ")[1] for d in await lab.deliveries(mail)) == [
         "disk critical",
@@ -304,16 +313,10 @@ async def test_a_ticket_past_its_due_date_is_told_overdue_once(lab: Lab, operato
     pager, mail = await lab.channel("webhook"), await lab.channel("email")
     await lab.rule(pager, "ticket.overdue", min_priority="critical", environment=environment)
     await lab.rule(mail, "ticket.overdue", environment=environment)
-    job_id = await make_job(lab, environment)
-    opened = {}
-    for priority in ("critical", "low"):
-        response = await lab.client.post(
-            "/tickets",
-            json={"job_id": job_id, "title": f"disk {priority}", "priority": priority},
-            headers=operator.headers,
-        )
-        assert response.status_code == 201, response.text
-        opened[priority] = response.json()
+    critical, low = await open_tickets(
+        lab, operator, await make_job(lab, environment), "critical", "low"
+    )
+    opened = {"critical": critical, "low": low}
     critical_due = datetime.fromisoformat(opened["critical"]["due_at"])
 
     before = await overdue.tell_due(lab.engine, lab.settings, critical_due - timedelta(minutes=1))

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from tests.api import Person
 from tests.factories import unique
 from tests.notifications.conftest import Lab
-from tests.notifications.test_dispatch import fire_alert, settled
+from tests.notifications.test_dispatch import dead_delivery
 from tests.web.pages import ROOT, form_token, sign_in
 
 
@@ -74,13 +74,7 @@ async def test_an_admin_adds_a_channel_tests_it_and_routes_events_to_it(
 async def test_a_dead_delivery_is_read_with_its_attempts_and_sent_again(
     browser: httpx.AsyncClient, lab: Lab
 ) -> None:
-    environment = unique("env")
-    hook = await lab.channel("webhook")
-    await lab.rule(hook, "alert.firing", environment=environment)
-    lab.receiver.statuses = [500] * 3
-    await fire_alert(lab, environment)
-    await lab.deliver_until(lambda: settled(lab, hook, "dead"))
-    [dead] = await lab.deliveries(hook)
+    hook, dead = await dead_delivery(lab)
     await sign_in(browser, lab.admin)
 
     listed = await browser.get(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.db.session import session_factory, unit_of_work
@@ -69,3 +70,26 @@ async def test_periodic_work_that_is_switched_off_never_runs(
     await asyncio.sleep(0.3)
     await pool.stop()
     assert runs == []
+
+
+async def test_a_pass_that_loses_the_database_is_logged_and_the_next_one_runs(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    passes = 0
+
+    async def unreachable(_engine: AsyncEngine, _settings: object) -> None:
+        nonlocal passes
+        passes += 1
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("the database is away"))
+
+    work = Periodic("flaky", every=lambda _settings: 0.01, first_delay=0, run=unreachable)
+    monkeypatch.setattr(pool_module, "PERIODIC", (work,))
+    pool = JobPool(engine, api_settings(job_poll_seconds=0.01), concurrency=0)
+    pool.start()
+    try:
+        async with asyncio.timeout(30):
+            while passes < 2:
+                await asyncio.sleep(0.01)
+    finally:
+        await pool.stop()
+    assert "flaky: this pass failed; the next one tries again" in caplog.text

@@ -3,13 +3,17 @@ notification delivery later): the domain says what and how often, the worker whe
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.config import Settings
+
+log = logging.getLogger(__name__)
 
 
 class Nudge:
@@ -41,3 +45,12 @@ class Periodic:
     first_delay: float
     run: Callable[[AsyncEngine, Settings], Coroutine[Any, Any, object]]
     nudge: Nudge | None = None
+
+    async def guarded(self, engine: AsyncEngine, settings: Settings) -> object:
+        """One pass. A failure the next pass may not meet (the database or the network
+        away) is logged and the next pass tries again: what this one left stays due."""
+        try:
+            return await self.run(engine, settings)
+        except (SQLAlchemyError, OSError):
+            log.exception("%s: this pass failed; the next one tries again", self.name)
+            return None

@@ -14,7 +14,6 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from opsledger.config import Settings
@@ -151,20 +150,10 @@ async def _record(
                 )
 
 
-async def deliver_scheduled(engine: AsyncEngine, settings: Settings) -> list[int] | None:
-    """What each server process repeats; a failure is logged and the next pass retries
-    (an unsent delivery stays due, a claimed one comes back when its claim runs out)."""
-    try:
-        return await deliver_due(engine, settings)
-    except (SQLAlchemyError, OSError):
-        log.exception("sending notifications failed; the next pass tries again")
-        return None
-
-
 PERIODIC = Periodic(
     "notifications",
     every=lambda settings: settings.notify_poll_seconds,
     first_delay=1.0,
-    run=deliver_scheduled,
+    run=deliver_due,
     nudge=outbox.WRITTEN,
 )

@@ -202,19 +202,9 @@ async def _record(
     return Fired(schedule.id, due_at, outcome, run_id)
 
 
-async def fire_scheduled(engine: AsyncEngine, settings: Settings) -> list[Fired] | None:
-    """What each server process repeats; a failure is logged and the next pass retries
-    (a due time not fired stays due)."""
-    try:
-        return await fire_due(engine, settings)
-    except (SQLAlchemyError, OSError):
-        log.exception("firing schedules failed; the next pass tries again")
-        return None
-
-
 PERIODIC = Periodic(
     "schedules",
     every=lambda settings: settings.schedule_poll_seconds,
     first_delay=1.0,
-    run=fire_scheduled,
+    run=fire_due,
 )

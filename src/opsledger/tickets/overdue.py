@@ -4,10 +4,8 @@ the same transaction)."""
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.audit import changes
@@ -20,8 +18,6 @@ from opsledger.notifications import events, outbox
 from opsledger.security.context import Ctx, system_context, worker_name
 from opsledger.tickets import repository
 from opsledger.tickets.service import RESOURCE
-
-log = logging.getLogger(__name__)
 
 # Tickets told per transaction.
 BATCH = 100
@@ -56,18 +52,9 @@ async def tell_due(
             return told
 
 
-async def tell_scheduled(engine: AsyncEngine, settings: Settings) -> list[int] | None:
-    """What each server process repeats; a failure is logged and the next pass retries."""
-    try:
-        return await tell_due(engine, settings)
-    except (SQLAlchemyError, OSError):
-        log.exception("telling overdue tickets failed; the next pass tries again")
-        return None
-
-
 PERIODIC = Periodic(
     "overdue-tickets",
     every=lambda settings: settings.ticket_overdue_poll_seconds,
     first_delay=5.0,
-    run=tell_scheduled,
+    run=tell_due,
 )

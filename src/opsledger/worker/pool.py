@@ -126,7 +126,7 @@ class JobPool:
             if work.nudge is not None:
                 work.nudge.clear()  # what is written from now on nudges it again
             self._periodic[work.name] = asyncio.create_task(
-                work.run(self.engine, self.settings), name=f"opsledger-{work.name}"
+                work.guarded(self.engine, self.settings), name=f"opsledger-{work.name}"
             )
 
     async def reap(self) -> list[int]:
