@@ -28,7 +28,7 @@ from opsledger.host_roles.endpoints import router as host_roles_router
 from opsledger.hosts.endpoints import router as hosts_router
 from opsledger.infrastructure.endpoints import router as infrastructure_router
 from opsledger.jobs.endpoints import router as jobs_router
-from opsledger.kit.errors import BadRequest, problem_responses
+from opsledger.kit.errors import BadRequest, ContentTooLarge, RequestTimeout, problem_responses
 from opsledger.kit.http import install_error_handlers, single_valued_query
 from opsledger.kit.limits import RequestLimits
 from opsledger.kit.metrics import POOLS, MetricsMiddleware
@@ -70,7 +70,12 @@ STATIC = Path(__file__).parent / "web" / "static"
 
 def api_router() -> APIRouter:
     # Any route may meet a body it cannot parse; each route documents the rest itself.
-    api = APIRouter(prefix=API_PREFIX, responses=problem_responses(BadRequest))
+    # What any request may be answered before a route sees it: a body that does not parse,
+    # is too large or too slow (kit/limits.py).
+    api = APIRouter(
+        prefix=API_PREFIX,
+        responses=problem_responses(BadRequest, RequestTimeout, ContentTooLarge),
+    )
     routers = (
         auth_router,
         users_router,

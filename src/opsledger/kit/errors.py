@@ -37,6 +37,18 @@ class BadRequest(ProblemError):
     status = 400
 
 
+class RequestTimeout(ProblemError):
+    """A body that arrived too slowly (kit/limits.py)."""
+
+    status = 408
+
+
+class ContentTooLarge(ProblemError):
+    """A body over the size limit (kit/limits.py, and a trigger's own)."""
+
+    status = 413
+
+
 class ValidationFailed(ProblemError):
     """422. ``errors`` (``{loc, msg, type}`` each, as for a request that does not parse)
     names each bad value where the client wrote it, when a rule beyond the schema's (a

@@ -14,6 +14,7 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from opsledger.kit.errors import ContentTooLarge, RequestTimeout
 from opsledger.kit.http import problem_response
 from opsledger.kit.schemas import MAX_DEPTH
 
@@ -77,7 +78,7 @@ class RequestLimits:
         too_large = f"the request body may not exceed {limit} bytes"
         declared = headers.get(b"content-length", b"").decode("latin-1")
         if declared.isdigit() and int(declared) > limit:
-            await _refuse(scope, receive, send, 413, too_large)
+            await _refuse(scope, receive, send, ContentTooLarge.status, too_large)
             return
         chunks: list[bytes] = []
         size = 0
@@ -93,12 +94,13 @@ class RequestLimits:
                     chunk = message.get("body", b"")
                     size += len(chunk)
                     if size > limit:
-                        await _refuse(scope, receive, send, 413, too_large)
+                        await _refuse(scope, receive, send, ContentTooLarge.status, too_large)
                         return
                     chunks.append(chunk)
                     more = message.get("more_body", False)
         except TimeoutError:
-            await _refuse(scope, receive, send, 408, "the request body arrived too slowly")
+            slow = "the request body arrived too slowly"
+            await _refuse(scope, receive, send, RequestTimeout.status, slow)
             return
         body = b"".join(chunks)
         kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()

@@ -12,6 +12,7 @@ from opsledger.kit.errors import (
     AUTH_ERRORS,
     BadRequest,
     Conflict,
+    ContentTooLarge,
     NotFound,
     RateLimited,
     Unauthorized,
@@ -112,9 +113,14 @@ async def delete_trigger(trigger_id: PathId, ctx: Write) -> None:
             "model": DeliveryAnswer,
         },
         **problem_responses(
-            BadRequest, Unauthorized, NotFound, Conflict, ValidationFailed, RateLimited
+            BadRequest,
+            Unauthorized,
+            NotFound,
+            Conflict,
+            ContentTooLarge,
+            ValidationFailed,
+            RateLimited,
         ),
-        413: problem_responses(BadRequest)[400] | {"description": "Content Too Large"},
     },
 )
 async def deliver(trigger_id: PathId, request: Request, ctx: Anonymous) -> JSONResponse:

@@ -27,7 +27,7 @@ from opsledger.audit import changes
 from opsledger.db.base import utcnow
 from opsledger.freeze_windows.service import Frozen
 from opsledger.hosts.models import Host
-from opsledger.kit.errors import Conflict, NotFound, ValidationFailed, found
+from opsledger.kit.errors import Conflict, ContentTooLarge, NotFound, ValidationFailed, found
 from opsledger.kit.pagination import Rows
 from opsledger.runs import service as runs
 from opsledger.security import policy
@@ -301,7 +301,7 @@ async def deliver(
     record = _received(trigger, _sent_id(headers), body, now)
     try:
         if len(body) > MAX_BODY:
-            raise Refused(413, f"a delivery is at most {MAX_BODY} bytes")
+            raise Refused(ContentTooLarge.status, f"a delivery is at most {MAX_BODY} bytes")
         signed = verify(trigger.secret, headers, body, now)
     except Refused as refused:
         return await _refuse_unsigned(ctx, record, refused)
