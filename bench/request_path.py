@@ -1,0 +1,166 @@
+"""The request path under wrk (Debian's, faster than the server it loads): the real server
+(``opsledger serve --workers N``) with 10,000 hosts and API-key auth, beside the floor
+(a bare FastAPI route under the same uvicorn settings) and the raw driver's rate for the
+same list query, all in one run.
+
+    python bench/request_path.py [--url EMPTY_DB] [--workers 2] [--seconds 8]
+
+Prints per route req/s, p50/p90/p99 (wrk's), the ratio to the floor, for the host list
+the ratio to the raw driver, and the server processes' RSS after the load (goals: the
+list >= 0.35x raw and >= 1,000 req/s, by id and /users/me >= 2,000 req/s, RSS < 200 MB).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+from drivers import command_line, run_against
+from fastapi import FastAPI
+
+from api import prepare, raw_list_rate, start_server
+
+CONNECTIONS, THREADS = 8, 2
+floor_app = FastAPI()
+
+
+@floor_app.get("/ok")
+async def ok() -> dict[str, bool]:
+    return {"ok": True}
+
+
+def serve_floor(port: int, workers: int) -> subprocess.Popen[bytes]:
+    """The bare route under uvicorn, as ``opsledger serve`` runs it (h11 guarded, no
+    server header), with access logging as the server does it."""
+    code = (
+        f"import sys, uvicorn; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+        "from opsledger.kit.h11_guard import GuardedH11Protocol; "
+        f"uvicorn.run('request_path:floor_app', host='127.0.0.1', port={port}, "
+        f"workers={workers}, http=GuardedH11Protocol, log_level='info', "
+        "timeout_keep_alive=5, server_header=False)"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def wrk(url: str, seconds: float, headers: dict[str, str]) -> dict[str, float]:
+    """req/s and the latency percentiles wrk prints (ms)."""
+    command = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "--latency"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    found = {"rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
+    for percent in ("50", "90", "99"):
+        match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+        assert match is not None, out
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
+        found[f"p{percent}"] = float(match.group(1)) * scale
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    found["errors"] = float(errors.group(1)) if errors else 0.0
+    return found
+
+
+def rss_mb(root: int) -> list[float]:
+    """The resident memory of a process and of each of its children, MB."""
+    pids = [root]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == root:
+            pids.append(int(stat.parent.name))
+    sizes = []
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        sizes.append(int(match.group(1)) / 1024 if match else 0.0)
+    return sizes
+
+
+async def wait_for(url: str, headers: dict[str, str]) -> None:
+    async with httpx.AsyncClient(timeout=5) as client:
+        for _ in range(300):
+            try:
+                if (await client.get(url, headers=headers)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit(f"{url} did not answer")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def main(url: str, workers: int, seconds: float) -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    key = await prepare(url, 10_000)
+    raw = await raw_list_rate(url, CONNECTIONS, seconds)
+    floor_port, port = free_port(), free_port()
+    floor = serve_floor(floor_port, workers)
+    workdir = Path(tempfile.mkdtemp())
+    server = start_server(url, port, workers, workdir)
+    headers = {"X-API-Key": key}
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_for(f"http://127.0.0.1:{floor_port}/ok", {})
+        await wait_for(f"{base}/api/v1/users/me", headers)
+        async with httpx.AsyncClient() as client:
+            listed = await client.get(f"{base}/api/v1/hosts?limit=1", headers=headers)
+        host_id = listed.json()["items"][0]["id"]
+        await asyncio.sleep(1)  # the workers settle
+        bare = wrk(f"http://127.0.0.1:{floor_port}/ok", seconds, {})
+        routes = {
+            "GET /healthz": ("/healthz", {}),
+            "GET /api/v1/hosts?limit=50": ("/api/v1/hosts?limit=50", headers),
+            "GET /api/v1/hosts/{id}": (f"/api/v1/hosts/{host_id}", headers),
+            "GET /api/v1/users/me": ("/api/v1/users/me", headers),
+        }
+        measured = {name: wrk(base + path, seconds, sent) for name, (path, sent) in routes.items()}
+        memory = rss_mb(server.pid)
+    finally:
+        for process in (server, floor):
+            process.terminate()
+            process.wait(timeout=30)
+        shutil.rmtree(workdir, ignore_errors=True)
+    backend = url.split(":", 1)[0].split("+", 1)[0]
+    print(
+        f"{backend}, {workers} server processes, wrk -t{THREADS} -c{CONNECTIONS} "
+        f"-d{seconds:g}s, 10,000 hosts, API-key auth, {os.cpu_count()} cores"
+    )
+    print(f"  {'bare FastAPI route (the floor)':32} {bare['rate']:8,.0f} req/s")
+    for name, got in measured.items():
+        extra = f"  raw driver {raw:,.0f} q/s: {got['rate'] / raw:.2f}x" if "limit" in name else ""
+        print(
+            f"  {name:32} {got['rate']:8,.0f} req/s  p50 {got['p50']:6.2f} ms  "
+            f"p90 {got['p90']:6.2f} ms  p99 {got['p99']:6.2f} ms  "
+            f"{got['rate'] / bare['rate']:.3f}x floor  errors {got['errors']:.0f}{extra}"
+        )
+    shown = ", ".join(f"{size:,.0f}" for size in memory)
+    print(f"  server RSS after the load, MB: {shown} (the parent, then each worker)")
+
+
+if __name__ == "__main__":
+    parser = command_line(__doc__)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    args = parser.parse_args()
+    run_against(args.url, main, args.workers, args.seconds)
