@@ -97,12 +97,17 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_DATABASE_URL
     database_replica_url: str | None = None
-    # Pool 10 with 20 overflow and pre-ping; wait 30 s for a connection, recycle hourly.
+    # Pool 10 with 20 overflow; wait 30 s for a connection, recycle hourly. A connection
+    # idle longer than pool_ping_after_seconds is pinged before it is used again (a
+    # server restart or a proxy's idle timeout drops idle ones); one in steady use is
+    # not, which saves a round trip per request (a dead one found mid-use invalidates
+    # the whole pool). 0 pings before every use; pool_pre_ping=false never.
     pool_size: int = Field(10, ge=1)
     max_overflow: int = Field(20, ge=0)
     pool_timeout: float = Field(30.0, gt=0)
     pool_recycle: int = Field(3600, ge=-1)
     pool_pre_ping: bool = True
+    pool_ping_after_seconds: float = Field(5.0, ge=0)
     sqlite_busy_timeout_ms: int = Field(30_000, ge=0)
 
     # Newest key first. Comma-separated in the environment.

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, ExceptionContext, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from opsledger.config import Settings
 from opsledger.kit.errors import ServiceUnavailable
@@ -19,6 +21,7 @@ from opsledger.kit.errors import ServiceUnavailable
 # failing with "database is locked" when a deferred reader tries to upgrade its lock.
 SQLITE_BEGIN = "opsledger_sqlite_begin"
 FILE_ID = "opsledger_file_id"  # the SQLite file a pooled connection opened (device, inode)
+RETURNED_AT = "opsledger_returned_at"  # when a pooled connection was last given back
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +32,7 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
     # A SQLite file cannot drop a connection the way a server can: no ping needed.
     # hide_parameters: a failed statement's message (logged, never answered) must not
     # carry the row's values.
-    options: dict[str, Any] = {
-        "pool_pre_ping": settings.pool_pre_ping and backend != "sqlite",
-        "hide_parameters": True,
-    }
+    options: dict[str, Any] = {"hide_parameters": True}
     if not (backend == "sqlite" and _is_memory(url)):
         options |= {
             "pool_size": settings.pool_size,
@@ -44,11 +44,35 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         # Stored datetimes are UTC; make the session agree so NOW() and friends do too.
         options["connect_args"] = {"init_command": "SET time_zone = '+00:00'"}
     engine = create_async_engine(url, **options)
+    if settings.pool_pre_ping and backend != "sqlite":
+        _ping_after_idle(engine, settings.pool_ping_after_seconds)
     if backend == "sqlite":
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms, sqlite_file(url))
     if backend == "mysql":
         _configure_mysql(engine)
     return engine
+
+
+def _ping_after_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Ping a pooled connection before use when it has been idle ``idle_seconds`` or
+    longer; a dead one is replaced (the pool takes DisconnectionError as "open another").
+    SQLAlchemy's pool_pre_ping pings before every use: a round trip per request."""
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def _returned(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _taken(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        returned = record.info.get(RETURNED_AT)
+        if returned is None or time.monotonic() - returned < idle_seconds:
+            return  # just opened, or in steady use
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as failure:
+            raise DisconnectionError(f"a pooled connection was dead: {failure}") from failure
 
 
 def _is_memory(url: str) -> bool:
