@@ -1,31 +1,65 @@
 """Console pages for hosts: the list, a host with its role, credential metadata and
-recent jobs, and the Provision button."""
+recent jobs, and the Provision button; a form that adds a host or edits one (refusals
+beside their fields, keeping what was typed), and the lifecycle moves the host may make
+from its status."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel
+from pydantic import Field as PydanticField
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger import flows
 from opsledger.credentials import service as credentials
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.host_roles import service as host_roles
 from opsledger.hosts import service as hosts
-from opsledger.hosts.models import HostStatus
-from opsledger.hosts.schemas import HostQuery
+from opsledger.hosts.models import Host, HostStatus
+from opsledger.hosts.schemas import HostCreate, HostQuery, HostTransition, HostUpdate
 from opsledger.jobs import service as jobs
+from opsledger.kit.errors import NotFound
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
 from opsledger.security.context import Ctx
 from opsledger.security.policy import allows
-from opsledger.web.console import act, common, list_page, page_of_one, render
+from opsledger.web import forms
+from opsledger.web.console import (
+    act,
+    common,
+    form_context,
+    from_form,
+    list_page,
+    page_context,
+    page_of_one,
+    refuse,
+    render,
+)
 
 router = APIRouter(include_in_schema=False)
 RECENT_JOBS = 10
 CREDENTIALS_SHOWN = 100
 Csrf = Annotated[str, Form(max_length=200)]
+Field = Annotated[str, Form(max_length=50)]
+WRITE = "hosts:write"
+# The form's fields, in its order: what a refused form shows again.
+FIELDS = (
+    "hostname",
+    "ip_address",
+    "os_type",
+    "os_version",
+    "ssh_port",
+    "ssh_user",
+    "environment",
+    "host_role_id",
+    "tags",
+    "description",
+)
+# Blank means "none" for these; for the rest of an edit it means "leave as it is".
+NULLABLE = frozenset(HostUpdate.nullable)
 
 
 @router.get("/hosts")
@@ -36,6 +70,14 @@ async def host_list(request: Request, session: PrimaryReadSession) -> Response:
     return await list_page(
         request, session, "hosts:read", "hosts.html", HostQuery, fetch, statuses=list(HostStatus)
     )
+
+
+@router.get("/hosts/new")
+async def new_host_page(request: Request, session: PrimaryReadSession) -> Response:
+    ctx = await page_context(request, session, WRITE)
+    if isinstance(ctx, Response):
+        return ctx
+    return await _form(request, ctx, None)
 
 
 @router.get("/hosts/{host_id}")
@@ -55,6 +97,7 @@ async def host_page(request: Request, session: PrimaryReadSession, host_id: Path
         "host.html",
         host=host,
         role=role,
+        moves=sorted(hosts.HOST_TRANSITIONS[HostStatus(host.status)]),
         credentials=shown_credentials,
         jobs=await jobs.latest(ctx, RECENT_JOBS, host.id),
         **common(request, ctx),
@@ -72,4 +115,148 @@ async def provision(
         csrf_token,
         lambda ctx: flows.provision(ctx, host_id),
         lambda job: f"/jobs/{job.id}",
+    )
+
+
+def _tags(text: str) -> dict[str, str] | None:
+    """``key=value`` lines (or comma-separated) as tags; a line without ``=`` is a tag
+    whose value is empty."""
+    found = forms.items(text)
+    return None if found is None else dict(item.partition("=")[::2] for item in found)
+
+
+def _fields(sent: dict[str, str]) -> dict[str, Any]:
+    """The form as the API's body: blank optional fields left out (or set to none)."""
+    fields: dict[str, Any] = {}
+    for name in FIELDS:
+        value = sent[name].strip() if name != "description" else sent[name]
+        if name == "tags":
+            fields[name] = _tags(value)
+        elif value or name in NULLABLE:
+            fields[name] = value or None
+    return fields
+
+
+def _as_sent(host: Host) -> dict[str, str]:
+    """A host's values as its edit form shows them."""
+    shown = {name: getattr(host, name) for name in FIELDS if name != "tags"}
+    tags = "\n".join(f"{key}={value}" for key, value in (host.tags or {}).items())
+    return {name: "" if value is None else str(value) for name, value in shown.items()} | {
+        "tags": tags
+    }
+
+
+async def _form(
+    request: Request,
+    ctx: Ctx,
+    host: Host | None,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    sent: dict[str, str] | None = None,
+) -> Response:
+    roles = await host_roles.page(ctx, {}, 500, None)
+    return render(
+        request,
+        "host_form.html",
+        status,
+        host=host,
+        roles=roles.items,
+        fields=FIELDS,
+        errors=errors or {},
+        sent=sent if sent is not None else (_as_sent(host) if host else {"ssh_port": "22"}),
+        **common(request, ctx),
+    )
+
+
+@router.get("/hosts/{host_id}/edit")
+async def edit_host_page(
+    request: Request, session: PrimaryReadSession, host_id: PathId
+) -> Response:
+    found = await page_of_one(request, session, WRITE, lambda ctx: hosts.get(ctx, host_id))
+    if isinstance(found, Response):
+        return found
+    return await _form(request, *found)
+
+
+async def _save(
+    request: Request, session: AsyncSession, form: HostForm, host_id: int | None
+) -> Response:
+    ctx = await form_context(request, session, WRITE, form.csrf_token)
+    if isinstance(ctx, Response):
+        return ctx
+    try:
+        host = None if host_id is None else await hosts.get(ctx, host_id)
+    except NotFound as exc:
+        return refuse(request, 404, exc.detail)
+    sent = form.sent()
+    fields = _fields(sent)
+
+    async def save() -> Host:
+        if host is None:
+            return await hosts.create(ctx, HostCreate.model_validate(fields))
+        return await hosts.update(ctx, host.id, HostUpdate.model_validate(fields))
+
+    async def again(status: int, refused: dict[str, str]) -> Response:
+        return await _form(request, ctx, host, status, refused, sent)
+
+    saved = await from_form(save, fields, again, conflict_field="hostname")
+    if isinstance(saved, Response):
+        return saved
+    return RedirectResponse(f"/hosts/{saved.id}", status_code=303)
+
+
+class HostForm(BaseModel):
+    """What the host form posts: text as typed, read by the API's schemas in ``_save``."""
+
+    hostname: str = PydanticField("", max_length=2000)
+    ip_address: str = PydanticField("", max_length=2000)
+    os_type: str = PydanticField("", max_length=2000)
+    os_version: str = PydanticField("", max_length=2000)
+    ssh_port: str = PydanticField("", max_length=2000)
+    ssh_user: str = PydanticField("", max_length=2000)
+    environment: str = PydanticField("", max_length=2000)
+    host_role_id: str = PydanticField("", max_length=2000)
+    tags: str = PydanticField("", max_length=10_000)
+    description: str = PydanticField("", max_length=10_000)
+    csrf_token: str = PydanticField("", max_length=200)
+
+    def sent(self) -> dict[str, str]:
+        return self.model_dump(include=set(FIELDS))
+
+
+HostFields = Annotated[HostForm, Form()]
+
+
+@router.post("/hosts")
+async def add_host(request: Request, session: WriteSession, form: HostFields) -> Response:
+    return await _save(request, session, form, None)
+
+
+@router.post("/hosts/{host_id}/edit")
+async def edit_host(
+    request: Request, session: WriteSession, host_id: PathId, form: HostFields
+) -> Response:
+    return await _save(request, session, form, host_id)
+
+
+@router.post("/hosts/{host_id}/move")
+async def move_host(
+    request: Request,
+    session: WriteSession,
+    host_id: PathId,
+    status: Field = "",
+    csrf_token: Csrf = "",
+) -> Response:
+    """One lifecycle move; a move the host may not make from its status is 409."""
+    try:
+        body = HostTransition.model_validate({"status": status})
+    except ValueError:
+        return refuse(request, 422, f"{status!r} is not a host status.")
+    return await act(
+        request,
+        session,
+        WRITE,
+        csrf_token,
+        lambda ctx: hosts.transition(ctx, host_id, body),
+        f"/hosts/{host_id}",
     )

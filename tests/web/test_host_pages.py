@@ -1,0 +1,102 @@
+"""Hosts from the console over real HTTP: added and edited from a form (refusals beside
+their fields, keeping what was typed; a taken name 409), moved along their lifecycle by
+the moves their status allows, each change audited; a viewer gets no form and a forged
+post is refused."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.api import Person, audit_trail
+from tests.factories import unique
+from tests.web.pages import form_token, sign_in
+
+
+async def test_an_operator_adds_edits_and_moves_a_host(
+    browser: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    await sign_in(browser, operator)
+    form = await browser.get("/hosts/new")
+    token = form_token(form.text)
+    name = unique("web")
+    good = {
+        "csrf_token": token,
+        "hostname": name,
+        "ip_address": "192.0.2.44",
+        "os_type": "debian",
+        "ssh_port": "22",
+        "environment": "staging",
+        "tags": "rack=r7\nowner=web-team",
+    }
+
+    refused = {
+        "address": await browser.post("/hosts", data=good | {"ip_address": "not-an-ip"}),
+        "port": await browser.post("/hosts", data=good | {"ssh_port": "70000"}),
+        "missing": await browser.post("/hosts", data=good | {"os_type": ""}),
+    }
+    made = await browser.post("/hosts", data=good)
+    taken = await browser.post("/hosts", data=good)
+    assert made.status_code == 303, made.text
+    host_page = made.headers["location"]
+    host_id = int(host_page.rsplit("/", 1)[1])
+    shown = await browser.get(host_page)
+    edit = await browser.get(f"{host_page}/edit")
+    edited = await browser.post(
+        f"{host_page}/edit", data=good | {"environment": "", "description": "the web tier"}
+    )
+    after = await browser.get(host_page)
+    moved = await browser.post(
+        f"{host_page}/move", data={"csrf_token": token, "status": "decommissioned"}
+    )
+    stuck = await browser.post(
+        f"{host_page}/move", data={"csrf_token": token, "status": "deployed"}
+    )
+    unknown = await browser.post(f"{host_page}/move", data={"csrf_token": token, "status": "lost"})
+
+    assert form.status_code == 200
+    assert {why: r.status_code for why, r in refused.items()} == {
+        "address": 422, "port": 422, "missing": 422,
+    }  # fmt: skip
+    assert 'value="not-an-ip"' in refused["address"].text  # what was typed stays
+    assert 'aria-invalid="true"' in refused["port"].text
+    assert taken.status_code == 409
+    assert "already exists" in taken.text
+    assert "Mark provisioning" in shown.text and "Mark decommissioned" in shown.text  # noqa: PT018
+    assert "Mark deployed" not in shown.text  # not a move a new host makes
+    assert "rack=r7" in edit.text
+    assert edited.status_code == 303, edited.text
+    assert "<dd>the web tier</dd>" in after.text
+    assert re.search(r"<dt>Environment</dt><dd>—</dd>", after.text)
+    assert moved.status_code == 303
+    assert stuck.status_code == 409
+    assert unknown.status_code == 422
+    assert await audit_trail(engine, made) == [("create", "host")]
+    assert await audit_trail(engine, moved) == [("transition", "host")]
+    assert f"/hosts/{host_id}/move" in after.text
+
+
+async def test_a_viewer_gets_no_host_form_and_a_forged_post_is_refused(
+    browser: httpx.AsyncClient, viewer: Person
+) -> None:
+    await sign_in(browser, viewer)
+    listed = await browser.get("/hosts")
+    token = form_token(listed.text)
+    form = await browser.get("/hosts/new")
+    forged = await browser.post(
+        "/hosts",
+        data={
+            "csrf_token": token,
+            "hostname": unique("x"),
+            "ip_address": "192.0.2.1",
+            "os_type": "debian",
+        },
+    )
+    no_token = await browser.post("/hosts", data={"hostname": unique("x")})
+
+    assert 'href="/hosts/new"' not in listed.text
+    assert form.status_code == 403
+    assert forged.status_code == 403
+    assert no_token.status_code == 403
