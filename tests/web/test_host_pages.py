@@ -10,6 +10,8 @@ import re
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from opsledger.db.session import session_factory, unit_of_work
+from tests import factories as f
 from tests.api import Person, audit_trail
 from tests.factories import unique
 from tests.web.pages import form_token, sign_in
@@ -100,3 +102,75 @@ async def test_a_viewer_gets_no_host_form_and_a_forged_post_is_refused(
     assert form.status_code == 403
     assert forged.status_code == 403
     assert no_token.status_code == 403
+
+
+async def test_an_admin_adds_rotates_and_deactivates_credentials_never_seeing_a_value(
+    browser: httpx.AsyncClient, admin: Person, engine: AsyncEngine
+) -> None:
+    async with unit_of_work(session_factory(engine)) as session:
+        host_id = (await f.make_host(session)).id
+    await sign_in(browser, admin)
+    page = f"/hosts/{host_id}"
+    token = form_token((await browser.get(page)).text)
+    secret, newer = "-----BEGIN KEY-----\nfirst-" + unique("k"), "second-" + unique("k")
+
+    empty = await browser.post(
+        f"{page}/credentials",
+        data={"csrf_token": token, "type": "ssh_key", "username": "deploy", "value": ""},
+    )
+    bad_type = await browser.post(
+        f"{page}/credentials",
+        data={"csrf_token": token, "type": "cookie", "username": "deploy", "value": secret},
+    )
+    added = await browser.post(
+        f"{page}/credentials",
+        data={"csrf_token": token, "type": "ssh_key", "username": "deploy", "value": secret},
+    )
+    shown = await browser.get(page)
+    first = re.search(r"/credentials/(\d+)/rotate", shown.text)
+    assert first is not None, shown.text
+    rotated = await browser.post(
+        f"{page}/credentials/{first.group(1)}/rotate", data={"csrf_token": token, "value": newer}
+    )
+    again = await browser.post(
+        f"{page}/credentials/{first.group(1)}/rotate", data={"csrf_token": token, "value": newer}
+    )
+    deactivated = await browser.post(
+        f"{page}/credentials/deactivate", data={"csrf_token": token, "type": "ssh_key"}
+    )
+    after = await browser.get(page)
+
+    assert empty.status_code == 422
+    assert bad_type.status_code == 422
+    assert secret not in bad_type.text  # a refused value is not shown back
+    assert added.status_code == 303, added.text
+    assert rotated.status_code == 303
+    assert again.status_code == 409  # the old one is inactive now
+    assert deactivated.status_code == 303
+    assert await audit_trail(engine, rotated) == [
+        ("update", "credential"),
+        ("create", "credential"),
+    ]
+    for text in (shown.text, after.text):
+        assert secret not in text and newer not in text  # noqa: PT018
+    assert "/rotate" not in after.text  # none active: nothing to rotate
+
+
+async def test_an_operator_sees_no_credentials_and_cannot_add_one(
+    browser: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    async with unit_of_work(session_factory(engine)) as session:
+        host_id = (await f.make_host(session)).id
+    await sign_in(browser, operator)
+    page = await browser.get(f"/hosts/{host_id}")
+    forged = await browser.post(
+        f"/hosts/{host_id}/credentials",
+        data={
+            "csrf_token": form_token(page.text),
+            "type": "password",
+            "username": "x",
+            "value": "y",
+        },
+    )
+    assert 'id="credentials"' not in page.text
+    assert forged.status_code == 403

@@ -9,19 +9,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pydantic import Field as PydanticField
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger import flows
 from opsledger.credentials import service as credentials
+from opsledger.credentials.models import CredentialType
+from opsledger.credentials.schemas import CredentialCreate, CredentialRotate
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.host_roles import service as host_roles
 from opsledger.hosts import service as hosts
 from opsledger.hosts.models import Host, HostStatus
 from opsledger.hosts.schemas import HostCreate, HostQuery, HostTransition, HostUpdate
 from opsledger.jobs import service as jobs
-from opsledger.kit.errors import NotFound
+from opsledger.kit.errors import Conflict, NotFound
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
 from opsledger.security.context import Ctx
@@ -45,6 +47,10 @@ CREDENTIALS_SHOWN = 100
 Csrf = Annotated[str, Form(max_length=200)]
 Field = Annotated[str, Form(max_length=50)]
 WRITE = "hosts:write"
+CREDENTIALS = "credentials:write"
+# The credential forms' fields: its kind is posted as "type", as the API names it.
+Kind = Annotated[str, Form(alias="type", max_length=50)]
+Secret = Annotated[str, Form(max_length=70_000)]
 # The form's fields, in its order: what a refused form shows again.
 FIELDS = (
     "hostname",
@@ -85,7 +91,18 @@ async def host_page(request: Request, session: PrimaryReadSession, host_id: Path
     found = await page_of_one(request, session, "hosts:read", lambda ctx: hosts.get(ctx, host_id))
     if isinstance(found, Response):
         return found
-    ctx, host = found
+    return await _host_page(request, *found)
+
+
+async def _host_page(
+    request: Request,
+    ctx: Ctx,
+    host: Host,
+    status: int = 200,
+    credential_errors: dict[str, str] | None = None,
+) -> Response:
+    """A host; ``credential_errors``: why the credential form was refused (what was
+    typed in it is never shown again: it may be a key)."""
     role = await host_roles.get(ctx, host.host_role_id) if host.host_role_id else None
     shown_credentials = (
         (await credentials.page(ctx, host.id, {}, CREDENTIALS_SHOWN, None)).items
@@ -95,10 +112,13 @@ async def host_page(request: Request, session: PrimaryReadSession, host_id: Path
     return render(
         request,
         "host.html",
+        status,
         host=host,
         role=role,
         moves=sorted(hosts.HOST_TRANSITIONS[HostStatus(host.status)]),
         credentials=shown_credentials,
+        credential_types=list(CredentialType),
+        credential_errors=credential_errors or {},
         jobs=await jobs.latest(ctx, RECENT_JOBS, host.id),
         **common(request, ctx),
     )
@@ -259,4 +279,86 @@ async def move_host(
         csrf_token,
         lambda ctx: hosts.transition(ctx, host_id, body),
         f"/hosts/{host_id}",
+    )
+
+
+@router.post("/hosts/{host_id}/credentials")
+async def add_credential(
+    request: Request,
+    session: WriteSession,
+    host_id: PathId,
+    kind: Kind = "",
+    username: Annotated[str, Form(max_length=200)] = "",
+    value: Secret = "",
+    csrf_token: Csrf = "",
+) -> Response:
+    ctx = await form_context(request, session, CREDENTIALS, csrf_token)
+    if isinstance(ctx, Response):
+        return ctx
+    try:
+        host = await hosts.get(ctx, host_id)
+    except NotFound as exc:
+        return refuse(request, 404, exc.detail)
+    fields = {"type": kind, "username": username, "value": value}
+
+    async def save() -> object:
+        return await credentials.add(ctx, host.id, CredentialCreate.model_validate(fields))
+
+    async def again(status: int, refused: dict[str, str]) -> Response:
+        return await _host_page(request, ctx, host, status, refused)
+
+    made = await from_form(save, fields, again)
+    if isinstance(made, Response):
+        return made
+    return RedirectResponse(f"/hosts/{host.id}#credentials", status_code=303)
+
+
+@router.post("/hosts/{host_id}/credentials/{credential_id}/rotate")
+async def rotate_credential(
+    request: Request,
+    session: WriteSession,
+    host_id: PathId,
+    credential_id: PathId,
+    value: Secret = "",
+    csrf_token: Csrf = "",
+) -> Response:
+    """A new value for the credential; the old one is kept, inactive."""
+    ctx = await form_context(request, session, CREDENTIALS, csrf_token)
+    if isinstance(ctx, Response):
+        return ctx
+    try:
+        host = await hosts.get(ctx, host_id)
+    except NotFound as exc:
+        return refuse(request, 404, exc.detail)
+    try:
+        new = CredentialRotate.model_validate({"value": value}).value.get_secret_value()
+    except ValidationError:
+        return await _host_page(request, ctx, host, 422, {"value": "a new value is needed"})
+    try:
+        await credentials.rotate(ctx, host.id, credential_id, new)
+    except (NotFound, Conflict) as exc:
+        return refuse(request, exc.status, exc.detail)
+    return RedirectResponse(f"/hosts/{host.id}#credentials", status_code=303)
+
+
+@router.post("/hosts/{host_id}/credentials/deactivate")
+async def deactivate_credentials(
+    request: Request,
+    session: WriteSession,
+    host_id: PathId,
+    kind: Kind = "",
+    csrf_token: Csrf = "",
+) -> Response:
+    """Deactivate every active credential of a type on the host."""
+    try:
+        chosen = CredentialType(kind)
+    except ValueError:
+        return refuse(request, 422, f"{kind!r} is not a credential type.")
+    return await act(
+        request,
+        session,
+        CREDENTIALS,
+        csrf_token,
+        lambda ctx: credentials.deactivate_type(ctx, host_id, chosen),
+        f"/hosts/{host_id}#credentials",
     )
