@@ -58,6 +58,7 @@ from opsledger.web.job_templates import router as template_pages_router
 from opsledger.web.jobs import router as job_pages_router
 from opsledger.web.notifications import router as notification_pages_router
 from opsledger.web.pages import router as pages_router
+from opsledger.web.playbooks import router as playbook_pages_router
 from opsledger.web.runs import router as run_pages_router
 from opsledger.web.schedules import router as schedule_pages_router
 from opsledger.web.tickets import router as ticket_pages_router
@@ -165,6 +166,7 @@ def create_app(
         trigger_pages_router,
         ticket_pages_router,
         host_pages_router,
+        playbook_pages_router,
         deployment_pages_router,
         alert_pages_router,
         notification_pages_router,
