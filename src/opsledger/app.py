@@ -49,6 +49,7 @@ from opsledger.triggers.endpoints import hooks_router
 from opsledger.triggers.endpoints import router as triggers_router
 from opsledger.users.endpoints import auth_router
 from opsledger.users.endpoints import router as users_router
+from opsledger.web.account import router as account_pages_router
 from opsledger.web.alerts import router as alert_pages_router
 from opsledger.web.audit import router as audit_pages_router
 from opsledger.web.deployments import router as deployment_pages_router
@@ -171,6 +172,7 @@ def create_app(
         alert_pages_router,
         notification_pages_router,
         audit_pages_router,
+        account_pages_router,
     )
     for pages in console_pages:
         app.include_router(pages)
