@@ -51,7 +51,7 @@ async def test_pages_need_a_session_and_sign_in_sets_a_strict_cookie(
     overview = await browser.get("/")
     assert overview.status_code == 200
     assert "Overview" in overview.text
-    assert f"{viewer.username} (viewer)" in overview.text
+    assert f'<a href="/account">{viewer.username}</a> (viewer)' in overview.text
     assert "Latest jobs" in overview.text
 
 
