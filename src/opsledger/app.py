@@ -64,6 +64,7 @@ from opsledger.web.runs import router as run_pages_router
 from opsledger.web.schedules import router as schedule_pages_router
 from opsledger.web.tickets import router as ticket_pages_router
 from opsledger.web.triggers import router as trigger_pages_router
+from opsledger.web.users import router as user_pages_router
 from opsledger.worker.pool import JobPool
 
 API_PREFIX = "/api/v1"
@@ -173,6 +174,7 @@ def create_app(
         notification_pages_router,
         audit_pages_router,
         account_pages_router,
+        user_pages_router,
     )
     for pages in console_pages:
         app.include_router(pages)

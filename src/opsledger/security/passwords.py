@@ -4,6 +4,7 @@ stack frames: they are not logged, audited or returned."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 from functools import lru_cache
 
 import bcrypt
@@ -13,6 +14,12 @@ BCRYPT_MAX_BYTES = 72
 
 class PasswordRejected(ValueError):
     """A password that cannot be accepted; the message never contains the password."""
+
+
+def generate() -> str:
+    """A password for someone to change on first use (shown once): 24 URL-safe
+    characters, 144 random bits."""
+    return secrets.token_urlsafe(18)
 
 
 def check_policy(password: str, min_length: int) -> None:

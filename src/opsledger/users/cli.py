@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +10,7 @@ import typer
 from rich.table import Table
 
 from opsledger.commands import fail, load_settings, out, parse, parse_json, run_in_context
+from opsledger.security import passwords
 from opsledger.security.context import Ctx
 from opsledger.users import importing, service
 from opsledger.users.importing import LegacyExport
@@ -31,7 +31,7 @@ def _password(from_stdin: bool) -> tuple[str, bool]:
     """The password to set, and whether it was generated (and so must be shown)."""
     if from_stdin:
         return sys.stdin.readline().rstrip("\n"), False
-    return secrets.token_urlsafe(18), True
+    return passwords.generate(), True
 
 
 def _announce(username: str, password: str, generated: bool) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -185,7 +184,7 @@ async def ensure_first_admin(ctx: Ctx, email: str) -> str | None:
     """Create the first admin when there is none; returns its one-time password."""
     if await repository.any_admin(ctx.session):
         return None
-    password = secrets.token_urlsafe(18)
+    password = passwords.generate()
     await create(
         ctx,
         UserCreate.model_validate(

@@ -1,0 +1,195 @@
+"""Console pages for user accounts (admins): the list with a form that creates one (its
+generated password shown once, on the answering page only, not kept by a browser), and a
+user's page: role, deactivating and reactivating, a new generated password, unlocking
+after failed sign-ins. The last active admin cannot be demoted or deactivated (409)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opsledger.db.dependencies import PrimaryReadSession, WriteSession
+from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
+from opsledger.kit.http import PathId
+from opsledger.security import passwords
+from opsledger.security.context import Ctx
+from opsledger.users import service as users
+from opsledger.users.models import User, UserRole
+from opsledger.users.schemas import UserCreate, UserUpdate
+from opsledger.web.console import (
+    act,
+    common,
+    form_context,
+    from_form,
+    page_context,
+    page_of_one,
+    refuse,
+    render,
+)
+
+router = APIRouter(include_in_schema=False)
+Csrf = Annotated[str, Form(max_length=200)]
+Field = Annotated[str, Form(max_length=500)]
+READ, WRITE = "users:read", "users:write"
+USERS_SHOWN = 500
+# The page with a password on it is not kept by a browser or a proxy.
+NOT_KEPT = {"Cache-Control": "no-store"}
+
+
+async def _list(
+    request: Request,
+    ctx: Ctx,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    sent: dict[str, str] | None = None,
+) -> Response:
+    rows = await users.page(ctx, USERS_SHOWN, None)
+    return render(
+        request,
+        "users.html",
+        status,
+        items=rows.items,
+        roles=list(UserRole),
+        errors=errors or {},
+        sent=sent or {},
+        **common(request, ctx),
+    )
+
+
+@router.get("/users")
+async def user_list(request: Request, session: PrimaryReadSession) -> Response:
+    ctx = await page_context(request, session, READ)
+    if isinstance(ctx, Response):
+        return ctx
+    return await _list(request, ctx)
+
+
+def _with_password(request: Request, ctx: Ctx, user: User, password: str, status: int) -> Response:
+    response = render(
+        request,
+        "user.html",
+        status,
+        user=user,
+        roles=list(UserRole),
+        password=password,
+        **common(request, ctx),
+    )
+    response.headers.update(NOT_KEPT)
+    return response
+
+
+@router.post("/users")
+async def create_user(
+    request: Request,
+    session: WriteSession,
+    username: Field = "",
+    email: Field = "",
+    role: Field = "viewer",
+    csrf_token: Csrf = "",
+) -> Response:
+    ctx = await form_context(request, session, WRITE, csrf_token)
+    if isinstance(ctx, Response):
+        return ctx
+    password = passwords.generate()
+    sent = {"username": username, "email": email, "role": role}
+    fields: dict[str, Any] = sent | {"password": password}
+
+    async def save() -> User:
+        return await users.create(ctx, UserCreate.model_validate(fields))
+
+    async def again(status: int, refused: dict[str, str]) -> Response:
+        return await _list(request, ctx, status, refused, sent)
+
+    made = await from_form(save, fields, again, conflict_field="username")
+    if isinstance(made, Response):
+        return made
+    return _with_password(request, ctx, made, password, 201)
+
+
+@router.get("/users/{user_id}")
+async def user_page(request: Request, session: PrimaryReadSession, user_id: PathId) -> Response:
+    found = await page_of_one(request, session, READ, lambda ctx: users.get(ctx, user_id))
+    if isinstance(found, Response):
+        return found
+    ctx, user = found
+    return render(
+        request, "user.html", user=user, roles=list(UserRole), password=None, **common(request, ctx)
+    )
+
+
+async def _update(
+    request: Request, session: AsyncSession, user_id: int, csrf_token: str, fields: dict[str, Any]
+) -> Response:
+    try:
+        body = UserUpdate.model_validate(fields)
+    except ValueError:
+        return refuse(request, 422, f"Not a change a user can take: {fields}.")
+    return await act(
+        request,
+        session,
+        WRITE,
+        csrf_token,
+        lambda ctx: users.update(ctx, user_id, body),
+        f"/users/{user_id}",
+    )
+
+
+@router.post("/users/{user_id}/role")
+async def set_role(
+    request: Request,
+    session: WriteSession,
+    user_id: PathId,
+    role: Field = "",
+    csrf_token: Csrf = "",
+) -> Response:
+    return await _update(request, session, user_id, csrf_token, {"role": role})
+
+
+@router.post("/users/{user_id}/deactivate")
+async def deactivate_user(
+    request: Request, session: WriteSession, user_id: PathId, csrf_token: Csrf = ""
+) -> Response:
+    """Sign-in, tokens and API keys stop working at once."""
+    return await _update(request, session, user_id, csrf_token, {"is_active": False})
+
+
+@router.post("/users/{user_id}/activate")
+async def activate_user(
+    request: Request, session: WriteSession, user_id: PathId, csrf_token: Csrf = ""
+) -> Response:
+    return await _update(request, session, user_id, csrf_token, {"is_active": True})
+
+
+@router.post("/users/{user_id}/unlock")
+async def unlock_user(
+    request: Request, session: WriteSession, user_id: PathId, csrf_token: Csrf = ""
+) -> Response:
+    """Failed sign-ins before now no longer count against the account."""
+    return await act(
+        request,
+        session,
+        WRITE,
+        csrf_token,
+        lambda ctx: users.unlock(ctx, user_id),
+        f"/users/{user_id}",
+    )
+
+
+@router.post("/users/{user_id}/password")
+async def reset_password(
+    request: Request, session: WriteSession, user_id: PathId, csrf_token: Csrf = ""
+) -> Response:
+    """A new generated password, shown once; every session and token of the user ends."""
+    ctx = await form_context(request, session, WRITE, csrf_token)
+    if isinstance(ctx, Response):
+        return ctx
+    password = passwords.generate()
+    try:
+        await users.reset_password(ctx, user_id, password)
+        user = await users.get(ctx, user_id)
+    except (NotFound, Conflict, ValidationFailed) as exc:
+        return refuse(request, exc.status, exc.detail)
+    return _with_password(request, ctx, user, password, 200)

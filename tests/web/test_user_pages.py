@@ -1,0 +1,77 @@
+"""User accounts from the console over real HTTP (admins): one made from a form (its
+generated password shown once, not kept by a browser, and it signs in), refused beside
+its field (a taken name 409, a bad email 422); a role set, a new password (the old one
+stops working), unlocking, deactivating; an operator sees no Users page and a forged post is
+refused."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.api import Person
+from tests.factories import unique
+from tests.web.pages import form_token, sign_in
+
+
+async def test_an_admin_makes_a_user_who_signs_in_with_the_password_shown_once(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person
+) -> None:
+    await sign_in(browser, admin)
+    token = form_token((await browser.get("/users")).text)
+    name = unique("alice")
+    form = {
+        "csrf_token": token,
+        "username": name,
+        "email": f"{name}@example.com",
+        "role": "operator",
+    }
+
+    bad_email = await browser.post("/users", data=form | {"email": "not-an-email"})
+    made = await browser.post("/users", data=form)
+    taken = await browser.post("/users", data=form)
+    shown = re.search(r'<code id="password">([^<]+)</code>', made.text)
+    user_id = re.search(r'action="/users/(\d+)/role"', made.text)
+    assert shown is not None and user_id is not None, made.text  # noqa: PT018
+    page = f"/users/{user_id.group(1)}"
+    login = await client.post("/auth/login", json={"username": name, "password": shown.group(1)})
+    role = await browser.post(f"{page}/role", data={"csrf_token": token, "role": "viewer"})
+    reset = await browser.post(f"{page}/password", data={"csrf_token": token})
+    newer = re.search(r'<code id="password">([^<]+)</code>', reset.text)
+    assert newer is not None, reset.text
+    old = await client.post("/auth/login", json={"username": name, "password": shown.group(1)})
+    unlocked = await browser.post(f"{page}/unlock", data={"csrf_token": token})
+    deactivated = await browser.post(f"{page}/deactivate", data={"csrf_token": token})
+    after = await browser.get(page)
+
+    assert bad_email.status_code == 422
+    assert made.status_code == 201
+    assert made.headers["cache-control"] == "no-store"
+    assert taken.status_code == 409
+    assert login.status_code == 200, login.text
+    assert role.status_code == 303
+    assert reset.headers["cache-control"] == "no-store"
+    assert old.status_code == 401
+    assert unlocked.status_code == 303
+    assert deactivated.status_code == 303
+    assert "deactivated" in after.text
+    assert "<dd>viewer</dd>" in after.text
+    assert shown.group(1) not in after.text and newer.group(1) not in after.text  # noqa: PT018
+
+
+async def test_an_operator_gets_no_users_page(browser: httpx.AsyncClient, operator: Person) -> None:
+    await sign_in(browser, operator)
+    overview = await browser.get("/")
+    listed = await browser.get("/users")
+    forged = await browser.post(
+        "/users",
+        data={
+            "csrf_token": form_token(overview.text),
+            "username": unique("m"),
+            "email": "m@example.com",
+        },
+    )
+    assert 'href="/users"' not in overview.text
+    assert listed.status_code == 403
+    assert forged.status_code == 403
