@@ -62,6 +62,7 @@ from opsledger.web.pages import router as pages_router
 from opsledger.web.playbooks import router as playbook_pages_router
 from opsledger.web.runs import router as run_pages_router
 from opsledger.web.schedules import router as schedule_pages_router
+from opsledger.web.secrets import router as secret_pages_router
 from opsledger.web.tickets import router as ticket_pages_router
 from opsledger.web.triggers import router as trigger_pages_router
 from opsledger.web.users import router as user_pages_router
@@ -175,6 +176,7 @@ def create_app(
         audit_pages_router,
         account_pages_router,
         user_pages_router,
+        secret_pages_router,
     )
     for pages in console_pages:
         app.include_router(pages)

@@ -83,10 +83,17 @@ async def set_password(ctx: Ctx, user: User, password: str, action: str) -> None
     audit.record(ctx, action, RESOURCE, user.id)
 
 
-async def change_own_password(ctx: Ctx, current: str, new: str) -> None:
+async def confirm_password(ctx: Ctx, current: str) -> User:
+    """The signed-in user, once they typed their password again (for a change to it, or
+    before a secret is shown); ValidationFailed when it is not theirs."""
     user = await get(ctx, ctx.user_id)
     if not await passwords.verify_password(current, user.password_hash, ctx.settings.bcrypt_rounds):
         raise ValidationFailed("the current password is not correct")
+    return user
+
+
+async def change_own_password(ctx: Ctx, current: str, new: str) -> None:
+    user = await confirm_password(ctx, current)
     await set_password(ctx, user, new, "password_change")
 
 

@@ -1,0 +1,152 @@
+"""Console pages for secrets: your own (an admin sees everyone's) listed without their
+values, stored from a form, given a new value, deleted, and revealed only after the
+password is typed again (audited; the value shown once, on the answering page only, not
+kept by a browser)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from opsledger.db.dependencies import PrimaryReadSession, WriteSession
+from opsledger.kit.errors import NotFound, ValidationFailed
+from opsledger.kit.http import PathId
+from opsledger.secrets import service as secrets
+from opsledger.secrets.models import Secret
+from opsledger.secrets.schemas import SecretCreate, SecretUpdate
+from opsledger.security.context import Ctx
+from opsledger.users import service as users
+from opsledger.web.console import act, common, form_context, from_form, page_context, refuse, render
+
+router = APIRouter(include_in_schema=False)
+Csrf = Annotated[str, Form(max_length=200)]
+Field = Annotated[str, Form(max_length=500)]
+Value = Annotated[str, Form(max_length=70_000)]
+Password = Annotated[str, Form(max_length=1000)]
+MANAGE = "secrets:manage"
+SHOWN = 500
+# The page with a value on it is not kept by a browser or a proxy.
+NOT_KEPT = {"Cache-Control": "no-store"}
+
+
+async def _list(
+    request: Request,
+    ctx: Ctx,
+    status: int = 200,
+    *,
+    errors: dict[str, str] | None = None,
+    sent: dict[str, str] | None = None,
+    revealed: tuple[Secret, str] | None = None,
+) -> Response:
+    """The list; a refused form's errors (never a value typed), or a value just revealed."""
+    rows = await secrets.page(ctx, SHOWN, None)
+    response = render(
+        request,
+        "secrets.html",
+        status,
+        items=rows.items,
+        errors=errors or {},
+        sent=sent or {},
+        revealed=revealed,
+        **common(request, ctx),
+    )
+    if revealed is not None:
+        response.headers.update(NOT_KEPT)
+    return response
+
+
+@router.get("/secrets")
+async def secret_list(request: Request, session: PrimaryReadSession) -> Response:
+    ctx = await page_context(request, session, MANAGE)
+    if isinstance(ctx, Response):
+        return ctx
+    return await _list(request, ctx)
+
+
+@router.post("/secrets")
+async def store_secret(
+    request: Request,
+    session: WriteSession,
+    service_name: Field = "",
+    key_name: Field = "",
+    value: Value = "",
+    csrf_token: Csrf = "",
+) -> Response:
+    ctx = await form_context(request, session, MANAGE, csrf_token)
+    if isinstance(ctx, Response):
+        return ctx
+    sent = {"service_name": service_name, "key_name": key_name}
+    fields = sent | {"value": value}
+
+    async def save() -> Secret:
+        return await secrets.create(ctx, SecretCreate.model_validate(fields))
+
+    async def again(status: int, refused: dict[str, str]) -> Response:
+        return await _list(request, ctx, status, errors=refused, sent=sent)
+
+    made = await from_form(save, fields, again, conflict_field="key_name")
+    if isinstance(made, Response):
+        return made
+    return RedirectResponse("/secrets", status_code=303)
+
+
+@router.post("/secrets/{secret_id}/value")
+async def replace_value(
+    request: Request,
+    session: WriteSession,
+    secret_id: PathId,
+    value: Value = "",
+    csrf_token: Csrf = "",
+) -> Response:
+    try:
+        new = SecretUpdate.model_validate({"value": value}).value.get_secret_value()
+    except ValidationError:
+        return refuse(request, 422, "A secret needs a value.")
+    return await act(
+        request,
+        session,
+        MANAGE,
+        csrf_token,
+        lambda ctx: secrets.replace_value(ctx, secret_id, new),
+        "/secrets",
+    )
+
+
+@router.post("/secrets/{secret_id}/delete")
+async def delete_secret(
+    request: Request, session: WriteSession, secret_id: PathId, csrf_token: Csrf = ""
+) -> Response:
+    return await act(
+        request,
+        session,
+        MANAGE,
+        csrf_token,
+        lambda ctx: secrets.delete(ctx, secret_id),
+        "/secrets",
+    )
+
+
+@router.post("/secrets/{secret_id}/reveal")
+async def reveal_secret(
+    request: Request,
+    session: WriteSession,
+    secret_id: PathId,
+    password: Password = "",
+    csrf_token: Csrf = "",
+) -> Response:
+    """The value, once the password is typed again; the reveal is audited."""
+    ctx = await form_context(request, session, MANAGE, csrf_token)
+    if isinstance(ctx, Response):
+        return ctx
+    try:
+        await users.confirm_password(ctx, password)
+        secret = await secrets.get(ctx, secret_id)
+        value = await secrets.reveal(ctx, secret_id)
+    except ValidationFailed as exc:
+        return await _list(request, ctx, 422, errors={f"reveal-{secret_id}": exc.detail})
+    except NotFound as exc:
+        return refuse(request, 404, exc.detail)
+    return await _list(request, ctx, revealed=(secret, value))
