@@ -54,6 +54,7 @@ from opsledger.web.alerts import router as alert_pages_router
 from opsledger.web.audit import router as audit_pages_router
 from opsledger.web.deployments import router as deployment_pages_router
 from opsledger.web.freeze_windows import router as freeze_window_pages_router
+from opsledger.web.host_roles import router as host_role_pages_router
 from opsledger.web.hosts import router as host_pages_router
 from opsledger.web.job_templates import router as template_pages_router
 from opsledger.web.jobs import router as job_pages_router
@@ -169,6 +170,7 @@ def create_app(
         trigger_pages_router,
         ticket_pages_router,
         host_pages_router,
+        host_role_pages_router,
         playbook_pages_router,
         deployment_pages_router,
         alert_pages_router,
