@@ -64,6 +64,7 @@ from opsledger.web.playbooks import router as playbook_pages_router
 from opsledger.web.runs import router as run_pages_router
 from opsledger.web.schedules import router as schedule_pages_router
 from opsledger.web.secrets import router as secret_pages_router
+from opsledger.web.system import router as system_pages_router
 from opsledger.web.tickets import router as ticket_pages_router
 from opsledger.web.triggers import router as trigger_pages_router
 from opsledger.web.users import router as user_pages_router
@@ -179,6 +180,7 @@ def create_app(
         account_pages_router,
         user_pages_router,
         secret_pages_router,
+        system_pages_router,
     )
     for pages in console_pages:
         app.include_router(pages)
