@@ -52,6 +52,7 @@ from opsledger.users.endpoints import router as users_router
 from opsledger.web.account import router as account_pages_router
 from opsledger.web.alerts import router as alert_pages_router
 from opsledger.web.audit import router as audit_pages_router
+from opsledger.web.catalogue import router as catalogue_pages_router
 from opsledger.web.deployments import router as deployment_pages_router
 from opsledger.web.freeze_windows import router as freeze_window_pages_router
 from opsledger.web.host_roles import router as host_role_pages_router
@@ -181,6 +182,7 @@ def create_app(
         user_pages_router,
         secret_pages_router,
         system_pages_router,
+        catalogue_pages_router,
     )
     for pages in console_pages:
         app.include_router(pages)
