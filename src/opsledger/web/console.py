@@ -207,6 +207,24 @@ async def from_form(
         return await again(403, {"form": exc.detail})
 
 
+async def form_of_one(
+    request: Request,
+    session: AsyncSession,
+    action: str,
+    csrf_token: str,
+    lookup: Callable[[Ctx], Awaitable[T]],
+) -> tuple[Ctx, T] | Response:
+    """``form_context`` and the one object the form posts to, or a 404 page saying what
+    is missing."""
+    ctx = await form_context(request, session, action, csrf_token)
+    if isinstance(ctx, Response):
+        return ctx
+    try:
+        return ctx, await lookup(ctx)
+    except NotFound as exc:
+        return refuse(request, 404, exc.detail)
+
+
 async def page_of_one(
     request: Request, session: AsyncSession, action: str, lookup: Callable[[Ctx], Awaitable[T]]
 ) -> tuple[Ctx, T] | Response:

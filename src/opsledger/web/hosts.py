@@ -33,6 +33,7 @@ from opsledger.web.console import (
     act,
     common,
     form_context,
+    form_of_one,
     from_form,
     list_page,
     page_context,
@@ -292,13 +293,12 @@ async def add_credential(
     value: Secret = "",
     csrf_token: Csrf = "",
 ) -> Response:
-    ctx = await form_context(request, session, CREDENTIALS, csrf_token)
-    if isinstance(ctx, Response):
-        return ctx
-    try:
-        host = await hosts.get(ctx, host_id)
-    except NotFound as exc:
-        return refuse(request, 404, exc.detail)
+    found = await form_of_one(
+        request, session, CREDENTIALS, csrf_token, lambda ctx: hosts.get(ctx, host_id)
+    )
+    if isinstance(found, Response):
+        return found
+    ctx, host = found
     fields = {"type": kind, "username": username, "value": value}
 
     async def save() -> object:
@@ -323,13 +323,12 @@ async def rotate_credential(
     csrf_token: Csrf = "",
 ) -> Response:
     """A new value for the credential; the old one is kept, inactive."""
-    ctx = await form_context(request, session, CREDENTIALS, csrf_token)
-    if isinstance(ctx, Response):
-        return ctx
-    try:
-        host = await hosts.get(ctx, host_id)
-    except NotFound as exc:
-        return refuse(request, 404, exc.detail)
+    found = await form_of_one(
+        request, session, CREDENTIALS, csrf_token, lambda ctx: hosts.get(ctx, host_id)
+    )
+    if isinstance(found, Response):
+        return found
+    ctx, host = found
     try:
         new = CredentialRotate.model_validate({"value": value}).value.get_secret_value()
     except ValidationError:

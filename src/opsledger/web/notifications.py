@@ -39,6 +39,7 @@ from opsledger.web.console import (
     act,
     common,
     form_context,
+    form_of_one,
     from_form,
     list_page,
     page_of_one,
@@ -258,13 +259,12 @@ async def add_rule(
     template_id: Field = "",
     csrf_token: Csrf = "",
 ) -> Response:
-    ctx = await form_context(request, session, WRITE, csrf_token)
-    if isinstance(ctx, Response):
-        return ctx
-    try:
-        channel = await notifications.get_channel(ctx, channel_id)
-    except NotFound as exc:
-        return refuse(request, exc.status, exc.detail)
+    found = await form_of_one(
+        request, session, WRITE, csrf_token, lambda ctx: notifications.get_channel(ctx, channel_id)
+    )
+    if isinstance(found, Response):
+        return found
+    ctx, channel = found
     sent = {
         "event": event,
         "min_priority": min_priority,

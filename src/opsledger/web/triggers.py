@@ -25,6 +25,7 @@ from opsledger.web.console import (
     act,
     common,
     form_context,
+    form_of_one,
     from_form,
     list_page,
     page_of_one,
@@ -135,13 +136,12 @@ async def create_trigger(
     rate_per_minute: Field = "10",
     csrf_token: Csrf = "",
 ) -> Response:
-    ctx = await form_context(request, session, WRITE, csrf_token)
-    if isinstance(ctx, Response):
-        return ctx
-    try:
-        template = await templates.get(ctx, template_id)
-    except NotFound as exc:
-        return refuse(request, exc.status, exc.detail)
+    found = await form_of_one(
+        request, session, WRITE, csrf_token, lambda ctx: templates.get(ctx, template_id)
+    )
+    if isinstance(found, Response):
+        return found
+    ctx, template = found
     sent = {
         "name": name,
         "prompts": prompts,
