@@ -435,3 +435,43 @@ async def test_cancelling_a_run_from_its_page_stops_every_host(
         "rows => rows.map(row => row.dataset.result)"
     )
     assert results == ["cancelled"] * 3
+
+
+async def test_a_new_site_runs_its_first_playbook_without_leaving_the_console(
+    server: str, ssh: SshServer, admin_page: Page
+) -> None:
+    """What a new user could not do without curl: add the host, its key and a playbook
+    in the browser, then run the playbook on the host."""
+    page, hostname, playbook = admin_page, f"{unique('first')}.test", unique("hello")
+
+    await page.goto(f"{server}/hosts")
+    await page.get_by_role("link", name="Add a host").click()
+    await page.get_by_label("Host name").fill(hostname)
+    await page.get_by_label("Address (IPv4 or IPv6)").fill("127.0.0.1")
+    await page.get_by_label("Operating system").fill("linux")
+    await page.get_by_label("SSH port").fill(str(ssh.port))
+    await page.get_by_label("SSH user").fill(ssh.user)
+    await page.get_by_role("button", name="Add host").click()
+    await page.wait_for_url(re.compile(rf"{server}/hosts/\d+$"))
+    host_id = page.url.rsplit("/", 1)[1]
+
+    await page.get_by_label("User", exact=True).fill(ssh.user)
+    await page.get_by_label("Value (a private key, a password or a token)").fill(ssh.private_key)
+    await page.get_by_role("button", name="Add credential").click()
+    await page.wait_for_url(re.compile(rf"{server}/hosts/{host_id}"))
+    credentials = await page.locator("#credentials").inner_text()
+    assert "ssh_key" in credentials
+    assert "PRIVATE KEY" not in await page.content()
+
+    await page.goto(f"{server}/playbooks/new")
+    await page.get_by_label("Name", exact=True).fill(playbook)
+    await page.get_by_label("Or its YAML, pasted").fill(WATCHED)
+    await page.get_by_role("button", name="Register playbook").click()
+    await page.wait_for_url(re.compile(rf"{server}/playbooks/\d+$"))
+    assert "matches the registered content" in await page.locator("main").inner_text()
+    playbook_id = page.url.rsplit("/", 1)[1]
+
+    await launch(page, server, int(playbook_id), int(host_id))
+    await page.wait_for_selector("body[data-job-ended]", timeout=90_000)
+    assert await page.locator("body").get_attribute("data-job-ended") == "success"
+    assert "second-output" in await page.locator("#output").inner_text()

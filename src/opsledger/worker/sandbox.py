@@ -468,7 +468,10 @@ class Agent:
     def _load(self, private_key: str | None, key_path: str | None) -> str:
         """Add a key to the agent; returns its public half."""
         if private_key is not None:
-            key = private_key.rstrip("\n") + "\n"
+            # OpenSSH reads LF lines only, ending in one: a key pasted into a browser's
+            # text area arrives with CRLF (as HTML forms send every line), one from a
+            # Windows file too.
+            key = private_key.replace("\r\n", "\n").rstrip("\n") + "\n"
             self._key_tool("ssh-add", ["-q", "-"], key)
             public = self._loaded[private_key] = public_half(key)
         elif key_path is not None:
