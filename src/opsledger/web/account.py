@@ -27,6 +27,7 @@ from opsledger.web.console import (
     common,
     form_context,
     from_form,
+    not_kept,
     page_context,
     problems,
     render,
@@ -40,8 +41,6 @@ Field = Annotated[str, Form(max_length=2000)]
 Password = Annotated[str, Form(max_length=1000)]
 SELF, KEYS = "self", "api_keys:manage"
 KEYS_SHOWN = 200
-# The page with a key on it is not kept by a browser or a proxy.
-NOT_KEPT = {"Cache-Control": "no-store"}
 
 
 async def _page(
@@ -69,7 +68,7 @@ async def _page(
         **common(request, ctx),
     )
     if made is not None:
-        response.headers.update(NOT_KEPT)
+        not_kept(response)
     return response
 
 

@@ -59,6 +59,13 @@ def render(
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
+def not_kept(response: Response) -> Response:
+    """A page with something on it shown once (a key, a password, a revealed value): not
+    kept by a browser or a proxy."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def refuse(request: Request, status: int, message: str) -> HTMLResponse:
     return render(request, "error.html", status, message=message)
 

@@ -42,6 +42,7 @@ from opsledger.web.console import (
     form_of_one,
     from_form,
     list_page,
+    not_kept,
     page_of_one,
     refuse,
     render,
@@ -52,8 +53,6 @@ Csrf = Annotated[str, Form(max_length=200)]
 Field = Annotated[str, Form(max_length=2000)]
 READ, WRITE = "notifications:read", "notifications:write"
 DELIVERIES_SHOWN = 20
-# The page with a secret on it is not kept by a browser or a proxy.
-NOT_KEPT = {"Cache-Control": "no-store"}
 CHOICES: dict[str, Any] = {
     "kinds": list(ChannelKind),
     "events": list(EventName),
@@ -118,7 +117,7 @@ async def _channel_page(
         **common(request, ctx),
     )
     if context["secret"] is not None:
-        response.headers.update(NOT_KEPT)
+        not_kept(response)
     return response
 
 

@@ -19,7 +19,16 @@ from opsledger.secrets.models import Secret
 from opsledger.secrets.schemas import SecretCreate, SecretUpdate
 from opsledger.security.context import Ctx
 from opsledger.users import service as users
-from opsledger.web.console import act, common, form_context, from_form, page_context, refuse, render
+from opsledger.web.console import (
+    act,
+    common,
+    form_context,
+    from_form,
+    not_kept,
+    page_context,
+    refuse,
+    render,
+)
 
 router = APIRouter(include_in_schema=False)
 Csrf = Annotated[str, Form(max_length=200)]
@@ -28,8 +37,6 @@ Value = Annotated[str, Form(max_length=70_000)]
 Password = Annotated[str, Form(max_length=1000)]
 MANAGE = "secrets:manage"
 SHOWN = 500
-# The page with a value on it is not kept by a browser or a proxy.
-NOT_KEPT = {"Cache-Control": "no-store"}
 
 
 async def _list(
@@ -54,7 +61,7 @@ async def _list(
         **common(request, ctx),
     )
     if revealed is not None:
-        response.headers.update(NOT_KEPT)
+        not_kept(response)
     return response
 
 

@@ -28,6 +28,7 @@ from opsledger.web.console import (
     form_of_one,
     from_form,
     list_page,
+    not_kept,
     page_of_one,
     refuse,
     render,
@@ -38,8 +39,6 @@ Csrf = Annotated[str, Form(max_length=200)]
 Field = Annotated[str, Form(max_length=20_000)]
 WRITE = "triggers:write"
 DELIVERIES_SHOWN = 50
-# The page with a secret on it is not kept by a browser or a proxy.
-NOT_KEPT = {"Cache-Control": "no-store"}
 
 
 @router.get("/triggers")
@@ -121,7 +120,7 @@ def _secret_page(
         secret=secret,
         **common(request, ctx),
     )
-    response.headers.update(NOT_KEPT)
+    not_kept(response)
     return response
 
 

@@ -24,6 +24,7 @@ from opsledger.web.console import (
     common,
     form_context,
     from_form,
+    not_kept,
     page_context,
     page_of_one,
     refuse,
@@ -35,8 +36,6 @@ Csrf = Annotated[str, Form(max_length=200)]
 Field = Annotated[str, Form(max_length=500)]
 READ, WRITE = "users:read", "users:write"
 USERS_SHOWN = 500
-# The page with a password on it is not kept by a browser or a proxy.
-NOT_KEPT = {"Cache-Control": "no-store"}
 
 
 async def _list(
@@ -77,7 +76,7 @@ def _with_password(request: Request, ctx: Ctx, user: User, password: str, status
         password=password,
         **common(request, ctx),
     )
-    response.headers.update(NOT_KEPT)
+    not_kept(response)
     return response
 
 
