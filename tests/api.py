@@ -17,9 +17,10 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from opsledger.app import API_PREFIX, create_app
+from opsledger.app import create_app
 from opsledger.config import Settings
 from opsledger.db.session import session_factory, unit_of_work
+from opsledger.kit.routers import API_PREFIX
 from opsledger.models import AuditLog
 from opsledger.security import tokens
 from opsledger.users.models import User, UserRole

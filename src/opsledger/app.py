@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -28,11 +28,11 @@ from opsledger.host_roles.endpoints import router as host_roles_router
 from opsledger.hosts.endpoints import router as hosts_router
 from opsledger.infrastructure.endpoints import router as infrastructure_router
 from opsledger.jobs.endpoints import router as jobs_router
-from opsledger.kit.errors import BadRequest, ContentTooLarge, RequestTimeout, problem_responses
-from opsledger.kit.http import install_error_handlers, single_valued_query
+from opsledger.kit.http import install_error_handlers
 from opsledger.kit.limits import RequestLimits
 from opsledger.kit.metrics import POOLS, MetricsMiddleware
 from opsledger.kit.request_ids import RequestIdMiddleware
+from opsledger.kit.routers import EVERY_ROUTE, serve
 from opsledger.kit.security_headers import SecurityHeadersMiddleware, allowing_inline_scripts
 from opsledger.notifications.endpoints import routers as notification_routers
 from opsledger.ops.probes import router as ops_router
@@ -71,46 +71,7 @@ from opsledger.web.triggers import router as trigger_pages_router
 from opsledger.web.users import router as user_pages_router
 from opsledger.worker.pool import JobPool
 
-API_PREFIX = "/api/v1"
 STATIC = Path(__file__).parent / "web" / "static"
-
-
-def api_router() -> APIRouter:
-    # Any route may meet a body it cannot parse; each route documents the rest itself.
-    # What any request may be answered before a route sees it: a body that does not parse,
-    # is too large or too slow (kit/limits.py).
-    api = APIRouter(
-        prefix=API_PREFIX,
-        responses=problem_responses(BadRequest, RequestTimeout, ContentTooLarge),
-    )
-    routers = (
-        auth_router,
-        users_router,
-        api_keys_router,
-        secrets_router,
-        audit_router,
-        host_roles_router,
-        hosts_router,
-        credentials_router,
-        playbooks_router,
-        templates_router,
-        schedules_router,
-        freeze_windows_router,
-        triggers_router,
-        hooks_router,
-        infrastructure_router,
-        applications_router,
-        deployments_router,
-        jobs_router,
-        runs_router,
-        tickets_router,
-        alerts_router,
-        *notification_routers,
-        stats_router,
-    )
-    for router in routers:
-        api.include_router(router)
-    return api
 
 
 def create_app(
@@ -146,7 +107,7 @@ def create_app(
         # The interactive docs are served from the package below: no CDN, works offline.
         docs_url=None,
         redoc_url=None,
-        dependencies=[Depends(single_valued_query)],
+        dependencies=EVERY_ROUTE,
     )
     app.state.settings = settings
     app.state.database = db
@@ -160,8 +121,31 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(MetricsMiddleware)
     install_error_handlers(app)
-    app.include_router(api_router())
-    app.include_router(ops_router)
+    api = (
+        auth_router,
+        users_router,
+        api_keys_router,
+        secrets_router,
+        audit_router,
+        host_roles_router,
+        hosts_router,
+        credentials_router,
+        playbooks_router,
+        templates_router,
+        schedules_router,
+        freeze_windows_router,
+        triggers_router,
+        hooks_router,
+        infrastructure_router,
+        applications_router,
+        deployments_router,
+        jobs_router,
+        runs_router,
+        tickets_router,
+        alerts_router,
+        *notification_routers,
+        stats_router,
+    )
     console_pages = (
         pages_router,
         job_pages_router,
@@ -184,8 +168,7 @@ def create_app(
         system_pages_router,
         catalogue_pages_router,
     )
-    for pages in console_pages:
-        app.include_router(pages)
+    serve(app, (*api, ops_router, *console_pages))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/docs/assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
 

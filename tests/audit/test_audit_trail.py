@@ -15,9 +15,21 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from opsledger.audit import repository as audit_repository
+from opsledger.audit import service as audit
+from opsledger.db.engine import reader
+from opsledger.db.session import session_factory
 from opsledger.models import AuditLog, User
+from opsledger.security.context import cli_context
 from opsledger.users.models import UserRole
-from tests.api import ENCRYPTION_KEY, PASSWORD, Person, api_routes, bearer, make_person
+from tests.api import (
+    ENCRYPTION_KEY,
+    PASSWORD,
+    Person,
+    api_routes,
+    api_settings,
+    bearer,
+    make_person,
+)
 from tests.audit.chains import append_rows, tamper, verify
 from tests.e2e.cli import opsledger
 from tests.factories import unique
@@ -393,3 +405,26 @@ async def test_deleting_a_user_keeps_their_audit_rows(
     (row,) = await audit_rows(engine, login.headers["x-request-id"])
     assert row.user_id is None
     assert row.user_name == person.username
+
+
+@pytest.mark.backends("postgresql")
+async def test_a_session_without_a_transaction_cannot_write_audit_rows(
+    engine: AsyncEngine,
+) -> None:
+    """Reads on PostgreSQL run without BEGIN (``reader``); the chain head's lock would
+    end with the statement that took it, so an audit row there is refused, not forked."""
+    kind = unique("unchained")
+    session = session_factory(reader(engine))()
+    try:
+        audit.record(cli_context(session, api_settings()), "read", kind, None)
+        with pytest.raises(RuntimeError, match="use a write session"):
+            await session.commit()
+    finally:
+        await session.close()
+    assert await audit_rows_named(engine, kind) == []
+
+
+async def audit_rows_named(engine: AsyncEngine, resource_type: str) -> list[AuditLog]:
+    async with AsyncSession(engine) as session:
+        statement = select(AuditLog).where(AuditLog.resource_type == resource_type)
+        return list(await session.scalars(statement))

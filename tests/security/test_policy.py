@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from opsledger.app import API_PREFIX
+from opsledger.kit.routers import API_PREFIX
 from opsledger.security.auth import Require
 from opsledger.security.policy import POLICY
 from opsledger.users.models import UserRole

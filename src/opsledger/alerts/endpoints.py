@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import Depends, Query, Response, status
 
 from opsledger.alerts import service
 from opsledger.alerts.schemas import (
@@ -23,10 +23,11 @@ from opsledger.kit.errors import (
 )
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Page
+from opsledger.kit.routers import api_router
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
-router = APIRouter(prefix="/alerts", tags=["alerts"])
+router = api_router("/alerts", "alerts")
 Read = Annotated[Ctx, Depends(RequireRead("alerts:read"))]
 Listing = Annotated[Ctx, Depends(RequireListing("alerts:read"))]
 Write = Annotated[Ctx, Depends(Require("alerts:write"))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 
 from opsledger.api_keys import service
 from opsledger.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
@@ -18,10 +18,11 @@ from opsledger.kit.errors import (
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Page
+from opsledger.kit.routers import api_router
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
-router = APIRouter(prefix="/api-keys", tags=["api keys"])
+router = api_router("/api-keys", "api keys")
 
 
 @router.post(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 
 from opsledger.applications import service
 from opsledger.applications.schemas import (
@@ -22,10 +22,11 @@ from opsledger.kit.errors import (
 )
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Page
+from opsledger.kit.routers import api_router
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
-router = APIRouter(prefix="/applications", tags=["applications"])
+router = api_router("/applications", "applications")
 Read = Annotated[Ctx, Depends(RequireRead("applications:read"))]
 Listing = Annotated[Ctx, Depends(RequireListing("applications:read"))]
 Write = Annotated[Ctx, Depends(Require("applications:write"))]

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
 from opsledger.audit import service
 from opsledger.audit.schemas import AuditQuery, AuditRead, AuditVerificationRead
 from opsledger.kit.errors import Forbidden, Unauthorized, ValidationFailed, problem_responses
 from opsledger.kit.pagination import Page
+from opsledger.kit.routers import api_router
 from opsledger.security.auth import RequireListing, RequireSnapshot
 from opsledger.security.context import Ctx
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = api_router("/audit", "audit")
 
 
 @router.get("", responses=problem_responses(Unauthorized, Forbidden, ValidationFailed))

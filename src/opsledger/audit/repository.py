@@ -19,7 +19,11 @@ CHAIN_ID = 1
 
 def lock_chain(session: Session) -> AuditChain:
     """The chain head, locked until the transaction ends (FOR UPDATE on PostgreSQL and
-    MySQL; SQLite's writer already holds the database write lock)."""
+    MySQL; SQLite's writer already holds the database write lock). A connection without
+    a transaction (a read session on PostgreSQL, ``db.engine.reader``) would let the lock
+    go at once and two writers chain onto the same head: it is refused."""
+    if session.connection().get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        raise RuntimeError("audit rows are written in a transaction: use a write session")
     statement = (
         select(AuditChain)
         .where(AuditChain.id == CHAIN_ID)

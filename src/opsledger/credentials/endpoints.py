@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 
 from opsledger.credentials import service
 from opsledger.credentials.schemas import (
@@ -24,10 +24,11 @@ from opsledger.kit.errors import (
 )
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Page
+from opsledger.kit.routers import api_router
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
-router = APIRouter(prefix="/hosts/{host_id}/credentials", tags=["credentials"])
+router = api_router("/hosts/{host_id}/credentials", "credentials")
 Read = Annotated[Ctx, Depends(RequireRead("credentials:read"))]
 Listing = Annotated[Ctx, Depends(RequireListing("credentials:read"))]
 Write = Annotated[Ctx, Depends(Require("credentials:write"))]

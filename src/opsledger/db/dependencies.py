@@ -26,7 +26,7 @@ class Database:
         self.writes = session_factory(engine)
         self.primary_reads = session_factory(reader(engine))
         self.snapshots = session_factory(snapshot(engine))
-        self.reads = session_factory(replica) if replica is not None else None
+        self.reads = session_factory(reader(replica)) if replica is not None else None
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -39,12 +39,6 @@ def database_of(request: Request) -> Database:
     return db
 
 
-async def database(request: Request) -> Database:
-    """The dependency: async although it awaits nothing, because FastAPI runs plain
-    functions in a thread pool, a thread hop on every request."""
-    return database_of(request)
-
-
 def discard_changes(request: Request) -> None:
     """Roll the request's unit of work back instead of committing it: for an answer that
     reports a failure without raising (a console form shown again with its errors), so
@@ -52,22 +46,18 @@ def discard_changes(request: Request) -> None:
     request.state.discard_changes = True
 
 
-async def _write_session(
-    request: Request, db: Annotated[Database, Depends(database)]
-) -> AsyncIterator[AsyncSession]:
+async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
     """Committed after the endpoint returns, before the response is sent; rolled back if
     anything raised or the endpoint discarded its changes, so an error answer never
     leaves a half-made change behind."""
-    async with db.writes() as unit, unit.begin():
+    async with database_of(request).writes() as unit, unit.begin():
         yield unit
         if getattr(request.state, "discard_changes", False):
             await unit.rollback()
 
 
-async def _primary_read_session(
-    db: Annotated[Database, Depends(database)],
-) -> AsyncIterator[AsyncSession]:
-    async with db.primary_reads() as unit, unit.begin():
+async def _primary_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with database_of(request).primary_reads() as unit, unit.begin():
         yield unit
 
 
@@ -75,8 +65,9 @@ PrimaryReadSession = Annotated[AsyncSession, Depends(_primary_read_session, scop
 
 
 async def _read_session(
-    db: Annotated[Database, Depends(database)], primary: PrimaryReadSession
+    request: Request, primary: PrimaryReadSession
 ) -> AsyncIterator[AsyncSession]:
+    db = database_of(request)
     if db.reads is None:
         yield primary
         return
@@ -84,10 +75,8 @@ async def _read_session(
         yield unit
 
 
-async def _snapshot_session(
-    db: Annotated[Database, Depends(database)],
-) -> AsyncIterator[AsyncSession]:
-    async with db.snapshots() as unit, unit.begin():
+async def _snapshot_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with database_of(request).snapshots() as unit, unit.begin():
         yield unit
 
 

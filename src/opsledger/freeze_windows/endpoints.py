@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 
 from opsledger.freeze_windows import service
 from opsledger.freeze_windows.schemas import (
@@ -25,10 +25,11 @@ from opsledger.kit.errors import (
 )
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Page
+from opsledger.kit.routers import api_router
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
-router = APIRouter(prefix="/freeze-windows", tags=["freeze windows"])
+router = api_router("/freeze-windows", "freeze windows")
 Read = Annotated[Ctx, Depends(RequireRead("freeze_windows:read"))]
 Listing = Annotated[Ctx, Depends(RequireListing("freeze_windows:read"))]
 Write = Annotated[Ctx, Depends(Require("freeze_windows:write"))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 
 from opsledger.host_roles import service
 from opsledger.host_roles.schemas import HostRoleCreate, HostRoleQuery, HostRoleRead, HostRoleUpdate
@@ -17,10 +17,11 @@ from opsledger.kit.errors import (
 )
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Page
+from opsledger.kit.routers import api_router
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
-router = APIRouter(prefix="/host-roles", tags=["host roles"])
+router = api_router("/host-roles", "host roles")
 Read = Annotated[Ctx, Depends(RequireRead("host_roles:read"))]
 Listing = Annotated[Ctx, Depends(RequireListing("host_roles:read"))]
 Write = Annotated[Ctx, Depends(Require("host_roles:write"))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 
 from opsledger import flows
 from opsledger.hosts import service
@@ -26,12 +26,13 @@ from opsledger.kit.errors import (
 )
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Page
+from opsledger.kit.routers import api_router
 from opsledger.runs import service as runs
 from opsledger.runs.schemas import FleetProvision, RunList, RunRead
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
-router = APIRouter(prefix="/hosts", tags=["hosts"])
+router = api_router("/hosts", "hosts")
 Read = Annotated[Ctx, Depends(RequireRead("hosts:read"))]
 Listing = Annotated[Ctx, Depends(RequireListing("hosts:read"))]
 Write = Annotated[Ctx, Depends(Require("hosts:write"))]

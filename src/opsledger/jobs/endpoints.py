@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import Depends, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic_core import to_json
 
@@ -21,11 +21,12 @@ from opsledger.kit.errors import (
 )
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Page
+from opsledger.kit.routers import api_router
 from opsledger.kit.schemas import MAX_ID
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = api_router("/jobs", "jobs")
 Read = Annotated[Ctx, Depends(RequireRead("jobs:read"))]
 Listing = Annotated[Ctx, Depends(RequireListing("jobs:read"))]
 Run = Annotated[Ctx, Depends(Require("jobs:run"))]

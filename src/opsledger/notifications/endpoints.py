@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 
 from opsledger.kit.errors import (
     AUTH_ERRORS,
@@ -15,6 +15,7 @@ from opsledger.kit.errors import (
 )
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Page
+from opsledger.kit.routers import api_router
 from opsledger.notifications import service
 from opsledger.notifications.schemas import (
     ChannelCreate,
@@ -33,9 +34,9 @@ from opsledger.notifications.schemas import (
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
-channels = APIRouter(prefix="/notification-channels", tags=["notifications"])
-rules = APIRouter(prefix="/notification-rules", tags=["notifications"])
-deliveries = APIRouter(prefix="/notification-deliveries", tags=["notifications"])
+channels = api_router("/notification-channels", "notifications")
+rules = api_router("/notification-rules", "notifications")
+deliveries = api_router("/notification-deliveries", "notifications")
 routers = (channels, rules, deliveries)
 
 Read = Annotated[Ctx, Depends(RequireRead("notifications:read"))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 
 from opsledger.kit.errors import (
     AUTH_ERRORS,
@@ -15,6 +15,7 @@ from opsledger.kit.errors import (
 )
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Page
+from opsledger.kit.routers import api_router
 from opsledger.playbooks import service
 from opsledger.playbooks.schemas import (
     PlaybookCreate,
@@ -26,7 +27,7 @@ from opsledger.playbooks.schemas import (
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
-router = APIRouter(prefix="/playbooks", tags=["playbooks"])
+router = api_router("/playbooks", "playbooks")
 Read = Annotated[Ctx, Depends(RequireRead("playbooks:read"))]
 Listing = Annotated[Ctx, Depends(RequireListing("playbooks:read"))]
 Write = Annotated[Ctx, Depends(Require("playbooks:write"))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 
 from opsledger.jobs.models import Job, JobTask
 from opsledger.jobs.plans import RECAP_FIELDS
@@ -19,6 +19,7 @@ from opsledger.kit.errors import (
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Page
+from opsledger.kit.routers import api_router
 from opsledger.runs import service
 from opsledger.runs.models import Run
 from opsledger.runs.schemas import (
@@ -33,7 +34,7 @@ from opsledger.runs.schemas import (
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
-router = APIRouter(prefix="/runs", tags=["runs"])
+router = api_router("/runs", "runs")
 Read = Annotated[Ctx, Depends(RequireRead("jobs:read"))]
 Listing = Annotated[Ctx, Depends(RequireListing("jobs:read"))]
 Launch = Annotated[Ctx, Depends(Require("jobs:run"))]

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 
 from opsledger.kit.errors import (
     AUTH_ERRORS,
@@ -18,6 +18,7 @@ from opsledger.kit.errors import (
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Page
+from opsledger.kit.routers import api_router
 from opsledger.schedules import service
 from opsledger.schedules.schemas import (
     FireRead,
@@ -33,7 +34,7 @@ from opsledger.schedules.schemas import (
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
-router = APIRouter(prefix="/schedules", tags=["schedules"])
+router = api_router("/schedules", "schedules")
 Read = Annotated[Ctx, Depends(RequireRead("schedules:read"))]
 Listing = Annotated[Ctx, Depends(RequireListing("schedules:read"))]
 Write = Annotated[Ctx, Depends(Require("schedules:write"))]

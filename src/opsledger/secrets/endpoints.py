@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 
 from opsledger.kit.errors import (
     Conflict,
@@ -17,12 +17,13 @@ from opsledger.kit.errors import (
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Page
+from opsledger.kit.routers import api_router
 from opsledger.secrets import service
 from opsledger.secrets.schemas import SecretCreate, SecretRead, SecretRevealed, SecretUpdate
 from opsledger.security.auth import Require, RequireListing, RequireRead
 from opsledger.security.context import Ctx
 
-router = APIRouter(prefix="/secrets", tags=["secrets"])
+router = api_router("/secrets", "secrets")
 AUTH_ERRORS = (Unauthorized, Forbidden)
 Manage = Annotated[Ctx, Depends(Require("secrets:manage"))]
 Read = Annotated[Ctx, Depends(RequireRead("secrets:manage"))]

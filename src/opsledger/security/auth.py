@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.api_keys import repository as api_key_repository
 from opsledger.config import Settings
@@ -22,7 +23,7 @@ from opsledger.db.dependencies import (
     ReadSession,
     SnapshotSession,
     WriteSession,
-    database,
+    database_of,
 )
 from opsledger.db.session import unit_of_work
 from opsledger.kit.errors import Forbidden, Unauthorized
@@ -63,20 +64,26 @@ def client_address(request: Request) -> str | None:
         return None
 
 
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+HeaderKey = Annotated[str | None, Depends(api_key_header)]
+
+
 async def current_actor(
     request: Request,
-    session: PrimaryReadSession,
-    db: Annotated[Database, Depends(database)],
-    bearer_credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    header_key: Annotated[str | None, Depends(api_key_header)],
+    session: AsyncSession,
+    bearer_credentials: HTTPAuthorizationCredentials | None,
+    header_key: str | None,
 ) -> Actor | None:
+    """Who sent the request, or None when it carries no credentials; Unauthorized when
+    they are wrong. A plain call from each ``Require``, not a dependency of its own: every
+    dependency is a step FastAPI takes on every request."""
     settings = settings_of(request)
     credential = bearer_credentials.credentials if bearer_credentials else header_key
     if not credential:
         return None
     if api_keys.looks_like_key(credential) or bearer_credentials is None:
         # X-API-Key carries keys only: one not shaped olk_… is an imported legacy key.
-        return await _actor_from_key(credential, session, db, settings)
+        return await _actor_from_key(credential, session, database_of(request), settings)
     return await actor_from_token(credential, session, settings)
 
 
@@ -122,9 +129,6 @@ async def _actor_from_key(key: str, session: Any, db: Database, settings: Settin
     )
 
 
-OptionalActor = Annotated[Actor | None, Depends(current_actor)]
-
-
 def _authorize(actor: Actor | None, action: str) -> Actor:
     if actor is None:
         raise Unauthorized(NOT_AUTHENTICATED)
@@ -135,13 +139,26 @@ def _authorize(actor: Actor | None, action: str) -> Actor:
 
 class Require:
     """``Depends(Require("hosts:write"))``: the caller must be allowed ``action``; the
-    context carries the request's write session. The policy test reads ``action`` off
-    every route, so a route without a requirement cannot slip through."""
+    context carries the request's write session. Credentials are looked up in a read
+    session of their own (on SQLite, a request that has not yet shown who sent it takes no
+    write lock). The policy test reads ``action`` off every route, so a route without a
+    requirement cannot slip through."""
 
     def __init__(self, action: str) -> None:
         self.action = action
 
-    async def __call__(self, request: Request, actor: OptionalActor, session: WriteSession) -> Ctx:
+    async def __call__(
+        self,
+        request: Request,
+        reads: PrimaryReadSession,
+        session: WriteSession,
+        bearer_credentials: BearerCredentials,
+        header_key: HeaderKey,
+    ) -> Ctx:
+        actor = await current_actor(request, reads, bearer_credentials, header_key)
+        return self.context(request, session, actor)
+
+    def context(self, request: Request, session: AsyncSession, actor: Actor | None) -> Ctx:
         return Ctx(
             session, settings_of(request), _authorize(actor, self.action), request_info(request)
         )
@@ -149,24 +166,34 @@ class Require:
 
 class RequireRead(Require):
     """For routes that read one object: a read session on the primary, so a client reads
-    what it has just written (and on SQLite no write lock is taken)."""
+    what it has just written (and on SQLite no write lock is taken); credentials are
+    looked up in the same session."""
 
-    async def __call__(
-        self, request: Request, actor: OptionalActor, session: PrimaryReadSession
+    async def __call__(  # type: ignore[override]
+        self,
+        request: Request,
+        session: PrimaryReadSession,
+        bearer_credentials: BearerCredentials,
+        header_key: HeaderKey,
     ) -> Ctx:
-        return Ctx(
-            session, settings_of(request), _authorize(actor, self.action), request_info(request)
-        )
+        actor = await current_actor(request, session, bearer_credentials, header_key)
+        return self.context(request, session, actor)
 
 
 class RequireListing(Require):
     """For lists, statistics and log pages: a read session on the replica when one is
     configured (OPSLEDGER_DATABASE_REPLICA_URL), else on the primary."""
 
-    async def __call__(self, request: Request, actor: OptionalActor, session: ReadSession) -> Ctx:
-        return Ctx(
-            session, settings_of(request), _authorize(actor, self.action), request_info(request)
-        )
+    async def __call__(
+        self,
+        request: Request,
+        reads: PrimaryReadSession,
+        session: ReadSession,
+        bearer_credentials: BearerCredentials,
+        header_key: HeaderKey,
+    ) -> Ctx:
+        actor = await current_actor(request, reads, bearer_credentials, header_key)
+        return self.context(request, session, actor)
 
 
 class RequireSnapshot(Require):
@@ -174,11 +201,15 @@ class RequireSnapshot(Require):
     chain): a snapshot of the primary."""
 
     async def __call__(
-        self, request: Request, actor: OptionalActor, session: SnapshotSession
+        self,
+        request: Request,
+        reads: PrimaryReadSession,
+        session: SnapshotSession,
+        bearer_credentials: BearerCredentials,
+        header_key: HeaderKey,
     ) -> Ctx:
-        return Ctx(
-            session, settings_of(request), _authorize(actor, self.action), request_info(request)
-        )
+        actor = await current_actor(request, reads, bearer_credentials, header_key)
+        return self.context(request, session, actor)
 
 
 async def anonymous_context(request: Request, session: WriteSession) -> Ctx:

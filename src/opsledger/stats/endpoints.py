@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 
 from opsledger.kit.errors import AUTH_ERRORS, problem_responses
+from opsledger.kit.routers import api_router
 from opsledger.security.auth import RequireListing
 from opsledger.security.context import Ctx
 from opsledger.stats import service
 from opsledger.stats.schemas import Stats
 
-router = APIRouter(prefix="/stats", tags=["stats"])
+router = api_router("/stats", "stats")
 
 
 @router.get("", responses=problem_responses(*AUTH_ERRORS))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 
 from opsledger.hosts.schemas import SelectedHost, SelectedHosts
 from opsledger.kit.errors import (
@@ -17,6 +17,7 @@ from opsledger.kit.errors import (
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Page
+from opsledger.kit.routers import api_router
 from opsledger.runs import service as runs
 from opsledger.runs.schemas import RunRead
 from opsledger.security.auth import Require, RequireListing, RequireRead
@@ -30,7 +31,7 @@ from opsledger.templates.schemas import (
     TemplateUpdate,
 )
 
-router = APIRouter(prefix="/job-templates", tags=["job templates"])
+router = api_router("/job-templates", "job templates")
 Read = Annotated[Ctx, Depends(RequireRead("templates:read"))]
 Listing = Annotated[Ctx, Depends(RequireListing("templates:read"))]
 Write = Annotated[Ctx, Depends(Require("templates:write"))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import Depends, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from opsledger.kit.errors import (
@@ -22,6 +22,7 @@ from opsledger.kit.errors import (
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.http import PathId, problem_response
 from opsledger.kit.pagination import Page
+from opsledger.kit.routers import api_router
 from opsledger.security.auth import Require, RequireListing, RequireRead, anonymous_context
 from opsledger.security.context import Ctx
 from opsledger.triggers import service
@@ -36,8 +37,8 @@ from opsledger.triggers.schemas import (
     TriggerUpdate,
 )
 
-router = APIRouter(prefix="/triggers", tags=["triggers"])
-hooks_router = APIRouter(prefix="/hooks", tags=["triggers"])
+router = api_router("/triggers", "triggers")
+hooks_router = api_router("/hooks", "triggers")
 Read = Annotated[Ctx, Depends(RequireRead("triggers:read"))]
 Listing = Annotated[Ctx, Depends(RequireListing("triggers:read"))]
 Write = Annotated[Ctx, Depends(Require("triggers:write"))]

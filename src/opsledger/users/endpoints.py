@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import Depends, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from opsledger.kit.errors import (
@@ -19,6 +19,7 @@ from opsledger.kit.errors import (
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.http import PathId, problem_response
 from opsledger.kit.pagination import Page
+from opsledger.kit.routers import api_router
 from opsledger.security.auth import Require, RequireListing, RequireRead, anonymous_context
 from opsledger.security.context import Ctx
 from opsledger.security.throttle import LoginThrottle
@@ -33,8 +34,8 @@ from opsledger.users.schemas import (
     UserUpdate,
 )
 
-router = APIRouter(prefix="/users", tags=["users"])
-auth_router = APIRouter(prefix="/auth", tags=["auth"])
+router = api_router("/users", "users")
+auth_router = api_router("/auth", "auth")
 
 LOGIN_FAILED = "invalid username or password"
 

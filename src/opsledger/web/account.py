@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
@@ -17,6 +17,7 @@ from opsledger.api_keys.schemas import ApiKeyCreate
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.kit.errors import ValidationFailed
 from opsledger.kit.http import PathId
+from opsledger.kit.routers import page_router
 from opsledger.security.context import Ctx
 from opsledger.users import service as users
 from opsledger.users.schemas import PasswordChange
@@ -33,12 +34,11 @@ from opsledger.web.console import (
     render,
     to_login,
 )
+from opsledger.web.forms import Csrf, Password
 from opsledger.web.schedules import instant
 
-router = APIRouter(include_in_schema=False)
-Csrf = Annotated[str, Form(max_length=200)]
+router = page_router()
 Field = Annotated[str, Form(max_length=2000)]
-Password = Annotated[str, Form(max_length=1000)]
 SELF, KEYS = "self", "api_keys:manage"
 KEYS_SHOWN = 200
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from opsledger.alerts import service as alerts
@@ -13,11 +13,12 @@ from opsledger.alerts.schemas import AlertQuery
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
+from opsledger.kit.routers import page_router
 from opsledger.security.context import Ctx
 from opsledger.web.console import act, list_page
+from opsledger.web.forms import Csrf
 
-router = APIRouter(include_in_schema=False)
-Csrf = Annotated[str, Form(max_length=200)]
+router = page_router()
 
 
 @router.get("/alerts")

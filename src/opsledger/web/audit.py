@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from opsledger.audit import service as audit
 from opsledger.audit.schemas import AuditQuery
 from opsledger.db.dependencies import PrimaryReadSession
 from opsledger.kit.pagination import Rows
+from opsledger.kit.routers import page_router
 from opsledger.security.context import Ctx
 from opsledger.web.console import list_page
 
-router = APIRouter(include_in_schema=False)
+router = page_router()
 
 
 @router.get("/audit")

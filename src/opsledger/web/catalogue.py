@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 
@@ -31,6 +31,7 @@ from opsledger.kit.errors import NotFound
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
+from opsledger.kit.routers import page_router
 from opsledger.security.context import Ctx
 from opsledger.web import forms
 from opsledger.web.console import (
@@ -44,7 +45,7 @@ from opsledger.web.console import (
     render,
 )
 
-router = APIRouter(include_in_schema=False)
+router = page_router()
 MAX_FIELD = 200_000
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 from pydantic import Field as PydanticField
@@ -24,6 +24,7 @@ from opsledger.deployments.schemas import (
 )
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
+from opsledger.kit.routers import page_router
 from opsledger.security.context import Ctx
 from opsledger.web.console import (
     act,
@@ -36,9 +37,9 @@ from opsledger.web.console import (
     refuse,
     render,
 )
+from opsledger.web.forms import Csrf
 
-router = APIRouter(include_in_schema=False)
-Csrf = Annotated[str, Form(max_length=200)]
+router = page_router()
 Field = Annotated[str, Form(max_length=2000)]
 WRITE = "deployments:write"
 RESOURCES = ("cpu_cores", "memory_mb", "gpu_units", "storage_gb")

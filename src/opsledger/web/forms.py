@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from fastapi import Form
 from yaml.nodes import Node
 
 from opsledger.kit import yaml_documents
 from opsledger.kit.errors import ValidationFailed
+
+# What many forms send: the session's CSRF token, and the password typed again before
+# something shown once (a secret's value) or taken away whole (a backup).
+Csrf = Annotated[str, Form(max_length=200)]
+Password = Annotated[str, Form(max_length=1000)]
 
 
 class _PlainLoader(yaml_documents.BoundedLoader):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,13 +15,14 @@ from opsledger.freeze_windows.models import FreezeWindow
 from opsledger.freeze_windows.schemas import FreezeWindowCreate, FreezeWindowQuery
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
+from opsledger.kit.routers import page_router
 from opsledger.security.context import Ctx
 from opsledger.web import forms
 from opsledger.web.console import act, form_context, from_form, list_page
+from opsledger.web.forms import Csrf
 from opsledger.web.schedules import instant
 
-router = APIRouter(include_in_schema=False)
-Csrf = Annotated[str, Form(max_length=200)]
+router = page_router()
 Field = Annotated[str, Form(max_length=2000)]
 WRITE = "freeze_windows:write"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 from pydantic import Field as PydanticField
@@ -20,6 +20,7 @@ from opsledger.host_roles.schemas import HostRoleCreate, HostRoleQuery, HostRole
 from opsledger.kit.errors import NotFound
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
+from opsledger.kit.routers import page_router
 from opsledger.playbooks import service as playbooks
 from opsledger.security.context import Ctx
 from opsledger.web import forms
@@ -34,7 +35,7 @@ from opsledger.web.console import (
     render,
 )
 
-router = APIRouter(include_in_schema=False)
+router = page_router()
 READ, WRITE = "host_roles:read", "host_roles:write"
 PLAYBOOKS_OFFERED = 500
 

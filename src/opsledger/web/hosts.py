@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 from pydantic import Field as PydanticField
@@ -26,6 +26,7 @@ from opsledger.jobs import service as jobs
 from opsledger.kit.errors import Conflict, NotFound
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
+from opsledger.kit.routers import page_router
 from opsledger.security.context import Ctx
 from opsledger.security.policy import allows
 from opsledger.web import forms
@@ -41,11 +42,11 @@ from opsledger.web.console import (
     refuse,
     render,
 )
+from opsledger.web.forms import Csrf
 
-router = APIRouter(include_in_schema=False)
+router = page_router()
 RECENT_JOBS = 10
 CREDENTIALS_SHOWN = 100
-Csrf = Annotated[str, Form(max_length=200)]
 Field = Annotated[str, Form(max_length=50)]
 WRITE = "hosts:write"
 CREDENTIALS = "credentials:write"

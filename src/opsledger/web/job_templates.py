@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any, ClassVar
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import FormData
@@ -18,6 +18,7 @@ from opsledger.hosts.models import HostStatus
 from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
+from opsledger.kit.routers import page_router
 from opsledger.playbooks import service as playbooks
 from opsledger.runs import service as runs
 from opsledger.runs.models import Run
@@ -45,8 +46,9 @@ from opsledger.web.console import (
     refuse,
     render,
 )
+from opsledger.web.forms import Csrf
 
-router = APIRouter(prefix="/templates", include_in_schema=False)
+router = page_router("/templates")
 CHOICES = 500
 MATCHING_SHOWN = 500
 RECENT_RUNS = 10
@@ -54,7 +56,6 @@ PROMPT_FIELD = "prompt."
 # A launch form holds a field per prompt (a multi-choice one, one per choice) and a box
 # per matching host shown.
 LAUNCH_FIELDS = MATCHING_SHOWN + 50 * 200 + 100
-Csrf = Annotated[str, Form(max_length=200)]
 
 
 class TemplateForm(BaseModel):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Header, Request
+from fastapi import Form, Header, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -19,6 +19,7 @@ from opsledger.jobs.schemas import JobCreate, JobQuery
 from opsledger.kit.errors import Conflict, Forbidden, ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
+from opsledger.kit.routers import page_router
 from opsledger.kit.schemas import MAX_ID
 from opsledger.playbooks import service as playbooks
 from opsledger.security.context import Ctx
@@ -35,7 +36,7 @@ from opsledger.web.console import (
 )
 from opsledger.web.forms import plain_document
 
-router = APIRouter(prefix="/jobs", include_in_schema=False)
+router = page_router("/jobs")
 CHOICES = 500
 CANCELLABLE = frozenset({JobStatus.pending, JobStatus.running})
 

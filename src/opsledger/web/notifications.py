@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +16,7 @@ from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.kit.errors import NotFound
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
+from opsledger.kit.routers import page_router
 from opsledger.notifications import service as notifications
 from opsledger.notifications.models import (
     ChannelKind,
@@ -47,9 +48,9 @@ from opsledger.web.console import (
     refuse,
     render,
 )
+from opsledger.web.forms import Csrf
 
-router = APIRouter(include_in_schema=False)
-Csrf = Annotated[str, Form(max_length=200)]
+router = page_router()
 Field = Annotated[str, Form(max_length=2000)]
 READ, WRITE = "notifications:read", "notifications:write"
 DELIVERIES_SHOWN = 20

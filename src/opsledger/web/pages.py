@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import SecretStr
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.jobs import service as jobs
 from opsledger.kit.errors import RateLimited
+from opsledger.kit.routers import page_router
 from opsledger.security.auth import anonymous_context
 from opsledger.security.context import Ctx
 from opsledger.stats import service as stats
@@ -23,7 +24,7 @@ from opsledger.users.schemas import LoginRequest
 from opsledger.web import session as web_session
 from opsledger.web.console import common, frozen, page_context, refuse, render, to_login
 
-router = APIRouter(include_in_schema=False)
+router = page_router()
 LATEST_JOBS = 10
 
 

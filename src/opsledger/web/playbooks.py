@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 from pydantic import Field as PydanticField
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
+from opsledger.kit.routers import page_router
 from opsledger.playbooks import files
 from opsledger.playbooks import service as playbooks
 from opsledger.playbooks.models import Playbook
@@ -38,9 +39,9 @@ from opsledger.web.console import (
     page_of_one,
     render,
 )
+from opsledger.web.forms import Csrf
 
-router = APIRouter(include_in_schema=False)
-Csrf = Annotated[str, Form(max_length=200)]
+router = page_router()
 READ, WRITE = "playbooks:read", "playbooks:write"
 # What a playbook's page shows of its file; a larger one is cut there, and says so.
 SHOWN_BYTES = 256 * 1024

@@ -6,13 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import Response
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.jobs.models import JobStatus, JobTask
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
+from opsledger.kit.routers import page_router
 from opsledger.kit.schemas import MAX_ID
 from opsledger.playbooks import service as playbooks
 from opsledger.runs import service as runs
@@ -21,12 +22,12 @@ from opsledger.runs.schemas import RelaunchHosts, RunQuery, RunRead, host_result
 from opsledger.security.context import Ctx
 from opsledger.templates import service as templates
 from opsledger.web.console import act, common, list_page, page_of_one, render
+from opsledger.web.forms import Csrf
 
-router = APIRouter(prefix="/runs", include_in_schema=False)
+router = page_router("/runs")
 # Hosts per page of a run's host table and matrix.
 HOSTS_SHOWN = 200
 ACTIVE = frozenset({JobStatus.pending, JobStatus.running})
-Csrf = Annotated[str, Form(max_length=200)]
 After = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 

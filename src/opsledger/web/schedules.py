@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
+from opsledger.kit.routers import page_router
 from opsledger.schedules import cron
 from opsledger.schedules import service as schedules
 from opsledger.schedules.models import MissedPolicy, OverlapPolicy, Schedule
@@ -23,12 +24,12 @@ from opsledger.security.context import Ctx
 from opsledger.templates import service as templates
 from opsledger.templates.models import JobTemplate
 from opsledger.web.console import act, common, from_form, frozen, list_page, page_of_one, render
+from opsledger.web.forms import Csrf
 from opsledger.web.job_templates import launch_form, read_launch, shown_prompts
 
-router = APIRouter(include_in_schema=False)
+router = page_router()
 NEXT_TIMES = 10
 FIRES_SHOWN = 50
-Csrf = Annotated[str, Form(max_length=200)]
 # What the schedule form asks besides the launch's own fields.
 TIMING = ("name", "cron", "run_at", "timezone", "ends_at", "missed", "overlap")
 

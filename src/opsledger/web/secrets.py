@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.kit.errors import NotFound, ValidationFailed
 from opsledger.kit.http import PathId
+from opsledger.kit.routers import page_router
 from opsledger.secrets import service as secrets
 from opsledger.secrets.models import Secret
 from opsledger.secrets.schemas import SecretCreate, SecretUpdate
@@ -29,12 +30,11 @@ from opsledger.web.console import (
     refuse,
     render,
 )
+from opsledger.web.forms import Csrf, Password
 
-router = APIRouter(include_in_schema=False)
-Csrf = Annotated[str, Form(max_length=200)]
+router = page_router()
 Field = Annotated[str, Form(max_length=500)]
 Value = Annotated[str, Form(max_length=70_000)]
-Password = Annotated[str, Form(max_length=1000)]
 MANAGE = "secrets:manage"
 SHOWN = 500
 

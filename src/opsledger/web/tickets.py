@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import Response
 
 from opsledger.db.base import utcnow
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
+from opsledger.kit.routers import page_router
 from opsledger.security.context import Ctx
 from opsledger.tickets import service as tickets
 from opsledger.tickets.models import TicketPriority, TicketStatus
@@ -19,7 +20,7 @@ from opsledger.tickets.schemas import TicketQuery, TicketTransition
 from opsledger.tickets.service import TICKET_TRANSITIONS
 from opsledger.web.console import act, list_page
 
-router = APIRouter(prefix="/tickets", include_in_schema=False)
+router = page_router("/tickets")
 
 
 @router.get("")

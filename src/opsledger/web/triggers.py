@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import Response
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.kit.errors import Forbidden, NotFound
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
+from opsledger.kit.routers import page_router
 from opsledger.security.context import Ctx
 from opsledger.templates import service as templates
 from opsledger.templates.models import JobTemplate
@@ -33,9 +34,9 @@ from opsledger.web.console import (
     refuse,
     render,
 )
+from opsledger.web.forms import Csrf
 
-router = APIRouter(include_in_schema=False)
-Csrf = Annotated[str, Form(max_length=200)]
+router = page_router()
 Field = Annotated[str, Form(max_length=20_000)]
 WRITE = "triggers:write"
 DELIVERIES_SHOWN = 50
