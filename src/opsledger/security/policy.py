@@ -39,6 +39,8 @@ ADMINISTRATION = frozenset(
         "credentials:read",
         "credentials:write",
         "audit:read",
+        # The whole database in one file (hashes, ciphertext, the trail): admins only.
+        "system:backup",
         "hosts:purge",
         # Whether launches stop: an admin's call (an admin also overrides one, audited).
         "freeze_windows:write",
