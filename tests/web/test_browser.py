@@ -1,11 +1,13 @@
 """The console in a real browser: Debian's headless Chromium, driven by Playwright,
-against `opsledger serve` on loopback. Signing in and out with the keyboard only."""
+against `opsledger serve` on loopback. Signing in and out with the keyboard only; every
+page checked by axe-core and at a phone's width."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -475,3 +477,102 @@ async def test_a_new_site_runs_its_first_playbook_without_leaving_the_console(
     await page.wait_for_selector("body[data-job-ended]", timeout=90_000)
     assert await page.locator("body").get_attribute("data-job-ended") == "success"
     assert "second-output" in await page.locator("#output").inner_text()
+
+
+AXE_DIR = Path(__file__).parent / "axe"
+AXE = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
+DESKTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
+# What is not a console page: the API, its interactive docs (Swagger UI's own), files.
+NOT_PAGES = re.compile(r"^/(api|docs|openapi\.json|static|metrics|healthz|readyz)\b|/log$")
+VIOLATIONS = """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+    .filter(v => v.impact === "serious" || v.impact === "critical")
+    .map(v => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", ")}`)"""
+# How far the page is wider than the screen, and the outermost elements that stick out.
+OVERFLOW = """() => {
+    const width = document.documentElement.clientWidth;
+    const out = [...document.querySelectorAll("body *")].filter(element =>
+        element.getBoundingClientRect().right > width + 1
+        && element.parentElement.getBoundingClientRect().right <= width + 1);
+    const name = element => element.tagName.toLowerCase() + (element.id ? "#" + element.id : "")
+        + (element.className ? "." + String(element.className).split(" ").join(".") : "");
+    return [document.documentElement.scrollWidth - width, out.slice(0, 4).map(name)];
+}"""
+
+
+@pytest.fixture(scope="module")
+def axe() -> Path:
+    """axe-core, installed from the npm registry with the lock file beside its
+    package.json the first time (node_modules is not committed)."""
+    if not AXE.exists():
+        if shutil.which("npm") is None:
+            message = "npm is not installed: axe-core cannot be installed"
+            if backends_required():
+                pytest.fail(message)
+            pytest.skip(message)
+        npm = ["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(AXE_DIR)]
+        subprocess.run(npm, check=True, capture_output=True, timeout=300)
+    return AXE
+
+
+async def pages_of(page: Page, server: str) -> list[str]:
+    """Every console page reachable by links from the overview, one of each kind (a
+    second host's page is the first one's template again), each with its query left out."""
+    queue, kinds, found = ["/"], set(), []
+    while queue:
+        path = queue.pop(0).split("?")[0].split("#")[0]
+        kind = re.sub(r"/\d+", "/{id}", path)
+        if kind in kinds or NOT_PAGES.search(path):
+            continue
+        kinds.add(kind)
+        answer = await page.goto(f"{server}{path}")
+        assert answer is not None
+        assert answer.ok, f"{path}: {answer.status}"
+        if not answer.headers["content-type"].startswith("text/html"):
+            continue
+        found.append(path)
+        links = "links => links.map(link => link.getAttribute('href'))"
+        hrefs = await page.eval_on_selector_all("a[href]", links)
+        queue += [href for href in hrefs if href.startswith("/") and not href.startswith("//")]
+    return found
+
+
+async def test_every_page_passes_axe_and_fits_a_phone(
+    server: str, chromium: Browser, target: dict[str, int], axe: Path
+) -> None:
+    """Every page an admin reaches (and the sign-in page): no serious or critical axe-core
+    violation, and at 390 px nothing wider than the screen (a wide table scrolls in its
+    own box, the page does not)."""
+
+    def one_of_each() -> None:  # a job, its ticket and alert, so their pages exist too
+        with admin_api(server) as api:
+            api.post("/jobs", json={"playbook_id": target["fails"], "host_id": target["host"]})
+
+    await asyncio.to_thread(one_of_each)
+    # axe is injected as a script: the console's Content-Security-Policy would refuse it.
+    context = await chromium.new_context(bypass_csp=True, viewport=DESKTOP)
+    page = await context.new_page()
+    refused: dict[str, list[str]] = {}
+
+    async def check(path: str) -> None:
+        for size in (DESKTOP, PHONE):
+            await page.set_viewport_size(size)
+            await page.goto(f"{server}{path}")
+            problems = refused.setdefault(f"{path} at {size['width']} px", [])
+            if size is DESKTOP:
+                await page.add_script_tag(path=str(axe))
+                problems += await page.evaluate(VIOLATIONS)
+            else:
+                overflow, sticking_out = await page.evaluate(OVERFLOW)
+                if overflow > 0:
+                    problems.append(f"{overflow} px wider than the screen: {sticking_out}")
+
+    await check("/login")
+    await sign_in(page, server, "grace")
+    paths = await pages_of(page, server)
+    for path in paths:
+        await check(path)
+    await context.close()
+
+    assert len(paths) >= 25, paths  # the crawl found the console, not just a corner of it
+    failing = [f"{where}: {problem}" for where, found in refused.items() for problem in found]
+    assert not failing, "\n".join(failing)
