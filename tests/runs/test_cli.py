@@ -1,6 +1,8 @@
 """Templates and runs from the shell: launch a template with prompt values and follow
 it to its recap table (exit 1 unless it succeeded), show a run, relaunch its failed
-hosts; the embedded backend runs the batches in the command itself."""
+hosts; the embedded backend runs the batches in the command itself. The subject is the
+shell (parsing, following, printing, exit codes), so one backend: what runs underneath
+runs on every backend in test_fleet.py and through the API."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from opsledger.models import AuditLog
@@ -19,6 +22,8 @@ from tests.jobs.test_backends import process_settings
 from tests.jobs.test_runner import RUNNER_ONLY
 from tests.runs.conftest import Fleet
 from tests.runs.test_fleet import THREE_TASKS
+
+pytestmark = pytest.mark.backends("sqlite")
 
 
 @RUNNER_ONLY
