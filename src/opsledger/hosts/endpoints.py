@@ -9,6 +9,8 @@ from fastapi import Depends, Query, status
 from opsledger import flows
 from opsledger.hosts import service
 from opsledger.hosts.schemas import (
+    HostBulk,
+    HostBulkResult,
     HostCreate,
     HostDeleteQuery,
     HostQuery,
@@ -74,6 +76,15 @@ async def update_host(host_id: PathId, body: HostUpdate, ctx: Write) -> HostRead
 async def transition_host(host_id: PathId, body: HostTransition, ctx: Write) -> HostRead:
     """Move the host along its lifecycle; 409 when the move is not allowed or raced."""
     return HostRead.model_validate(await service.transition(ctx, host_id, body))
+
+
+@router.post("/bulk", responses=problem_responses(*AUTH_ERRORS, Conflict, ValidationFailed))
+async def bulk_change_hosts(body: HostBulk, ctx: Write) -> HostBulkResult:
+    """One change (a lifecycle move, a host role or a tag) to every host the selector
+    matches, all or none: 409 and nothing changes when one host cannot take it, or when
+    `expected` (the count the caller confirmed) is no longer what the selector matches.
+    `dry_run` only counts. At most 1,000 hosts at once."""
+    return await service.bulk(ctx, body)
 
 
 @router.post(

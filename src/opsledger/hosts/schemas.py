@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, Field, StrictBool, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from opsledger.hosts.models import HostStatus
 from opsledger.kit.filtering import ListQuery
@@ -177,3 +184,48 @@ class SelectedHosts(ResponseSchema):
     items: list[SelectedHost]
     next_cursor: int | None = None
     total: int
+
+
+# `key=value`: the tag a bulk action sets on every selected host.
+TagSetting = Annotated[str, StringConstraints(min_length=3, max_length=200, pattern=r"^[^=]+=.+$")]
+BULK_CHANGES = ("status", "host_role_id", "tag")
+
+
+class HostBulk(RequestSchema):
+    """One change to every host ``selector`` matches: a move along the lifecycle
+    (``status``), a host role (``host_role_id``, null to clear it) or a tag (``tag``,
+    `key=value`), exactly one of them. All or none: one host that cannot take it refuses
+    the whole request (409) and nothing changes."""
+
+    selector: HostSelector
+    status: HostStatus | None = None
+    host_role_id: int | None = Field(None, ge=1, le=MAX_ID)
+    tag: TagSetting | None = None
+    expected: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_SELECTED_IDS,
+        description="The count the caller confirmed: refused (409) if the selection "
+        "matches another number of hosts now.",
+    )
+    dry_run: StrictBool = Field(False, description="Only count what the selector matches.")
+
+    @model_validator(mode="after")
+    def _one_change(self) -> Self:
+        given = [name for name in BULK_CHANGES if name in self.model_fields_set]
+        if len(given) != 1:
+            raise ValueError("give exactly one of status, host_role_id or tag")
+        if "status" in given and self.status is None:
+            raise ValueError("status: a host status, not null")
+        if "tag" in given and self.tag is None:
+            raise ValueError("tag: key=value, not null")
+        return self
+
+    def tag_setting(self) -> tuple[str, str]:
+        key, _, value = (self.tag or "").partition("=")
+        return key, value
+
+
+class HostBulkResult(ResponseSchema):
+    matched: int = Field(description="How many hosts the selector matched.")
+    changed: list[int] = Field(description="The ids of the hosts changed (none on a dry run).")

@@ -13,6 +13,9 @@ from opsledger.host_roles import repository as host_roles
 from opsledger.hosts import repository
 from opsledger.hosts.models import Host, HostStatus
 from opsledger.hosts.schemas import (
+    MAX_SELECTED_IDS,
+    HostBulk,
+    HostBulkResult,
     HostCreate,
     HostSelector,
     HostTransition,
@@ -111,6 +114,35 @@ async def transition(ctx: Ctx, host_id: int, body: HostTransition) -> Host:
     if body.status is HostStatus.deployed:
         values["provisioned_at"] = now
     return await changes.transition(ctx, RESOURCE, host, HOST_TRANSITIONS, body.status, values)
+
+
+async def bulk(ctx: Ctx, body: HostBulk) -> HostBulkResult:
+    """Make ``body``'s one change to every host its selector matches now, each audited as
+    if made alone, all or none (the request's transaction): a host the change does not fit
+    raises and nothing is kept. A confirmed count (``expected``) that no longer matches
+    is refused before anything changes: the selection moved since it was confirmed."""
+    hosts = await resolve_selector(ctx.session, body.selector)
+    if body.expected is not None and body.expected != len(hosts):
+        raise Conflict(
+            f"the selection matches {len(hosts)} hosts now, not the {body.expected} "
+            "confirmed: look at it again"
+        )
+    if len(hosts) > MAX_SELECTED_IDS:
+        raise ValidationFailed(
+            f"the selection matches {len(hosts)} hosts; at most {MAX_SELECTED_IDS} change "
+            "at once: narrow it"
+        )
+    if body.dry_run:
+        return HostBulkResult(matched=len(hosts), changed=[])
+    for host in hosts:
+        if body.status is not None:
+            await transition(ctx, host.id, HostTransition(status=body.status))
+        elif body.tag is not None:
+            key, value = body.tag_setting()
+            await changes.update(ctx, RESOURCE, host, {"tags": {**(host.tags or {}), key: value}})
+        else:
+            await update(ctx, host.id, HostUpdate(host_role_id=body.host_role_id))
+    return HostBulkResult(matched=len(hosts), changed=[host.id for host in hosts])
 
 
 async def delete(ctx: Ctx, host_id: int, hard: bool) -> None:
