@@ -174,3 +174,49 @@ async def test_an_operator_sees_no_credentials_and_cannot_add_one(
     )
     assert 'id="credentials"' not in page.text
     assert forged.status_code == 403
+
+
+async def test_an_operator_changes_every_selected_host_after_seeing_how_many(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    environment = unique("bulk")
+    for _ in range(3):
+        body = {"hostname": unique("b"), "ip_address": "192.0.2.9", "os_type": "debian",
+                "environment": environment}  # fmt: skip
+        assert (await client.post("/hosts", json=body, headers=operator.headers)).status_code == 201
+    await sign_in(browser, operator)
+    listed = await browser.get("/hosts", params={"environment": environment})
+    assert f"/hosts/bulk?environment={environment}" in listed.text
+
+    chosen = {"environment": environment, "status": "", "tag": "", "change": "status",
+              "to_status": "provisioning", "host_role_id": "", "set_tag": ""}  # fmt: skip
+    review = await browser.get("/hosts/bulk", params=chosen)
+    assert review.status_code == 200
+    assert '<strong id="matched">3</strong>' in review.text
+    assert "Change 3 host(s)" in review.text
+    token = form_token(review.text)
+
+    bad_tag = await browser.get("/hosts/bulk", params=chosen | {"change": "tag", "set_tag": "x"})
+    stale = await browser.post("/hosts/bulk", data=chosen | {"expected": "2", "csrf_token": token})
+    forged = await browser.post("/hosts/bulk", data=chosen | {"expected": "3"})
+    done = await browser.post("/hosts/bulk", data=chosen | {"expected": "3", "csrf_token": token})
+
+    assert bad_tag.status_code == 422
+    assert "Change 3 host(s)" not in bad_tag.text
+    assert stale.status_code == 409
+    assert "not the 2 confirmed" in stale.text
+    assert forged.status_code == 403
+    assert done.status_code == 303
+    assert done.headers["location"].startswith(f"/hosts?environment={environment}")
+    assert await audit_trail(engine, done) == [("transition", "host")] * 3
+    after = await client.get(
+        "/hosts", params={"environment": environment}, headers=operator.headers
+    )
+    assert {host["status"] for host in after.json()["items"]} == {"provisioning"}
+
+
+async def test_a_viewer_gets_no_bulk_change(browser: httpx.AsyncClient, viewer: Person) -> None:
+    await sign_in(browser, viewer)
+    listed = await browser.get("/hosts")
+    assert "/hosts/bulk" not in listed.text
+    assert (await browser.get("/hosts/bulk")).status_code == 403

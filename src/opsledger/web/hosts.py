@@ -1,13 +1,15 @@
 """Console pages for hosts: the list, a host with its role, credential metadata and
 recent jobs, and the Provision button; a form that adds a host or edits one (refusals
 beside their fields, keeping what was typed), and the lifecycle moves the host may make
-from its status."""
+from its status; one change to every host the list's filters select, after a page that
+names how many that is."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import Form, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 from pydantic import Field as PydanticField
@@ -21,9 +23,16 @@ from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.host_roles import service as host_roles
 from opsledger.hosts import service as hosts
 from opsledger.hosts.models import Host, HostStatus
-from opsledger.hosts.schemas import HostCreate, HostQuery, HostTransition, HostUpdate
+from opsledger.hosts.schemas import (
+    HostBulk,
+    HostCreate,
+    HostQuery,
+    HostSelector,
+    HostTransition,
+    HostUpdate,
+)
 from opsledger.jobs import service as jobs
-from opsledger.kit.errors import Conflict, NotFound
+from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
 from opsledger.kit.routers import page_router
@@ -39,6 +48,7 @@ from opsledger.web.console import (
     list_page,
     page_context,
     page_of_one,
+    problems,
     refuse,
     render,
 )
@@ -77,6 +87,110 @@ async def host_list(request: Request, session: PrimaryReadSession) -> Response:
 
     return await list_page(
         request, session, "hosts:read", "hosts.html", HostQuery, fetch, statuses=list(HostStatus)
+    )
+
+
+SHOWN_IN_CONFIRMATION = 20
+
+
+class BulkForm(BaseModel):
+    """A bulk change as the console asks for it: the list's filters a selector takes
+    (environment, status, tag), which change, and its value."""
+
+    environment: str = PydanticField("", max_length=50)
+    status: str = PydanticField("", max_length=50)
+    tag: str = PydanticField("", max_length=200)
+    change: str = PydanticField("", max_length=20)
+    to_status: str = PydanticField("", max_length=50)
+    host_role_id: str = PydanticField("", max_length=20)
+    set_tag: str = PydanticField("", max_length=200)
+    expected: int | None = PydanticField(None, ge=0)
+    csrf_token: str = PydanticField("", max_length=200)
+
+    def selector(self) -> HostSelector:
+        """The hosts the filters select; ValidationError as the API would refuse them."""
+        tags = {"tags": [self.tag]} if self.tag else {}
+        return HostSelector.model_validate(
+            {"environment": self.environment or None, "status": self.status or None} | tags
+        )
+
+    def bulk(self, dry_run: bool) -> HostBulk:
+        """The API's request for this form; ValidationError as the API would refuse it."""
+        selector = self.selector().model_dump(exclude_none=True)
+        body: dict[str, Any] = {"selector": selector, "dry_run": dry_run, "expected": self.expected}
+        if self.change == "status":
+            body["status"] = self.to_status or None
+        elif self.change == "role":
+            body["host_role_id"] = self.host_role_id or None
+        elif self.change == "tag":
+            body["tag"] = self.set_tag or None
+        return HostBulk.model_validate(body)
+
+
+@router.get("/hosts/bulk")
+async def bulk_page(
+    request: Request, session: PrimaryReadSession, form: Annotated[BulkForm, Query()]
+) -> Response:
+    """What a bulk change would do: how many hosts, the first of them, and a button that
+    makes it, carrying that count (refused if the selection moves before it is pressed)."""
+    ctx = await page_context(request, session, WRITE)
+    if isinstance(ctx, Response):
+        return ctx
+    return await _bulk_page(request, ctx, form)
+
+
+@router.post("/hosts/bulk")
+async def bulk_change(
+    request: Request,
+    session: WriteSession,
+    form: Annotated[BulkForm, Form()],
+) -> Response:
+    ctx = await form_context(request, session, WRITE, form.csrf_token)
+    if isinstance(ctx, Response):
+        return ctx
+    try:
+        await hosts.bulk(ctx, form.bulk(dry_run=False))
+    except ValidationError as exc:
+        return await _bulk_page(request, ctx, form, 422, problems(exc, {}))
+    except (Conflict, ValidationFailed) as exc:
+        return await _bulk_page(request, ctx, form, exc.status, {"form": exc.detail})
+    selection = {name: getattr(form, name) for name in ("environment", "status", "tag")}
+    return RedirectResponse(f"/hosts?{urlencode(selection)}", status_code=303)
+
+
+async def _bulk_page(
+    request: Request,
+    ctx: Ctx,
+    form: BulkForm,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+) -> Response:
+    """The selection (how many, the first of them), the change's form, and once the
+    change is whole and fits the API's rules, the button that makes it."""
+    errors = dict(errors or {})
+    matched: list[Host] = []
+    ready = False
+    try:
+        matched = await hosts.resolve_selector(ctx.session, form.selector())
+        if form.change:
+            form.bulk(dry_run=True)
+            ready = bool(matched) and not errors
+    except ValidationError as exc:
+        errors |= problems(exc, {})
+        status = max(status, 422)
+    roles = await host_roles.page(ctx, {}, 500, None)
+    return render(
+        request,
+        "hosts_bulk.html",
+        status,
+        sent=form.model_dump(exclude={"expected", "csrf_token"}),
+        matched=len(matched),
+        shown=matched[:SHOWN_IN_CONFIRMATION],
+        ready=ready,
+        statuses=[status for status in HostStatus if status is not HostStatus.decommissioned],
+        roles=roles.items,
+        errors=errors,
+        **common(request, ctx),
     )
 
 
