@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -543,9 +544,19 @@ async def test_every_page_passes_axe_and_fits_a_phone(
     violation, and at 390 px nothing wider than the screen (a wide table scrolls in its
     own box, the page does not)."""
 
-    def one_of_each() -> None:  # a job, its ticket and alert, so their pages exist too
+    def one_of_each() -> None:
+        """A job that fails (its ticket and alert) and one that succeeds, both ended: every
+        status badge and page there is, whichever tests ran before."""
         with admin_api(server) as api:
-            api.post("/jobs", json={"playbook_id": target["fails"], "host_id": target["host"]})
+            for playbook in ("fails", "watched"):
+                body = {"playbook_id": target[playbook], "host_id": target["host"]}
+                job = api.post("/jobs", json=body).json()["id"]
+                for _ in range(120):
+                    if api.get(f"/jobs/{job}").json()["completed_at"] is not None:
+                        break
+                    time.sleep(0.5)
+                else:
+                    pytest.fail(f"job {job} ({playbook}) did not end within a minute")
 
     await asyncio.to_thread(one_of_each)
     # axe is injected as a script: the console's Content-Security-Policy would refuse it.
