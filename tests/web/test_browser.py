@@ -576,6 +576,8 @@ async def test_every_page_passes_axe_and_fits_a_phone(
                 overflow, sticking_out = await page.evaluate(OVERFLOW)
                 if overflow > 0:
                     problems.append(f"{overflow} px wider than the screen: {sticking_out}")
+                if SCREENSHOTS and path == "/":
+                    await page.screenshot(path=Path(SCREENSHOTS) / "phone.png", full_page=True)
 
     await check("/login")
     await sign_in(page, server, "grace")
