@@ -39,13 +39,13 @@ async def ok() -> dict[str, bool]:
 
 
 def serve_floor(port: int, workers: int) -> subprocess.Popen[bytes]:
-    """The bare route under uvicorn, as ``opsledger serve`` runs it (h11 guarded, no
+    """The bare route under uvicorn, as ``opsledger serve`` runs it (head deadline, no
     server header), with access logging as the server does it."""
     code = (
         f"import sys, uvicorn; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-        "from opsledger.kit.h11_guard import GuardedH11Protocol; "
+        "from opsledger.kit.head_deadline import HeadDeadlineProtocol; "
         f"uvicorn.run('request_path:floor_app', host='127.0.0.1', port={port}, "
-        f"workers={workers}, http=GuardedH11Protocol, log_level='info', "
+        f"workers={workers}, http=HeadDeadlineProtocol, log_level='info', "
         "timeout_keep_alive=5, server_header=False)"
     )
     return subprocess.Popen(

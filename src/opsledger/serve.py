@@ -16,7 +16,7 @@ from opsledger.config import JobBackend, Settings, safe_url, write_key_file
 from opsledger.db.engine import sqlite_file
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.host_roles.service import seed_defaults
-from opsledger.kit.h11_guard import GuardedH11Protocol
+from opsledger.kit.head_deadline import HeadDeadlineProtocol
 from opsledger.notifications import service as notifications
 from opsledger.security.context import cli_context
 from opsledger.users import service as users
@@ -154,12 +154,12 @@ def start_server(
     out.print(f"serving opsledger on http://{host}:{port} ({workers} process(es))")
     # Forwarded headers only from the configured proxies (uvicorn's default believes any
     # from 127.0.0.1); a connection limit per process; idle connections closed after 5 s,
-    # a request head due within 10 s (h11_guard), a body within its limits (kit.limits).
+    # a request head due within 10 s (head_deadline), a body within its limits (kit.limits).
     options: dict[str, Any] = {
         "host": host,
         "port": port,
         "log_level": "info",
-        "http": GuardedH11Protocol,
+        "http": HeadDeadlineProtocol,
         "proxy_headers": bool(settings.trusted_proxies),
         "forwarded_allow_ips": settings.trusted_proxies,
         "limit_concurrency": settings.max_connections,

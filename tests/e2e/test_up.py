@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from opsledger.kit.h11_guard import HEAD_SECONDS
+from opsledger.kit.head_deadline import HEAD_BYTES, HEAD_SECONDS
 from tests.e2e.cli import OPSLEDGER, clean_env, free_port, opsledger, serving
 
 
@@ -188,6 +188,27 @@ def test_a_client_too_slow_with_its_request_head_is_dropped(workdir: Path) -> No
         answered = httpx.get(f"{server.url}/healthz", timeout=5)
 
     assert closed == b""  # the server hung up without an answer
+    assert answered.status_code == 200
+
+
+def test_a_request_head_too_large_is_refused_and_the_connection_closed(workdir: Path) -> None:
+    with serving("serve", cwd=workdir, env=serve_env(workdir)) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as large:
+            large.settimeout(30)
+            # One byte over: the server has read all of it when it answers and closes, so
+            # the close is a clean one (unread bytes would make it a reset).
+            start = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Filler: "
+            large.sendall(start + b"a" * (HEAD_BYTES + 1 - len(start)))
+            answer = large.recv(200)
+        big_post = httpx.post(
+            f"{server.url}/api/v1/auth/login", content=b"{" + b" " * 200_000 + b"}", timeout=30,
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        answered = httpx.get(f"{server.url}/healthz", timeout=5)
+
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    assert big_post.status_code == 422  # a body is not a head, however it arrives
     assert answered.status_code == 200
 
 
