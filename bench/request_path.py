@@ -74,11 +74,16 @@ end
 
 
 def wrk(
-    url: str, seconds: float, headers: dict[str, str], script: str | None = None
+    url: str,
+    seconds: float,
+    headers: dict[str, str],
+    script: str | None = None,
+    connections: int = CONNECTIONS,
 ) -> dict[str, float]:
     """req/s and the latency percentiles wrk prints (ms); ``script``: Lua making the
     requests."""
-    command = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "--latency"]
+    threads = min(THREADS, connections)
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
     if script is not None:
         lua = Path(tempfile.mkdtemp()) / "requests.lua"
         lua.write_text(f'RUN = "{time.time_ns()}"\n{script}')

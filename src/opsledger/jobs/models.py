@@ -102,6 +102,10 @@ class Job(IdMixin, CreatedMixin, Base):
     run: Mapped[Run | None] = relationship(lazy="raise")
 
 
+# The name the naming convention gives the (job_id, line_number, job_created) key.
+LINES_INDEX = "uq_job_logs_job_id_line_number_job_created"
+
+
 class JobLog(Base):
     """One output line. ``job_created`` copies the job's ``created_at`` so that on
     PostgreSQL all lines of a job fall into one monthly partition (as AWX does)."""

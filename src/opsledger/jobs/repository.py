@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased, selectinload
 
 from opsledger.db import queries
 from opsledger.hosts.models import Host
-from opsledger.jobs.models import HostLock, Job, JobLog, JobStatus
+from opsledger.jobs.models import LINES_INDEX, HostLock, Job, JobLog, JobStatus
 from opsledger.kit.pagination import Rows
 
 _logs = JobLog.__table__
@@ -43,10 +43,17 @@ async def add(session: AsyncSession, job: Job) -> Job:
     return job
 
 
+# MariaDB picks a lookup on job_id alone for the page below (reading every earlier line of
+# the job through the index: 136 ms for a page after line 900,000, against 1.5 ms for the
+# range on both columns it is told to use); the other backends seek without being told.
+_LINES_INDEX = f"FORCE INDEX ({LINES_INDEX})"
+
+
 async def log_lines(session: AsyncSession, job_id: int, after: int, limit: int) -> list[Any]:
     """Lines after ``after``, in order: a seek on the (job_id, line_number, …) index."""
     statement = (
         select(_logs.c.line_number, _logs.c.content, _logs.c.log_level, _logs.c.timestamp)
+        .with_hint(_logs, _LINES_INDEX, "mysql")
         .where(_logs.c.job_id == job_id, _logs.c.line_number > after)
         .order_by(_logs.c.line_number)
         .limit(limit)
