@@ -220,3 +220,47 @@ async def test_a_viewer_gets_no_bulk_change(browser: httpx.AsyncClient, viewer: 
     listed = await browser.get("/hosts")
     assert "/hosts/bulk" not in listed.text
     assert (await browser.get("/hosts/bulk")).status_code == 403
+
+
+async def test_a_host_is_deactivated_and_an_admin_deletes_one_for_good_unless_it_has_jobs(
+    browser: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    operator: Person,
+    admin: Person,
+    engine: AsyncEngine,
+) -> None:
+    def host_body() -> dict[str, str]:
+        return {"hostname": unique("gone"), "ip_address": "192.0.2.8", "os_type": "debian"}
+
+    kept = (await client.post("/hosts", json=host_body(), headers=operator.headers)).json()
+    gone = (await client.post("/hosts", json=host_body(), headers=operator.headers)).json()
+    async with unit_of_work(session_factory(engine)) as session:
+        with_history = (await f.make_job(session)).host_id
+
+    await sign_in(browser, operator)
+    token = form_token((await browser.get(f"/hosts/{kept['id']}")).text)
+    deactivated = await browser.post(f"/hosts/{kept['id']}/delete", data={"csrf_token": token})
+    not_theirs = await browser.post(
+        f"/hosts/{gone['id']}/delete", data={"csrf_token": token, "hard": "true"}
+    )
+    await sign_in(browser, admin)
+    page = await browser.get(f"/hosts/{gone['id']}")
+    token = form_token(page.text)
+    purged = await browser.post(
+        f"/hosts/{gone['id']}/delete", data={"csrf_token": token, "hard": "true"}
+    )
+    refused = await browser.post(
+        f"/hosts/{with_history}/delete", data={"csrf_token": token, "hard": "true"}
+    )
+
+    assert "Delete for good" in page.text
+    assert deactivated.status_code == 303
+    read = await client.get(f"/hosts/{kept['id']}", headers=operator.headers)
+    assert read.json()["is_active"] is False
+    assert await audit_trail(engine, deactivated) == [("update", "host")]
+    assert not_theirs.status_code == 403
+    assert purged.status_code == 303
+    assert purged.headers["location"] == "/hosts"
+    assert (await client.get(f"/hosts/{gone['id']}", headers=admin.headers)).status_code == 404
+    assert refused.status_code == 409
+    assert "job history" in refused.text

@@ -398,6 +398,26 @@ async def move_host(
     )
 
 
+@router.post("/hosts/{host_id}/delete")
+async def delete_host(
+    request: Request,
+    session: WriteSession,
+    host_id: PathId,
+    hard: Annotated[bool, Form()] = False,
+    csrf_token: Csrf = "",
+) -> Response:
+    """Deactivate the host, or (admins, ``hard``) delete it and its credentials: refused
+    (409, the page says why) while it has jobs, which are the record and kept."""
+    return await act(
+        request,
+        session,
+        WRITE,
+        csrf_token,
+        lambda ctx: hosts.delete(ctx, host_id, hard),
+        "/hosts" if hard else f"/hosts/{host_id}",
+    )
+
+
 @router.post("/hosts/{host_id}/credentials")
 async def add_credential(
     request: Request,
