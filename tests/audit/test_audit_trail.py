@@ -175,6 +175,7 @@ AUDITED = {
     ("POST", "/api/v1/hosts/{host_id}/transition"),
     ("POST", "/api/v1/hosts/{host_id}/provision"),
     ("POST", "/api/v1/hosts/provision"),
+    ("POST", "/api/v1/hosts/bulk"),
     ("POST", "/api/v1/hosts/{host_id}/credentials"),
     ("POST", "/api/v1/hosts/{host_id}/credentials/deactivate"),
     ("POST", "/api/v1/hosts/{host_id}/credentials/{credential_id}/rotate"),
