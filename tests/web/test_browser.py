@@ -589,3 +589,34 @@ async def test_every_page_passes_axe_and_fits_a_phone(
     assert len(paths) >= 25, paths  # the crawl found the console, not just a corner of it
     failing = [f"{where}: {problem}" for where, found in refused.items() for problem in found]
     assert not failing, "\n".join(failing)
+
+
+async def test_a_tag_is_added_to_every_host_a_filter_selects_after_seeing_how_many(
+    server: str, admin_page: Page
+) -> None:
+    page, environment = admin_page, unique("fleet-env")
+
+    def two_hosts() -> list[int]:
+        with admin_api(server) as api:
+            made = [
+                api.post("/hosts", json={"hostname": f"{unique('t')}.test", "os_type": "linux",
+                                         "ip_address": "127.0.0.1", "environment": environment})
+                for _ in range(2)
+            ]  # fmt: skip
+            return [answer.json()["id"] for answer in made]
+
+    ids = await asyncio.to_thread(two_hosts)
+    await page.goto(f"{server}/hosts?environment={environment}")
+    await page.get_by_role("link", name="Change every host these filters select…").click()
+    await page.get_by_label("Add a tag").check()
+    await page.get_by_label("Tag (key=value)").fill("patched=2026-12")
+    await page.get_by_role("button", name="Review the change").click()
+    assert await page.locator("#matched").inner_text() == "2"
+    await page.get_by_role("button", name="Change 2 host(s)").click()
+    await page.wait_for_url(re.compile(rf"{server}/hosts\?environment={environment}"))
+
+    def tags() -> list[object]:
+        with admin_api(server) as api:
+            return [api.get(f"/hosts/{host}").json()["tags"] for host in ids]
+
+    assert await asyncio.to_thread(tags) == [{"patched": "2026-12"}] * 2
