@@ -32,7 +32,7 @@ from opsledger.kit.http import install_error_handlers
 from opsledger.kit.limits import RequestLimits
 from opsledger.kit.metrics import POOLS, MetricsMiddleware
 from opsledger.kit.request_ids import RequestIdMiddleware
-from opsledger.kit.routers import EVERY_ROUTE, serve
+from opsledger.kit.routers import EVERY_ROUTE, add_routes
 from opsledger.kit.security_headers import SecurityHeadersMiddleware, allowing_inline_scripts
 from opsledger.notifications.endpoints import routers as notification_routers
 from opsledger.ops.probes import router as ops_router
@@ -168,7 +168,7 @@ def create_app(
         system_pages_router,
         catalogue_pages_router,
     )
-    serve(app, (*api, ops_router, *console_pages))
+    add_routes(app, (*api, ops_router, *console_pages))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/docs/assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
 

@@ -134,6 +134,8 @@ async def bulk(ctx: Ctx, body: HostBulk) -> HostBulkResult:
         )
     if body.dry_run:
         return HostBulkResult(matched=len(hosts), changed=[])
+    if body.status is None and body.tag is None:
+        await _check(ctx, {"host_role_id": body.host_role_id})  # once, not once a host
     for host in hosts:
         if body.status is not None:
             await transition(ctx, host.id, HostTransition(status=body.status))
@@ -141,7 +143,7 @@ async def bulk(ctx: Ctx, body: HostBulk) -> HostBulkResult:
             key, value = body.tag_setting()
             await changes.update(ctx, RESOURCE, host, {"tags": {**(host.tags or {}), key: value}})
         else:
-            await update(ctx, host.id, HostUpdate(host_role_id=body.host_role_id))
+            await changes.update(ctx, RESOURCE, host, {"host_role_id": body.host_role_id})
     return HostBulkResult(matched=len(hosts), changed=[host.id for host in hosts])
 
 

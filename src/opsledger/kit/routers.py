@@ -6,7 +6,7 @@ tree on every request: each route of each router before the one asked for is tri
 bookkeeping per try, and the walk is done twice (to match, then to dispatch; see
 fastapi/fastapi#16159). With some 190 routes that was most of the CPU a cached read
 spends outside its queries. So a router here carries its full prefix, the API's shared
-error answers and the query check every route runs, and ``serve`` adds its routes to the
+error answers and the query check every route runs, and ``add_routes`` adds its routes to the
 application's own table, where a request costs one regular expression per earlier route.
 """
 
@@ -40,7 +40,7 @@ def page_router(prefix: str = "") -> APIRouter:
     return APIRouter(prefix=prefix, include_in_schema=False, dependencies=EVERY_ROUTE)
 
 
-def serve(app: FastAPI, routers: Iterable[APIRouter]) -> None:
+def add_routes(app: FastAPI, routers: Iterable[APIRouter]) -> None:
     """Add every router's routes to the application's own table, in order: the first that
     matches a request answers it."""
     for router in routers:

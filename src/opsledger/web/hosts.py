@@ -187,7 +187,7 @@ async def _bulk_page(
         matched=len(matched),
         shown=matched[:SHOWN_IN_CONFIRMATION],
         ready=ready,
-        statuses=[status for status in HostStatus if status is not HostStatus.decommissioned],
+        statuses=list(HostStatus),
         roles=roles.items,
         errors=errors,
         **common(request, ctx),
