@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import time
+import zipfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -620,3 +621,57 @@ async def test_a_tag_is_added_to_every_host_a_filter_selects_after_seeing_how_ma
             return [api.get(f"/hosts/{host}").json()["tags"] for host in ids]
 
     assert await asyncio.to_thread(tags) == [{"patched": "2026-12"}] * 2
+
+
+async def test_an_admin_deletes_a_host_for_good_only_after_typing_its_hostname(
+    server: str, admin_page: Page
+) -> None:
+    page, hostname = admin_page, f"{unique('gone')}.test"
+
+    def one_host() -> int:
+        with admin_api(server) as api:
+            made = api.post(
+                "/hosts", json={"hostname": hostname, "ip_address": "127.0.0.1", "os_type": "linux"}
+            )
+            return int(made.json()["id"])
+
+    host = await asyncio.to_thread(one_host)
+    await page.goto(f"{server}/hosts/{host}")
+    await page.get_by_role("button", name="Deactivate", exact=True).click()
+    await page.wait_for_url(f"{server}/hosts/{host}")
+    assert await page.get_by_role("button", name="Deactivate", exact=True).count() == 0
+
+    typed = page.get_by_label("To delete it for good, type its hostname")
+    await typed.fill("not-" + hostname)
+    await page.get_by_role("button", name="Delete for good").click()
+    assert await page.get_by_role("alert").inner_text() == (
+        f"Type {hostname} to delete this host for good."
+    )
+    assert await typed.get_attribute("aria-invalid") == "true"
+    await typed.fill(hostname)
+    await page.get_by_role("button", name="Delete for good").click()
+    await page.wait_for_url(f"{server}/hosts")
+
+    def status() -> int:
+        with admin_api(server) as api:
+            return api.get(f"/hosts/{host}").status_code
+
+    assert await asyncio.to_thread(status) == 404
+
+
+async def test_an_admin_downloads_a_backup_from_the_system_page(
+    server: str, admin_page: Page
+) -> None:
+    page = admin_page
+    await page.goto(f"{server}/system")
+    await page.get_by_label("Your password").fill("not the password")
+    await page.get_by_role("button", name="Download a backup").click()
+    assert "the current password is not correct" in await page.get_by_role("alert").inner_text()
+
+    await page.get_by_label("Your password").fill(PASSWORD)
+    async with page.expect_download() as started:
+        await page.get_by_role("button", name="Download a backup").click()
+    download = await started.value
+    assert re.fullmatch(r"opsledger-\d{8}T\d{6}Z\.zip", download.suggested_filename)
+    with zipfile.ZipFile(await download.path()) as archive:
+        assert "manifest.json" in archive.namelist()

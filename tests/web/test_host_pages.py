@@ -246,14 +246,25 @@ async def test_a_host_is_deactivated_and_an_admin_deletes_one_for_good_unless_it
     await sign_in(browser, admin)
     page = await browser.get(f"/hosts/{gone['id']}")
     token = form_token(page.text)
-    purged = await browser.post(
-        f"/hosts/{gone['id']}/delete", data={"csrf_token": token, "hard": "true"}
+    mistyped = await browser.post(
+        f"/hosts/{gone['id']}/delete",
+        data={"csrf_token": token, "hard": "true", "confirm": kept["hostname"]},
     )
+    purged = await browser.post(
+        f"/hosts/{gone['id']}/delete",
+        data={"csrf_token": token, "hard": "true", "confirm": gone["hostname"].upper()},
+    )
+    history_name = (await client.get(f"/hosts/{with_history}", headers=admin.headers)).json()
     refused = await browser.post(
-        f"/hosts/{with_history}/delete", data={"csrf_token": token, "hard": "true"}
+        f"/hosts/{with_history}/delete",
+        data={"csrf_token": token, "hard": "true", "confirm": history_name["hostname"]},
     )
 
     assert "Delete for good" in page.text
+    assert 'name="confirm"' in page.text
+    assert mistyped.status_code == 422
+    assert f"Type {gone['hostname']} to delete this host for good." in mistyped.text
+    assert await audit_trail(engine, mistyped) == []
     assert deactivated.status_code == 303
     read = await client.get(f"/hosts/{kept['id']}", headers=operator.headers)
     assert read.json()["is_active"] is False

@@ -59,6 +59,7 @@ RECENT_JOBS = 10
 CREDENTIALS_SHOWN = 100
 Field = Annotated[str, Form(max_length=50)]
 WRITE = "hosts:write"
+PURGE = "hosts:purge"
 CREDENTIALS = "credentials:write"
 # The credential forms' fields: its kind is posted as "type", as the API names it.
 Kind = Annotated[str, Form(alias="type", max_length=50)]
@@ -216,9 +217,11 @@ async def _host_page(
     host: Host,
     status: int = 200,
     credential_errors: dict[str, str] | None = None,
+    delete_errors: dict[str, str] | None = None,
 ) -> Response:
     """A host; ``credential_errors``: why the credential form was refused (what was
-    typed in it is never shown again: it may be a key)."""
+    typed in it is never shown again: it may be a key); ``delete_errors``: why deleting
+    it for good was not confirmed."""
     role = await host_roles.get(ctx, host.host_role_id) if host.host_role_id else None
     shown_credentials = (
         (await credentials.page(ctx, host.id, {}, CREDENTIALS_SHOWN, None)).items
@@ -235,6 +238,7 @@ async def _host_page(
         credentials=shown_credentials,
         credential_types=list(CredentialType),
         credential_errors=credential_errors or {},
+        delete_errors=delete_errors or {},
         jobs=await jobs.latest(ctx, RECENT_JOBS, host.id),
         **common(request, ctx),
     )
@@ -404,10 +408,22 @@ async def delete_host(
     session: WriteSession,
     host_id: PathId,
     hard: Annotated[bool, Form()] = False,
+    confirm: Annotated[str, Form(max_length=300)] = "",
     csrf_token: Csrf = "",
 ) -> Response:
-    """Deactivate the host, or (admins, ``hard``) delete it and its credentials: refused
-    (409, the page says why) while it has jobs, which are the record and kept."""
+    """Deactivate the host, or (admins, ``hard``) delete it and its credentials once its
+    hostname is typed to confirm: refused (409, the page says why) while it has jobs,
+    which are the record and kept."""
+    if hard:
+        found = await form_of_one(
+            request, session, PURGE, csrf_token, lambda ctx: hosts.get(ctx, host_id)
+        )
+        if isinstance(found, Response):
+            return found
+        ctx, host = found
+        if confirm.strip().lower() != host.hostname:
+            wanted = {"confirm": f"Type {host.hostname} to delete this host for good."}
+            return await _host_page(request, ctx, host, 422, delete_errors=wanted)
     return await act(
         request,
         session,
