@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
+import multiprocessing
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +17,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from opsledger import cli, commands
 
 # The console script pip installed next to this interpreter.
 OPSLEDGER = str(Path(sys.executable).with_name("opsledger"))
@@ -30,17 +35,61 @@ def clean_env(**settings: str) -> dict[str, str]:
 def opsledger(
     *args: str, cwd: Path, timeout: float = 120, stdin: str | None = None, **settings: str
 ) -> subprocess.CompletedProcess[str]:
-    """Run the command with ``settings`` as its only OPSLEDGER_* environment."""
-    return subprocess.run(
-        [OPSLEDGER, *args],
-        cwd=cwd,
-        env=clean_env(**settings),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    """Run the command with ``settings`` as its only OPSLEDGER_* environment: a process of
+    its own, forked from a server that has imported the command's modules once."""
+    argv = [OPSLEDGER, *args]
+    with tempfile.TemporaryDirectory(prefix="opsledger-cli-") as scratch:
+        streams = [Path(scratch) / name for name in ("stdin", "stdout", "stderr")]
+        for path, text in zip(streams, (stdin or "", "", ""), strict=True):
+            path.write_text(text)
+        command = _FORKS.Process(
+            target=_console_script, args=(argv, clean_env(**settings), cwd, streams)
+        )
+        command.start()
+        command.join(timeout)
+        if command.exitcode is None:
+            command.kill()
+            command.join()
+            raise subprocess.TimeoutExpired(argv, timeout)
+        stdout, stderr = (path.read_text() for path in streams[1:])
+    return subprocess.CompletedProcess(argv, command.exitcode, stdout, stderr)
+
+
+# Each command would spend ~1.3 s of its ~1.5 s importing SQLAlchemy, Pydantic and the
+# models; ~80 commands run in every test session. A fork server imports them once and
+# forks a fresh process per command: its own environment, working directory, streams
+# and exit code, like the console script, which calls the same ``main``.
+_FORKS = multiprocessing.get_context("forkserver")
+_FORKS.set_forkserver_preload(
+    ["tests.e2e.cli", "opsledger.models", "aiosqlite", "asyncpg", "asyncmy"]
+    + [target.split(":")[0] for _name, target, _summary in cli.COMMANDS]
+)
+
+
+def _console_script(argv: list[str], env: dict[str, str], cwd: Path, streams: list[Path]) -> None:
+    """In the forked process: what running ``argv`` from a shell sets up, then ``main``."""
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    for fd, path in enumerate(streams):
+        opened = os.open(path, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+        os.dup2(opened, fd)
+        os.close(opened)
+    # The process's own streams, open until it ends.
+    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+    sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+    # The consoles were made at import, in the server: make them again for these streams
+    # and this environment (its COLUMNS).
+    commands.out.__init__()  # type: ignore[misc]
+    commands.err.__init__(stderr=True)  # type: ignore[misc]
+    sys.argv = argv
+    try:
+        cli.main()
+    finally:
+        atexit._run_exitfuncs()  # the fork ends with os._exit, which skips them
+        sys.stdout.flush()
+        sys.stderr.flush()
 
 
 def free_port() -> int:
