@@ -5,11 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 
 from opsledger.db import queries
+from opsledger.db.driver import DriverSelect
 from opsledger.hosts.models import Host
 from opsledger.jobs.models import LINES_INDEX, HostLock, Job, JobLog, JobStatus
 from opsledger.kit.pagination import Rows
@@ -49,16 +61,21 @@ async def add(session: AsyncSession, job: Job) -> Job:
 _LINES_INDEX = f"FORCE INDEX ({LINES_INDEX})"
 
 
+# Lines after ``after``, in order: a seek on the (job_id, line_number, …) index. The
+# hottest bulk read there is, so the driver reads it (db/driver.py).
+_LOG_PAGE = DriverSelect(
+    select(_logs.c.line_number, _logs.c.content, _logs.c.log_level, _logs.c.timestamp)
+    .with_hint(_logs, _LINES_INDEX, "mysql")
+    .where(_logs.c.job_id == bindparam("job_id"), _logs.c.line_number > bindparam("after"))
+    .order_by(_logs.c.line_number)
+    .limit(bindparam("limit"))
+)
+
+
 async def log_lines(session: AsyncSession, job_id: int, after: int, limit: int) -> list[Any]:
-    """Lines after ``after``, in order: a seek on the (job_id, line_number, …) index."""
-    statement = (
-        select(_logs.c.line_number, _logs.c.content, _logs.c.log_level, _logs.c.timestamp)
-        .with_hint(_logs, _LINES_INDEX, "mysql")
-        .where(_logs.c.job_id == job_id, _logs.c.line_number > after)
-        .order_by(_logs.c.line_number)
-        .limit(limit)
-    )
-    return list((await session.execute(statement)).all())
+    """(line_number, content, log_level, timestamp) of up to ``limit`` lines after
+    ``after``, in order."""
+    return await _LOG_PAGE.rows(session, job_id=job_id, after=after, limit=limit)
 
 
 async def status(session: AsyncSession, job_id: int) -> JobStatus | None:

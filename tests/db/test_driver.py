@@ -1,0 +1,59 @@
+"""Reads the driver runs itself answer what the same select through SQLAlchemy answers,
+value for value and type for type, on every backend."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opsledger.jobs import repository
+from opsledger.jobs.models import JobLog
+from tests import factories as f
+
+
+async def test_a_log_page_read_by_the_driver_equals_the_orms_reading(
+    session: AsyncSession,
+) -> None:
+    job = await f.make_job(session)
+    stamps = [
+        datetime(2026, 3, 29, 1, 59, 59, 999_999, tzinfo=UTC),
+        datetime(2026, 3, 29, 2, 0, tzinfo=UTC),  # no microseconds
+        datetime(2026, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
+    ]
+    lines = [
+        {"line_number": 1, "content": "ok: [web-1]", "log_level": "INFO"},
+        {"line_number": 2, "content": "tâche ✓ 'quoted' %s ? $1", "log_level": None},
+        {"line_number": 3, "content": "", "log_level": "ERROR"},
+    ]
+    await session.execute(
+        insert(JobLog),
+        [
+            line | {"job_id": job.id, "job_created": job.created_at, "timestamp": stamp}
+            for line, stamp in zip(lines, stamps, strict=True)
+        ],
+    )
+    columns = (JobLog.line_number, JobLog.content, JobLog.log_level, JobLog.timestamp)
+
+    async def through_sqlalchemy(after: int, limit: int) -> list[tuple[object, ...]]:
+        statement = (
+            select(*columns)
+            .where(JobLog.job_id == job.id, JobLog.line_number > after)
+            .order_by(JobLog.line_number)
+            .limit(limit)
+        )
+        return [tuple(row) for row in await session.execute(statement)]
+
+    for after, limit in ((0, 500), (1, 1), (3, 10)):
+        by_driver = [
+            tuple(row) for row in await repository.log_lines(session, job.id, after, limit)
+        ]
+        expected = await through_sqlalchemy(after, limit)
+        assert by_driver == expected
+        assert [[type(value) for value in row] for row in by_driver] == [
+            [type(value) for value in row] for row in expected
+        ]
+    stamped = await repository.log_lines(session, job.id, 0, 500)
+    assert [row[3] for row in stamped] == stamps
+    assert all(row[3].tzinfo is not None for row in stamped)
