@@ -499,6 +499,24 @@ OVERFLOW = """() => {
         + (element.className ? "." + String(element.className).split(" ").join(".") : "");
     return [document.documentElement.scrollWidth - width, out.slice(0, 4).map(name)];
 }"""
+# Keyboard reach: every control on screen (a radio group counts once, as Tab reaches one
+# radio of it and the arrow keys the rest) is recorded here as Tab gives it focus.
+CONTROLS = """() => {
+    const selector = "a[href], button, input:not([type=hidden]), select, textarea, summary, "
+        + "[tabindex]:not([tabindex='-1'])";
+    const shown = [...document.querySelectorAll(selector)].filter(element =>
+        !element.disabled && element.getClientRects().length > 0
+        && getComputedStyle(element).visibility !== "hidden");
+    const key = element => element.type === "radio" ? "radio:" + element.name : element;
+    window.wanted = new Map(shown.map(element => [key(element), element]));
+    window.reached = new Set();
+    document.addEventListener("focusin", event => {
+        if (window.wanted.has(key(event.target))) window.reached.add(key(event.target));
+    });
+    return window.wanted.size;
+}"""
+UNREACHED = """() => [...window.wanted].filter(([key]) => !window.reached.has(key))
+    .map(([, element]) => element.outerHTML.slice(0, 100))"""
 
 
 @pytest.fixture(scope="module")
@@ -538,12 +556,12 @@ async def pages_of(page: Page, server: str) -> list[str]:
     return found
 
 
-async def test_every_page_passes_axe_and_fits_a_phone(
+async def test_every_page_passes_axe_is_walked_by_keyboard_and_fits_a_phone(
     server: str, chromium: Browser, target: dict[str, int], axe: Path
 ) -> None:
     """Every page an admin reaches (and the sign-in page): no serious or critical axe-core
-    violation, and at 390 px nothing wider than the screen (a wide table scrolls in its
-    own box, the page does not)."""
+    violation, every control reached by the Tab key, and at 390 px nothing wider than the
+    screen (a wide table scrolls in its own box, the page does not)."""
 
     def one_of_each() -> None:
         """A job that fails (its ticket and alert) and one that succeeds, both ended: every
@@ -573,6 +591,17 @@ async def test_every_page_passes_axe_and_fits_a_phone(
             if size is DESKTOP:
                 await page.add_script_tag(path=str(axe))
                 problems += await page.evaluate(VIOLATIONS)
+                # Tab until every control had focus, or twice round the page (the browser
+                # adds stops of its own: a scrolling box, the address bar).
+                controls = await page.evaluate(CONTROLS)
+                for _ in range(0, 2 * controls + 10, 10):
+                    for _ in range(10):
+                        await page.keyboard.press("Tab")
+                    if await page.evaluate("() => window.reached.size >= window.wanted.size"):
+                        break
+                problems += [
+                    f"not reached by Tab: {html}" for html in await page.evaluate(UNREACHED)
+                ]
             else:
                 overflow, sticking_out = await page.evaluate(OVERFLOW)
                 if overflow > 0:
