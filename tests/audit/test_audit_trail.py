@@ -39,7 +39,7 @@ Call = Callable[[httpx.AsyncClient, dict[str, str]], Awaitable[httpx.Response]]
 
 async def audit_rows(engine: AsyncEngine, request_id: str) -> list[AuditLog]:
     async with AsyncSession(engine) as session:
-        statement = select(AuditLog).where(AuditLog.request_id == request_id)
+        statement = select(AuditLog).where(AuditLog.request_id == request_id).order_by(AuditLog.id)
         return list(await session.scalars(statement))
 
 
@@ -427,5 +427,7 @@ async def test_a_session_without_a_transaction_cannot_write_audit_rows(
 
 async def audit_rows_named(engine: AsyncEngine, resource_type: str) -> list[AuditLog]:
     async with AsyncSession(engine) as session:
-        statement = select(AuditLog).where(AuditLog.resource_type == resource_type)
+        statement = (
+            select(AuditLog).where(AuditLog.resource_type == resource_type).order_by(AuditLog.id)
+        )
         return list(await session.scalars(statement))

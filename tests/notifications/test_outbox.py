@@ -333,9 +333,11 @@ async def test_a_ticket_past_its_due_date_is_told_overdue_once(lab: Lab, operato
     assert [d["event"] for d in await lab.deliveries(mail)] == ["ticket.overdue"]
     async with unit_of_work(session_factory(lab.engine)) as session:
         actions = await session.scalars(
-            select(AuditLog.action).where(
+            select(AuditLog.action)
+            .where(
                 AuditLog.resource_type == "ticket",
                 AuditLog.resource_id == opened["critical"]["id"],
             )
+            .order_by(AuditLog.id)
         )
         assert list(actions) == ["create", "overdue"]
