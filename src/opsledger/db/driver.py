@@ -23,7 +23,7 @@ class _Compiled:
     sql: str
     names: tuple[str, ...]  # the bound parameters, in the order the SQL takes them
     defaults: dict[str, Any]
-    processors: tuple[Callable[[Any], Any] | None, ...]  # one per selected column
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column index, processor)
 
 
 class DriverSelect:
@@ -40,8 +40,9 @@ class DriverSelect:
         if found is None:
             compiled = self.statement.compile(dialect=dialect)
             processors = tuple(
-                column.type.dialect_impl(dialect).result_processor(dialect, None)
-                for column in self.statement.selected_columns
+                (index, process)
+                for index, column in enumerate(self.statement.selected_columns)
+                if (process := column.type.dialect_impl(dialect).result_processor(dialect, None))
             )
             found = _Compiled(
                 compiled.string, tuple(compiled.positiontup or ()), compiled.params, processors
@@ -55,15 +56,16 @@ class DriverSelect:
         parameters = [values.get(name, compiled.defaults.get(name)) for name in compiled.names]
         driver = (await connection.get_raw_connection()).driver_connection
         rows = await _FETCH[connection.dialect.driver](driver, compiled.sql, parameters)
-        if not any(compiled.processors):
+        if not compiled.processors:
             return rows
-        return [
-            tuple(
-                value if process is None or value is None else process(value)
-                for process, value in zip(compiled.processors, row, strict=True)
-            )
-            for row in rows
-        ]
+        converted: list[Row] = []
+        for row in rows:
+            cells = list(row)
+            for index, process in compiled.processors:
+                if cells[index] is not None:
+                    cells[index] = process(cells[index])
+            converted.append(cells)
+        return converted
 
 
 async def _asyncpg(driver: Any, sql: str, parameters: list[Any]) -> list[Row]:
