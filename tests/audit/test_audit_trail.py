@@ -408,12 +408,13 @@ async def test_deleting_a_user_keeps_their_audit_rows(
     assert row.user_name == person.username
 
 
-@pytest.mark.backends("postgresql")
+@pytest.mark.backends("postgresql", "sqlite")
 async def test_a_session_without_a_transaction_cannot_write_audit_rows(
     engine: AsyncEngine,
 ) -> None:
-    """Reads on PostgreSQL run without BEGIN (``reader``); the chain head's lock would
-    end with the statement that took it, so an audit row there is refused, not forked."""
+    """Reads on PostgreSQL and SQLite run without BEGIN (``reader``); the chain head's
+    lock would end with the statement that took it, so an audit row there is refused, not
+    forked."""
     kind = unique("unchained")
     session = session_factory(reader(engine))()
     try:

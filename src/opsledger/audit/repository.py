@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from opsledger.audit.models import AuditChain, AuditLog, AuditPurgeGuard
 from opsledger.db import queries
+from opsledger.db.engine import outside_transactions
 from opsledger.kit.pagination import Rows
 
 CHAIN_ID = 1
@@ -20,9 +21,9 @@ CHAIN_ID = 1
 def lock_chain(session: Session) -> AuditChain:
     """The chain head, locked until the transaction ends (FOR UPDATE on PostgreSQL and
     MySQL; SQLite's writer already holds the database write lock). A connection without
-    a transaction (a read session on PostgreSQL, ``db.engine.reader``) would let the lock
-    go at once and two writers chain onto the same head: it is refused."""
-    if session.connection().get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+    a transaction (a read session, ``db.engine.reader``) would let the lock go at once and
+    two writers chain onto the same head: it is refused."""
+    if outside_transactions(session.connection()):
         raise RuntimeError("audit rows are written in a transaction: use a write session")
     statement = (
         select(AuditChain)
