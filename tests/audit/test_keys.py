@@ -154,7 +154,7 @@ def test_an_audited_command_without_any_key_fails_in_one_line_and_changes_nothin
 ) -> None:
     assert opsledger("db", "upgrade", cwd=tmp_path).returncode == 0
 
-    created = opsledger("users", "create", "alice", "alice@example.com", cwd=tmp_path)
+    created = opsledger("users", "create", "alice", "alice@example.com", cwd=tmp_path, script=True)
     listed = opsledger("users", "list", cwd=tmp_path)
 
     assert created.returncode == 1

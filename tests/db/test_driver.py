@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from opsledger.db.engine import reader
+from opsledger.db.session import session_factory
 from opsledger.jobs import repository
 from opsledger.jobs.models import JobLog
 from tests import factories as f
@@ -57,3 +61,22 @@ async def test_a_log_page_read_by_the_driver_equals_the_orms_reading(
     stamped = await repository.log_lines(session, job.id, 0, 500)
     assert [row[3] for row in stamped] == stamps
     assert all(row[3].tzinfo is not None for row in stamped)
+
+
+@pytest.mark.backends("postgresql")
+async def test_a_driver_failure_is_a_database_error_and_the_connection_is_dropped(
+    engine: AsyncEngine,
+) -> None:
+    async with session_factory(reader(engine))() as session:
+        with pytest.raises(OperationalError) as refused:
+            await repository.log_lines(session, 2**40, 0, 10)  # out of int4 range
+        connection = await session.connection()
+        assert connection.invalidated
+    assert "[parameters:" not in str(refused.value)  # as the engine hides them
+
+
+async def test_a_driver_read_takes_exactly_its_bound_names(session: AsyncSession) -> None:
+    with pytest.raises(TypeError, match="are bound"):
+        await repository._LOG_PAGE.rows(session, job_id=1, after=0)
+    with pytest.raises(TypeError, match="are bound"):
+        await repository._LOG_PAGE.rows(session, job_id=1, after=0, limit=1, offset=3)

@@ -57,7 +57,7 @@ async def test_db_commands_migrate_check_and_report_drift(
 def test_a_bad_database_url_is_one_line_and_exit_code_1(
     tmp_path: Path, url: str, expected: str
 ) -> None:
-    result = opsledger("db", "current", cwd=tmp_path, database_url=url)
+    result = opsledger("db", "current", cwd=tmp_path, database_url=url, script=True)
 
     assert result.returncode == 1
     assert expected in result.stderr

@@ -85,7 +85,7 @@ def test_a_short_password_on_stdin_is_refused(workdir: Path) -> None:
 
 
 def test_an_invalid_email_is_one_line_not_a_traceback(workdir: Path) -> None:
-    result = opsledger("users", "create", "dave", "not-an-email", cwd=workdir)
+    result = opsledger("users", "create", "dave", "not-an-email", cwd=workdir, script=True)
     assert result.returncode == 1
     assert result.stderr.startswith("error: invalid input: email")
     assert "Traceback" not in result.stderr

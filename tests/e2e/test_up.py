@@ -62,7 +62,7 @@ def test_a_second_setup_reuses_the_key_and_seeds_nothing_new(
 
 
 def test_serve_without_a_key_refuses_to_start(tmp_path: Path) -> None:
-    result = opsledger("serve", cwd=tmp_path)
+    result = opsledger("serve", cwd=tmp_path, script=True)
     assert result.returncode == 1
     assert "no encryption key or token secret configured" in result.stderr
     assert "Traceback" not in result.stderr
@@ -98,7 +98,7 @@ def serve_once(cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_a_command_that_only_reads_never_creates_the_database_file(tmp_path: Path) -> None:
     """Opening a missing SQLite file creates it empty; serve would then have found a file."""
-    listed = opsledger("users", "list", cwd=tmp_path)
+    listed = opsledger("users", "list", cwd=tmp_path, script=True)
     served = serve_once(tmp_path)
 
     assert listed.returncode == 1

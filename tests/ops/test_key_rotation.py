@@ -152,7 +152,7 @@ async def test_keys_rotate_command_reports_and_is_safe_to_rerun(
     second = opsledger("keys", "rotate", cwd=tmp_path, database_url=url, encryption_keys=keys)
     unrelated = Fernet.generate_key().decode()
     wrong_key = opsledger(
-        "keys", "rotate", cwd=tmp_path, database_url=url, encryption_keys=unrelated
+        "keys", "rotate", cwd=tmp_path, database_url=url, encryption_keys=unrelated, script=True
     )
 
     assert first.returncode == 0, first.stderr

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 Row = Sequence[Any]
@@ -28,7 +29,10 @@ class _Compiled:
 
 class DriverSelect:
     """``statement`` (its values as named ``bindparam``s), run as ``await rows(session,
-    name=value, ...)`` on the session's connection."""
+    name=value, ...)`` on the session's connection. For a read session's only statement
+    (a reader's, or on the follower): nothing is flushed first, and on PostgreSQL a write
+    session's transaction would not have begun yet. Bound values go to the driver as they
+    are, so they are plain ints and strings."""
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
@@ -51,11 +55,22 @@ class DriverSelect:
         return found
 
     async def rows(self, session: AsyncSession, **values: Any) -> list[Row]:
+        """The rows; a failure is the ``OperationalError`` any other statement's would be
+        (503 over HTTP, one line in a command), and the connection is not pooled again."""
         connection = await session.connection()
         compiled = self._compiled(connection.dialect)
+        named = {name for name in compiled.names if compiled.defaults.get(name) is None}
+        if named != values.keys():
+            raise TypeError(f"{sorted(named)} are bound, not {sorted(values)}")
         parameters = [values.get(name, compiled.defaults.get(name)) for name in compiled.names]
         driver = (await connection.get_raw_connection()).driver_connection
-        rows = await _FETCH[connection.dialect.driver](driver, compiled.sql, parameters)
+        try:
+            rows = await _FETCH[connection.dialect.driver](driver, compiled.sql, parameters)
+        except Exception as exc:
+            # The driver's own exception, which SQLAlchemy would have wrapped; its message
+            # names no parameter value.
+            await connection.invalidate(exc)
+            raise OperationalError(compiled.sql, None, exc, hide_parameters=True) from exc
         if not compiled.processors:
             return rows
         converted: list[Row] = []
