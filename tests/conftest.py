@@ -51,11 +51,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
-    # The console's browser tests run one after another on one worker (~4 minutes): handed
-    # out first, not last, so they do not make the run's tail while the others idle. They
-    # take no backend, so pytest's grouping of tests by backend is kept.
-    keep.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
-    items[:] = keep
+        items[:] = keep
 
 
 @pytest.fixture(scope="session", autouse=True)
