@@ -67,8 +67,8 @@ class DriverSelect:
         try:
             rows = await _FETCH[connection.dialect.driver](driver, compiled.sql, parameters)
         except Exception as exc:
-            # The driver's own exception, which SQLAlchemy would have wrapped; its message
-            # names no parameter value.
+            # The driver's own exception, wrapped as SQLAlchemy wraps one: the driver's
+            # message, without the parameters appended (the engine hides them too).
             await connection.invalidate(exc)
             raise OperationalError(compiled.sql, None, exc, hide_parameters=True) from exc
         if not compiled.processors:
