@@ -181,6 +181,16 @@ async def act(
     ctx = await form_context(request, session, action, csrf_token)
     if isinstance(ctx, Response):
         return ctx
+    return await change_then(request, ctx, change, then)
+
+
+async def change_then(
+    request: Request,
+    ctx: Ctx,
+    change: Callable[[Ctx], Awaitable[Any]],
+    then: str | Callable[[Any], str],
+) -> Response:
+    """``act`` for a form whose context is already checked."""
     try:
         result = await change(ctx)
     except (NotFound, Forbidden, Conflict, ValidationFailed) as exc:

@@ -41,6 +41,7 @@ from opsledger.security.policy import allows
 from opsledger.web import forms
 from opsledger.web.console import (
     act,
+    change_then,
     common,
     form_context,
     form_of_one,
@@ -424,13 +425,16 @@ async def delete_host(
         if confirm.strip().lower() != host.hostname:
             wanted = {"confirm": f"Type {host.hostname} to delete this host for good."}
             return await _host_page(request, ctx, host, 422, delete_errors=wanted)
+        return await change_then(
+            request, ctx, lambda ctx: hosts.delete(ctx, host.id, True), "/hosts"
+        )
     return await act(
         request,
         session,
         WRITE,
         csrf_token,
-        lambda ctx: hosts.delete(ctx, host_id, hard),
-        "/hosts" if hard else f"/hosts/{host_id}",
+        lambda ctx: hosts.delete(ctx, host_id, False),
+        f"/hosts/{host_id}",
     )
 
 
