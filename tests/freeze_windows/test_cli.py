@@ -35,9 +35,11 @@ async def test_a_freeze_window_is_added_listed_shown_active_and_deleted(
         cli, "add", name, "--from", (now - timedelta(minutes=1)).isoformat(),
         "--until", (now + timedelta(hours=1)).isoformat(), "-E", environment,
     )  # fmt: skip
+    # Scoped: from Friday 18:00 to Monday it would freeze every other test's launches.
     recurring = await asyncio.to_thread(
-        cli, "add", weekly, "--cron", "0 18 * * 5", "--minutes", "3840", "-z", "Europe/Berlin"
-    )
+        cli, "add", weekly, "--cron", "0 18 * * 5", "--minutes", "3840", "-z", "Europe/Berlin",
+        "-E", environment,
+    )  # fmt: skip
     refused = await asyncio.to_thread(cli, "add", unique("bad"), "--cron", "0 18 * * 5")
     listed = await asyncio.to_thread(cli, "list", "--limit", "500")
     active = await asyncio.to_thread(cli, "active")

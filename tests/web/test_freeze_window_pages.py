@@ -47,7 +47,9 @@ async def test_an_admin_adds_and_deletes_freeze_windows_from_the_console(
     recurring = await browser.post(
         "/freeze-windows",
         data={"csrf_token": token, "name": weekly, "cron": "0 18 * * 5",
-              "duration_minutes": "3840", "timezone": "Europe/Berlin"},
+              "duration_minutes": "3840", "timezone": "Europe/Berlin",
+              # Scoped: from Friday 18:00 to Monday it would freeze every other test.
+              "environments": environment},
     )  # fmt: skip
 
     assert {why: r.status_code for why, r in refused.items()} == {
