@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -14,7 +15,7 @@ from cryptography.fernet import Fernet
 from fastapi import FastAPI, routing
 from fastapi.routing import APIRoute
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.app import create_app
@@ -102,6 +103,21 @@ def api_routes(app: FastAPI) -> list[tuple[str, str, Any]]:
         and route.path.startswith(API_PREFIX)
         for method in sorted(route.methods)
     ]
+
+
+@contextmanager
+def counting(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The SQL statements sent through ``engine`` while the block runs."""
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
 
 
 async def audit_trail(engine: AsyncEngine, response: httpx.Response) -> list[tuple[str, str]]:

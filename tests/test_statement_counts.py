@@ -3,22 +3,20 @@ for 100 (counted with an engine event listener)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.users.models import UserRole
 from opsledger.web.session import SESSION_COOKIE
 from tests import factories as f
-from tests.api import Person, build_app, client_for, make_person
+from tests.api import Person, build_app, client_for, counting, make_person
 from tests.conftest import migrated_database
 from tests.web.pages import ROOT
 
@@ -79,20 +77,6 @@ PAGES: list[tuple[str, Make]] = [
     ("/runs/{run}", _task),
     ("/runs/{run}/live", _task),
 ]
-
-
-@contextmanager
-def counting(engine: AsyncEngine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", count)
 
 
 class Anchor:

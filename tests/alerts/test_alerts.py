@@ -4,11 +4,13 @@ and resolved once."""
 from __future__ import annotations
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.db.session import session_factory, unit_of_work
+from opsledger.models import AuditLog
 from tests import factories as f
-from tests.api import Person, audit_trail
+from tests.api import Person, audit_trail, counting
 
 
 async def test_an_alert_is_raised_acknowledged_and_resolved(
@@ -126,3 +128,91 @@ async def test_bad_alerts_are_422(client: httpx.AsyncClient, operator: Person) -
             "/alerts/alertmanager", json={"alerts": [{"status": "weird"}]}, headers=operator.headers
         )
     ).status_code == 422
+
+
+def _delivery(*alerts: dict[str, object]) -> dict[str, object]:
+    return {"version": "4", "status": "firing", "receiver": "opsledger", "alerts": list(alerts)}
+
+
+async def test_a_delivery_of_100_alerts_reads_as_much_as_one_of_1(
+    client: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    async with unit_of_work(session_factory(engine)) as session:
+        by_name = await f.make_host(session)
+        by_address = await f.make_host(session, ip_address="198.51.100.77")
+    alertname = f.unique("Batch")
+
+    def firing(n: int) -> dict[str, object]:
+        instance = f"{by_name.hostname}:9100" if n % 2 else "198.51.100.77"
+        labels = {"alertname": alertname, "instance": instance}
+        return {"status": "firing", "labels": labels, "fingerprint": f.unique("fp")}
+
+    answers, reads = [], []
+    for size in (1, 100):
+        with counting(engine) as statements:
+            answers.append(
+                await client.post(
+                    "/alerts/alertmanager",
+                    json=_delivery(*(firing(n) for n in range(size))),
+                    headers=operator.headers,
+                )
+            )
+        # SQLite's driver inserts row by row; everything else is one statement per delivery.
+        reads.append([s for s in statements if not s.lstrip().upper().startswith("INSERT")])
+
+    assert [answer.json()["created"] for answer in answers] == [1, 100]
+    assert len(reads[0]) == len(reads[1])
+    listed = await client.get(
+        "/alerts", params={"source": "alertmanager", "limit": 200}, headers=operator.headers
+    )
+    hosts = [a["host_id"] for a in listed.json()["items"] if a["labels"]["alertname"] == alertname]
+    assert sorted(hosts) == sorted([by_address.id] * 51 + [by_name.id] * 50)
+    assert len(await audit_trail(engine, answers[1])) == 100
+
+
+async def test_a_delivery_that_names_an_alert_again_changes_it_in_order(
+    client: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    fingerprint = f.unique("again")
+
+    def alert(status: str, summary: str) -> dict[str, object]:
+        return {
+            "status": status,
+            "labels": {"alertname": "Again"},
+            "annotations": {"summary": summary},
+            "startsAt": "2026-11-30T08:00:00Z",
+            "fingerprint": fingerprint,
+        }
+
+    delivered = await client.post(
+        "/alerts/alertmanager",
+        json=_delivery(
+            alert("firing", "one"),
+            alert("firing", "two"),
+            alert("resolved", "two"),
+            alert("firing", "three"),
+        ),
+        headers=operator.headers,
+    )
+
+    assert delivered.json() == {"created": 2, "updated": 1, "resolved": 1}
+    assert await audit_trail(engine, delivered) == [
+        ("create", "alert"),
+        ("update", "alert"),
+        ("resolved", "alert"),
+        ("create", "alert"),
+    ]
+    listed = await client.get("/alerts", params={"limit": 200}, headers=operator.headers)
+    mine = [a for a in listed.json()["items"] if a["fingerprint"] == fingerprint]
+    assert [(a["title"], a["status"]) for a in sorted(mine, key=lambda a: a["id"])] == [
+        ("two", "resolved"),
+        ("three", "firing"),
+    ]
+    assert all(a["starts_at"].startswith("2026-11-30T08:00:00") for a in mine)
+    async with engine.connect() as connection:
+        created = await connection.scalars(
+            select(AuditLog.after)
+            .where(AuditLog.request_id == delivered.headers["x-request-id"])
+            .where(AuditLog.action == "create")
+        )
+        assert [row["starts_at"][:19] for row in created] == ["2026-11-30T08:00:00"] * 2

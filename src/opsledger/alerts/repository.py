@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import select
@@ -19,13 +20,21 @@ async def get(session: AsyncSession, alert_id: int) -> MonitoringAlert | None:
 
 
 async def open_by_fingerprint(session: AsyncSession, fingerprint: str) -> MonitoringAlert | None:
+    return (await open_by_fingerprints(session, {fingerprint})).get(fingerprint)
+
+
+async def open_by_fingerprints(
+    session: AsyncSession, fingerprints: Collection[str]
+) -> dict[str, MonitoringAlert]:
+    """fingerprint → its newest open alert, for those of the fingerprints that have one."""
+    if not fingerprints:
+        return {}
     statement = (
         select(MonitoringAlert)
-        .where(MonitoringAlert.fingerprint == fingerprint, MonitoringAlert.status.in_(OPEN))
-        .order_by(MonitoringAlert.id.desc())
-        .limit(1)
+        .where(MonitoringAlert.fingerprint.in_(fingerprints), MonitoringAlert.status.in_(OPEN))
+        .order_by(MonitoringAlert.id)
     )
-    return await session.scalar(statement)
+    return {str(alert.fingerprint): alert for alert in await session.scalars(statement)}
 
 
 async def page(

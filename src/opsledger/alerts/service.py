@@ -3,12 +3,15 @@ of piling up; firing → acknowledged → resolved."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy import inspect
+
 from opsledger.alerts import repository
 from opsledger.alerts.models import AlertSeverity, AlertStatus, MonitoringAlert
-from opsledger.alerts.schemas import AlertCreate, AlertmanagerWebhook, WebhookResult
+from opsledger.alerts.schemas import AlertCreate, AlertmanagerWebhook, WebhookAlert, WebhookResult
 from opsledger.audit import changes
 from opsledger.db.base import utcnow
 from opsledger.deployments import repository as deployments
@@ -47,23 +50,45 @@ async def raise_alert(ctx: Ctx, body: AlertCreate) -> tuple[MonitoringAlert, boo
         raise ValidationFailed(f"host {body.host_id} does not exist")
     if body.deployment_id and await deployments.get(ctx.session, body.deployment_id, None) is None:
         raise ValidationFailed(f"deployment {body.deployment_id} does not exist")
-    fields = body.model_dump()
     existing = None
     if body.fingerprint:
         existing = await repository.open_by_fingerprint(ctx.session, body.fingerprint)
     if existing is not None:
-        updated = {k: v for k, v in fields.items() if v is not None and k != "fingerprint"}
-        return await changes.update(ctx, RESOURCE, existing, updated), False
-    alert = await changes.create(ctx, RESOURCE, MonitoringAlert(**fields))
-    await outbox.enqueue(ctx, events.alert(alert, host.environment if host else None))
-    await triggers.remediate(ctx, alert, host)
+        return await _refresh(ctx, existing, body), False
+    alert = MonitoringAlert(**body.model_dump())
+    await _open(ctx, [(alert, host)])
     return alert, True
 
 
+async def _refresh(ctx: Ctx, alert: MonitoringAlert, body: AlertCreate) -> MonitoringAlert:
+    """An open alert raised again: what the new raise says replaces what it said."""
+    fields = body.model_dump(exclude={"fingerprint"}, exclude_none=True)
+    return await changes.update(ctx, RESOURCE, alert, fields)
+
+
+async def _open(ctx: Ctx, opened: Sequence[tuple[MonitoringAlert, Host | None]]) -> None:
+    """New firing alerts (each with its host) inserted and audited, told to the channels
+    their rules route them to, and remediated by the triggers they match."""
+    if opened:
+        alerts = [alert for alert, _ in opened]
+        await changes.create_all(ctx, RESOURCE, alerts)
+        await _tell(ctx, alerts)
+        await triggers.remediate(ctx, opened)
+
+
+async def _tell(ctx: Ctx, alerts: Sequence[MonitoringAlert]) -> None:
+    """Deliveries for the alerts' events, each routed by its host's environment."""
+    by_id = await hosts.by_ids(ctx.session, {alert.host_id for alert in alerts if alert.host_id})
+    told = []
+    for alert in alerts:
+        host = by_id.get(alert.host_id) if alert.host_id else None
+        told.append(events.alert(alert, host.environment if host else None))
+    await outbox.enqueue_all(ctx, told)
+
+
 async def _move(
-    ctx: Ctx, alert_id: int, target: AlertStatus, values: dict[str, Any]
+    ctx: Ctx, alert: MonitoringAlert, target: AlertStatus, values: dict[str, Any]
 ) -> MonitoringAlert:
-    alert = await get(ctx, alert_id)
     return await changes.transition(
         ctx, RESOURCE, alert, ALERT_TRANSITIONS, target, values, action=target.value
     )
@@ -72,15 +97,17 @@ async def _move(
 async def acknowledge(ctx: Ctx, alert_id: int) -> MonitoringAlert:
     now = utcnow()
     values = {"acknowledged_at": now, "acknowledged_by": ctx.user_id, "updated_at": now}
-    return await _move(ctx, alert_id, AlertStatus.acknowledged, values)
+    return await _move(ctx, await get(ctx, alert_id), AlertStatus.acknowledged, values)
+
+
+async def _resolve(ctx: Ctx, alert: MonitoringAlert) -> MonitoringAlert:
+    now = utcnow()
+    return await _move(ctx, alert, AlertStatus.resolved, {"resolved_at": now, "updated_at": now})
 
 
 async def resolve(ctx: Ctx, alert_id: int) -> MonitoringAlert:
-    now = utcnow()
-    values = {"resolved_at": now, "updated_at": now}
-    alert = await _move(ctx, alert_id, AlertStatus.resolved, values)
-    host = await hosts.get(ctx.session, alert.host_id) if alert.host_id else None
-    await outbox.enqueue(ctx, events.alert(alert, host.environment if host else None))
+    alert = await _resolve(ctx, await get(ctx, alert_id))
+    await _tell(ctx, [alert])
     return alert
 
 
@@ -90,51 +117,72 @@ SEVERITIES = {severity.value for severity in AlertSeverity}
 HOST_LABELS = ("host", "hostname", "instance")
 
 
-async def _host_of(ctx: Ctx, labels: dict[str, str]) -> Host | None:
-    """The active host the first of HOST_LABELS names (by hostname, or by an address only
-    one host has), or None."""
+def _host_name(labels: dict[str, str]) -> str | None:
+    """The hostname or address the first of HOST_LABELS names, or None."""
     for label in HOST_LABELS:
         value = labels.get(label)
         if value:
             try:
-                name = urlsplit(f"//{value}").hostname or value
+                return urlsplit(f"//{value}").hostname or value
             except ValueError:
-                name = value
-            return await hosts.named(ctx.session, name)
+                return value
     return None
 
 
+def _raised(item: WebhookAlert, host: Host | None) -> AlertCreate:
+    severity = item.labels.get("severity", "warning")
+    title = item.annotations.get("summary") or item.labels.get("alertname") or "alert"
+    return AlertCreate(
+        source="alertmanager",
+        severity=AlertSeverity(severity if severity in SEVERITIES else "warning"),
+        title=title[:255],
+        description=item.annotations.get("description"),
+        labels=item.labels or None,
+        fingerprint=item.fingerprint,
+        host_id=host.id if host else None,
+    )
+
+
 async def receive_alertmanager(ctx: Ctx, body: AlertmanagerWebhook) -> WebhookResult:
-    """Firing alerts are raised (or refreshed by fingerprint); resolved ones are resolved."""
-    created = updated = resolved = 0
-    for item in body.alerts:
+    """Firing alerts are raised (or refreshed by fingerprint); resolved ones are resolved,
+    in the delivery's order. Its hosts and open alerts are read once for the whole
+    delivery, and its new alerts are inserted together (before any later alert of the
+    delivery changes one of them)."""
+    items = body.alerts
+    open_alerts = await repository.open_by_fingerprints(
+        ctx.session, {item.fingerprint for item in items if item.fingerprint}
+    )
+    firing = [item for item in items if item.status == "firing"]
+    named = await hosts.named_all(
+        ctx.session, {name for item in firing if (name := _host_name(item.labels))}
+    )
+    opened: list[tuple[MonitoringAlert, Host | None]] = []
+    resolved: list[MonitoringAlert] = []
+    created = updated = 0
+    for item in items:
+        existing = open_alerts.get(item.fingerprint) if item.fingerprint else None
+        if existing is not None and inspect(existing).transient:  # opened by this delivery
+            await _open(ctx, opened)
+            opened = []
         if item.status == "resolved":
-            open_alert = (
-                await repository.open_by_fingerprint(ctx.session, item.fingerprint)
-                if item.fingerprint
-                else None
-            )
-            if open_alert is not None:
-                await resolve(ctx, open_alert.id)
-                resolved += 1
+            if existing is not None:
+                del open_alerts[str(item.fingerprint)]
+                resolved.append(await _resolve(ctx, existing))
             continue
-        severity = item.labels.get("severity", "warning")
-        host = await _host_of(ctx, item.labels)
-        alert, new = await raise_alert(
-            ctx,
-            AlertCreate(
-                source="alertmanager",
-                severity=AlertSeverity(severity if severity in SEVERITIES else "warning"),
-                title=(item.annotations.get("summary") or item.labels.get("alertname") or "alert")[
-                    :255
-                ],
-                description=item.annotations.get("description"),
-                labels=item.labels or None,
-                fingerprint=item.fingerprint,
-                host_id=host.id if host else None,
-            ),
-        )
-        if new and item.startsAt is not None:
+        host = named.get(name) if (name := _host_name(item.labels)) else None
+        raised = _raised(item, host)
+        if existing is not None:
+            await _refresh(ctx, existing, raised)
+            updated += 1
+            continue
+        alert = MonitoringAlert(**raised.model_dump())
+        if item.startsAt is not None:
             alert.starts_at = item.startsAt
-        created, updated = created + new, updated + (not new)
-    return WebhookResult(created=created, updated=updated, resolved=resolved)
+        opened.append((alert, host))
+        if item.fingerprint:
+            open_alerts[item.fingerprint] = alert
+        created += 1
+    await _open(ctx, opened)
+    if resolved:
+        await _tell(ctx, resolved)
+    return WebhookResult(created=created, updated=updated, resolved=len(resolved))

@@ -5,7 +5,7 @@ and does snapshot → write → reload → audit row itself."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from enum import StrEnum
 from typing import Any, TypeVar, cast
@@ -22,10 +22,19 @@ S = TypeVar("S", bound=StrEnum)
 
 
 async def create(ctx: Ctx, resource_type: str, row: R) -> R:
-    ctx.session.add(row)
-    await ctx.session.flush()
-    await audit.created(ctx, resource_type, row)
+    await create_all(ctx, resource_type, [row])
     return row
+
+
+async def create_all(ctx: Ctx, resource_type: str, rows: Sequence[Any]) -> None:
+    """Insert rows of one model in one flush (one statement where the backend returns
+    the keys of many), each with its audit row; what the inserts left unloaded is read
+    back in one statement for them all."""
+    ctx.session.add_all(rows)
+    await ctx.session.flush()
+    await audit.load_unloaded(ctx.session, rows)
+    for row in rows:
+        await audit.created(ctx, resource_type, row)
 
 
 async def update(

@@ -10,12 +10,12 @@ never go back. A row recorded inside a savepoint that rolls back is dropped with
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -39,6 +39,15 @@ async def capture(session: AsyncSession, row: object) -> Snapshot:
     if missing and inspect(row).persistent:
         await session.refresh(row, attribute_names=missing)
     return snapshot(row)
+
+
+async def load_unloaded(session: AsyncSession, rows: Sequence[Any]) -> None:
+    """Read what a flush left unloaded of these rows (of one model) in one statement, so
+    that ``capture`` finds them loaded."""
+    missing = [row for row in rows if unloaded_columns(row)]
+    if missing:
+        model = type(missing[0])
+        (await session.scalars(select(model).where(model.id.in_([r.id for r in missing])))).all()
 
 
 def record(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, exists, func, select
@@ -28,14 +28,33 @@ async def by_reference(session: AsyncSession, ref: str) -> Host | None:
 
 async def named(session: AsyncSession, name: str) -> Host | None:
     """The active host of this hostname, or else the one active host of this address."""
+    return (await named_all(session, {name})).get(name)
+
+
+async def named_all(session: AsyncSession, names: Collection[str]) -> dict[str, Host]:
+    """``named`` for each of the names that names a host: two statements for them all."""
+    if not names:
+        return {}
     active = Host.is_active.is_(True)
-    host = await session.scalar(select(Host).where(Host.hostname == name, active))
-    if host is not None:
-        return host
-    found = (
-        await session.scalars(select(Host).where(Host.ip_address == name, active).limit(2))
-    ).all()
-    return found[0] if len(found) == 1 else None
+    by_name = {
+        host.hostname: host
+        for host in await session.scalars(select(Host).where(Host.hostname.in_(names), active))
+    }
+    addresses = [name for name in names if name not in by_name]
+    by_address: dict[str, list[Host]] = {}
+    if addresses:
+        statement = select(Host).where(Host.ip_address.in_(addresses), active)
+        for host in await session.scalars(statement):
+            by_address.setdefault(host.ip_address, []).append(host)
+    return by_name | {address: hosts[0] for address, hosts in by_address.items() if len(hosts) == 1}
+
+
+async def by_ids(session: AsyncSession, host_ids: Collection[int]) -> dict[int, Host]:
+    if not host_ids:
+        return {}
+    return {
+        host.id: host for host in await session.scalars(select(Host).where(Host.id.in_(host_ids)))
+    }
 
 
 async def hostname_taken(

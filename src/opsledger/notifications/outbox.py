@@ -5,6 +5,7 @@ happens to the process next; a rollback takes them back before anything is sent.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic_core import to_jsonable_python
@@ -44,9 +45,13 @@ def payload(ctx: Ctx, event: Event) -> dict[str, Any]:
 
 
 async def enqueue(ctx: Ctx, event: Event) -> int:
-    """Write the event's deliveries in the caller's transaction; how many. A channel two
-    rules route the event to (its own and its broader event's) gets one delivery (its
-    oldest rule's)."""
+    """Write the event's deliveries in the caller's transaction; how many."""
+    return await enqueue_all(ctx, [event])
+
+
+async def _channels(ctx: Ctx, event: Event) -> dict[int, int]:
+    """channel id → the id of its oldest rule that routes the event there. A channel two
+    rules route the event to (its own and its broader event's) gets one delivery."""
     meets = PRIORITIES[: PRIORITIES.index(event.priority) + 1] if event.priority else []
     severe = SEVERITIES[: SEVERITIES.index(event.severity) + 1] if event.severity else []
     names = [event.name, *([BROADER[event.name]] if event.name in BROADER else [])]
@@ -56,21 +61,34 @@ async def enqueue(ctx: Ctx, event: Event) -> int:
     first: dict[int, int] = {}
     for rule_id, channel_id in routes:
         first.setdefault(channel_id, rule_id)
+    return first
+
+
+async def enqueue_all(ctx: Ctx, events: Sequence[Event]) -> int:
+    """``enqueue`` for each event, in one insert: events that route alike (name,
+    environments, template, priority, severity) share one routing query."""
     now = utcnow()
-    body = payload(ctx, event) if first else {}
-    rows = [
-        {
-            "uuid": uuid.uuid4(),
-            "channel_id": channel_id,
-            "rule_id": rule_id,
-            "event": event.name.value,
-            "payload": body,
-            "tries_left": ctx.settings.notify_max_attempts,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        for channel_id, rule_id in first.items()
-    ]
+    routed: dict[tuple[Any, ...], dict[int, int]] = {}
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        alike = (event.name, event.environments, event.template_id, event.priority, event.severity)
+        if alike not in routed:
+            routed[alike] = await _channels(ctx, event)
+        first = routed[alike]
+        body = payload(ctx, event) if first else {}
+        rows.extend(
+            {
+                "uuid": uuid.uuid4(),
+                "channel_id": channel_id,
+                "rule_id": rule_id,
+                "event": event.name.value,
+                "payload": body,
+                "tries_left": ctx.settings.notify_max_attempts,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for channel_id, rule_id in first.items()
+        )
     await repository.add_deliveries(ctx.session, rows)
     if rows and WRITING not in ctx.session.info:  # one wake-up per transaction
         session = ctx.session

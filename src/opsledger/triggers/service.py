@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -314,17 +314,23 @@ async def deliver(
     )
 
 
-async def remediate(ctx: Ctx, alert: MonitoringAlert, host: Host | None) -> None:
-    """A new firing alert launches the template of the most specific trigger whose alert
-    matchers its labels hold (the oldest of equals) against the alert's host, as a
-    delivery of that trigger: within its rate and the freeze windows, once per alert,
-    recorded and audited; the alert records the run, or why there is none."""
+async def remediate(ctx: Ctx, opened: Sequence[tuple[MonitoringAlert, Host | None]]) -> None:
+    """Each new firing alert (with its host) launches the template of the most specific
+    trigger whose alert matchers its labels hold (the oldest of equals) against the
+    alert's host, as a delivery of that trigger: within its rate and the freeze windows,
+    once per alert, recorded and audited; the alert records the run, or why there is
+    none. The triggers are read once for them all."""
+    candidates = await repository.remediating(ctx.session) if opened else []
+    for alert, host in opened:
+        labels = alert.labels or {}
+        matching = [t for t in candidates if labels.items() >= (t.alert_matchers or {}).items()]
+        if matching:
+            chosen = max(matching, key=lambda t: (len(t.alert_matchers or {}), -t.id))
+            await _remediate(ctx, chosen, alert, host)
+
+
+async def _remediate(ctx: Ctx, chosen: Trigger, alert: MonitoringAlert, host: Host | None) -> None:
     labels = alert.labels or {}
-    candidates = await repository.remediating(ctx.session)
-    matching = [t for t in candidates if labels.items() >= (t.alert_matchers or {}).items()]
-    if not matching:
-        return
-    chosen = max(matching, key=lambda t: (len(t.alert_matchers or {}), -t.id))
     trigger = await get(ctx, chosen.id, locked=True)
     body = json.dumps(
         {
