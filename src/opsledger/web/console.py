@@ -199,6 +199,19 @@ async def change_then(
 
 
 T = TypeVar("T")
+
+
+def parsed(read: Callable[[Any], T], value: Any, refusal: str) -> T:
+    """``read(value)`` (a schema's ``model_validate``, an enum), or ValidationFailed with
+    ``refusal``. Called inside an ``act``'s change, so that a form's token and the user's
+    role are checked before its fields: a forged post is refused as one (403) whatever it
+    carries."""
+    try:
+        return read(value)
+    except ValueError as exc:  # pydantic's ValidationError is one
+        raise ValidationFailed(refusal) from exc
+
+
 # A form shown again: ``again(status, errors by field)``.
 Again = Callable[[int, dict[str, str]], Awaitable[Response]]
 

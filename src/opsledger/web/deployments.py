@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from pydantic import Field as PydanticField
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
@@ -34,7 +34,7 @@ from opsledger.web.console import (
     list_page,
     page_context,
     page_of_one,
-    refuse,
+    parsed,
     render,
 )
 from opsledger.web.forms import Csrf
@@ -180,18 +180,16 @@ async def scale_deployment(
     target_replicas: Field = "",
     csrf_token: Csrf = "",
 ) -> Response:
-    try:
-        body = DeploymentScale.model_validate({"target_replicas": target_replicas})
-    except ValidationError:
-        return refuse(request, 422, f"{target_replicas!r} is not a number of replicas (1 to 100).")
-    return await act(
-        request,
-        session,
-        WRITE,
-        csrf_token,
-        lambda ctx: deployments.scale(ctx, deployment_id, body.target_replicas),
-        f"/deployments/{deployment_id}",
-    )
+
+    async def scale(ctx: Ctx) -> Any:
+        body = parsed(
+            DeploymentScale.model_validate,
+            {"target_replicas": target_replicas},
+            f"{target_replicas!r} is not a number of replicas (1 to 100).",
+        )
+        return await deployments.scale(ctx, deployment_id, body.target_replicas)
+
+    return await act(request, session, WRITE, csrf_token, scale, f"/deployments/{deployment_id}")
 
 
 @router.post("/deployments/{deployment_id}/move")
@@ -204,18 +202,16 @@ async def move_deployment(
     csrf_token: Csrf = "",
 ) -> Response:
     """One status move with its reason; one the deployment may not make now is 409."""
-    try:
-        body = DeploymentStatusChange.model_validate({"status": status, "reason": reason or None})
-    except ValidationError:
-        return refuse(request, 422, f"{status!r} is not a deployment status.")
-    return await act(
-        request,
-        session,
-        WRITE,
-        csrf_token,
-        lambda ctx: deployments.set_status(ctx, deployment_id, body),
-        f"/deployments/{deployment_id}",
-    )
+
+    async def move(ctx: Ctx) -> Any:
+        body = parsed(
+            DeploymentStatusChange.model_validate,
+            {"status": status, "reason": reason or None},
+            f"{status!r} is not a deployment status.",
+        )
+        return await deployments.set_status(ctx, deployment_id, body)
+
+    return await act(request, session, WRITE, csrf_token, move, f"/deployments/{deployment_id}")
 
 
 @router.post("/deployments/{deployment_id}/delete")

@@ -49,6 +49,7 @@ from opsledger.web.console import (
     list_page,
     page_context,
     page_of_one,
+    parsed,
     problems,
     refuse,
     render,
@@ -389,18 +390,14 @@ async def move_host(
     csrf_token: Csrf = "",
 ) -> Response:
     """One lifecycle move; a move the host may not make from its status is 409."""
-    try:
-        body = HostTransition.model_validate({"status": status})
-    except ValueError:
-        return refuse(request, 422, f"{status!r} is not a host status.")
-    return await act(
-        request,
-        session,
-        WRITE,
-        csrf_token,
-        lambda ctx: hosts.transition(ctx, host_id, body),
-        f"/hosts/{host_id}",
-    )
+
+    async def move(ctx: Ctx) -> Host:
+        body = parsed(
+            HostTransition.model_validate, {"status": status}, f"{status!r} is not a host status."
+        )
+        return await hosts.transition(ctx, host_id, body)
+
+    return await act(request, session, WRITE, csrf_token, move, f"/hosts/{host_id}")
 
 
 @router.post("/hosts/{host_id}/delete")
@@ -504,15 +501,11 @@ async def deactivate_credentials(
     csrf_token: Csrf = "",
 ) -> Response:
     """Deactivate every active credential of a type on the host."""
-    try:
-        chosen = CredentialType(kind)
-    except ValueError:
-        return refuse(request, 422, f"{kind!r} is not a credential type.")
+
+    async def deactivate(ctx: Ctx) -> Any:
+        chosen = parsed(CredentialType, kind, f"{kind!r} is not a credential type.")
+        return await credentials.deactivate_type(ctx, host_id, chosen)
+
     return await act(
-        request,
-        session,
-        CREDENTIALS,
-        csrf_token,
-        lambda ctx: credentials.deactivate_type(ctx, host_id, chosen),
-        f"/hosts/{host_id}#credentials",
+        request, session, CREDENTIALS, csrf_token, deactivate, f"/hosts/{host_id}#credentials"
     )

@@ -86,8 +86,8 @@ async def launch_page(request: Request, session: PrimaryReadSession) -> Response
 async def launch(
     request: Request,
     session: WriteSession,
-    playbook_id: Annotated[int, Form(ge=1, le=MAX_ID)],
-    host_id: Annotated[int, Form(ge=1, le=MAX_ID)],
+    playbook_id: Annotated[str, Form(max_length=20)] = "",
+    host_id: Annotated[str, Form(max_length=20)] = "",
     extra_vars: Annotated[str, Form(max_length=100_000)] = "",
     override_reason: Annotated[str, Form(max_length=1000)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
@@ -98,11 +98,8 @@ async def launch(
     values = {"playbook_id": playbook_id, "host_id": host_id, "extra_vars": extra_vars}
     try:
         parsed = await asyncio.to_thread(plain_document, extra_vars, "extra vars", dict)
-        body = JobCreate(
-            playbook_id=playbook_id,
-            host_id=host_id,
-            extra_vars=parsed,
-            override_reason=override_reason.strip() or None,
+        body = JobCreate.model_validate(
+            values | {"extra_vars": parsed, "override_reason": override_reason.strip() or None}
         )
         job = await jobs.create(ctx, body)
     except ValueError as exc:  # pydantic's ValidationError is one

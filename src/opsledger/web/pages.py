@@ -47,8 +47,8 @@ def _login_form(request: Request, status: int = 200, error: str | None = None) -
 async def sign_in(
     request: Request,
     ctx: Annotated[Ctx, Depends(anonymous_context)],
-    username: Annotated[str, Form(max_length=80)],
-    password: Annotated[str, Form(max_length=1024)],
+    username: Annotated[str, Form(max_length=80)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     if not web_session.login_csrf_ok(request, csrf_token):

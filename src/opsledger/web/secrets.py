@@ -5,11 +5,10 @@ kept by a browser)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.kit.errors import NotFound, ValidationFailed
@@ -27,6 +26,7 @@ from opsledger.web.console import (
     from_form,
     not_kept,
     page_context,
+    parsed,
     refuse,
     render,
 )
@@ -108,18 +108,12 @@ async def replace_value(
     value: Value = "",
     csrf_token: Csrf = "",
 ) -> Response:
-    try:
-        new = SecretUpdate.model_validate({"value": value}).value.get_secret_value()
-    except ValidationError:
-        return refuse(request, 422, "A secret needs a value.")
-    return await act(
-        request,
-        session,
-        MANAGE,
-        csrf_token,
-        lambda ctx: secrets.replace_value(ctx, secret_id, new),
-        "/secrets",
-    )
+
+    async def replace(ctx: Ctx) -> Any:
+        body = parsed(SecretUpdate.model_validate, {"value": value}, "A secret needs a value.")
+        return await secrets.replace_value(ctx, secret_id, body.value.get_secret_value())
+
+    return await act(request, session, MANAGE, csrf_token, replace, "/secrets")
 
 
 @router.post("/secrets/{secret_id}/delete")

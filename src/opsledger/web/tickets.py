@@ -18,7 +18,8 @@ from opsledger.tickets import service as tickets
 from opsledger.tickets.models import TicketPriority, TicketStatus
 from opsledger.tickets.schemas import TicketQuery, TicketTransition
 from opsledger.tickets.service import TICKET_TRANSITIONS
-from opsledger.web.console import act, list_page
+from opsledger.web.console import act, list_page, parsed
+from opsledger.web.forms import Csrf
 
 router = page_router("/tickets")
 
@@ -47,15 +48,12 @@ async def move(
     request: Request,
     session: WriteSession,
     ticket_id: PathId,
-    status: Annotated[TicketStatus, Form()],
-    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    status: Annotated[str, Form(max_length=50)] = "",
+    csrf_token: Csrf = "",
 ) -> Response:
-    change = TicketTransition(status=status)
-    return await act(
-        request,
-        session,
-        "tickets:write",
-        csrf_token,
-        lambda ctx: tickets.transition(ctx, ticket_id, change),
-        "/tickets",
-    )
+    async def move(ctx: Ctx) -> Any:
+        said = f"{status!r} is not a ticket status."
+        change = parsed(TicketTransition.model_validate, {"status": status}, said)
+        return await tickets.transition(ctx, ticket_id, change)
+
+    return await act(request, session, "tickets:write", csrf_token, move, "/tickets")

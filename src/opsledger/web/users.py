@@ -28,6 +28,7 @@ from opsledger.web.console import (
     not_kept,
     page_context,
     page_of_one,
+    parsed,
     refuse,
     render,
 )
@@ -123,18 +124,12 @@ async def user_page(request: Request, session: PrimaryReadSession, user_id: Path
 async def _update(
     request: Request, session: AsyncSession, user_id: int, csrf_token: str, fields: dict[str, Any]
 ) -> Response:
-    try:
-        body = UserUpdate.model_validate(fields)
-    except ValueError:
-        return refuse(request, 422, f"Not a change a user can take: {fields}.")
-    return await act(
-        request,
-        session,
-        WRITE,
-        csrf_token,
-        lambda ctx: users.update(ctx, user_id, body),
-        f"/users/{user_id}",
-    )
+
+    async def update(ctx: Ctx) -> Any:
+        body = parsed(UserUpdate.model_validate, fields, f"Not a change a user can take: {fields}.")
+        return await users.update(ctx, user_id, body)
+
+    return await act(request, session, WRITE, csrf_token, update, f"/users/{user_id}")
 
 
 @router.post("/users/{user_id}/role")
