@@ -95,3 +95,31 @@ async def test_a_launch_with_nan_in_its_variables_is_refused(
     response = await post_raw(client, "/jobs", body, operator)
     assert response.status_code == 422, response.text
     assert "finite" in response.text
+
+
+# Instants whose UTC date falls outside the years 1 to 9999 (they answered 500).
+EDGES = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:00:00-05:00"]
+
+
+@pytest.mark.parametrize("edge", EDGES)
+async def test_an_instant_past_the_calendar_in_utc_is_refused(
+    client: httpx.AsyncClient, admin: Person, edge: str
+) -> None:
+    alertmanager = {"alerts": [{"status": "firing", "startsAt": edge, "fingerprint": unique("e")}]}
+    answers = {
+        "alert": await client.post(
+            "/alerts/alertmanager", json=alertmanager, headers=admin.headers
+        ),
+        "key": await client.post(
+            "/api-keys", json={"name": unique("edge"), "expires_at": edge}, headers=admin.headers
+        ),
+        "window": await client.post(
+            "/freeze-windows",
+            json={"name": unique("edge"), "starts_at": edge, "ends_at": edge},
+            headers=admin.headers,
+        ),
+        "audit since": await client.get("/audit", params={"since": edge}, headers=admin.headers),
+        "jobs until": await client.get("/jobs", params={"until": edge}, headers=admin.headers),
+    }
+    assert {what: r.status_code for what, r in answers.items()} == dict.fromkeys(answers, 422)
+    assert all("years 1 to 9999" in r.text for r in answers.values())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, ClassVar, Self
 
@@ -88,7 +88,16 @@ def _iso_only(value: object) -> object:
     raise ValueError("expected an ISO 8601 date-time with a time zone, e.g. 2026-01-02T03:04:05Z")
 
 
-Instant = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
+def _in_utc(value: datetime) -> datetime:
+    """The instant in UTC, as every backend stores it: one whose UTC date falls outside
+    the years 1 to 9999 (0001-01-01T00:00+14:00) is no instant anything can hold."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the instant is outside the years 1 to 9999 in UTC") from None
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_only), AfterValidator(_in_utc)]
 
 
 def check_storable(value: Any) -> None:
