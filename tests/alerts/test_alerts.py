@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.db.session import session_factory, unit_of_work
-from opsledger.models import AuditLog
+from opsledger.models import AuditLog, MonitoringAlert, NotificationDelivery
 from tests import factories as f
 from tests.api import Person, audit_trail, counting
 
@@ -216,3 +216,69 @@ async def test_a_delivery_that_names_an_alert_again_changes_it_in_order(
             .where(AuditLog.action == "create")
         )
         assert [row["starts_at"][:19] for row in created] == ["2026-11-30T08:00:00"] * 2
+
+
+async def test_a_delivery_is_audited_and_told_in_its_order_and_finds_every_open_alert(
+    client: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    twice, existing, environment = f.unique("twice"), f.unique("known"), f.unique("env")
+    async with unit_of_work(session_factory(engine)) as session:
+        host = await f.make_host(session, environment=environment)
+        # Two open alerts of one fingerprint (two deliveries that raced): each resolve
+        # finds the newest of those still open.
+        older = await f.make_alert(session, fingerprint=twice, host_id=host.id)
+        newer = await f.make_alert(session, fingerprint=twice, host_id=host.id)
+        known = await f.make_alert(session, fingerprint=existing, title="before")
+        channel = await f.make_channel(session)
+        for event in ("alert.firing", "alert.resolved"):
+            await f.make_rule(session, channel_id=channel.id, event=event, environment=environment)
+    labels = {"alertname": f.unique("Ordered"), "host": host.hostname}
+
+    def alert(status: str, fingerprint: str, summary: str = "s") -> dict[str, object]:
+        annotations = {"summary": summary}
+        return {"status": status, "labels": labels, "annotations": annotations,
+                "fingerprint": fingerprint}  # fmt: skip
+
+    first, second = f.unique("first"), f.unique("second")
+    delivered = await client.post(
+        "/alerts/alertmanager",
+        json=_delivery(
+            alert("firing", first),
+            alert("resolved", twice),
+            alert("firing", existing, "after"),
+            alert("firing", second),
+            alert("resolved", twice),
+        ),
+        headers=operator.headers,
+    )
+
+    assert delivered.json() == {"created": 2, "updated": 1, "resolved": 2}
+    assert await audit_trail(engine, delivered) == [
+        ("create", "alert"),
+        ("resolved", "alert"),
+        ("update", "alert"),
+        ("create", "alert"),
+        ("resolved", "alert"),
+    ]
+    async with engine.connect() as connection:
+        told = (
+            await connection.scalars(
+                select(NotificationDelivery.payload)
+                .where(NotificationDelivery.channel_id == channel.id)
+                .order_by(NotificationDelivery.id)
+            )
+        ).all()
+        opened = dict(
+            (await connection.execute(
+                select(MonitoringAlert.fingerprint, MonitoringAlert.id)
+                .where(MonitoringAlert.fingerprint.in_([first, second]))
+            )).all()
+        )  # fmt: skip
+    assert [payload["subject"]["id"] for payload in told] == [
+        opened[first],
+        newer.id,
+        opened[second],
+        older.id,
+    ]
+    refreshed = await client.get(f"/alerts/{known.id}", headers=operator.headers)
+    assert refreshed.json()["title"] == "after"

@@ -20,13 +20,16 @@ async def get(session: AsyncSession, alert_id: int) -> MonitoringAlert | None:
 
 
 async def open_by_fingerprint(session: AsyncSession, fingerprint: str) -> MonitoringAlert | None:
-    return (await open_by_fingerprints(session, {fingerprint})).get(fingerprint)
+    """The newest open alert with this fingerprint."""
+    found = (await open_by_fingerprints(session, {fingerprint})).get(fingerprint)
+    return found[-1] if found else None
 
 
 async def open_by_fingerprints(
     session: AsyncSession, fingerprints: Collection[str]
-) -> dict[str, MonitoringAlert]:
-    """fingerprint → its newest open alert, for those of the fingerprints that have one."""
+) -> dict[str, list[MonitoringAlert]]:
+    """fingerprint → its open alerts, oldest first, for those of the fingerprints that
+    have any (exactly equal: on MariaDB too, whose collation matches more)."""
     if not fingerprints:
         return {}
     statement = (
@@ -34,7 +37,10 @@ async def open_by_fingerprints(
         .where(MonitoringAlert.fingerprint.in_(fingerprints), MonitoringAlert.status.in_(OPEN))
         .order_by(MonitoringAlert.id)
     )
-    return {str(alert.fingerprint): alert for alert in await session.scalars(statement)}
+    found: dict[str, list[MonitoringAlert]] = {}
+    for alert in await session.scalars(statement):
+        found.setdefault(str(alert.fingerprint), []).append(alert)
+    return {fingerprint: found[fingerprint] for fingerprint in fingerprints if fingerprint in found}
 
 
 async def page(

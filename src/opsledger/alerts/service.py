@@ -3,11 +3,9 @@ of piling up; firing → acknowledged → resolved."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
-
-from sqlalchemy import inspect
 
 from opsledger.alerts import repository
 from opsledger.alerts.models import AlertSeverity, AlertStatus, MonitoringAlert
@@ -56,7 +54,7 @@ async def raise_alert(ctx: Ctx, body: AlertCreate) -> tuple[MonitoringAlert, boo
     if existing is not None:
         return await _refresh(ctx, existing, body), False
     alert = MonitoringAlert(**body.model_dump())
-    await _open(ctx, [(alert, host)])
+    await _open(ctx, [(alert, host)], [alert])
     return alert, True
 
 
@@ -66,19 +64,30 @@ async def _refresh(ctx: Ctx, alert: MonitoringAlert, body: AlertCreate) -> Monit
     return await changes.update(ctx, RESOURCE, alert, fields)
 
 
-async def _open(ctx: Ctx, opened: Sequence[tuple[MonitoringAlert, Host | None]]) -> None:
-    """New firing alerts (each with its host) inserted and audited, told to the channels
-    their rules route them to, and remediated by the triggers they match."""
-    if opened:
-        alerts = [alert for alert, _ in opened]
-        await changes.create_all(ctx, RESOURCE, alerts)
-        await _tell(ctx, alerts)
-        await triggers.remediate(ctx, opened)
+async def _open(
+    ctx: Ctx,
+    opened: Sequence[tuple[MonitoringAlert, Host | None]],
+    told: Sequence[MonitoringAlert],
+) -> None:
+    """New firing alerts (each with its host) inserted and audited; then the ``told``
+    alerts (new or resolved, in the order they came) told to the channels their rules
+    route them to; then the new ones remediated by the triggers they match."""
+    await changes.create_all(ctx, RESOURCE, [alert for alert, _ in opened])
+    known = {host.id: host for _, host in opened if host is not None}
+    await _tell(ctx, told, known)
+    await triggers.remediate(ctx, opened)
 
 
-async def _tell(ctx: Ctx, alerts: Sequence[MonitoringAlert]) -> None:
-    """Deliveries for the alerts' events, each routed by its host's environment."""
-    by_id = await hosts.by_ids(ctx.session, {alert.host_id for alert in alerts if alert.host_id})
+async def _tell(
+    ctx: Ctx, alerts: Sequence[MonitoringAlert], known: Mapping[int, Host] | None = None
+) -> None:
+    """Deliveries for the alerts' events, each routed by its host's environment (the
+    hosts not ``known`` are read, in one statement)."""
+    if not alerts:
+        return
+    known = known or {}
+    unread = {alert.host_id for alert in alerts if alert.host_id and alert.host_id not in known}
+    by_id = {**known, **await hosts.by_ids(ctx.session, unread)}
     told = []
     for alert in alerts:
         host = by_id.get(alert.host_id) if alert.host_id else None
@@ -143,46 +152,69 @@ def _raised(item: WebhookAlert, host: Host | None) -> AlertCreate:
     )
 
 
+class _Delivery:
+    """One Alertmanager delivery, taken in its order. The alerts it opens wait to be
+    inserted together until it changes an alert that exists (or ends): the audit trail
+    and the channels see everything in the delivery's order."""
+
+    def __init__(self, ctx: Ctx, open_alerts: dict[str, list[MonitoringAlert]]) -> None:
+        self.ctx = ctx
+        self.open_alerts = open_alerts  # fingerprint → its open alerts, oldest first
+        self.opened: list[tuple[MonitoringAlert, Host | None]] = []
+        self.told: list[MonitoringAlert] = []
+        self.created = self.updated = self.resolved = 0
+
+    async def settle(self) -> None:
+        await _open(self.ctx, self.opened, self.told)
+        self.opened, self.told = [], []
+
+    async def take(self, item: WebhookAlert, host: Host | None) -> None:
+        """Firing: the newest open alert of its fingerprint refreshed, or a new one;
+        resolved: that alert resolved (the next resolved of the fingerprint finds the one
+        before it, as a fresh lookup would)."""
+        stack = self.open_alerts.setdefault(item.fingerprint, []) if item.fingerprint else []
+        existing = stack[-1] if stack else None
+        if existing is not None and self.opened:
+            await self.settle()
+        if item.status == "resolved":
+            if existing is not None:
+                stack.pop()
+                self.told.append(await _resolve(self.ctx, existing))
+                self.resolved += 1
+            return
+        raised = _raised(item, host)
+        if existing is not None:
+            await _refresh(self.ctx, existing, raised)
+            self.updated += 1
+            return
+        alert = MonitoringAlert(**raised.model_dump())
+        if item.startsAt is not None:
+            alert.starts_at = item.startsAt
+        self.opened.append((alert, host))
+        self.told.append(alert)
+        stack.append(alert)
+        self.created += 1
+
+
 async def receive_alertmanager(ctx: Ctx, body: AlertmanagerWebhook) -> WebhookResult:
     """Firing alerts are raised (or refreshed by fingerprint); resolved ones are resolved,
     in the delivery's order. Its hosts and open alerts are read once for the whole
-    delivery, and its new alerts are inserted together (before any later alert of the
-    delivery changes one of them)."""
+    delivery, and the new alerts between two changes to existing ones are inserted
+    together. Names and fingerprints match exactly, on MariaDB too (whose collation
+    would also match another case or trailing spaces)."""
     items = body.alerts
     open_alerts = await repository.open_by_fingerprints(
         ctx.session, {item.fingerprint for item in items if item.fingerprint}
     )
-    firing = [item for item in items if item.status == "firing"]
     named = await hosts.named_all(
-        ctx.session, {name for item in firing if (name := _host_name(item.labels))}
+        ctx.session,
+        {name for item in items if item.status == "firing" and (name := _host_name(item.labels))},
     )
-    opened: list[tuple[MonitoringAlert, Host | None]] = []
-    resolved: list[MonitoringAlert] = []
-    created = updated = 0
+    delivery = _Delivery(ctx, open_alerts)
     for item in items:
-        existing = open_alerts.get(item.fingerprint) if item.fingerprint else None
-        if existing is not None and inspect(existing).transient:  # opened by this delivery
-            await _open(ctx, opened)
-            opened = []
-        if item.status == "resolved":
-            if existing is not None:
-                del open_alerts[str(item.fingerprint)]
-                resolved.append(await _resolve(ctx, existing))
-            continue
-        host = named.get(name) if (name := _host_name(item.labels)) else None
-        raised = _raised(item, host)
-        if existing is not None:
-            await _refresh(ctx, existing, raised)
-            updated += 1
-            continue
-        alert = MonitoringAlert(**raised.model_dump())
-        if item.startsAt is not None:
-            alert.starts_at = item.startsAt
-        opened.append((alert, host))
-        if item.fingerprint:
-            open_alerts[item.fingerprint] = alert
-        created += 1
-    await _open(ctx, opened)
-    if resolved:
-        await _tell(ctx, resolved)
-    return WebhookResult(created=created, updated=updated, resolved=len(resolved))
+        name = _host_name(item.labels)
+        await delivery.take(item, named.get(name) if name else None)
+    await delivery.settle()
+    return WebhookResult(
+        created=delivery.created, updated=delivery.updated, resolved=delivery.resolved
+    )
