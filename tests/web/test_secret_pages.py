@@ -10,9 +10,11 @@ import re
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.api import PASSWORD, Person, audit_trail
-from tests.factories import unique
-from tests.web.pages import form_token, sign_in
+from opsledger.db.session import session_factory, unit_of_work
+from opsledger.models import User
+from tests.api import PASSWORD, Person, audit_trail, build_app
+from tests.factories import make_secret, unique
+from tests.web.pages import ROOT, form_token, sign_in
 
 
 async def test_an_operator_stores_reveals_replaces_and_deletes_a_secret(
@@ -61,3 +63,29 @@ async def test_a_viewer_has_no_secrets(browser: httpx.AsyncClient, viewer: Perso
     overview = await browser.get("/")
     assert 'href="/secrets"' not in overview.text
     assert (await browser.get("/secrets")).status_code == 403
+
+
+async def test_wrong_passwords_at_a_reveal_count_toward_the_sign_in_limit(
+    engine: AsyncEngine, operator: Person
+) -> None:
+    """A stolen session cannot guess the password through the reveal form (a server of
+    its own: a fresh limit)."""
+    async with unit_of_work(session_factory(engine)) as session:
+        owner = await session.get(User, operator.id)
+        assert owner is not None
+        secret = await make_secret(session, owner)
+    transport = httpx.ASGITransport(app=build_app(engine))
+    async with httpx.AsyncClient(transport=transport, base_url=ROOT) as browser:
+        await sign_in(browser, operator)
+        token = form_token((await browser.get("/secrets")).text)
+        reveal = f"/secrets/{secret.id}/reveal"
+        wrong = [
+            await browser.post(reveal, data={"csrf_token": token, "password": "nope-nope"})
+            for _ in range(5)
+        ]
+        right = await browser.post(reveal, data={"csrf_token": token, "password": PASSWORD})
+
+    assert [r.status_code for r in wrong] == [422] * 5
+    assert right.status_code == 429
+    assert "too many wrong passwords" in right.text
+    assert 'id="revealed"' not in right.text

@@ -30,7 +30,10 @@ HTTP_LATENCY = Histogram(
     "Time to answer an HTTP request (until the response starts).",
     ["method", "route"],
 )
-FAILED_LOGINS = Counter("opsledger_failed_logins", "Login attempts refused (any reason).")
+FAILED_LOGINS = Counter(
+    "opsledger_failed_logins",
+    "Login attempts refused (any reason), and wrong passwords typed again to confirm an action.",
+)
 JOBS = Gauge("opsledger_jobs", "Jobs in the database, by status.", ["status"])
 JOB_DURATION = Histogram(
     "opsledger_job_duration_seconds",

@@ -40,6 +40,14 @@ auth_router = api_router("/auth", "auth")
 LOGIN_FAILED = "invalid username or password"
 
 
+async def login_throttle(request: Request) -> LoginThrottle:
+    throttle: LoginThrottle = request.app.state.login_throttle
+    return throttle
+
+
+Throttle = Annotated[LoginThrottle, Depends(login_throttle)]
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -68,13 +76,19 @@ async def read_me(ctx: Annotated[Ctx, Depends(RequireRead("self"))]) -> UserRead
 @router.post(
     "/me/password",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+    responses=problem_responses(*AUTH_ERRORS, ValidationFailed, RateLimited),
 )
 async def change_my_password(
-    body: PasswordChange, ctx: Annotated[Ctx, Depends(Require("self"))]
+    body: PasswordChange,
+    ctx: Annotated[Ctx, Depends(Require("self"))],
+    throttle: Throttle,
 ) -> None:
+    """A wrong current password counts toward the user's sign-in limit (429 past it)."""
     await service.change_own_password(
-        ctx, body.current_password.get_secret_value(), body.new_password.get_secret_value()
+        ctx,
+        throttle,
+        body.current_password.get_secret_value(),
+        body.new_password.get_secret_value(),
     )
 
 
@@ -115,11 +129,6 @@ async def unlock_user(
     return UserRead.model_validate(await service.unlock(ctx, user_id))
 
 
-async def login_throttle(request: Request) -> LoginThrottle:
-    throttle: LoginThrottle = request.app.state.login_throttle
-    return throttle
-
-
 @auth_router.post(
     "/login",
     response_model=TokenResponse,
@@ -128,7 +137,7 @@ async def login_throttle(request: Request) -> LoginThrottle:
 async def login(
     body: LoginRequest,
     ctx: Annotated[Ctx, Depends(anonymous_context)],
-    throttle: Annotated[LoginThrottle, Depends(login_throttle)],
+    throttle: Throttle,
 ) -> TokenResponse | JSONResponse:
     token = await service.login(ctx, throttle, body)
     if token is None:

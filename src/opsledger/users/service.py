@@ -83,17 +83,27 @@ async def set_password(ctx: Ctx, user: User, password: str, action: str) -> None
     audit.record(ctx, action, RESOURCE, user.id)
 
 
-async def confirm_password(ctx: Ctx, current: str) -> User:
-    """The signed-in user, once they typed their password again (for a change to it, or
-    before a secret is shown); ValidationFailed when it is not theirs."""
+async def confirm_password(ctx: Ctx, throttle: LoginThrottle, current: str) -> User:
+    """The signed-in user, once they typed their password again (for a change to it,
+    before a secret is shown or a backup made); ValidationFailed when it is not theirs.
+    A wrong one counts as a failed sign-in of the user from this address: a stolen
+    session cannot guess the password here faster than at the sign-in form
+    (RateLimited past the limit, until the window passes or an admin unlocks)."""
     user = await get(ctx, ctx.user_id)
+    address = ctx.request.ip_address or "unknown"
+    wait = throttle.retry_after(user.username, address, user.login_unlocked_at)
+    if wait:
+        raise RateLimited("too many wrong passwords: try again later", retry_after=wait)
+    throttle.attempt(user.username, address)
     if not await passwords.verify_password(current, user.password_hash, ctx.settings.bcrypt_rounds):
+        FAILED_LOGINS.inc()
         raise ValidationFailed("the current password is not correct")
+    throttle.succeeded(user.username, address)
     return user
 
 
-async def change_own_password(ctx: Ctx, current: str, new: str) -> None:
-    user = await confirm_password(ctx, current)
+async def change_own_password(ctx: Ctx, throttle: LoginThrottle, current: str, new: str) -> None:
+    user = await confirm_password(ctx, throttle, current)
     await set_password(ctx, user, new, "password_change")
 
 

@@ -15,11 +15,12 @@ from opsledger.api_keys import service as api_keys
 from opsledger.api_keys.models import ApiKey
 from opsledger.api_keys.schemas import ApiKeyCreate
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
-from opsledger.kit.errors import ValidationFailed
+from opsledger.kit.errors import RateLimited, ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.routers import page_router
 from opsledger.security.context import Ctx
 from opsledger.users import service as users
+from opsledger.users.endpoints import login_throttle
 from opsledger.users.schemas import PasswordChange
 from opsledger.web import forms
 from opsledger.web import session as web_session
@@ -103,12 +104,16 @@ async def change_password(
     try:
         body = PasswordChange.model_validate(fields)
         await users.change_own_password(
-            ctx, body.current_password.get_secret_value(), body.new_password.get_secret_value()
+            ctx,
+            await login_throttle(request),
+            body.current_password.get_secret_value(),
+            body.new_password.get_secret_value(),
         )
     except ValidationError as exc:
         return await _page(request, ctx, 422, password_errors=problems(exc, fields))
-    except ValidationFailed as exc:
-        return await _page(request, ctx, 422, password_errors={"current_password": exc.detail})
+    except (ValidationFailed, RateLimited) as exc:
+        refused = {"current_password": exc.detail}
+        return await _page(request, ctx, exc.status, password_errors=refused)
     return _signed_out()
 
 

@@ -11,7 +11,7 @@ from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
-from opsledger.kit.errors import NotFound, ValidationFailed
+from opsledger.kit.errors import NotFound, RateLimited, ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.routers import page_router
 from opsledger.secrets import service as secrets
@@ -19,6 +19,7 @@ from opsledger.secrets.models import Secret
 from opsledger.secrets.schemas import SecretCreate, SecretUpdate
 from opsledger.security.context import Ctx
 from opsledger.users import service as users
+from opsledger.users.endpoints import login_throttle
 from opsledger.web.console import (
     act,
     common,
@@ -143,11 +144,11 @@ async def reveal_secret(
     if isinstance(ctx, Response):
         return ctx
     try:
-        await users.confirm_password(ctx, password)
+        await users.confirm_password(ctx, await login_throttle(request), password)
         secret = await secrets.get(ctx, secret_id)
         value = await secrets.reveal(ctx, secret_id)
-    except ValidationFailed as exc:
-        return await _list(request, ctx, 422, errors={f"reveal-{secret_id}": exc.detail})
+    except (ValidationFailed, RateLimited) as exc:
+        return await _list(request, ctx, exc.status, errors={f"reveal-{secret_id}": exc.detail})
     except NotFound as exc:
         return refuse(request, 404, exc.detail)
     return await _list(request, ctx, revealed=(secret, value))

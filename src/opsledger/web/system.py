@@ -25,11 +25,12 @@ from opsledger.db.dependencies import (
     database_of,
 )
 from opsledger.db.session import unit_of_work
-from opsledger.kit.errors import ValidationFailed
+from opsledger.kit.errors import RateLimited, ValidationFailed
 from opsledger.kit.routers import page_router
 from opsledger.ops import backup, retention
 from opsledger.security.context import Ctx
 from opsledger.users import service as users
+from opsledger.users.endpoints import login_throttle
 from opsledger.web.console import common, form_context, not_kept, page_context, render
 from opsledger.web.forms import Csrf, Password
 
@@ -97,9 +98,9 @@ async def download_backup(
     if isinstance(ctx, Response):
         return ctx
     try:
-        await users.confirm_password(ctx, password)
-    except ValidationFailed as exc:
-        return await _system(request, ctx, 422, errors={"password": exc.detail})
+        await users.confirm_password(ctx, await login_throttle(request), password)
+    except (ValidationFailed, RateLimited) as exc:
+        return await _system(request, ctx, exc.status, errors={"password": exc.detail})
     folder = Path(tempfile.mkdtemp(prefix="opsledger-backup-"))
     name = f"opsledger-{utcnow():%Y%m%dT%H%M%SZ}.zip"
     try:
