@@ -130,8 +130,12 @@ async def test_bad_alerts_are_422(client: httpx.AsyncClient, operator: Person) -
     ).status_code == 422
 
 
-def _delivery(*alerts: dict[str, object]) -> dict[str, object]:
-    return {"version": "4", "status": "firing", "receiver": "opsledger", "alerts": list(alerts)}
+async def deliver(
+    client: httpx.AsyncClient, person: Person, *alerts: dict[str, object]
+) -> httpx.Response:
+    """One Alertmanager webhook delivery of ``alerts``."""
+    body = {"version": "4", "status": "firing", "receiver": "opsledger", "alerts": list(alerts)}
+    return await client.post("/alerts/alertmanager", json=body, headers=person.headers)
 
 
 async def test_a_delivery_of_100_alerts_reads_as_much_as_one_of_1(
@@ -150,13 +154,7 @@ async def test_a_delivery_of_100_alerts_reads_as_much_as_one_of_1(
     answers, reads = [], []
     for size in (1, 100):
         with counting(engine) as statements:
-            answers.append(
-                await client.post(
-                    "/alerts/alertmanager",
-                    json=_delivery(*(firing(n) for n in range(size))),
-                    headers=operator.headers,
-                )
-            )
+            answers.append(await deliver(client, operator, *(firing(n) for n in range(size))))
         # SQLite's driver inserts row by row; everything else is one statement per delivery.
         reads.append([s for s in statements if not s.lstrip().upper().startswith("INSERT")])
 
@@ -184,15 +182,13 @@ async def test_a_delivery_that_names_an_alert_again_changes_it_in_order(
             "fingerprint": fingerprint,
         }
 
-    delivered = await client.post(
-        "/alerts/alertmanager",
-        json=_delivery(
-            alert("firing", "one"),
-            alert("firing", "two"),
-            alert("resolved", "two"),
-            alert("firing", "three"),
-        ),
-        headers=operator.headers,
+    delivered = await deliver(
+        client,
+        operator,
+        alert("firing", "one"),
+        alert("firing", "two"),
+        alert("resolved", "two"),
+        alert("firing", "three"),
     )
 
     assert delivered.json() == {"created": 2, "updated": 1, "resolved": 1}
@@ -240,16 +236,14 @@ async def test_a_delivery_is_audited_and_told_in_its_order_and_finds_every_open_
                 "fingerprint": fingerprint}  # fmt: skip
 
     first, second = f.unique("first"), f.unique("second")
-    delivered = await client.post(
-        "/alerts/alertmanager",
-        json=_delivery(
-            alert("firing", first),
-            alert("resolved", twice),
-            alert("firing", existing, "after"),
-            alert("firing", second),
-            alert("resolved", twice),
-        ),
-        headers=operator.headers,
+    delivered = await deliver(
+        client,
+        operator,
+        alert("firing", first),
+        alert("resolved", twice),
+        alert("firing", existing, "after"),
+        alert("firing", second),
+        alert("resolved", twice),
     )
 
     assert delivered.json() == {"created": 2, "updated": 1, "resolved": 2}

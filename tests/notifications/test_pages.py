@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.api import Person
+from tests.api import Person, audit_trail
 from tests.factories import unique
 from tests.notifications.conftest import Lab
 from tests.notifications.test_dispatch import dead_delivery
@@ -94,6 +94,39 @@ async def test_a_dead_delivery_is_read_with_its_attempts_and_sent_again(
     assert "pending" in after.text
     assert "Send again" not in after.text
     assert bad_filter.status_code == 422
+
+
+async def test_an_admin_switches_a_channel_off_and_on_resets_its_rules_and_deletes_it(
+    browser: httpx.AsyncClient, lab: Lab
+) -> None:
+    hook = await lab.channel()
+    page = f"/notifications/channels/{hook['id']}"
+    await sign_in(browser, lab.admin)
+    token = form_token((await browser.get(page)).text)
+
+    off = await browser.post(f"{page}/disable", data={"csrf_token": token})
+    while_off = await browser.get(page)
+    on = await browser.post(f"{page}/enable", data={"csrf_token": token})
+    defaults = await browser.post(f"{page}/defaults", data={"csrf_token": token})
+    with_rules = await browser.get(page)
+    rule = re.search(r'action="/notifications/rules/(\d+)/delete"', with_rules.text)
+    assert rule is not None, with_rules.text
+    unruled = await browser.post(
+        f"/notifications/rules/{rule.group(1)}/delete", data={"csrf_token": token}
+    )
+    after_rule = await browser.get(page)
+    deleted = await browser.post(f"{page}/delete", data={"csrf_token": token})
+    gone = await browser.get(page)
+
+    assert [r.status_code for r in (off, on, defaults, unruled, deleted)] == [303] * 5
+    assert "disabled: its deliveries wait" in while_off.text
+    assert after_rule.text.count('/delete"') == with_rules.text.count('/delete"') - 1
+    assert gone.status_code == 404
+    assert await audit_trail(lab.engine, off) == [("update", "notification_channel")]
+    assert await audit_trail(lab.engine, on) == [("update", "notification_channel")]
+    assert set(await audit_trail(lab.engine, defaults)) == {("create", "notification_rule")}
+    assert await audit_trail(lab.engine, unruled) == [("delete", "notification_rule")]
+    assert ("delete", "notification_channel") in await audit_trail(lab.engine, deleted)
 
 
 async def test_only_admins_see_notifications(browser: httpx.AsyncClient, operator: Person) -> None:

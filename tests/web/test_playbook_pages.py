@@ -39,6 +39,8 @@ async def test_an_admin_registers_a_pasted_playbook_and_reads_it_back(
     listed = await browser.get("/playbooks", params={"name": name})
     off = await browser.post(f"{made.headers['location']}/deactivate", data={"csrf_token": token})
     after = await browser.get(made.headers["location"])
+    on = await browser.post(f"{made.headers['location']}/activate", data={"csrf_token": token})
+    again = await browser.get(made.headers["location"])
 
     assert not_yaml.status_code == 422
     assert "hosts: [unclosed" in not_yaml.text  # what was typed stays
@@ -55,6 +57,9 @@ async def test_an_admin_registers_a_pasted_playbook_and_reads_it_back(
     assert "inactive" in after.text
     assert await audit_trail(engine, made) == [("create", "playbook")]
     assert await audit_trail(engine, off) == [("update", "playbook")]
+    assert on.status_code == 303
+    assert "<dd>active</dd>" in again.text
+    assert await audit_trail(engine, on) == [("update", "playbook")]
 
 
 async def test_a_file_under_the_root_is_registered_and_a_changed_one_is_flagged(

@@ -44,6 +44,10 @@ async def test_an_admin_makes_a_user_who_signs_in_with_the_password_shown_once(
     unlocked = await browser.post(f"{page}/unlock", data={"csrf_token": token})
     deactivated = await browser.post(f"{page}/deactivate", data={"csrf_token": token})
     after = await browser.get(page)
+    activated = await browser.post(f"{page}/activate", data={"csrf_token": token})
+    login_again = await client.post(
+        "/auth/login", json={"username": name, "password": newer.group(1)}
+    )
 
     assert bad_email.status_code == 422
     assert made.status_code == 201
@@ -56,6 +60,8 @@ async def test_an_admin_makes_a_user_who_signs_in_with_the_password_shown_once(
     assert unlocked.status_code == 303
     assert deactivated.status_code == 303
     assert "deactivated" in after.text
+    assert activated.status_code == 303
+    assert login_again.status_code == 200, login_again.text
     assert "<dd>viewer</dd>" in after.text
     assert shown.group(1) not in after.text and newer.group(1) not in after.text  # noqa: PT018
 
