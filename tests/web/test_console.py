@@ -77,6 +77,8 @@ async def test_a_wrong_password_is_a_plain_refusal(
     refused = await sign_in(browser, viewer, password="not the password at all")
     assert refused.status_code == 401
     assert "Wrong username or password." in refused.text
+    assert f'value="{viewer.username}"' in refused.text  # typed again: the password only
+    assert "not the password at all" not in refused.text
     assert (await browser.get("/")).status_code == 303
 
 

@@ -33,11 +33,20 @@ async def login_page(request: Request) -> HTMLResponse:
     return _login_form(request)
 
 
-def _login_form(request: Request, status: int = 200, error: str | None = None) -> HTMLResponse:
+def _login_form(
+    request: Request, status: int = 200, error: str | None = None, username: str = ""
+) -> HTMLResponse:
+    """The sign-in form; after a refusal with the username typed (never the password)."""
     token = web_session.new_login_csrf()
     # A refused sign-in is audited: its row commits with the refusal.
     response = render(
-        request, "login.html", status, keep_changes=True, csrf_token=token, error=error
+        request,
+        "login.html",
+        status,
+        keep_changes=True,
+        csrf_token=token,
+        error=error,
+        username=username,
     )
     web_session.offer_login(response, request, token)
     return response
@@ -52,16 +61,16 @@ async def sign_in(
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     if not web_session.login_csrf_ok(request, csrf_token):
-        return _login_form(request, 403, "The form expired: please sign in again.")
+        return _login_form(request, 403, "The form expired: please sign in again.", username)
     try:
         body = LoginRequest(username=username, password=SecretStr(password))
         token = await users.login(ctx, await login_throttle(request), body)
     except RateLimited:
-        return _login_form(request, 429, "Too many failed sign-ins: try again later.")
+        return _login_form(request, 429, "Too many failed sign-ins: try again later.", username)
     except ValueError:
         token = None
     if token is None:
-        return _login_form(request, 401, "Wrong username or password.")
+        return _login_form(request, 401, "Wrong username or password.", username)
     response = RedirectResponse("/", status_code=303)
     web_session.start(response, request, token.access_token, token.expires_in)
     return response
