@@ -5,12 +5,14 @@ deleting (the row stays, marked deleted)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 from pydantic import Field as PydanticField
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.deployments import service as deployments
@@ -30,11 +32,11 @@ from opsledger.web.console import (
     act,
     common,
     form_context,
+    form_of_one,
     from_form,
     list_page,
     page_context,
     page_of_one,
-    parsed,
     render,
 )
 from opsledger.web.forms import Csrf
@@ -151,25 +153,67 @@ async def deployment_page(
     request: Request, session: PrimaryReadSession, deployment_id: PathId
 ) -> Response:
     """Owners and admins only, as in the API: anyone else gets a 404."""
-    found = await page_of_one(
-        request,
-        session,
-        "deployments:read",
-        lambda ctx: deployments.get(ctx, deployment_id, detail=True),
-    )
+    found = await page_of_one(request, session, "deployments:read", _detail(deployment_id))
     if isinstance(found, Response):
         return found
-    ctx, deployment = found
+    return await _page(request, *found)
+
+
+def _detail(deployment_id: int) -> Callable[[Ctx], Awaitable[Deployment]]:
+    return lambda ctx: deployments.get(ctx, deployment_id, detail=True)
+
+
+async def _page(
+    request: Request,
+    ctx: Ctx,
+    deployment: Deployment,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    sent: dict[str, str] | None = None,
+) -> Response:
+    """The deployment; after a refused scale or move, why beside its field and what was
+    typed in its form."""
     return render(
         request,
         "deployment.html",
+        status,
         deployment=deployment,
         moves=sorted(
             deployments.DEPLOYMENT_TRANSITIONS[DeploymentStatus(deployment.status)]
             - {DeploymentStatus.deleted}
         ),
+        errors=errors or {},
+        sent=sent or {},
         **common(request, ctx),
     )
+
+
+async def _change(
+    request: Request,
+    session: AsyncSession,
+    deployment_id: int,
+    csrf_token: str,
+    fields: dict[str, str],
+    change: Callable[[Ctx], Awaitable[Any]],
+    conflict_field: str,
+) -> Response:
+    """A change from a form of the deployment's page; a refused one shows the page again
+    with the reason beside ``conflict_field`` (or the field it names) and the form as
+    typed."""
+    found = await form_of_one(request, session, WRITE, csrf_token, _detail(deployment_id))
+    if isinstance(found, Response):
+        return found
+    ctx, _ = found
+
+    async def again(status: int, refused: dict[str, str]) -> Response:
+        # Read again: the change locked and reloaded the row, without its replicas.
+        shown = await _detail(deployment_id)(ctx)
+        return await _page(request, ctx, shown, status, refused, fields)
+
+    changed = await from_form(lambda: change(ctx), fields, again, conflict_field)
+    if isinstance(changed, Response):
+        return changed
+    return RedirectResponse(f"/deployments/{deployment_id}", status_code=303)
 
 
 @router.post("/deployments/{deployment_id}/scale")
@@ -180,16 +224,15 @@ async def scale_deployment(
     target_replicas: Field = "",
     csrf_token: Csrf = "",
 ) -> Response:
+    fields = {"target_replicas": target_replicas}
 
-    async def scale(ctx: Ctx) -> Any:
-        body = parsed(
-            DeploymentScale.model_validate,
-            {"target_replicas": target_replicas},
-            f"{target_replicas!r} is not a number of replicas (1 to 100).",
-        )
+    async def scale(ctx: Ctx) -> Deployment:
+        body = DeploymentScale.model_validate(fields)
         return await deployments.scale(ctx, deployment_id, body.target_replicas)
 
-    return await act(request, session, WRITE, csrf_token, scale, f"/deployments/{deployment_id}")
+    return await _change(
+        request, session, deployment_id, csrf_token, fields, scale, "target_replicas"
+    )
 
 
 @router.post("/deployments/{deployment_id}/move")
@@ -202,16 +245,13 @@ async def move_deployment(
     csrf_token: Csrf = "",
 ) -> Response:
     """One status move with its reason; one the deployment may not make now is 409."""
+    fields = {"status": status, "reason": reason}
 
-    async def move(ctx: Ctx) -> Any:
-        body = parsed(
-            DeploymentStatusChange.model_validate,
-            {"status": status, "reason": reason or None},
-            f"{status!r} is not a deployment status.",
-        )
+    async def move(ctx: Ctx) -> Deployment:
+        body = DeploymentStatusChange.model_validate({"status": status, "reason": reason or None})
         return await deployments.set_status(ctx, deployment_id, body)
 
-    return await act(request, session, WRITE, csrf_token, move, f"/deployments/{deployment_id}")
+    return await _change(request, session, deployment_id, csrf_token, fields, move, "status")
 
 
 @router.post("/deployments/{deployment_id}/delete")

@@ -220,10 +220,11 @@ async def _host_page(
     status: int = 200,
     credential_errors: dict[str, str] | None = None,
     delete_errors: dict[str, str] | None = None,
+    credential_sent: dict[str, str] | None = None,
 ) -> Response:
-    """A host; ``credential_errors``: why the credential form was refused (what was
-    typed in it is never shown again: it may be a key); ``delete_errors``: why deleting
-    it for good was not confirmed."""
+    """A host; ``credential_errors``: why the credential form was refused, and
+    ``credential_sent`` its type and user as typed (its value is never shown again: it
+    may be a key); ``delete_errors``: why deleting it for good was not confirmed."""
     role = await host_roles.get(ctx, host.host_role_id) if host.host_role_id else None
     shown_credentials = (
         (await credentials.page(ctx, host.id, {}, CREDENTIALS_SHOWN, None)).items
@@ -240,6 +241,7 @@ async def _host_page(
         credentials=shown_credentials,
         credential_types=list(CredentialType),
         credential_errors=credential_errors or {},
+        credential_sent=credential_sent or {},
         delete_errors=delete_errors or {},
         jobs=await jobs.latest(ctx, RECENT_JOBS, host.id),
         **common(request, ctx),
@@ -457,7 +459,8 @@ async def add_credential(
         return await credentials.add(ctx, host.id, CredentialCreate.model_validate(fields))
 
     async def again(status: int, refused: dict[str, str]) -> Response:
-        return await _host_page(request, ctx, host, status, refused)
+        typed = {"type": kind, "username": username}
+        return await _host_page(request, ctx, host, status, refused, credential_sent=typed)
 
     made = await from_form(save, fields, again)
     if isinstance(made, Response):
