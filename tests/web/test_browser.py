@@ -704,3 +704,22 @@ async def test_an_admin_downloads_a_backup_from_the_system_page(
     assert re.fullmatch(r"opsledger-\d{8}T\d{6}Z\.zip", download.suggested_filename)
     with zipfile.ZipFile(await download.path()) as archive:
         assert "manifest.json" in archive.namelist()
+
+
+async def test_a_key_shown_once_is_copied_with_its_button(server: str, chromium: Browser) -> None:
+    context = await chromium.new_context(permissions=["clipboard-read", "clipboard-write"])
+    page = await context.new_page()
+    await sign_in(page, server, "grace")
+    await page.goto(f"{server}/account")
+    await page.get_by_label("Name", exact=True).fill(unique("copied"))
+    await page.get_by_role("button", name="Make key").click()
+    shown = await page.locator("#api-key").inner_text()
+
+    await page.get_by_role("button", name="Copy the API key").click()
+
+    await page.get_by_text("Copied.", exact=True).wait_for()
+    assert await page.evaluate("navigator.clipboard.readText()") == shown
+    async with httpx.AsyncClient(base_url=f"{server}/api/v1") as api:
+        me = await api.get("/users/me", headers={"X-API-Key": shown})
+    assert me.json()["username"] == "grace"
+    await context.close()

@@ -49,11 +49,11 @@ async def test_an_operator_stores_reveals_replaces_and_deletes_a_secret(
     assert value not in taken.text + empty.text + listed.text + wrong.text
     assert wrong.status_code == 422
     assert "the current password is not correct" in wrong.text
-    assert f'<code id="revealed">{value}</code>' in revealed.text
+    assert f'<code id="revealed" data-copy="the value">{value}</code>' in revealed.text
     assert revealed.headers["cache-control"] == "no-store"
     assert await audit_trail(engine, revealed) == [("reveal", "secret")]
     assert replaced.status_code == 303
-    assert f'<code id="revealed">{newer}</code>' in again.text
+    assert f'<code id="revealed" data-copy="the value">{newer}</code>' in again.text
     assert deleted.status_code == 303
     assert gone.status_code == 404
 

@@ -21,7 +21,7 @@ from tests.web.test_fleet_pages import count
 
 
 def secret_on(page: str) -> str:
-    found = re.search(r'<code id="secret">([^<]+)</code>', page)
+    found = re.search(r'<code id="secret"[^>]*>([^<]+)</code>', page)
     assert found is not None, page
     return found.group(1)
 
