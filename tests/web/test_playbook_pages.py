@@ -1,6 +1,6 @@
 """Playbooks from the console over real HTTP: an admin registers one by pasting its YAML
-(refused beside the field when it is not a playbook, keeping what was typed) or by its
-path under the playbook root; its page shows its content, its SHA-256 and whether the
+or uploading its file (refused beside the field when it is not a playbook, keeping what
+was typed or uploaded) or by its path under the playbook root; its page shows its content, its SHA-256 and whether the
 file still matches; it is switched off and on, audited; an operator reads but registers
 nothing, even by a forged post."""
 
@@ -84,6 +84,34 @@ async def test_a_file_under_the_root_is_registered_and_a_changed_one_is_flagged(
     assert outside.status_code == 422
     assert made.status_code == 303, made.text
     assert "changed since it was registered" in page.text
+
+
+async def test_an_uploaded_file_is_registered_and_a_bad_one_comes_back_to_mend(
+    browser: httpx.AsyncClient, admin: Person, engine: AsyncEngine
+) -> None:
+    await sign_in(browser, admin)
+    token = form_token((await browser.get("/playbooks/new")).text)
+
+    async def upload(file: bytes, **fields: str) -> httpx.Response:
+        data = {"csrf_token": token, "name": unique("uploaded")} | fields
+        files = {"upload": ("site.yml", file, "text/yaml")}
+        return await browser.post("/playbooks", data=data, files=files)
+
+    not_text = await upload(b"\xff\xfe- hosts: all")
+    too_big = await upload(b"#" * (1024 * 1024 + 1))
+    both = await upload(PLAY.encode(), content=PLAY)
+    not_yaml = await upload(b"- hosts: [unclosed")
+    made = await upload(PLAY.encode())
+    assert made.status_code == 303, made.text
+    page = await browser.get(made.headers["location"])
+
+    assert [r.status_code for r in (not_text, too_big, both, not_yaml)] == [422] * 4
+    assert "not UTF-8 text" in not_text.text
+    assert "larger than a playbook may be" in too_big.text
+    assert "not both" in both.text
+    assert "- hosts: [unclosed</textarea>" in not_yaml.text  # the file's text, to mend
+    assert hashlib.sha256(PLAY.encode()).hexdigest() in page.text
+    assert await audit_trail(engine, made) == [("create", "playbook")]
 
 
 async def test_an_operator_reads_playbooks_but_registers_none(

@@ -18,9 +18,9 @@ from opsledger.kit.errors import ContentTooLarge, RequestTimeout
 from opsledger.kit.http import problem_response
 from opsledger.kit.schemas import MAX_DEPTH
 
-# Playbook uploads carry up to MAX_PLAYBOOK_BYTES of YAML, JSON-escaped: their own limit.
-# (The console has no upload form; the API's route is the only one.)
-LARGER_BODIES = {"/api/v1/playbooks": 4 * 1024 * 1024}
+# Playbooks carry up to MAX_PLAYBOOK_BYTES of YAML, JSON-escaped (the API), form-encoded
+# or uploaded (the console): their own limit.
+LARGER_BODIES = {"/api/v1/playbooks": 4 * 1024 * 1024, "/playbooks": 4 * 1024 * 1024}
 
 # A string, or an unterminated one running to the end: every attempt that starts at a quote
 # matches (possessively, without backtracking), so stripping is linear in the body even

@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 from pydantic import Field as PydanticField
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import UploadFile
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.kit.http import PathId
@@ -116,6 +117,21 @@ async def playbook_page(
     )
 
 
+async def _uploaded(request: Request) -> str | None:
+    """The text of the file uploaded with the form, or None when none was chosen;
+    ValueError when it is larger than a playbook may be or is not UTF-8 text."""
+    upload = (await request.form()).get("upload")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return None
+    data = await upload.read(MAX_PLAYBOOK_BYTES + 1)
+    if len(data) > MAX_PLAYBOOK_BYTES:
+        raise ValueError(f"the file is larger than a playbook may be ({MAX_PLAYBOOK_BYTES} bytes)")
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise ValueError("the file is not UTF-8 text") from None
+
+
 @router.post("/playbooks")
 async def register_playbook(
     request: Request, session: WriteSession, form: Annotated[PlaybookForm, Form()]
@@ -125,13 +141,24 @@ async def register_playbook(
         return ctx
     sent = form.sent()
     try:
+        uploaded = await _uploaded(request)
+    except ValueError as exc:
+        return await _form(request, ctx, 422, {"upload": str(exc)}, sent)
+    if uploaded is not None:
+        if form.content.strip():
+            both = {"upload": "paste its YAML or upload its file, not both"}
+            return await _form(request, ctx, 422, both, sent)
+        # Refused, the file's text comes back in the paste box, to be mended there.
+        sent["content"] = uploaded
+    content = sent["content"]
+    try:
         variables = await asyncio.to_thread(forms.plain_document, form.variables, "variables", dict)
     except ValueError as exc:
         return await _form(request, ctx, 422, {"variables": str(exc)}, sent)
     fields = {
         "name": form.name,
         "file_path": form.file_path.strip() or None,
-        "content": form.content if form.content.strip() else None,
+        "content": content if content.strip() else None,
         "description": form.description or None,
         "tags": forms.items(form.tags),
         "variables": variables,
