@@ -65,7 +65,7 @@ async def test_a_viewer_has_no_secrets(browser: httpx.AsyncClient, viewer: Perso
     assert (await browser.get("/secrets")).status_code == 403
 
 
-async def test_wrong_passwords_at_a_reveal_count_toward_the_sign_in_limit(
+async def test_wrong_passwords_at_a_reveal_are_limited_as_sign_ins_are(
     engine: AsyncEngine, operator: Person
 ) -> None:
     """A stolen session cannot guess the password through the reveal form (a server of
@@ -87,5 +87,6 @@ async def test_wrong_passwords_at_a_reveal_count_toward_the_sign_in_limit(
 
     assert [r.status_code for r in wrong] == [422] * 5
     assert right.status_code == 429
+    assert int(right.headers["retry-after"]) > 0
     assert "too many wrong passwords" in right.text
     assert 'id="revealed"' not in right.text

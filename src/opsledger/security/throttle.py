@@ -65,9 +65,15 @@ class FailureWindow:
 
 
 class LoginThrottle:
+    """Failed sign-ins per username and per client address, and, apart from them, wrong
+    passwords typed again by a signed-in user (to change it, reveal a secret, download a
+    backup) per user: guesses through a stolen session are bounded as a sign-in's are, and
+    a stranger failing sign-ins in someone's name cannot keep them from those forms."""
+
     def __init__(self, per_user: int, per_address: int, window_seconds: float) -> None:
         self.users = FailureWindow(per_user, window_seconds)
         self.addresses = FailureWindow(per_address, window_seconds)
+        self.confirmations = FailureWindow(per_user, window_seconds)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LoginThrottle:

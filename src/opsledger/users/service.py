@@ -86,19 +86,20 @@ async def set_password(ctx: Ctx, user: User, password: str, action: str) -> None
 async def confirm_password(ctx: Ctx, throttle: LoginThrottle, current: str) -> User:
     """The signed-in user, once they typed their password again (for a change to it,
     before a secret is shown or a backup made); ValidationFailed when it is not theirs.
-    A wrong one counts as a failed sign-in of the user from this address: a stolen
-    session cannot guess the password here faster than at the sign-in form
-    (RateLimited past the limit, until the window passes or an admin unlocks)."""
+    Wrong ones are limited per user as failed sign-ins are (RateLimited past the limit,
+    until the window passes or an admin unlocks), on a count of their own: a stolen
+    session cannot guess the password here faster than at the sign-in form, and failed
+    sign-ins in the user's name do not keep the user from these forms."""
     user = await get(ctx, ctx.user_id)
-    address = ctx.request.ip_address or "unknown"
-    wait = throttle.retry_after(user.username, address, user.login_unlocked_at)
+    key = str(user.id)
+    wait = throttle.confirmations.retry_after(key, user.login_unlocked_at)
     if wait:
         raise RateLimited("too many wrong passwords: try again later", retry_after=wait)
-    throttle.attempt(user.username, address)
+    throttle.confirmations.fail(key)  # counted before bcrypt, as a sign-in is
     if not await passwords.verify_password(current, user.password_hash, ctx.settings.bcrypt_rounds):
         FAILED_LOGINS.inc()
         raise ValidationFailed("the current password is not correct")
-    throttle.succeeded(user.username, address)
+    throttle.confirmations.clear(key)
     return user
 
 

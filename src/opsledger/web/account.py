@@ -34,6 +34,7 @@ from opsledger.web.console import (
     problems,
     render,
     to_login,
+    told_when,
 )
 from opsledger.web.forms import Csrf, Password
 from opsledger.web.schedules import instant
@@ -113,7 +114,7 @@ async def change_password(
         return await _page(request, ctx, 422, password_errors=problems(exc, fields))
     except (ValidationFailed, RateLimited) as exc:
         refused = {"current_password": exc.detail}
-        return await _page(request, ctx, exc.status, password_errors=refused)
+        return told_when(await _page(request, ctx, exc.status, password_errors=refused), exc)
     return _signed_out()
 
 

@@ -16,7 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db.dependencies import discard_changes
 from opsledger.freeze_windows import service as freeze_windows
-from opsledger.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed, wire_location
+from opsledger.kit.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ValidationFailed,
+    wire_location,
+)
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.http import REPEATED
 from opsledger.kit.pagination import Rows
@@ -63,6 +70,13 @@ def not_kept(response: Response) -> Response:
     """A page with something on it shown once (a key, a password, a revealed value): not
     kept by a browser or a proxy."""
     response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def told_when(response: Response, exc: Exception) -> Response:
+    """A page refusing for ``exc``: a RateLimited one says when to try again."""
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 

@@ -22,7 +22,15 @@ from opsledger.users import service as users
 from opsledger.users.endpoints import login_throttle
 from opsledger.users.schemas import LoginRequest
 from opsledger.web import session as web_session
-from opsledger.web.console import common, frozen, page_context, refuse, render, to_login
+from opsledger.web.console import (
+    common,
+    frozen,
+    page_context,
+    refuse,
+    render,
+    to_login,
+    told_when,
+)
 
 router = page_router()
 LATEST_JOBS = 10
@@ -61,12 +69,14 @@ async def sign_in(
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     if not web_session.login_csrf_ok(request, csrf_token):
-        return _login_form(request, 403, "The form expired: please sign in again.", username)
+        # Not what was sent: another site may have sent it.
+        return _login_form(request, 403, "The form expired: please sign in again.")
     try:
         body = LoginRequest(username=username, password=SecretStr(password))
         token = await users.login(ctx, await login_throttle(request), body)
-    except RateLimited:
-        return _login_form(request, 429, "Too many failed sign-ins: try again later.", username)
+    except RateLimited as exc:
+        limited = _login_form(request, 429, "Too many failed sign-ins: try again later.", username)
+        return told_when(limited, exc)
     except ValueError:
         token = None
     if token is None:

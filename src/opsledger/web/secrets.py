@@ -30,6 +30,7 @@ from opsledger.web.console import (
     parsed,
     refuse,
     render,
+    told_when,
 )
 from opsledger.web.forms import Csrf, Password
 
@@ -148,7 +149,8 @@ async def reveal_secret(
         secret = await secrets.get(ctx, secret_id)
         value = await secrets.reveal(ctx, secret_id)
     except (ValidationFailed, RateLimited) as exc:
-        return await _list(request, ctx, exc.status, errors={f"reveal-{secret_id}": exc.detail})
+        refused = {f"reveal-{secret_id}": exc.detail}
+        return told_when(await _list(request, ctx, exc.status, errors=refused), exc)
     except NotFound as exc:
         return refuse(request, 404, exc.detail)
     return await _list(request, ctx, revealed=(secret, value))

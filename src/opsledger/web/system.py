@@ -31,7 +31,7 @@ from opsledger.ops import backup, retention
 from opsledger.security.context import Ctx
 from opsledger.users import service as users
 from opsledger.users.endpoints import login_throttle
-from opsledger.web.console import common, form_context, not_kept, page_context, render
+from opsledger.web.console import common, form_context, not_kept, page_context, render, told_when
 from opsledger.web.forms import Csrf, Password
 
 router = page_router()
@@ -100,7 +100,8 @@ async def download_backup(
     try:
         await users.confirm_password(ctx, await login_throttle(request), password)
     except (ValidationFailed, RateLimited) as exc:
-        return await _system(request, ctx, exc.status, errors={"password": exc.detail})
+        refused = {"password": exc.detail}
+        return told_when(await _system(request, ctx, exc.status, errors=refused), exc)
     folder = Path(tempfile.mkdtemp(prefix="opsledger-backup-"))
     name = f"opsledger-{utcnow():%Y%m%dT%H%M%SZ}.zip"
     try:
