@@ -68,11 +68,9 @@ async def make_person(engine: AsyncEngine, role: UserRole, **fields: object) -> 
     name = unique(str(role))
     async with unit_of_work(session_factory(engine)) as session:
         user = User(
-            username=name,
-            email=f"{name}@example.com",
-            password_hash=password_hash(),
+            **{"username": name, "email": f"{name}@example.com", "password_hash": password_hash()}
+            | fields,
             role=role,
-            **fields,
         )
         session.add(user)
         await session.flush()

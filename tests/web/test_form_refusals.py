@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 import httpx
@@ -259,6 +260,12 @@ async def deployment_move(session: AsyncSession) -> Refusal:
     )
 
 
+async def deleted_deployment_scale(session: AsyncSession) -> Refusal:
+    deployment = await f.make_deployment(session, status="deleted", deleted_at=datetime.now(UTC))
+    return Refusal(f"/deployments/{deployment.id}/scale", {}, "is deleted", status=409,
+                   picked={"target_replicas": "5"})  # fmt: skip
+
+
 CASES: list[Callable[[AsyncSession], Awaitable[Refusal]]] = [
     template_edit,
     host_edit,
@@ -278,6 +285,7 @@ CASES: list[Callable[[AsyncSession], Awaitable[Refusal]]] = [
     credential_new,
     deployment_scale,
     deployment_move,
+    deleted_deployment_scale,
 ]
 
 
