@@ -83,7 +83,7 @@ async def change_my_password(
     ctx: Annotated[Ctx, Depends(Require("self"))],
     throttle: Throttle,
 ) -> None:
-    """A wrong current password counts toward the user's sign-in limit (429 past it)."""
+    """Wrong current passwords are limited per user as sign-ins are (429 past the limit)."""
     await service.change_own_password(
         ctx,
         throttle,
