@@ -18,7 +18,7 @@ from tests.web.pages import form_token, sign_in
 
 
 async def test_an_operator_adds_edits_and_moves_a_host(
-    browser: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, operator: Person, engine: AsyncEngine
 ) -> None:
     await sign_in(browser, operator)
     form = await browser.get("/hosts/new")
@@ -47,9 +47,12 @@ async def test_an_operator_adds_edits_and_moves_a_host(
     shown = await browser.get(host_page)
     edit = await browser.get(f"{host_page}/edit")
     edited = await browser.post(
-        f"{host_page}/edit", data=good | {"environment": "", "description": "the web tier"}
+        f"{host_page}/edit",
+        data=good
+        | {"environment": "", "description": "the web tier", "ssh_key_path": "/etc/keys/web"},
     )
     after = await browser.get(host_page)
+    read = (await client.get(f"/hosts/{host_id}", headers=operator.headers)).json()
     moved = await browser.post(
         f"{host_page}/move", data={"csrf_token": token, "status": "decommissioned"}
     )
@@ -71,6 +74,7 @@ async def test_an_operator_adds_edits_and_moves_a_host(
     assert "rack=r7" in edit.text
     assert edited.status_code == 303, edited.text
     assert "<dd>the web tier</dd>" in after.text
+    assert read["ssh_key_path"] is None  # not on an operator's form: what is posted there is left
     assert re.search(r"<dt>Environment</dt><dd>—</dd>", after.text)
     assert moved.status_code == 303
     assert stuck.status_code == 409
@@ -222,6 +226,28 @@ async def test_a_viewer_gets_no_bulk_change(browser: httpx.AsyncClient, viewer: 
     assert (await browser.get("/hosts/bulk")).status_code == 403
 
 
+async def test_an_admin_sets_a_hosts_key_path_and_an_operators_edit_keeps_it(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, operator: Person, admin: Person
+) -> None:
+    body = {"hostname": unique("keyed"), "ip_address": "192.0.2.9", "os_type": "debian"}
+    host = (await client.post("/hosts", json=body, headers=admin.headers)).json()
+    form = {"hostname": host["hostname"], "ip_address": "192.0.2.9", "os_type": "debian"}
+    page = f"/hosts/{host['id']}/edit"
+
+    await sign_in(browser, admin)
+    token = form_token((await browser.get(page)).text)
+    keyed = await browser.post(page, data=form | {"csrf_token": token, "ssh_key_path": "/k/web"})
+    await sign_in(browser, operator)
+    shown = await browser.get(page)
+    token = form_token(shown.text)
+    edited = await browser.post(page, data=form | {"csrf_token": token, "description": "db"})
+    read = (await client.get(f"/hosts/{host['id']}", headers=admin.headers)).json()
+
+    assert keyed.status_code == edited.status_code == 303
+    assert 'name="ssh_key_path"' not in shown.text
+    assert (read["ssh_key_path"], read["description"]) == ("/k/web", "db")
+
+
 async def test_a_host_is_deactivated_and_an_admin_deletes_one_for_good_unless_it_has_jobs(
     browser: httpx.AsyncClient,
     client: httpx.AsyncClient,
@@ -275,3 +301,10 @@ async def test_a_host_is_deactivated_and_an_admin_deletes_one_for_good_unless_it
     assert (await client.get(f"/hosts/{gone['id']}", headers=admin.headers)).status_code == 404
     assert refused.status_code == 409
     assert "job history" in refused.text
+    inactive = await browser.get(f"/hosts/{kept['id']}")
+    activated = await browser.post(f"/hosts/{kept['id']}/activate", data={"csrf_token": token})
+    again = await client.get(f"/hosts/{kept['id']}", headers=operator.headers)
+    assert "Activate" in inactive.text
+    assert activated.status_code == 303
+    assert again.json()["is_active"] is True
+    assert await audit_trail(engine, activated) == [("update", "host")]

@@ -74,6 +74,7 @@ FIELDS = (
     "os_version",
     "ssh_port",
     "ssh_user",
+    "ssh_key_path",
     "environment",
     "host_role_id",
     "tags",
@@ -334,6 +335,9 @@ async def _save(
         return refuse(request, 404, exc.detail)
     sent = form.sent()
     fields = _fields(sent)
+    if not allows(ctx.user.role, CREDENTIALS, ctx.user.scopes):
+        # Not on their form (a key path is as good as a credential): left as it is.
+        fields.pop("ssh_key_path", None)
 
     async def save() -> Host:
         if host is None:
@@ -358,6 +362,7 @@ class HostForm(BaseModel):
     os_version: str = PydanticField("", max_length=2000)
     ssh_port: str = PydanticField("", max_length=2000)
     ssh_user: str = PydanticField("", max_length=2000)
+    ssh_key_path: str = PydanticField("", max_length=2000)
     environment: str = PydanticField("", max_length=2000)
     host_role_id: str = PydanticField("", max_length=2000)
     tags: str = PydanticField("", max_length=10_000)
@@ -433,6 +438,22 @@ async def delete_host(
         WRITE,
         csrf_token,
         lambda ctx: hosts.delete(ctx, host_id, False),
+        f"/hosts/{host_id}",
+    )
+
+
+@router.post("/hosts/{host_id}/activate")
+async def activate_host(
+    request: Request, session: WriteSession, host_id: PathId, csrf_token: Csrf = ""
+) -> Response:
+    """A deactivated host back in selections."""
+    body = HostUpdate(is_active=True)
+    return await act(
+        request,
+        session,
+        WRITE,
+        csrf_token,
+        lambda ctx: hosts.update(ctx, host_id, body),
         f"/hosts/{host_id}",
     )
 
