@@ -1,7 +1,8 @@
 """User accounts from the console over real HTTP (admins): one made from a form (its
 generated password shown once, not kept by a browser, and it signs in), refused beside
 its field (a taken name 409, a bad email 422); a role set, a new password (the old one
-stops working), unlocking, deactivating; an operator sees no Users page and a forged post is
+stops working), unlocking, deactivating, an email changed (refused beside its field when
+bad or taken); an operator sees no Users page and a forged post is
 refused."""
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import re
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.api import Person
+from opsledger.users.models import UserRole
+from tests.api import Person, audit_trail, make_person
 from tests.factories import unique
 from tests.web.pages import form_token, sign_in
 
@@ -64,6 +67,33 @@ async def test_an_admin_makes_a_user_who_signs_in_with_the_password_shown_once(
     assert login_again.status_code == 200, login_again.text
     assert "<dd>viewer</dd>" in after.text
     assert shown.group(1) not in after.text and newer.group(1) not in after.text  # noqa: PT018
+
+
+async def test_an_admin_changes_a_users_email_and_a_refused_one_comes_back_as_typed(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, engine: AsyncEngine
+) -> None:
+    person = await make_person(engine, UserRole.viewer)
+    other = await make_person(engine, UserRole.viewer)
+    page = f"/users/{person.id}"
+    await sign_in(browser, admin)
+    token = form_token((await browser.get(page)).text)
+
+    bad = await browser.post(f"{page}/email", data={"csrf_token": token, "email": "nope<b>"})
+    taken = await browser.post(
+        f"{page}/email", data={"csrf_token": token, "email": f"{other.username}@example.com"}
+    )
+    new = f"{unique('renamed')}@example.com"
+    changed = await browser.post(f"{page}/email", data={"csrf_token": token, "email": new.upper()})
+    read = (await client.get(page, headers=admin.headers)).json()
+
+    assert bad.status_code == 422
+    assert 'value="nope&lt;b&gt;"' in bad.text and 'aria-invalid="true"' in bad.text  # noqa: PT018
+    assert taken.status_code == 409
+    assert "another user has that email" in taken.text
+    assert changed.status_code == 303
+    assert read["email"] == new
+    assert await audit_trail(engine, changed) == [("update", "user")]
+    assert await audit_trail(engine, bad) == await audit_trail(engine, taken) == []
 
 
 async def test_an_operator_gets_no_users_page(browser: httpx.AsyncClient, operator: Person) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Form, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
@@ -24,6 +24,7 @@ from opsledger.web.console import (
     act,
     common,
     form_context,
+    form_of_one,
     from_form,
     not_kept,
     page_context,
@@ -68,7 +69,17 @@ async def user_list(request: Request, session: PrimaryReadSession) -> Response:
     return await _list(request, ctx)
 
 
-def _with_password(request: Request, ctx: Ctx, user: User, password: str, status: int) -> Response:
+def _user_page(
+    request: Request,
+    ctx: Ctx,
+    user: User,
+    status: int = 200,
+    password: str | None = None,
+    errors: dict[str, str] | None = None,
+    sent: dict[str, str] | None = None,
+) -> Response:
+    """A user; ``password`` one just made for them (shown once, the page not kept);
+    after a refused email change, why beside the field and what was typed."""
     response = render(
         request,
         "user.html",
@@ -76,10 +87,15 @@ def _with_password(request: Request, ctx: Ctx, user: User, password: str, status
         user=user,
         roles=list(UserRole),
         password=password,
+        errors=errors or {},
+        sent=sent or {},
         **common(request, ctx),
     )
-    not_kept(response)
-    return response
+    return not_kept(response) if password else response
+
+
+def _with_password(request: Request, ctx: Ctx, user: User, password: str, status: int) -> Response:
+    return _user_page(request, ctx, user, status, password)
 
 
 @router.post("/users")
@@ -115,10 +131,7 @@ async def user_page(request: Request, session: PrimaryReadSession, user_id: Path
     found = await page_of_one(request, session, READ, lambda ctx: users.get(ctx, user_id))
     if isinstance(found, Response):
         return found
-    ctx, user = found
-    return render(
-        request, "user.html", user=user, roles=list(UserRole), password=None, **common(request, ctx)
-    )
+    return _user_page(request, *found)
 
 
 async def _update(
@@ -141,6 +154,34 @@ async def set_role(
     csrf_token: Csrf = "",
 ) -> Response:
     return await _update(request, session, user_id, csrf_token, {"role": role})
+
+
+@router.post("/users/{user_id}/email")
+async def set_email(
+    request: Request,
+    session: WriteSession,
+    user_id: PathId,
+    email: Field = "",
+    csrf_token: Csrf = "",
+) -> Response:
+    found = await form_of_one(
+        request, session, WRITE, csrf_token, lambda ctx: users.get(ctx, user_id)
+    )
+    if isinstance(found, Response):
+        return found
+    ctx, user = found
+    fields = {"email": email}
+
+    async def save() -> User:
+        return await users.update(ctx, user_id, UserUpdate.model_validate(fields))
+
+    async def again(status: int, refused: dict[str, str]) -> Response:
+        return _user_page(request, ctx, user, status, errors=refused, sent=fields)
+
+    saved = await from_form(save, fields, again, conflict_field="email")
+    if isinstance(saved, Response):
+        return saved
+    return RedirectResponse(f"/users/{user_id}", status_code=303)
 
 
 @router.post("/users/{user_id}/deactivate")
