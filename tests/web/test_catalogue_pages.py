@@ -1,13 +1,17 @@
 """Applications and infrastructure from the console over real HTTP: added and edited from
 a form (a document that is not a mapping refused beside its field, keeping what was
 typed; a taken name 409); an infrastructure's provider secrets are stored and never shown
-again, and a blank field keeps them; a viewer reads but changes nothing."""
+again, and a blank field keeps them; an entry is deleted unless a deployment uses it; a
+viewer reads but changes nothing."""
 
 from __future__ import annotations
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from opsledger.db.session import session_factory, unit_of_work
+from tests import factories as f
 from tests.api import Person, audit_trail
 from tests.factories import unique
 from tests.web.pages import form_token, sign_in
@@ -65,3 +69,32 @@ async def test_an_application_is_added_and_a_viewer_changes_nothing(
     assert 'href="/applications/new"' not in listed.text
     assert "<fieldset disabled>" in page.text
     assert forged.status_code == 403
+
+
+@pytest.mark.parametrize("path", ["/applications", "/infrastructure"])
+async def test_an_entry_is_deleted_unless_a_deployment_uses_it(
+    browser: httpx.AsyncClient, operator: Person, engine: AsyncEngine, path: str
+) -> None:
+    async with unit_of_work(session_factory(engine)) as session:
+        if path == "/applications":
+            unused, used = await f.make_application(session), await f.make_application(session)
+            await f.make_deployment(session, application_id=used.id)
+        else:
+            unused = await f.make_infrastructure(session, secret_config="{}")
+            used = await f.make_infrastructure(session, secret_config="{}")
+            await f.make_deployment(session, infrastructure_id=used.id)
+    await sign_in(browser, operator)
+    page = await browser.get(f"{path}/{unused.id}")
+    token = form_token(page.text)
+
+    deleted = await browser.post(f"{path}/{unused.id}/delete", data={"csrf_token": token})
+    kept = await browser.post(f"{path}/{used.id}/delete", data={"csrf_token": token})
+
+    assert f'action="{path}/{unused.id}/delete"' in page.text
+    assert deleted.status_code == 303
+    assert deleted.headers["location"] == path
+    assert (await browser.get(f"{path}/{unused.id}")).status_code == 404
+    assert await audit_trail(engine, deleted) == [("delete", path.strip("/").removesuffix("s"))]
+    assert kept.status_code == 409
+    assert "used by deployments" in kept.text
+    assert (await browser.get(f"{path}/{used.id}")).status_code == 200

@@ -35,6 +35,7 @@ from opsledger.kit.routers import page_router
 from opsledger.security.context import Ctx
 from opsledger.web import forms
 from opsledger.web.console import (
+    act,
     common,
     form_context,
     from_form,
@@ -44,6 +45,7 @@ from opsledger.web.console import (
     refuse,
     render,
 )
+from opsledger.web.forms import Csrf
 
 router = page_router()
 MAX_FIELD = 200_000
@@ -72,6 +74,7 @@ class Catalogue:
     page: Callable[[Ctx, dict[str, Any], int, int | None], Awaitable[Rows[Any]]]
     add: Callable[[Ctx, Any], Awaitable[Any]]
     change: Callable[[Ctx, int, Any], Awaitable[Any]]
+    remove: Callable[[Ctx, int], Awaitable[None]]
 
 
 CATALOGUES = (
@@ -94,6 +97,7 @@ CATALOGUES = (
         applications.page,
         applications.create,
         applications.update,
+        applications.delete,
     ),
     Catalogue(
         "/infrastructure",
@@ -116,6 +120,7 @@ CATALOGUES = (
         infrastructure.page,
         infrastructure.create,
         infrastructure.update,
+        infrastructure.delete,
     ),
 )
 
@@ -238,11 +243,25 @@ def _routes(catalogue: Catalogue) -> None:
     async def edit(request: Request, session: WriteSession, entry_id: PathId) -> Response:
         return await save(request, session, entry_id)
 
+    async def delete(
+        request: Request, session: WriteSession, entry_id: PathId, csrf_token: Csrf = ""
+    ) -> Response:
+        """Refused (409, the page says why) while a deployment uses the entry."""
+        return await act(
+            request,
+            session,
+            write,
+            csrf_token,
+            lambda ctx: catalogue.remove(ctx, entry_id),
+            catalogue.path,
+        )
+
     router.get(catalogue.path)(listing)
     router.get(f"{catalogue.path}/new")(new)
     router.get(f"{catalogue.path}/{{entry_id}}")(one)
     router.post(catalogue.path)(add)
     router.post(f"{catalogue.path}/{{entry_id}}")(edit)
+    router.post(f"{catalogue.path}/{{entry_id}}/delete")(delete)
 
 
 for each in CATALOGUES:
