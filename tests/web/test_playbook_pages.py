@@ -1,6 +1,6 @@
 """Playbooks from the console over real HTTP: an admin registers one by pasting its YAML
 or uploading its file (refused beside the field when it is not a playbook, keeping what
-was typed or uploaded) or by its path under the playbook root; its page shows its content, its SHA-256 and whether the
+was typed or uploaded) or by its path under the playbook root; its details (not its file) are changed; its page shows its content, its SHA-256 and whether the
 file still matches; it is switched off and on, audited; an operator reads but registers
 nothing, even by a forged post."""
 
@@ -13,6 +13,8 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from opsledger.db.session import session_factory, unit_of_work
+from tests import factories as f
 from tests.api import Person, audit_trail
 from tests.factories import unique
 from tests.web.pages import form_token, sign_in
@@ -112,6 +114,35 @@ async def test_an_uploaded_file_is_registered_and_a_bad_one_comes_back_to_mend(
     assert "- hosts: [unclosed</textarea>" in not_yaml.text  # the file's text, to mend
     assert hashlib.sha256(PLAY.encode()).hexdigest() in page.text
     assert await audit_trail(engine, made) == [("create", "playbook")]
+
+
+async def test_an_admin_changes_a_playbooks_details_but_never_its_file(
+    browser: httpx.AsyncClient, admin: Person, engine: AsyncEngine
+) -> None:
+    async with unit_of_work(session_factory(engine)) as session:
+        playbook = await f.make_playbook(session)
+        other = await f.make_playbook(session)
+    page = f"/playbooks/{playbook.id}"
+    await sign_in(browser, admin)
+    token = form_token((await browser.get(page)).text)
+    details = {"csrf_token": token, "name": unique("renamed"), "description": "the <web> tier",
+               "tags": "web, nightly", "variables": "release: 2.4"}  # fmt: skip
+
+    listy = await browser.post(page, data=details | {"variables": "- a list"})
+    taken = await browser.post(page, data=details | {"name": other.name})
+    changed = await browser.post(page, data=details)
+    shown = await browser.get(page)
+
+    assert listy.status_code == 422
+    assert "variables must be a mapping" in listy.text
+    assert "- a list</textarea>" in listy.text and "the &lt;web&gt; tier" in listy.text  # noqa: PT018
+    assert taken.status_code == 409
+    assert changed.status_code == 303
+    assert f'value="{details["name"]}"' in shown.text
+    assert "release: 2.4" in shown.text
+    assert playbook.file_hash in shown.text
+    assert await audit_trail(engine, changed) == [("update", "playbook")]
+    assert await audit_trail(engine, listy) == await audit_trail(engine, taken) == []
 
 
 async def test_an_operator_reads_playbooks_but_registers_none(

@@ -34,6 +34,7 @@ from opsledger.web.console import (
     act,
     common,
     form_context,
+    form_of_one,
     from_form,
     list_page,
     page_context,
@@ -102,19 +103,92 @@ async def playbook_page(
     found = await page_of_one(request, session, READ, lambda ctx: playbooks.get(ctx, playbook_id))
     if isinstance(found, Response):
         return found
-    ctx, playbook = found
+    return await _page(request, *found)
+
+
+def _details(playbook: Playbook) -> dict[str, str]:
+    """What the details form shows of a playbook."""
+    return {
+        "name": playbook.name,
+        "description": playbook.description or "",
+        "tags": ", ".join(playbook.tags or []),
+        "variables": forms.as_text(playbook.variables),
+    }
+
+
+async def _page(
+    request: Request,
+    ctx: Ctx,
+    playbook: Playbook,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    sent: dict[str, str] | None = None,
+) -> Response:
+    """A playbook; after a refused change of its details, why beside each field and what
+    was typed."""
     content = await files.current_content(playbook.file_path)
     shown = None if content is None else content[:SHOWN_BYTES].decode(errors="replace")
     return render(
         request,
         "playbook.html",
+        status,
         playbook=playbook,
         variables=forms.as_text(playbook.variables),
         content=shown,
         cut=content is not None and len(content) > SHOWN_BYTES,
         matches=content is not None and files.digest(content) == playbook.file_hash,
+        errors=errors or {},
+        sent=sent if sent is not None else _details(playbook),
         **common(request, ctx),
     )
+
+
+class DetailsForm(BaseModel):
+    name: str = PydanticField("", max_length=2000)
+    description: str = PydanticField("", max_length=20_000)
+    tags: str = PydanticField("", max_length=20_000)
+    variables: str = PydanticField("", max_length=200_000)
+    csrf_token: str = PydanticField("", max_length=200)
+
+
+@router.post("/playbooks/{playbook_id}")
+async def change_details(
+    request: Request,
+    session: WriteSession,
+    playbook_id: PathId,
+    form: Annotated[DetailsForm, Form()],
+) -> Response:
+    """Its name, description, tags and default variables; its file stays as registered
+    (a changed file is a new playbook)."""
+    found = await form_of_one(
+        request, session, WRITE, form.csrf_token, lambda ctx: playbooks.get(ctx, playbook_id)
+    )
+    if isinstance(found, Response):
+        return found
+    ctx, playbook = found
+    sent = form.model_dump(exclude={"csrf_token"})
+
+    async def again(status: int, refused: dict[str, str]) -> Response:
+        return await _page(request, ctx, playbook, status, refused, sent)
+
+    try:
+        variables = await asyncio.to_thread(forms.plain_document, form.variables, "variables", dict)
+    except ValueError as exc:
+        return await again(422, {"variables": str(exc)})
+    fields = {
+        "name": form.name,
+        "description": form.description or None,
+        "tags": forms.items(form.tags),
+        "variables": variables,
+    }
+
+    async def save() -> Playbook:
+        return await playbooks.update(ctx, playbook_id, PlaybookUpdate.model_validate(fields))
+
+    saved = await from_form(save, fields, again)
+    if isinstance(saved, Response):
+        return saved
+    return RedirectResponse(f"/playbooks/{playbook_id}", status_code=303)
 
 
 async def _uploaded(request: Request) -> str | None:
