@@ -1,7 +1,8 @@
 """Playbooks from the console over real HTTP: an admin registers one by pasting its YAML
 or uploading its file (refused beside the field when it is not a playbook, keeping what
-was typed or uploaded) or by its path under the playbook root; its details (not its file) are changed; its page shows its content, its SHA-256 and whether the
-file still matches; it is switched off and on, audited; an operator reads but registers
+was typed or uploaded) or by its path under the playbook root; its page shows its
+content, its SHA-256 and whether the file still matches; its details (never its file)
+are changed; it is switched off and on, audited; an operator reads but registers
 nothing, even by a forged post."""
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -34,13 +35,18 @@ def test_two_default_installations_on_one_machine_sweep_only_their_own_runs(
     )
     try:
         monkeypatch.chdir(tmp_path / "one")
+        # Findable as a sweep finds processes before it sweeps (on a busy machine /proc
+        # showed it only a moment after it started, once in CI).
+        deadline = time.monotonic() + 10
+        while process.pid not in processes_naming(theirs.name):
+            assert time.monotonic() < deadline, "the process never showed in /proc"
+            time.sleep(0.05)
 
         swept = sweep(settings, keep=set())
 
         # Before its prefix named the database's absolute path, this sweep removed the
         # directory and SIGTERMed the process.
         assert (swept, theirs.is_dir(), process.poll()) == ([], True, None)
-        assert process.pid in processes_naming(theirs.name)
         assert not theirs.name.startswith(run_prefix(settings))
     finally:
         process.kill()
