@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from pydantic import Field as PydanticField
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opsledger.applications import service as applications
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.deployments import service as deployments
 from opsledger.deployments.models import Deployment, DeploymentStatus
@@ -24,6 +25,7 @@ from opsledger.deployments.schemas import (
     DeploymentStatusChange,
     Resources,
 )
+from opsledger.infrastructure import service as infrastructure
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
 from opsledger.kit.routers import page_router
@@ -44,6 +46,7 @@ from opsledger.web.forms import Csrf
 router = page_router()
 Field = Annotated[str, Form(max_length=2000)]
 WRITE = "deployments:write"
+CHOICES = 500  # applications and infrastructure entries offered on the form
 RESOURCES = ("cpu_cores", "memory_mb", "gpu_units", "storage_gb")
 # What the form shows beside each resource: the schema's own bounds.
 BOUNDS = {
@@ -64,6 +67,8 @@ class DeploymentForm(BaseModel):
     memory_mb: str = PydanticField("", max_length=30)
     gpu_units: str = PydanticField("0", max_length=30)
     storage_gb: str = PydanticField("", max_length=30)
+    application_id: str = PydanticField("", max_length=30)
+    infrastructure_id: str = PydanticField("", max_length=30)
     csrf_token: str = PydanticField("", max_length=200)
 
     def sent(self) -> dict[str, str]:
@@ -77,6 +82,8 @@ class DeploymentForm(BaseModel):
             "image": self.image,
             "version": self.version or None,
             "target_replicas": self.target_replicas or 1,
+            "application_id": self.application_id or None,
+            "infrastructure_id": self.infrastructure_id or None,
             "resources": resources,
         }
 
@@ -111,6 +118,8 @@ async def _form(
         "deployment_new.html",
         status,
         bounds=BOUNDS,
+        applications=(await applications.page(ctx, {}, CHOICES, None)).items,
+        infrastructure=(await infrastructure.page(ctx, {}, CHOICES, None)).items,
         errors=errors or {},
         sent=sent or DeploymentForm().sent(),
         **common(request, ctx),
