@@ -1,21 +1,33 @@
-"""Console pages for alerts: the list, acknowledge and resolve."""
+"""Console pages for alerts: the list, one raised by hand, acknowledge and resolve."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import Request
-from fastapi.responses import Response
+from fastapi import Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel
+from pydantic import Field as PydanticField
 
 from opsledger.alerts import service as alerts
 from opsledger.alerts.models import AlertSeverity, AlertStatus
-from opsledger.alerts.schemas import AlertQuery
+from opsledger.alerts.schemas import AlertCreate, AlertQuery
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
+from opsledger.hosts import service as hosts
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
 from opsledger.kit.routers import page_router
 from opsledger.security.context import Ctx
-from opsledger.web.console import act, list_page
+from opsledger.web import forms
+from opsledger.web.console import (
+    act,
+    common,
+    form_context,
+    from_form,
+    list_page,
+    page_context,
+    render,
+)
 from opsledger.web.forms import Csrf
 
 router = page_router()
@@ -38,6 +50,83 @@ async def alert_list(request: Request, session: PrimaryReadSession) -> Response:
     )
 
 
+WRITE = "alerts:write"
+HOSTS_OFFERED = 500
+
+
+class AlertForm(BaseModel):
+    severity: str = PydanticField("warning", max_length=50)
+    title: str = PydanticField("", max_length=2000)
+    description: str = PydanticField("", max_length=20_000)
+    host_id: str = PydanticField("", max_length=30)
+    labels: str = PydanticField("", max_length=50_000)
+    fingerprint: str = PydanticField("", max_length=2000)
+    csrf_token: str = PydanticField("", max_length=200)
+
+    def sent(self) -> dict[str, str]:
+        return self.model_dump(exclude={"csrf_token"})
+
+
+async def _form(
+    request: Request,
+    ctx: Ctx,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    sent: dict[str, str] | None = None,
+) -> Response:
+    offered = await hosts.page(ctx, {"is_active": True}, None, HOSTS_OFFERED, None)
+    return render(
+        request,
+        "alert_new.html",
+        status,
+        severities=list(AlertSeverity),
+        hosts=offered.items,
+        errors=errors or {},
+        sent=sent if sent is not None else AlertForm().sent(),
+        **common(request, ctx),
+    )
+
+
+@router.get("/alerts/new")
+async def new_alert_page(request: Request, session: PrimaryReadSession) -> Response:
+    ctx = await page_context(request, session, WRITE)
+    if isinstance(ctx, Response):
+        return ctx
+    return await _form(request, ctx)
+
+
+@router.post("/alerts")
+async def raise_alert(
+    request: Request, session: WriteSession, form: Annotated[AlertForm, Form()]
+) -> Response:
+    """An alert raised by hand (source ``console``), as a monitoring system raises one:
+    an open alert of the same fingerprint is updated instead."""
+    ctx = await form_context(request, session, WRITE, form.csrf_token)
+    if isinstance(ctx, Response):
+        return ctx
+    sent = form.sent()
+    fields = {
+        "source": "console",
+        "severity": form.severity,
+        "title": form.title,
+        "description": form.description or None,
+        "host_id": form.host_id or None,
+        "labels": forms.pairs(form.labels),
+        "fingerprint": form.fingerprint.strip() or None,
+    }
+
+    async def save() -> Any:
+        return (await alerts.raise_alert(ctx, AlertCreate.model_validate(fields)))[0]
+
+    async def again(status: int, refused: dict[str, str]) -> Response:
+        return await _form(request, ctx, status, refused, sent)
+
+    raised = await from_form(save, fields, again, conflict_field="fingerprint")
+    if isinstance(raised, Response):
+        return raised
+    return RedirectResponse(f"/alerts#alert-{raised.id}", status_code=303)
+
+
 ALERT_MOVES = {"acknowledge": alerts.acknowledge, "resolve": alerts.resolve}
 
 
@@ -52,7 +141,7 @@ async def move_alert(
     return await act(
         request,
         session,
-        "alerts:write",
+        WRITE,
         csrf_token,
         lambda ctx: ALERT_MOVES[verb](ctx, alert_id),
         "/alerts",

@@ -70,6 +70,13 @@ def items(text: str) -> list[str] | None:
     return found or None
 
 
+def pairs(text: str) -> dict[str, str] | None:
+    """``key=value`` lines (or comma-separated) as a mapping (a host's tags, an alert's
+    labels); an item without ``=`` has an empty value. None when there are none."""
+    found = items(text)
+    return None if found is None else dict(item.partition("=")[::2] for item in found)
+
+
 def refusal_fields(exc: ValidationFailed) -> dict[str, str]:
     """A service's 422 as messages by form field (the dotted path after ``body``)."""
     if not exc.errors:

@@ -263,20 +263,13 @@ async def provision(
     )
 
 
-def _tags(text: str) -> dict[str, str] | None:
-    """``key=value`` lines (or comma-separated) as tags; a line without ``=`` is a tag
-    whose value is empty."""
-    found = forms.items(text)
-    return None if found is None else dict(item.partition("=")[::2] for item in found)
-
-
 def _fields(sent: dict[str, str]) -> dict[str, Any]:
     """The form as the API's body: blank optional fields left out (or set to none)."""
     fields: dict[str, Any] = {}
     for name in FIELDS:
         value = sent[name].strip() if name != "description" else sent[name]
         if name == "tags":
-            fields[name] = _tags(value)
+            fields[name] = forms.pairs(value)
         elif value or name in NULLABLE:
             fields[name] = value or None
     return fields
