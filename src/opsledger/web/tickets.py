@@ -1,27 +1,43 @@
-"""Console pages for tickets: the list with its SLA (due, overdue) and moving a ticket
-along its status machine."""
+"""Console pages for tickets: the list with its SLA (due, overdue), one opened by hand on
+a job, a ticket's page where its title, description and priority change, and moving a
+ticket along its status machine."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Form, Request
-from fastapi.responses import Response
+from fastapi import Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel
+from pydantic import Field as PydanticField
 
 from opsledger.db.base import utcnow
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
+from opsledger.jobs import service as jobs
+from opsledger.jobs.models import Job
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
 from opsledger.kit.routers import page_router
+from opsledger.kit.schemas import MAX_ID
 from opsledger.security.context import Ctx
 from opsledger.tickets import service as tickets
-from opsledger.tickets.models import TicketPriority, TicketStatus
-from opsledger.tickets.schemas import TicketQuery, TicketTransition
+from opsledger.tickets.models import Ticket, TicketPriority, TicketStatus
+from opsledger.tickets.schemas import TicketCreate, TicketQuery, TicketTransition, TicketUpdate
 from opsledger.tickets.service import TICKET_TRANSITIONS
-from opsledger.web.console import act, list_page, parsed
+from opsledger.web.console import (
+    act,
+    common,
+    form_of_one,
+    from_form,
+    list_page,
+    page_of_one,
+    parsed,
+    render,
+)
 from opsledger.web.forms import Csrf
 
 router = page_router("/tickets")
+READ = "tickets:read"
 
 
 @router.get("")
@@ -32,7 +48,7 @@ async def ticket_list(request: Request, session: PrimaryReadSession) -> Response
     return await list_page(
         request,
         session,
-        "tickets:read",
+        READ,
         "tickets.html",
         TicketQuery,
         fetch,
@@ -43,17 +59,181 @@ async def ticket_list(request: Request, session: PrimaryReadSession) -> Response
     )
 
 
+WRITE = "tickets:write"
+
+
+class TicketForm(BaseModel):
+    title: str = PydanticField("", max_length=2000)
+    description: str = PydanticField("", max_length=20_000)
+    priority: str = PydanticField("medium", max_length=50)
+    csrf_token: str = PydanticField("", max_length=200)
+
+    def sent(self) -> dict[str, str]:
+        return self.model_dump(exclude={"csrf_token"})
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "description": self.description or None,
+            "priority": self.priority,
+        }
+
+
+Fields = Annotated[TicketForm, Form()]
+
+
+def _render(
+    request: Request,
+    ctx: Ctx,
+    page: str,
+    status: int,
+    errors: dict[str, str] | None,
+    sent: dict[str, str],
+    **context: Any,
+) -> Response:
+    return render(
+        request,
+        page,
+        status,
+        priorities=list(TicketPriority),
+        errors=errors or {},
+        sent=sent,
+        **context,
+        **common(request, ctx),
+    )
+
+
+@router.get("/new")
+async def new_ticket_page(
+    request: Request,
+    session: PrimaryReadSession,
+    job_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> Response:
+    """A ticket opened by hand on a job (``?job_id=``, as the job's page links it); without
+    one, the page asks which job."""
+    found = await page_of_one(request, session, WRITE, lambda ctx: _job(ctx, job_id))
+    if isinstance(found, Response):
+        return found
+    ctx, job = found
+    return _render(request, ctx, "ticket_new.html", 200, None, TicketForm().sent(), job=job)
+
+
+async def _job(ctx: Ctx, job_id: int | None) -> Job | None:
+    return None if job_id is None else await jobs.get(ctx, job_id)
+
+
+def _id_of(text: str) -> int:
+    """The id a form field names; 0, which no row has, for anything else."""
+    number = int(text) if text.isdecimal() else 0
+    return number if number <= MAX_ID else 0
+
+
+@router.post("")
+async def open_ticket(
+    request: Request,
+    session: WriteSession,
+    form: Fields,
+    job_id: Annotated[str, Form(max_length=30)] = "",
+) -> Response:
+    found = await form_of_one(
+        request,
+        session,
+        WRITE,
+        form.csrf_token,
+        lambda ctx: jobs.get(ctx, _id_of(job_id)),
+    )
+    if isinstance(found, Response):
+        return found
+    ctx, job = found
+    fields = form.fields() | {"job_id": job.id}
+
+    async def save() -> Ticket:
+        return await tickets.create(ctx, TicketCreate.model_validate(fields))
+
+    async def again(status: int, refused: dict[str, str]) -> Response:
+        return _render(request, ctx, "ticket_new.html", status, refused, form.sent(), job=job)
+
+    made = await from_form(save, fields, again, conflict_field="form")
+    if isinstance(made, Response):
+        return made
+    return RedirectResponse(f"/tickets/{made.id}", status_code=303)
+
+
+async def _page(
+    request: Request,
+    ctx: Ctx,
+    ticket: Ticket,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    sent: dict[str, str] | None = None,
+) -> Response:
+    """A ticket; after a refused change, why beside each field and what was typed."""
+    shown = sent or {
+        "title": ticket.title,
+        "description": ticket.description or "",
+        "priority": ticket.priority,
+    }
+    return _render(
+        request,
+        ctx,
+        "ticket.html",
+        status,
+        errors,
+        shown,
+        ticket=ticket,
+        moves=sorted(TICKET_TRANSITIONS[TicketStatus(ticket.status)]),
+        now=utcnow(),
+    )
+
+
+@router.get("/{ticket_id}")
+async def ticket_page(request: Request, session: PrimaryReadSession, ticket_id: PathId) -> Response:
+    found = await page_of_one(request, session, READ, lambda ctx: tickets.get(ctx, ticket_id))
+    if isinstance(found, Response):
+        return found
+    return await _page(request, *found)
+
+
+@router.post("/{ticket_id}")
+async def change_ticket(
+    request: Request, session: WriteSession, ticket_id: PathId, form: Fields
+) -> Response:
+    """Its title, description and priority (a new priority moves the due date)."""
+    found = await form_of_one(
+        request, session, WRITE, form.csrf_token, lambda ctx: tickets.get(ctx, ticket_id)
+    )
+    if isinstance(found, Response):
+        return found
+    ctx, ticket = found
+    fields = form.fields()
+
+    async def save() -> Ticket:
+        return await tickets.update(ctx, ticket_id, TicketUpdate.model_validate(fields))
+
+    async def again(status: int, refused: dict[str, str]) -> Response:
+        return await _page(request, ctx, ticket, status, refused, form.sent())
+
+    changed = await from_form(save, fields, again, conflict_field="form")
+    if isinstance(changed, Response):
+        return changed
+    return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
+
+
 @router.post("/{ticket_id}/status")
 async def move(
     request: Request,
     session: WriteSession,
     ticket_id: PathId,
     status: Annotated[str, Form(max_length=50)] = "",
+    back: Annotated[str, Form(max_length=20)] = "",
     csrf_token: Csrf = "",
 ) -> Response:
+    """One status move; back to the list, or to the ticket's page (``back=ticket``)."""
+
     async def move(ctx: Ctx) -> Any:
         said = f"{status!r} is not a ticket status."
         change = parsed(TicketTransition.model_validate, {"status": status}, said)
         return await tickets.transition(ctx, ticket_id, change)
 
-    return await act(request, session, "tickets:write", csrf_token, move, "/tickets")
+    then = f"/tickets/{ticket_id}" if back == "ticket" else "/tickets"
+    return await act(request, session, WRITE, csrf_token, move, then)
