@@ -1,12 +1,13 @@
 """Console pages for schedules over real HTTP: a template scheduled from a form built from
 its prompts (cron in a zone, or once), refusals beside their fields, the next times in the
-zone and UTC, and enable, disable and delete, each audited."""
+zone and UTC, when it runs changed, and enable, disable and delete, each audited."""
 
 from __future__ import annotations
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from opsledger.db.session import session_factory, unit_of_work
 from opsledger.models import Schedule
 from opsledger.users.models import UserRole
 from tests import factories as f
@@ -101,3 +102,33 @@ async def test_a_template_is_scheduled_from_its_page_and_the_schedule_moves_on(
     assert deleted.headers["location"] == "/schedules"
     assert await audit_trail(engine, deleted) == [("delete", "schedule")]
     assert (await browser.get(url)).status_code == 404
+
+
+async def test_when_a_schedule_runs_is_changed_on_its_page(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    async with unit_of_work(session_factory(engine)) as session:
+        schedule = await f.make_schedule(session, user_id=operator.id, timezone="UTC")
+    url = f"/schedules/{schedule.id}"
+    await sign_in(browser, operator)
+    shown = await browser.get(url)
+    timing = {"csrf_token": form_token(shown.text), "name": schedule.name, "missed": "skip",
+              "overlap": "skip", "timezone": "Europe/Berlin"}  # fmt: skip
+
+    bad = await browser.post(url, data=timing | {"cron": "61 * * * *"})
+    neither = await browser.post(url, data=timing)
+    weekdays = await browser.post(url, data=timing | {"cron": "30 2 * * 1-5"})
+    recurring = (await client.get(url, headers=operator.headers)).json()
+    once = await browser.post(url, data=timing | {"run_at": "2031-06-01T09:00"})
+    single = (await client.get(url, headers=operator.headers)).json()
+
+    assert 'value="0 3 * * *"' in shown.text  # the form shows when it runs now
+    assert bad.status_code == 422
+    assert 'value="61 * * * *"' in bad.text and 'id="cron-error"' in bad.text  # noqa: PT018
+    assert neither.status_code == 422
+    assert "a time to run once" in neither.text
+    assert weekdays.status_code == once.status_code == 303
+    assert (recurring["cron"], recurring["timezone"]) == ("30 2 * * 1-5", "Europe/Berlin")
+    assert (single["cron"], single["run_at"]) == (None, "2031-06-01T07:00:00Z")
+    assert await audit_trail(engine, weekdays) == [("update", "schedule")]
+    assert await audit_trail(engine, bad) == await audit_trail(engine, neither) == []

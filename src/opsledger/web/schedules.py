@@ -1,6 +1,7 @@
 """Console pages for schedules: the list with each one's next time, a schedule with its
-next times (in its zone and UTC) and its history of fires and skips, enabling, disabling
-and deleting it, and scheduling a template from a form built from its prompts."""
+next times (in its zone and UTC) and its history of fires and skips, changing when it
+runs, enabling, disabling and deleting it, and scheduling a template from a form built
+from its prompts."""
 
 from __future__ import annotations
 
@@ -19,11 +20,20 @@ from opsledger.kit.routers import page_router
 from opsledger.schedules import cron
 from opsledger.schedules import service as schedules
 from opsledger.schedules.models import MissedPolicy, OverlapPolicy, Schedule
-from opsledger.schedules.schemas import ScheduleCreate, ScheduleQuery
+from opsledger.schedules.schemas import ScheduleCreate, ScheduleQuery, ScheduleUpdate
 from opsledger.security.context import Ctx
 from opsledger.templates import service as templates
 from opsledger.templates.models import JobTemplate
-from opsledger.web.console import act, common, from_form, frozen, list_page, page_of_one, render
+from opsledger.web.console import (
+    act,
+    common,
+    form_of_one,
+    from_form,
+    frozen,
+    list_page,
+    page_of_one,
+    render,
+)
 from opsledger.web.forms import Csrf
 from opsledger.web.job_templates import launch_form, read_launch, shown_prompts
 
@@ -60,18 +70,95 @@ async def schedule_page(
     )
     if isinstance(found, Response):
         return found
-    ctx, schedule = found
+    return await _page(request, *found)
+
+
+def _timing_of(schedule: Schedule) -> dict[str, str]:
+    """When a schedule runs, as its form shows it (times in its zone)."""
+    zone = cron.zone(schedule.timezone)
+
+    def typed(moment: datetime | None) -> str:
+        return "" if moment is None else moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+
+    return {
+        "name": schedule.name,
+        "cron": schedule.cron or "",
+        "run_at": typed(schedule.run_at),
+        "timezone": schedule.timezone,
+        "ends_at": typed(schedule.ends_at),
+        "missed": schedule.missed,
+        "overlap": schedule.overlap,
+    }
+
+
+async def _page(
+    request: Request,
+    ctx: Ctx,
+    schedule: Schedule,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    sent: dict[str, str] | None = None,
+) -> Response:
+    """A schedule; after a refused change of its timing, why beside each field and what
+    was typed."""
     fires = await schedules.fires_page(ctx, schedule.id, FIRES_SHOWN, None)
     return render(
         request,
         "schedule.html",
+        status,
         schedule=schedule,
         template=await templates.get(ctx, schedule.template_id),
         times=schedules.preview(schedule, NEXT_TIMES) if schedule.enabled else [],
         fires=fires.items,
         local=local,
+        missed_policies=list(MissedPolicy),
+        overlap_policies=list(OverlapPolicy),
+        errors=errors or {},
+        sent=sent if sent is not None else _timing_of(schedule),
         **common(request, ctx),
     )
+
+
+@router.post("/schedules/{schedule_id}")
+async def change_timing(request: Request, session: WriteSession, schedule_id: PathId) -> Response:
+    """When it runs: name, cron or one time, zone, end and policies (a cron replaces a
+    one-time run and the other way round); what it runs stays."""
+    posted = await request.form()
+    token = posted.get("csrf_token", "")
+    found = await form_of_one(
+        request,
+        session,
+        "schedules:write",
+        token if isinstance(token, str) else "",
+        lambda ctx: schedules.get(ctx, schedule_id),
+    )
+    if isinstance(found, Response):
+        return found
+    ctx, schedule = found
+    sent = {name: value for name in TIMING if isinstance(value := posted.get(name, ""), str)}
+    zone_name = sent.get("timezone") or schedule.timezone
+    fields: dict[str, Any] = {
+        name: sent[name] for name in ("name", "missed", "overlap") if sent.get(name)
+    }
+    fields |= {"timezone": zone_name, "ends_at": instant(sent.get("ends_at", ""), zone_name)}
+    if sent.get("cron"):
+        fields["cron"] = sent["cron"]
+    if sent.get("run_at"):
+        fields["run_at"] = instant(sent["run_at"], zone_name)
+
+    async def save() -> Schedule:
+        return await schedules.update(ctx, schedule_id, ScheduleUpdate.model_validate(fields))
+
+    async def again(status: int, refused: dict[str, str]) -> Response:
+        return await _page(request, ctx, schedule, status, refused, sent)
+
+    if not sent.get("cron") and not sent.get("run_at"):
+        return await again(422, {"cron": "give a cron expression, or a time to run once"})
+
+    changed = await from_form(save, fields, again)
+    if isinstance(changed, Response):
+        return changed
+    return RedirectResponse(f"/schedules/{schedule_id}", status_code=303)
 
 
 class Change(StrEnum):
