@@ -1,7 +1,8 @@
 """Console pages for triggers over real HTTP: one made for a template from a form (its
 secret shown once, on the answering page only, not kept by a browser), refusals beside
 their fields keeping what was typed, the trigger's page with its deliveries, rotating
-the secret and deleting it, each audited; only its owner or an admin changes it."""
+the secret, changing and pausing it (its URL and secret kept) and deleting it, each
+audited; only its owner or an admin changes it."""
 
 from __future__ import annotations
 
@@ -100,3 +101,44 @@ async def test_a_trigger_is_made_from_a_template_page_and_its_secret_shown_once(
     assert deleted.headers["location"] == "/triggers"
     assert await audit_trail(engine, deleted) == [("delete", "trigger")]
     assert (await browser.get(url)).status_code == 404
+
+
+async def test_a_trigger_is_changed_and_paused_keeping_its_url_and_secret(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    template_id, _ = await make_template(engine)
+    await sign_in(browser, operator)
+    form = f"/templates/{template_id}/trigger"
+    token = form_token((await browser.get(form)).text)
+    made = await browser.post(
+        form, data={"csrf_token": token, "name": f.unique("hook"), "rate_per_minute": "5"}
+    )
+    secret = secret_on(made.text)
+    found = re.search(r'href="/triggers/(\d+)"', made.text)
+    assert found is not None
+    url, hook = f"/triggers/{found.group(1)}", f"/hooks/{found.group(1)}"
+    shown = await browser.get(url)
+    typed = {"csrf_token": token, "name": f.unique("renamed"),
+             "prompts": "version=/release/tag_name\nreplicas=/release/assets/0/count",
+             "alert_matchers": "alertname=DiskFull", "rate_per_minute": "20"}  # fmt: skip
+
+    too_fast = await browser.post(url, data=typed | {"rate_per_minute": "100000"})
+    changed = await browser.post(url, data=typed)
+    paused = await browser.post(f"{url}/disable", data={"csrf_token": token})
+    body = json.dumps({"release": {"tag_name": "1.0", "assets": [{"count": 2}]}}).encode()
+    while_paused = await client.post(hook, content=body, headers=github(secret, body, "p-1"))
+    resumed = await browser.post(f"{url}/enable", data={"csrf_token": token})
+    after = await client.post(hook, content=body, headers=github(secret, body, "p-2"))
+    page = await browser.get(url)
+
+    assert 'value="5"' in shown.text  # the form shows the trigger as it is
+    assert too_fast.status_code == 422
+    assert 'value="100000"' in too_fast.text
+    assert "alertname=DiskFull</textarea>" in too_fast.text
+    assert changed.status_code == paused.status_code == resumed.status_code == 303
+    assert await audit_trail(engine, changed) == [("update", "trigger")]
+    assert await audit_trail(engine, too_fast) == []
+    assert while_paused.status_code != 202
+    assert after.status_code == 202, after.text  # the same URL and secret still work
+    assert "<code>alertname=DiskFull</code>" in page.text
+    assert "20 launches a minute" in page.text

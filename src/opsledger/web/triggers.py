@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Form, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.kit.errors import Forbidden, NotFound
@@ -20,7 +21,7 @@ from opsledger.templates import service as templates
 from opsledger.templates.models import JobTemplate
 from opsledger.triggers import service as triggers
 from opsledger.triggers.models import Trigger
-from opsledger.triggers.schemas import HOOKS, TriggerCreate, TriggerQuery
+from opsledger.triggers.schemas import HOOKS, TriggerCreate, TriggerQuery, TriggerUpdate
 from opsledger.web import forms
 from opsledger.web.console import (
     act,
@@ -59,23 +60,63 @@ async def trigger_page(
     )
     if isinstance(found, Response):
         return found
-    ctx, trigger = found
+    return await _page(request, *found)
+
+
+def _as_sent(trigger: Trigger) -> dict[str, str]:
+    """A trigger as its form shows it."""
+    return {
+        "name": trigger.name,
+        "prompts": "\n".join(f"{name}={pointer}" for name, pointer in trigger.prompts.items()),
+        "alert_matchers": "\n".join(
+            f"{label}={value}" for label, value in (trigger.alert_matchers or {}).items()
+        ),
+        "rate_per_minute": str(trigger.rate_per_minute),
+    }
+
+
+async def _page(
+    request: Request,
+    ctx: Ctx,
+    trigger: Trigger,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    sent: dict[str, str] | None = None,
+) -> Response:
+    """A trigger; after a refused change, why beside each field and what was typed."""
     deliveries = await triggers.deliveries_page(ctx, trigger.id, DELIVERIES_SHOWN, None)
+    template = await templates.get(ctx, trigger.template_id)
     return render(
         request,
         "trigger.html",
+        status,
         trigger=trigger,
         url=f"{HOOKS}/{trigger.id}",
         deliveries=deliveries.items,
+        prompt_names=[prompt.name for prompt in templates.prompts_of(template)],
+        errors=errors or {},
+        sent=sent if sent is not None else _as_sent(trigger),
         **common(request, ctx),
     )
 
 
-def _pairs(text: str) -> dict[str, str] | None:
-    """``name=value`` lines (or comma-separated) as a mapping; a line without ``=`` is
-    kept whole as a name with no value, for the schema to refuse by name."""
-    found = forms.items(text) or []
-    return dict(item.partition("=")[::2] for item in found) or None
+def _typed(name: str, prompts: str, alert_matchers: str, rate: str) -> dict[str, str]:
+    return {
+        "name": name,
+        "prompts": prompts,
+        "alert_matchers": alert_matchers,
+        "rate_per_minute": rate,
+    }
+
+
+def _fields(sent: dict[str, str]) -> dict[str, Any]:
+    """What the form asks for, as the API's body holds it."""
+    return {
+        "name": sent["name"],
+        "prompts": forms.pairs(sent["prompts"]) or {},
+        "alert_matchers": forms.pairs(sent["alert_matchers"]),
+        "rate_per_minute": sent["rate_per_minute"],
+    }
 
 
 async def _trigger_form(
@@ -142,19 +183,8 @@ async def create_trigger(
     if isinstance(found, Response):
         return found
     ctx, template = found
-    sent = {
-        "name": name,
-        "prompts": prompts,
-        "alert_matchers": alert_matchers,
-        "rate_per_minute": rate_per_minute,
-    }
-    fields = {
-        "name": name,
-        "template_id": template.id,
-        "prompts": _pairs(prompts) or {},
-        "alert_matchers": _pairs(alert_matchers),
-        "rate_per_minute": rate_per_minute,
-    }
+    sent = _typed(name, prompts, alert_matchers, rate_per_minute)
+    fields = _fields(sent) | {"template_id": template.id}
 
     async def save() -> tuple[Trigger, str]:
         return await triggers.create(ctx, TriggerCreate.model_validate(fields))
@@ -167,6 +197,68 @@ async def create_trigger(
         return made
     trigger, secret = made
     return _secret_page(request, ctx, trigger, secret, 201)
+
+
+@router.post("/triggers/{trigger_id}")
+async def change_trigger(
+    request: Request,
+    session: WriteSession,
+    trigger_id: PathId,
+    name: Field = "",
+    prompts: Field = "",
+    alert_matchers: Field = "",
+    rate_per_minute: Field = "",
+    csrf_token: Csrf = "",
+) -> Response:
+    """Its name, prompt pointers, alert matchers and rate; its URL and secret stay."""
+    found = await form_of_one(
+        request, session, WRITE, csrf_token, lambda ctx: triggers.get(ctx, trigger_id)
+    )
+    if isinstance(found, Response):
+        return found
+    ctx, trigger = found
+    sent = _typed(name, prompts, alert_matchers, rate_per_minute)
+    fields = _fields(sent)
+
+    async def save() -> Trigger:
+        return await triggers.update(ctx, trigger_id, TriggerUpdate.model_validate(fields))
+
+    async def again(status: int, refused: dict[str, str]) -> Response:
+        return await _page(request, ctx, trigger, status, refused, sent)
+
+    changed = await from_form(save, fields, again)
+    if isinstance(changed, Response):
+        return changed
+    return RedirectResponse(f"/triggers/{trigger_id}", status_code=303)
+
+
+async def _switch(
+    request: Request, session: AsyncSession, trigger_id: int, csrf_token: str, enabled: bool
+) -> Response:
+    body = TriggerUpdate(enabled=enabled)
+    return await act(
+        request,
+        session,
+        WRITE,
+        csrf_token,
+        lambda ctx: triggers.update(ctx, trigger_id, body),
+        f"/triggers/{trigger_id}",
+    )
+
+
+@router.post("/triggers/{trigger_id}/enable")
+async def enable_trigger(
+    request: Request, session: WriteSession, trigger_id: PathId, csrf_token: Csrf = ""
+) -> Response:
+    return await _switch(request, session, trigger_id, csrf_token, True)
+
+
+@router.post("/triggers/{trigger_id}/disable")
+async def disable_trigger(
+    request: Request, session: WriteSession, trigger_id: PathId, csrf_token: Csrf = ""
+) -> Response:
+    """Deliveries are refused until it is enabled again; its URL and secret stay."""
+    return await _switch(request, session, trigger_id, csrf_token, False)
 
 
 @router.post("/triggers/{trigger_id}/rotate")
