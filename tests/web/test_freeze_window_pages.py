@@ -1,6 +1,6 @@
 """Console pages for freeze windows over real HTTP: the list with those open now marked,
 an admin's form adding one once or on a cron (refusals beside their fields, what was
-typed kept), deleting one, each audited; no write control for anyone else, and a forged
+typed kept), changing one on its page, deleting one, each audited; no write control for anyone else, and a forged
 post refused."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from opsledger.db.session import session_factory, unit_of_work
 from opsledger.models import FreezeWindow
 from tests import factories as f
 from tests.api import Person, audit_trail
@@ -87,3 +88,32 @@ async def test_an_admin_adds_and_deletes_freeze_windows_from_the_console(
         "No freeze windows match."
         in (await browser.get("/freeze-windows", params={"name": name})).text
     )
+
+
+async def test_an_admin_changes_a_freeze_window_on_its_page(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, engine: AsyncEngine
+) -> None:
+    environment = f.unique("env")
+    async with unit_of_work(session_factory(engine)) as session:
+        window = await f.make_window(
+            session, environments=[environment], timezone="UTC",
+            starts_at=datetime(2031, 1, 2, 8, tzinfo=UTC), ends_at=datetime(2031, 1, 2, 9, tzinfo=UTC),
+        )  # fmt: skip
+    url = f"/freeze-windows/{window.id}"
+    await sign_in(browser, admin)
+    shown = await browser.get(url)
+    typed = {"csrf_token": form_token(shown.text), "name": window.name, "starts_at": "",
+             "ends_at": "", "cron": "0 18 * * 5", "duration_minutes": "120",
+             "timezone": "Europe/Berlin", "environments": environment}  # fmt: skip
+
+    no_length = await browser.post(url, data=typed | {"duration_minutes": ""})
+    weekly = await browser.post(url, data=typed)
+    read = (await client.get(url, headers=admin.headers)).json()
+
+    assert 'value="2031-01-02T08:00"' in shown.text  # its times, in its zone
+    assert no_length.status_code == 422
+    assert 'value="0 18 * * 5"' in no_length.text
+    assert weekly.status_code == 303
+    assert (read["cron"], read["duration_minutes"], read["starts_at"]) == ("0 18 * * 5", 120, None)
+    assert await audit_trail(engine, weekly) == [("update", "freeze_window")]
+    assert await audit_trail(engine, no_length) == []

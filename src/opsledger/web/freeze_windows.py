@@ -1,29 +1,46 @@
-"""Console pages for freeze windows: the list (those open now marked, with their end),
-and for admins a form that adds one (once, or on a cron in a zone) and deleting one."""
+"""Console pages for freeze windows: the list (those open now marked, with their end), a
+window's page, and for admins a form that adds one (once, or on a cron in a zone),
+changing one and deleting one."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel
+from pydantic import Field as PydanticField
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.freeze_windows import service as freeze_windows
 from opsledger.freeze_windows.models import FreezeWindow
-from opsledger.freeze_windows.schemas import FreezeWindowCreate, FreezeWindowQuery
+from opsledger.freeze_windows.schemas import (
+    FreezeWindowCreate,
+    FreezeWindowQuery,
+    FreezeWindowUpdate,
+)
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
 from opsledger.kit.routers import page_router
+from opsledger.schedules import cron
 from opsledger.security.context import Ctx
 from opsledger.web import forms
-from opsledger.web.console import act, form_context, from_form, list_page
+from opsledger.web.console import (
+    act,
+    common,
+    form_context,
+    form_of_one,
+    from_form,
+    list_page,
+    page_of_one,
+    render,
+)
 from opsledger.web.forms import Csrf
 from opsledger.web.schedules import instant
 
 router = page_router()
-Field = Annotated[str, Form(max_length=2000)]
 WRITE = "freeze_windows:write"
 
 
@@ -62,55 +79,129 @@ async def window_list(request: Request, session: PrimaryReadSession) -> Response
     return await _list(request, session)
 
 
+class WindowForm(BaseModel):
+    name: str = PydanticField("", max_length=2000)
+    starts_at: str = PydanticField("", max_length=2000)
+    ends_at: str = PydanticField("", max_length=2000)
+    cron: str = PydanticField("", max_length=2000)
+    duration_minutes: str = PydanticField("", max_length=2000)
+    timezone: str = PydanticField("UTC", max_length=2000)
+    environments: str = PydanticField("", max_length=2000)
+    host_role_ids: str = PydanticField("", max_length=2000)
+    csrf_token: str = PydanticField("", max_length=200)
+
+    def sent(self) -> dict[str, str]:
+        return self.model_dump(exclude={"csrf_token"})
+
+    def fields(self) -> dict[str, Any]:
+        """The window as the API's body holds it (times read in its zone; blank: none)."""
+        zone = self.timezone or "UTC"
+        return {
+            "name": self.name,
+            "starts_at": instant(self.starts_at, zone),
+            "ends_at": instant(self.ends_at, zone),
+            "cron": self.cron or None,
+            "duration_minutes": self.duration_minutes or None,
+            "timezone": zone,
+            "environments": forms.items(self.environments),
+            "host_role_ids": forms.items(self.host_role_ids),
+        }
+
+
+Fields = Annotated[WindowForm, Form()]
+
+
 @router.post("/freeze-windows")
-async def add_window(
-    request: Request,
-    session: WriteSession,
-    name: Field = "",
-    starts_at: Field = "",
-    ends_at: Field = "",
-    cron: Field = "",
-    duration_minutes: Field = "",
-    timezone: Field = "UTC",
-    environments: Field = "",
-    host_role_ids: Field = "",
-    csrf_token: Csrf = "",
-) -> Response:
-    ctx = await form_context(request, session, WRITE, csrf_token)
+async def add_window(request: Request, session: WriteSession, form: Fields) -> Response:
+    ctx = await form_context(request, session, WRITE, form.csrf_token)
     if isinstance(ctx, Response):
         return ctx
-    sent = {
-        "name": name,
-        "starts_at": starts_at,
-        "ends_at": ends_at,
-        "cron": cron,
-        "duration_minutes": duration_minutes,
-        "timezone": timezone,
-        "environments": environments,
-        "host_role_ids": host_role_ids,
-    }
-    zone = timezone or "UTC"
-    fields = {
-        "name": name,
-        "starts_at": instant(starts_at, zone),
-        "ends_at": instant(ends_at, zone),
-        "cron": cron or None,
-        "duration_minutes": duration_minutes or None,
-        "timezone": zone,
-        "environments": forms.items(environments),
-        "host_role_ids": forms.items(host_role_ids),
-    }
+    fields = form.fields()
 
     async def save() -> FreezeWindow:
         return await freeze_windows.create(ctx, FreezeWindowCreate.model_validate(fields))
 
     async def again(status: int, refused: dict[str, str]) -> Response:
-        return await _list(request, session, status, refused, sent)
+        return await _list(request, session, status, refused, form.sent())
 
     window = await from_form(save, fields, again)
     if isinstance(window, Response):
         return window
     return RedirectResponse(f"/freeze-windows#window-{window.id}", status_code=303)
+
+
+def _as_sent(window: FreezeWindow) -> dict[str, str]:
+    """A window as its form shows it (its times in its zone)."""
+    zone = cron.zone(window.timezone)
+
+    def typed(moment: datetime | None) -> str:
+        return "" if moment is None else moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+
+    return {
+        "name": window.name,
+        "starts_at": typed(window.starts_at),
+        "ends_at": typed(window.ends_at),
+        "cron": window.cron or "",
+        "duration_minutes": "" if window.duration_minutes is None else str(window.duration_minutes),
+        "timezone": window.timezone,
+        "environments": ", ".join(window.environments or []),
+        "host_role_ids": ", ".join(str(role) for role in window.host_role_ids or []),
+    }
+
+
+async def _page(
+    request: Request,
+    ctx: Ctx,
+    window: FreezeWindow,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    sent: dict[str, str] | None = None,
+) -> Response:
+    return render(
+        request,
+        "freeze_window.html",
+        status,
+        window=window,
+        form_errors=errors or {},
+        sent=sent if sent is not None else _as_sent(window),
+        **common(request, ctx),
+    )
+
+
+@router.get("/freeze-windows/{window_id}")
+async def window_page(request: Request, session: PrimaryReadSession, window_id: PathId) -> Response:
+    found = await page_of_one(
+        request, session, "freeze_windows:read", lambda ctx: freeze_windows.get(ctx, window_id)
+    )
+    if isinstance(found, Response):
+        return found
+    return await _page(request, *found)
+
+
+@router.post("/freeze-windows/{window_id}")
+async def change_window(
+    request: Request, session: WriteSession, window_id: PathId, form: Fields
+) -> Response:
+    """Any of it: once becomes each time (or the other way round) with the times given."""
+    found = await form_of_one(
+        request, session, WRITE, form.csrf_token, lambda ctx: freeze_windows.get(ctx, window_id)
+    )
+    if isinstance(found, Response):
+        return found
+    ctx, window = found
+    fields = form.fields()
+
+    async def save() -> FreezeWindow:
+        body = FreezeWindowUpdate.model_validate(fields)
+        return await freeze_windows.update(ctx, window_id, body)
+
+    async def again(status: int, refused: dict[str, str]) -> Response:
+        return await _page(request, ctx, window, status, refused, form.sent())
+
+    changed = await from_form(save, fields, again)
+    if isinstance(changed, Response):
+        return changed
+    return RedirectResponse(f"/freeze-windows/{window_id}", status_code=303)
 
 
 @router.post("/freeze-windows/{window_id}/delete")
