@@ -1,7 +1,8 @@
 """The console's notification pages over real HTTP, for admins only: a channel added
 from a form (its URL never shown again, a webhook's secret shown once and not kept by
-a browser), its default rules, a rule refused beside its field, a test message, and a
-dead delivery read with its attempts and sent again."""
+a browser), changed, given a new secret, its default rules, a rule refused beside its
+field or paused, a test message, and a dead delivery read with its attempts and sent
+again."""
 
 from __future__ import annotations
 
@@ -127,6 +128,45 @@ async def test_an_admin_switches_a_channel_off_and_on_resets_its_rules_and_delet
     assert set(await audit_trail(lab.engine, defaults)) == {("create", "notification_rule")}
     assert await audit_trail(lab.engine, unruled) == [("delete", "notification_rule")]
     assert ("delete", "notification_channel") in await audit_trail(lab.engine, deleted)
+
+
+async def test_an_admin_changes_a_channel_renews_its_secret_and_pauses_a_rule(
+    browser: httpx.AsyncClient, lab: Lab
+) -> None:
+    hook = await lab.channel()
+    page = f"/notifications/channels/{hook['id']}"
+    await sign_in(browser, lab.admin)
+    token = form_token((await browser.get(page)).text)
+    await browser.post(f"{page}/defaults", data={"csrf_token": token})
+    path, name = f"/{unique('moved')}", unique("renamed")
+
+    not_a_url = await browser.post(page, data={"csrf_token": token, "name": name, "url": "ftp://x"})
+    changed = await browser.post(
+        page, data={"csrf_token": token, "name": name, "url": lab.receiver.url(path)}
+    )
+    rotated = await browser.post(f"{page}/rotate", data={"csrf_token": token})
+    secret = re.search(r'<code id="secret"[^>]*>([^<]+)</code>', rotated.text)
+    assert secret is not None, rotated.text
+    tested = await browser.post(f"{page}/test", data={"csrf_token": token})
+    rule = re.search(r'action="/notifications/rules/(\d+)/disable"', tested.text)
+    assert rule is not None, tested.text
+    paused = await browser.post(
+        f"/notifications/rules/{rule.group(1)}/disable", data={"csrf_token": token}
+    )
+    after = await browser.get(page)
+
+    assert not_a_url.status_code == 422
+    assert f'value="{name}"' in not_a_url.text  # the name typed stays; the URL is never shown
+    assert changed.status_code == paused.status_code == 303
+    assert rotated.headers["cache-control"] == "no-store"
+    (message,) = lab.receiver.at(path)  # the test message went to the new URL, newly signed
+    assert message.signed_by(secret.group(1))
+    assert f"<h1>Channel {name}</h1>" in after.text
+    assert f'action="/notifications/rules/{rule.group(1)}/enable"' in after.text
+    assert path not in after.text and secret.group(1) not in after.text  # noqa: PT018
+    assert await audit_trail(lab.engine, changed) == [("update", "notification_channel")]
+    assert await audit_trail(lab.engine, rotated) == [("update", "notification_channel")]
+    assert await audit_trail(lab.engine, paused) == [("update", "notification_rule")]
 
 
 async def test_only_admins_see_notifications(browser: httpx.AsyncClient, operator: Person) -> None:

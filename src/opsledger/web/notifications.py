@@ -33,6 +33,7 @@ from opsledger.notifications.schemas import (
     ChannelUpdate,
     DeliveryQuery,
     RuleCreate,
+    RuleUpdate,
 )
 from opsledger.security.context import Ctx
 from opsledger.web import forms
@@ -104,7 +105,15 @@ async def _channel_page(
     deliveries = await notifications.deliveries_page(
         ctx, {"channel_id": channel.id}, DELIVERIES_SHOWN, None
     )
-    context = {"rule_errors": {}, "sent": {}, "tested": None, "secret": None} | shown
+    typed = {"name": channel.name, "to": ", ".join(channel.recipients or [])}
+    context = {
+        "rule_errors": {},
+        "sent": {},
+        "channel_errors": {},
+        "channel_sent": typed,
+        "tested": None,
+        "secret": None,
+    } | shown
     response = render(
         request,
         "notification_channel.html",
@@ -173,6 +182,65 @@ async def add_channel(
     if secret is None:
         return RedirectResponse(f"/notifications/channels/{channel.id}", status_code=303)
     return await _channel_page(request, ctx, channel, 201, secret=secret)
+
+
+@router.post("/notifications/channels/{channel_id}")
+async def change_channel(
+    request: Request,
+    session: WriteSession,
+    channel_id: PathId,
+    name: Field = "",
+    url: Field = "",
+    to: Field = "",
+    csrf_token: Csrf = "",
+) -> Response:
+    """Its name, where it sends (a URL left blank stays as it is: it is never shown) and
+    an email channel's recipients."""
+    found = await form_of_one(
+        request, session, WRITE, csrf_token, lambda ctx: notifications.get_channel(ctx, channel_id)
+    )
+    if isinstance(found, Response):
+        return found
+    ctx, channel = found
+    sent = {"name": name, "to": to}  # never the URL: it may be a credential
+    fields: dict[str, Any] = {"name": name}
+    if url:
+        fields["url"] = url
+    if channel.kind == ChannelKind.email:
+        fields["to"] = forms.items(to)
+
+    async def save() -> NotificationChannel:
+        body = ChannelUpdate.model_validate(fields)
+        return await notifications.update_channel(ctx, channel_id, body)
+
+    async def again(status: int, refused: dict[str, str]) -> Response:
+        return await _channel_page(
+            request, ctx, channel, status, channel_errors=refused, channel_sent=sent
+        )
+
+    changed = await from_form(save, fields, again)
+    if isinstance(changed, Response):
+        return changed
+    return RedirectResponse(f"/notifications/channels/{channel_id}", status_code=303)
+
+
+@router.post("/notifications/channels/{channel_id}/rotate")
+async def rotate_secret(
+    request: Request, session: WriteSession, channel_id: PathId, csrf_token: Csrf = ""
+) -> Response:
+    """A new signing secret for a webhook channel, shown this once; the old one signs
+    nothing from now on."""
+    found = await form_of_one(
+        request, session, WRITE, csrf_token, lambda ctx: notifications.get_channel(ctx, channel_id)
+    )
+    if isinstance(found, Response):
+        return found
+    ctx, channel = found
+    if channel.kind != ChannelKind.webhook:
+        return refuse(request, 422, "Only a webhook channel signs what it sends.")
+    secret = secrets.token_urlsafe(32)
+    changed = await notifications.update_channel(ctx, channel_id, ChannelUpdate(secret=secret))
+    return await _channel_page(request, ctx, changed, 200, secret=secret)
 
 
 async def _switch(
@@ -284,6 +352,39 @@ async def add_rule(
     if isinstance(made, Response):
         return made
     return RedirectResponse(f"/notifications/channels/{channel.id}#rules", status_code=303)
+
+
+async def _switch_rule(
+    request: Request, session: AsyncSession, rule_id: int, csrf_token: str, enabled: bool
+) -> Response:
+    body = RuleUpdate(enabled=enabled)
+
+    async def switch(ctx: Ctx) -> int:
+        return (await notifications.update_rule(ctx, rule_id, body)).channel_id
+
+    return await act(
+        request,
+        session,
+        WRITE,
+        csrf_token,
+        switch,
+        lambda channel_id: f"/notifications/channels/{channel_id}#rules",
+    )
+
+
+@router.post("/notifications/rules/{rule_id}/enable")
+async def enable_rule(
+    request: Request, session: WriteSession, rule_id: PathId, csrf_token: Csrf = ""
+) -> Response:
+    return await _switch_rule(request, session, rule_id, csrf_token, True)
+
+
+@router.post("/notifications/rules/{rule_id}/disable")
+async def disable_rule(
+    request: Request, session: WriteSession, rule_id: PathId, csrf_token: Csrf = ""
+) -> Response:
+    """The rule routes nothing until it is enabled again."""
+    return await _switch_rule(request, session, rule_id, csrf_token, False)
 
 
 @router.post("/notifications/rules/{rule_id}/delete")
