@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.db.session import session_factory, unit_of_work
@@ -349,3 +349,20 @@ async def test_a_freeze_window_shows_on_launch_forms_and_only_an_admin_launches_
     trail = await audit_trail(engine, launched)
     assert ("override", "freeze_window") in trail
     assert ("create", "run") in trail
+
+    run_page = launched.headers["location"]
+    async with unit_of_work(session_factory(engine)) as session:
+        run_id = int(run_page.rsplit("/", 1)[1])
+        await session.execute(update(Run).where(Run.id == run_id).values(status="success"))
+    ended = await browser.get(run_page)
+    relaunched = await browser.post(
+        f"{run_page}/relaunch",
+        data={"csrf_token": token, "hosts": "all", "override_reason": "4712"},
+    )
+    await sign_in(browser, operator)
+    token = form_token((await browser.get(run_page)).text)
+    refused = await browser.post(f"{run_page}/relaunch", data={"csrf_token": token, "hosts": "all"})
+    assert 'id="override-all"' in ended.text  # an admin relaunches through the freeze
+    assert relaunched.status_code == 303, relaunched.text
+    assert ("override", "freeze_window") in await audit_trail(engine, relaunched)
+    assert refused.status_code == 409

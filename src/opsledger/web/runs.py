@@ -21,7 +21,7 @@ from opsledger.runs.models import Run
 from opsledger.runs.schemas import RelaunchHosts, RunQuery, RunRead, host_result
 from opsledger.security.context import Ctx
 from opsledger.templates import service as templates
-from opsledger.web.console import act, common, list_page, page_of_one, render
+from opsledger.web.console import act, common, frozen, list_page, page_of_one, render
 from opsledger.web.forms import Csrf
 
 router = page_router("/runs")
@@ -87,6 +87,7 @@ async def run_page(
         playbook=await playbooks.get(ctx, run.playbook_id),
         template=await templates.get(ctx, run.template_id) if run.template_id else None,
         **await _state(ctx, run, after),
+        **await frozen(ctx),
         **common(request, ctx),
     )
 
@@ -101,7 +102,7 @@ async def run_live(
         return found
     ctx, run = found
     state = await _state(ctx, run, after)
-    return render(request, "_run_live.html", **state, **common(request, ctx))
+    return render(request, "_run_live.html", **state, **await frozen(ctx), **common(request, ctx))
 
 
 @router.post("/{run_id}/cancel")
@@ -124,13 +125,17 @@ async def relaunch(
     session: WriteSession,
     run_id: PathId,
     hosts: Annotated[RelaunchHosts, Form()] = RelaunchHosts.failed,
+    override_reason: Annotated[str, Form(max_length=1000)] = "",
     csrf_token: Csrf = "",
 ) -> Response:
+    """A new run over the failed hosts or all of them; while a freeze window holds them,
+    an admin relaunches through it with a reason (audited), anyone else gets 409."""
+    reason = override_reason.strip() or None
     return await act(
         request,
         session,
         "jobs:run",
         csrf_token,
-        lambda ctx: runs.relaunch(ctx, run_id, hosts),
+        lambda ctx: runs.relaunch(ctx, run_id, hosts, override_reason=reason),
         lambda run: f"/runs/{run.id}",
     )
