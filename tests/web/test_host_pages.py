@@ -219,6 +219,36 @@ async def test_an_operator_changes_every_selected_host_after_seeing_how_many(
     assert {host["status"] for host in after.json()["items"]} == {"provisioning"}
 
 
+async def test_an_operator_provisions_every_selected_host_after_seeing_how_many(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    environment = unique("fleet")
+    async with unit_of_work(session_factory(engine)) as session:
+        playbook = await f.make_playbook(session)
+        role = await f.make_role(session, default_playbook_id=playbook.id)
+        for _ in range(2):
+            await f.make_host(session, environment=environment, host_role_id=role.id)
+    await sign_in(browser, operator)
+    chosen = {"environment": environment, "status": "", "tag": "", "change": "provision",
+              "to_status": "", "host_role_id": "", "set_tag": ""}  # fmt: skip
+    review = await browser.get("/hosts/bulk", params=chosen)
+    token = form_token(review.text)
+
+    stale = await browser.post("/hosts/bulk", data=chosen | {"expected": "3", "csrf_token": token})
+    done = await browser.post("/hosts/bulk", data=chosen | {"expected": "2", "csrf_token": token})
+    after = await client.get(
+        "/hosts", params={"environment": environment}, headers=operator.headers
+    )
+
+    assert "Provision 2 host(s)" in review.text
+    assert stale.status_code == 409
+    assert "not the 3 confirmed" in stale.text
+    assert done.status_code == 303, done.text
+    assert done.headers["location"].startswith("/runs/")  # one playbook: one run
+    assert {host["status"] for host in after.json()["items"]} == {"provisioning"}
+    assert ("create", "run") in await audit_trail(engine, done)
+
+
 async def test_a_viewer_gets_no_bulk_change(browser: httpx.AsyncClient, viewer: Person) -> None:
     await sign_in(browser, viewer)
     listed = await browser.get("/hosts")

@@ -60,6 +60,18 @@ def _criteria(selector: HostSelector) -> dict[str, Any]:
     }
 
 
+async def confirmed_selection(ctx: Ctx, selector: HostSelector, expected: int | None) -> list[Host]:
+    """The hosts ``selector`` matches now; Conflict when a count a user confirmed
+    (``expected``) no longer holds: the selection moved since it was confirmed."""
+    hosts = await resolve_selector(ctx.session, selector)
+    if expected is not None and expected != len(hosts):
+        raise Conflict(
+            f"the selection matches {len(hosts)} hosts now, not the {expected} "
+            "confirmed: look at it again"
+        )
+    return hosts
+
+
 async def resolve_selector(session: AsyncSession, selector: HostSelector) -> list[Host]:
     """The hosts ``selector`` matches now (active, not decommissioned, every criterion
     met), ordered by id, in one statement. A host role or host id that no longer exists
@@ -121,12 +133,7 @@ async def bulk(ctx: Ctx, body: HostBulk) -> HostBulkResult:
     if made alone, all or none (the request's transaction): a host the change does not fit
     raises and nothing is kept. A confirmed count (``expected``) that no longer matches
     is refused before anything changes: the selection moved since it was confirmed."""
-    hosts = await resolve_selector(ctx.session, body.selector)
-    if body.expected is not None and body.expected != len(hosts):
-        raise Conflict(
-            f"the selection matches {len(hosts)} hosts now, not the {body.expected} "
-            "confirmed: look at it again"
-        )
+    hosts = await confirmed_selection(ctx, body.selector, body.expected)
     if len(hosts) > MAX_SELECTED_IDS:
         raise ValidationFailed(
             f"the selection matches {len(hosts)} hosts; at most {MAX_SELECTED_IDS} change "

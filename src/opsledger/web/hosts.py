@@ -36,6 +36,7 @@ from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
 from opsledger.kit.routers import page_router
+from opsledger.runs.schemas import FleetProvision
 from opsledger.security.context import Ctx
 from opsledger.security.policy import allows
 from opsledger.web import forms
@@ -63,6 +64,8 @@ Field = Annotated[str, Form(max_length=50)]
 WRITE = "hosts:write"
 PURGE = "hosts:purge"
 CREDENTIALS = "credentials:write"
+RUN = "jobs:run"
+PROVISION = "provision"  # the bulk change that launches runs instead of changing hosts
 # The credential forms' fields: its kind is posted as "type", as the API names it.
 Kind = Annotated[str, Form(alias="type", max_length=50)]
 Secret = Annotated[str, Form(max_length=70_000)]
@@ -149,17 +152,34 @@ async def bulk_change(
     session: WriteSession,
     form: Annotated[BulkForm, Form()],
 ) -> Response:
-    ctx = await form_context(request, session, WRITE, form.csrf_token)
+    provision = form.change == PROVISION
+    # Provisioning launches runs: it asks for what launching does, besides changing hosts.
+    ctx = await form_context(request, session, RUN if provision else WRITE, form.csrf_token)
     if isinstance(ctx, Response):
         return ctx
     try:
-        await hosts.bulk(ctx, form.bulk(dry_run=False))
+        if provision:
+            launched = await _provision(ctx, form)
+        else:
+            await hosts.bulk(ctx, form.bulk(dry_run=False))
     except ValidationError as exc:
         return await _bulk_page(request, ctx, form, 422, problems(exc, {}))
     except (Conflict, ValidationFailed) as exc:
         return await _bulk_page(request, ctx, form, exc.status, {"form": exc.detail})
+    if provision:
+        return RedirectResponse(
+            f"/runs/{launched[0].id}" if len(launched) == 1 else "/runs", status_code=303
+        )
     selection = {name: getattr(form, name) for name in ("environment", "status", "tag")}
     return RedirectResponse(f"/hosts?{urlencode(selection)}", status_code=303)
+
+
+async def _provision(ctx: Ctx, form: BulkForm) -> list[Any]:
+    """Every selected host provisioned with its role's default playbook, one run per
+    playbook; Conflict when the selection no longer holds the hosts the page counted."""
+    selector = form.selector()
+    await hosts.confirmed_selection(ctx, selector, form.expected)
+    return await flows.provision_fleet(ctx, FleetProvision(selector=selector))
 
 
 async def _bulk_page(
@@ -176,7 +196,9 @@ async def _bulk_page(
     ready = False
     try:
         matched = await hosts.resolve_selector(ctx.session, form.selector())
-        if form.change:
+        if form.change == PROVISION:
+            ready = bool(matched) and not errors
+        elif form.change:
             form.bulk(dry_run=True)
             ready = bool(matched) and not errors
     except ValidationError as exc:
