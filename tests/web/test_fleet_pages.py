@@ -366,3 +366,30 @@ async def test_a_freeze_window_shows_on_launch_forms_and_only_an_admin_launches_
     assert relaunched.status_code == 303, relaunched.text
     assert ("override", "freeze_window") in await audit_trail(engine, relaunched)
     assert refused.status_code == 409
+
+
+async def test_a_playbook_runs_ad_hoc_on_the_hosts_a_selector_matches(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, operator: Person,
+    engine: AsyncEngine,
+) -> None:  # fmt: skip
+    fleet = await make_fleet(client, admin, engine)
+    await sign_in(browser, operator)
+    form = await browser.get("/runs/new")
+    token = form_token(form.text)
+    chosen = template_form(fleet, token)
+    chosen = {name: value for name, value in chosen.items() if name not in ("name", "prompts")}
+    runs_before = await count(engine, Run)
+
+    bad_vars = await browser.post("/runs", data=chosen | {"extra_vars": "- a list"})
+    started = await browser.post("/runs", data=chosen | {"extra_vars": "version: '1.0'"})
+    assert started.status_code == 303, started.text
+    run = (await client.get(started.headers["location"], headers=operator.headers)).json()
+
+    assert 'name="name"' not in form.text and 'name="prompts"' not in form.text  # noqa: PT018
+    assert bad_vars.status_code == 422
+    assert "- a list</textarea>" in bad_vars.text
+    assert run["template_id"] is None
+    assert run["hosts"] == len(fleet["hosts"])
+    assert run["extra_vars"] == {"version": "1.0"}
+    assert await count(engine, Run) == runs_before + 1
+    assert ("create", "run") in await audit_trail(engine, started)

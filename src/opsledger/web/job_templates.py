@@ -5,7 +5,8 @@ and a launch form generated from its prompts."""
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, ClassVar
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -15,7 +16,7 @@ from starlette.datastructures import FormData
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.host_roles import service as host_roles
 from opsledger.hosts.models import HostStatus
-from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
+from opsledger.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
 from opsledger.kit.routers import page_router
@@ -53,6 +54,7 @@ CHOICES = 500
 MATCHING_SHOWN = 500
 RECENT_RUNS = 10
 PROMPT_FIELD = "prompt."
+TEMPLATE_ONLY = ("name", "description")
 # A launch form holds a field per prompt (a multi-choice one, one per choice) and a box
 # per matching host shown.
 LAUNCH_FIELDS = MATCHING_SHOWN + 50 * 200 + 100
@@ -81,6 +83,7 @@ class TemplateForm(BaseModel):
     batch_size: str = Field("", max_length=30)
     max_fail_percentage: str = Field("0", max_length=30)
     prompts: str = Field("", max_length=200_000)
+    override_reason: str = Field("", max_length=1000)  # an ad hoc run through a freeze
     csrf_token: str = Field("", max_length=200)
 
     NUMBERS: ClassVar[tuple[str, ...]] = (
@@ -166,20 +169,27 @@ async def template_list(request: Request, session: PrimaryReadSession) -> Respon
     )
 
 
-async def _edit_form(
+async def edit_form(
     request: Request,
     ctx: Ctx,
     form: TemplateForm,
     template: JobTemplate | None = None,
     status: int = 200,
     errors: dict[str, str] | None = None,
+    *,
+    adhoc: bool = False,
 ) -> Response:
+    """The template form; ``adhoc``: the same playbook, hosts and options run once, now,
+    without a template (no name, description or prompts; a freeze's override reason)."""
     active = {"is_active": True}
     return render(
         request,
         "template_edit.html",
         status,
         template=template,
+        adhoc=adhoc,
+        sent={"override_reason": form.override_reason},
+        **(await frozen(ctx) if adhoc else {}),
         form=form,
         fields=TemplateForm.model_fields,
         playbooks=(await playbooks.page(ctx, active, CHOICES, None)).items,
@@ -197,7 +207,7 @@ async def new_page(request: Request, session: PrimaryReadSession) -> Response:
     ctx = await page_context(request, session, "templates:write")
     if isinstance(ctx, Response):
         return ctx
-    return await _edit_form(request, ctx, TemplateForm())
+    return await edit_form(request, ctx, TemplateForm())
 
 
 async def _save(
@@ -211,26 +221,55 @@ async def _save(
     template = None if template_id is None else await _found(request, ctx, template_id)
     if isinstance(template, Response):
         return template
-    fields = form.fields()
-    try:
-        fields["extra_vars"] = await _document(form, "extra_vars", dict)
-        fields["prompts"] = await _document(form, "prompts", list)
+
+    async def save(fields: dict[str, Any]) -> JobTemplate:
         body = TemplateCreate.model_validate(fields)
         if template is None:
-            saved = await templates.create(ctx, body)
-        else:
-            # The form holds every field: an edit replaces the template's whole definition.
-            update = TemplateUpdate.model_validate(body.model_dump(exclude_unset=False))
-            saved = await templates.update(ctx, template.id, update)
-    except _Refused as exc:
-        return await _edit_form(request, ctx, form, template, 422, {exc.field: exc.message})
-    except ValidationError as exc:
-        return await _edit_form(request, ctx, form, template, 422, problems(exc, fields))
-    except ValidationFailed as exc:
-        return await _edit_form(request, ctx, form, template, 422, forms.refusal_fields(exc))
-    except Conflict as exc:
-        return await _edit_form(request, ctx, form, template, 409, {"name": exc.detail})
+            return await templates.create(ctx, body)
+        # The form holds every field: an edit replaces the template's whole definition.
+        update = TemplateUpdate.model_validate(body.model_dump(exclude_unset=False))
+        return await templates.update(ctx, template.id, update)
+
+    saved = await from_template_form(request, ctx, form, save, template)
+    if isinstance(saved, Response):
+        return saved
     return RedirectResponse(f"/templates/{saved.id}", status_code=303)
+
+
+T = TypeVar("T")
+
+
+async def from_template_form(
+    request: Request,
+    ctx: Ctx,
+    form: TemplateForm,
+    save: Callable[[dict[str, Any]], Awaitable[T]],
+    template: JobTemplate | None = None,
+    *,
+    adhoc: bool = False,
+) -> T | Response:
+    """What ``save`` makes of the form's fields (its variables, and a template's prompts,
+    read), or the form again with each refusal beside its field: a name taken (409), or
+    for an ad hoc run a freeze window that holds its hosts (409) or an override this
+    user may not make (403)."""
+    fields = form.fields()
+    if adhoc:  # a run has no name, description or prompts; it may pass a freeze
+        fields = {name: value for name, value in fields.items() if name not in TEMPLATE_ONLY}
+        fields["override_reason"] = form.override_reason.strip() or None
+    try:
+        fields["extra_vars"] = await _document(form, "extra_vars", dict)
+        if not adhoc:
+            fields["prompts"] = await _document(form, "prompts", list)
+        return await save(fields)
+    except _Refused as exc:
+        refused, status = {exc.field: exc.message}, 422
+    except ValidationError as exc:
+        refused, status = problems(exc, fields), 422
+    except ValidationFailed as exc:
+        refused, status = forms.refusal_fields(exc), 422
+    except (Conflict, Forbidden) as exc:
+        refused, status = {"form" if adhoc else "name": exc.detail}, exc.status
+    return await edit_form(request, ctx, form, template, status, refused, adhoc=adhoc)
 
 
 async def _found(request: Request, ctx: Ctx, template_id: int) -> JobTemplate | Response:
@@ -321,7 +360,7 @@ async def edit_page(request: Request, session: PrimaryReadSession, template_id: 
     if isinstance(found, Response):
         return found
     ctx, template = found
-    return await _edit_form(request, ctx, TemplateForm.of(template), template)
+    return await edit_form(request, ctx, TemplateForm.of(template), template)
 
 
 @router.post("/{template_id}")

@@ -1,4 +1,5 @@
-"""Console pages for runs: the list, and a run with its hosts' results and its task-by-host
+"""Console pages for runs: the list, one started ad hoc (a playbook on the hosts a selector
+matches, without a template), and a run with its hosts' results and its task-by-host
 matrix (kept current while it runs), each host's output live, cancel and relaunch."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Form, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.jobs.models import JobStatus, JobTask
@@ -18,11 +19,21 @@ from opsledger.kit.schemas import MAX_ID
 from opsledger.playbooks import service as playbooks
 from opsledger.runs import service as runs
 from opsledger.runs.models import Run
-from opsledger.runs.schemas import RelaunchHosts, RunQuery, RunRead, host_result
+from opsledger.runs.schemas import RelaunchHosts, RunCreate, RunQuery, RunRead, host_result
 from opsledger.security.context import Ctx
 from opsledger.templates import service as templates
-from opsledger.web.console import act, common, frozen, list_page, page_of_one, render
+from opsledger.web.console import (
+    act,
+    common,
+    form_context,
+    frozen,
+    list_page,
+    page_context,
+    page_of_one,
+    render,
+)
 from opsledger.web.forms import Csrf
+from opsledger.web.job_templates import TemplateForm, edit_form, from_template_form
 
 router = page_router("/runs")
 # Hosts per page of a run's host table and matrix.
@@ -71,6 +82,32 @@ async def _state(ctx: Ctx, run: Run, after: int | None) -> dict[str, Any]:
         "after": after,
         "matrix": Matrix.of(await runs.tasks_of(ctx, hosts.items)),
     }
+
+
+@router.get("/new")
+async def new_run_page(request: Request, session: PrimaryReadSession) -> Response:
+    """A playbook run once, now, on the hosts a selector matches, without a template."""
+    ctx = await page_context(request, session, "jobs:run")
+    if isinstance(ctx, Response):
+        return ctx
+    return await edit_form(request, ctx, TemplateForm(), adhoc=True)
+
+
+@router.post("")
+async def start_run(
+    request: Request, session: WriteSession, form: Annotated[TemplateForm, Form()]
+) -> Response:
+    ctx = await form_context(request, session, "jobs:run", form.csrf_token)
+    if isinstance(ctx, Response):
+        return ctx
+
+    async def save(fields: dict[str, Any]) -> Run:
+        return await runs.create(ctx, RunCreate.model_validate(fields))
+
+    started = await from_template_form(request, ctx, form, save, adhoc=True)
+    if isinstance(started, Response):
+        return started
+    return RedirectResponse(f"/runs/{started.id}", status_code=303)
 
 
 @router.get("/{run_id}")
