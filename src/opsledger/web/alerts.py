@@ -6,7 +6,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel
 from pydantic import Field as PydanticField
 
 from opsledger.alerts import service as alerts
@@ -54,17 +53,13 @@ WRITE = "alerts:write"
 HOSTS_OFFERED = 500
 
 
-class AlertForm(BaseModel):
+class AlertForm(forms.Typed):
     severity: str = PydanticField("warning", max_length=50)
     title: str = PydanticField("", max_length=2000)
     description: str = PydanticField("", max_length=20_000)
     host_id: str = PydanticField("", max_length=30)
     labels: str = PydanticField("", max_length=50_000)
     fingerprint: str = PydanticField("", max_length=2000)
-    csrf_token: str = PydanticField("", max_length=200)
-
-    def sent(self) -> dict[str, str]:
-        return self.model_dump(exclude={"csrf_token"})
 
 
 async def _form(

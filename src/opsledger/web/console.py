@@ -269,6 +269,36 @@ async def form_of_one(
         return refuse(request, 404, exc.detail)
 
 
+async def change_one(
+    request: Request,
+    session: AsyncSession,
+    action: str,
+    csrf_token: str,
+    lookup: Callable[[Ctx], Awaitable[T]],
+    fields: Mapping[str, Any],
+    change: Callable[[Ctx, T], Awaitable[Any]],
+    again: Callable[[Ctx, T, int, dict[str, str]], Awaitable[Response]],
+    then: str | Callable[[Any], str],
+    conflict_field: str = "name",
+) -> Response:
+    """A form on one object's page: its token and the user's role checked, the object
+    looked up (a 404 page), ``change`` made of the form's ``fields`` and ``then`` shown
+    (or ``then(what the change made)``), or the page again (``again``) with each refusal
+    beside its field, as ``from_form``."""
+    found = await form_of_one(request, session, action, csrf_token, lookup)
+    if isinstance(found, Response):
+        return found
+    ctx, one = found
+
+    async def refused(status: int, errors: dict[str, str]) -> Response:
+        return await again(ctx, one, status, errors)
+
+    changed = await from_form(lambda: change(ctx, one), fields, refused, conflict_field)
+    if isinstance(changed, Response):
+        return changed
+    return RedirectResponse(then if isinstance(then, str) else then(changed), status_code=303)
+
+
 async def page_of_one(
     request: Request, session: AsyncSession, action: str, lookup: Callable[[Ctx], Awaitable[T]]
 ) -> tuple[Ctx, T] | Response:

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel
 from pydantic import Field as PydanticField
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,11 +29,12 @@ from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
 from opsledger.kit.routers import page_router
 from opsledger.security.context import Ctx
+from opsledger.web import forms
 from opsledger.web.console import (
     act,
+    change_one,
     common,
     form_context,
-    form_of_one,
     from_form,
     list_page,
     page_context,
@@ -58,7 +58,7 @@ BOUNDS = {
 }
 
 
-class DeploymentForm(BaseModel):
+class DeploymentForm(forms.Typed):
     name: str = PydanticField("", max_length=2000)
     image: str = PydanticField("", max_length=2000)
     version: str = PydanticField("", max_length=2000)
@@ -69,10 +69,6 @@ class DeploymentForm(BaseModel):
     storage_gb: str = PydanticField("", max_length=30)
     application_id: str = PydanticField("", max_length=30)
     infrastructure_id: str = PydanticField("", max_length=30)
-    csrf_token: str = PydanticField("", max_length=200)
-
-    def sent(self) -> dict[str, str]:
-        return self.model_dump(exclude={"csrf_token"})
 
     def fields(self) -> dict[str, Any]:
         """The deployment as the API's body: blank values left for the schema to name."""
@@ -209,20 +205,24 @@ async def _change(
     """A change from a form of the deployment's page; a refused one shows the page again
     with the reason beside ``conflict_field`` (or the field it names) and the form as
     typed."""
-    found = await form_of_one(request, session, WRITE, csrf_token, _detail(deployment_id))
-    if isinstance(found, Response):
-        return found
-    ctx, _ = found
 
-    async def again(status: int, refused: dict[str, str]) -> Response:
+    async def again(ctx: Ctx, _: Deployment, status: int, refused: dict[str, str]) -> Response:
         # Read again: the change locked and reloaded the row, without its replicas.
         shown = await _detail(deployment_id)(ctx)
         return await _page(request, ctx, shown, status, refused, fields)
 
-    changed = await from_form(lambda: change(ctx), fields, again, conflict_field)
-    if isinstance(changed, Response):
-        return changed
-    return RedirectResponse(f"/deployments/{deployment_id}", status_code=303)
+    return await change_one(
+        request,
+        session,
+        WRITE,
+        csrf_token,
+        _detail(deployment_id),
+        fields,
+        lambda ctx, _: change(ctx),
+        again,
+        f"/deployments/{deployment_id}",
+        conflict_field,
+    )
 
 
 @router.post("/deployments/{deployment_id}/scale")

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import yaml
 from fastapi import Form
+from pydantic import BaseModel, Field
 from yaml.nodes import Node
 
 from opsledger.kit import yaml_documents
@@ -18,6 +19,16 @@ from opsledger.kit.errors import ValidationFailed
 # something shown once (a secret's value) or taken away whole (a backup).
 Csrf = Annotated[str, Form(max_length=200)]
 Password = Annotated[str, Form(max_length=1000)]
+
+
+class Typed(BaseModel):
+    """A console form as typed, its fields as text, with the session's form token."""
+
+    csrf_token: str = Field("", max_length=200)
+
+    def sent(self) -> dict[str, str]:
+        """What was typed, to show the form again."""
+        return self.model_dump(exclude={"csrf_token"})
 
 
 class _PlainLoader(yaml_documents.BoundedLoader):

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel
 from pydantic import Field as PydanticField
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,9 +28,9 @@ from opsledger.security.context import Ctx
 from opsledger.web import forms
 from opsledger.web.console import (
     act,
+    change_one,
     common,
     form_context,
-    form_of_one,
     from_form,
     list_page,
     page_of_one,
@@ -79,7 +78,7 @@ async def window_list(request: Request, session: PrimaryReadSession) -> Response
     return await _list(request, session)
 
 
-class WindowForm(BaseModel):
+class WindowForm(forms.Typed):
     name: str = PydanticField("", max_length=2000)
     starts_at: str = PydanticField("", max_length=2000)
     ends_at: str = PydanticField("", max_length=2000)
@@ -88,10 +87,6 @@ class WindowForm(BaseModel):
     timezone: str = PydanticField("UTC", max_length=2000)
     environments: str = PydanticField("", max_length=2000)
     host_role_ids: str = PydanticField("", max_length=2000)
-    csrf_token: str = PydanticField("", max_length=200)
-
-    def sent(self) -> dict[str, str]:
-        return self.model_dump(exclude={"csrf_token"})
 
     def fields(self) -> dict[str, Any]:
         """The window as the API's body holds it (times read in its zone; blank: none)."""
@@ -183,25 +178,29 @@ async def change_window(
     request: Request, session: WriteSession, window_id: PathId, form: Fields
 ) -> Response:
     """Any of it: once becomes each time (or the other way round) with the times given."""
-    found = await form_of_one(
-        request, session, WRITE, form.csrf_token, lambda ctx: freeze_windows.get(ctx, window_id)
-    )
-    if isinstance(found, Response):
-        return found
-    ctx, window = found
     fields = form.fields()
 
-    async def save() -> FreezeWindow:
-        body = FreezeWindowUpdate.model_validate(fields)
-        return await freeze_windows.update(ctx, window_id, body)
+    async def save(ctx: Ctx, _: FreezeWindow) -> FreezeWindow:
+        return await freeze_windows.update(
+            ctx, window_id, FreezeWindowUpdate.model_validate(fields)
+        )
 
-    async def again(status: int, refused: dict[str, str]) -> Response:
+    async def again(
+        ctx: Ctx, window: FreezeWindow, status: int, refused: dict[str, str]
+    ) -> Response:
         return await _page(request, ctx, window, status, refused, form.sent())
 
-    changed = await from_form(save, fields, again)
-    if isinstance(changed, Response):
-        return changed
-    return RedirectResponse(f"/freeze-windows/{window_id}", status_code=303)
+    return await change_one(
+        request,
+        session,
+        WRITE,
+        form.csrf_token,
+        lambda ctx: freeze_windows.get(ctx, window_id),
+        fields,
+        save,
+        again,
+        f"/freeze-windows/{window_id}",
+    )
 
 
 @router.post("/freeze-windows/{window_id}/delete")

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel
 from pydantic import Field as PydanticField
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,15 +39,11 @@ READ, WRITE = "host_roles:read", "host_roles:write"
 PLAYBOOKS_OFFERED = 500
 
 
-class RoleForm(BaseModel):
+class RoleForm(forms.Typed):
     name: str = PydanticField("", max_length=2000)
     description: str = PydanticField("", max_length=20_000)
     default_playbook_id: str = PydanticField("", max_length=30)
     variables: str = PydanticField("", max_length=200_000)
-    csrf_token: str = PydanticField("", max_length=200)
-
-    def sent(self) -> dict[str, str]:
-        return self.model_dump(exclude={"csrf_token"})
 
 
 @router.get("/host-roles")

@@ -39,6 +39,7 @@ from opsledger.security.context import Ctx
 from opsledger.web import forms
 from opsledger.web.console import (
     act,
+    change_one,
     common,
     form_context,
     form_of_one,
@@ -196,32 +197,36 @@ async def change_channel(
 ) -> Response:
     """Its name, where it sends (a URL left blank stays as it is: it is never shown) and
     an email channel's recipients."""
-    found = await form_of_one(
-        request, session, WRITE, csrf_token, lambda ctx: notifications.get_channel(ctx, channel_id)
-    )
-    if isinstance(found, Response):
-        return found
-    ctx, channel = found
     sent = {"name": name, "to": to}  # never the URL: it may be a credential
-    fields: dict[str, Any] = {"name": name}
-    if url:
-        fields["url"] = url
-    if channel.kind == ChannelKind.email:
-        fields["to"] = forms.items(to)
 
-    async def save() -> NotificationChannel:
-        body = ChannelUpdate.model_validate(fields)
-        return await notifications.update_channel(ctx, channel_id, body)
+    async def save(ctx: Ctx, channel: NotificationChannel) -> NotificationChannel:
+        fields: dict[str, Any] = {"name": name}
+        if url:
+            fields["url"] = url
+        if channel.kind == ChannelKind.email:
+            fields["to"] = forms.items(to)
+        return await notifications.update_channel(
+            ctx, channel_id, ChannelUpdate.model_validate(fields)
+        )
 
-    async def again(status: int, refused: dict[str, str]) -> Response:
+    async def again(
+        ctx: Ctx, channel: NotificationChannel, status: int, refused: dict[str, str]
+    ) -> Response:
         return await _channel_page(
             request, ctx, channel, status, channel_errors=refused, channel_sent=sent
         )
 
-    changed = await from_form(save, fields, again)
-    if isinstance(changed, Response):
-        return changed
-    return RedirectResponse(f"/notifications/channels/{channel_id}", status_code=303)
+    return await change_one(
+        request,
+        session,
+        WRITE,
+        csrf_token,
+        lambda ctx: notifications.get_channel(ctx, channel_id),
+        sent,
+        save,
+        again,
+        f"/notifications/channels/{channel_id}",
+    )
 
 
 @router.post("/notifications/channels/{channel_id}/rotate")

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel
 from pydantic import Field as PydanticField
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
@@ -49,17 +48,13 @@ READ, WRITE = "playbooks:read", "playbooks:write"
 SHOWN_BYTES = 256 * 1024
 
 
-class PlaybookForm(BaseModel):
+class PlaybookForm(forms.Typed):
     name: str = PydanticField("", max_length=2000)
     file_path: str = PydanticField("", max_length=2000)
     content: str = PydanticField("", max_length=MAX_PLAYBOOK_BYTES + 1)
     description: str = PydanticField("", max_length=20_000)
     tags: str = PydanticField("", max_length=20_000)
     variables: str = PydanticField("", max_length=200_000)
-    csrf_token: str = PydanticField("", max_length=200)
-
-    def sent(self) -> dict[str, str]:
-        return self.model_dump(exclude={"csrf_token"})
 
 
 @router.get("/playbooks")
@@ -143,7 +138,7 @@ async def _page(
     )
 
 
-class DetailsForm(BaseModel):
+class DetailsForm(forms.Typed):
     name: str = PydanticField("", max_length=2000)
     description: str = PydanticField("", max_length=20_000)
     tags: str = PydanticField("", max_length=20_000)
@@ -166,7 +161,7 @@ async def change_details(
     if isinstance(found, Response):
         return found
     ctx, playbook = found
-    sent = form.model_dump(exclude={"csrf_token"})
+    sent = form.sent()
 
     async def again(status: int, refused: dict[str, str]) -> Response:
         return await _page(request, ctx, playbook, status, refused, sent)

@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
+from opsledger.kit.errors import ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
 from opsledger.kit.routers import page_router
@@ -26,8 +27,8 @@ from opsledger.templates import service as templates
 from opsledger.templates.models import JobTemplate
 from opsledger.web.console import (
     act,
+    change_one,
     common,
-    form_of_one,
     from_form,
     frozen,
     list_page,
@@ -125,18 +126,35 @@ async def change_timing(request: Request, session: WriteSession, schedule_id: Pa
     one-time run and the other way round); what it runs stays."""
     posted = await request.form()
     token = posted.get("csrf_token", "")
-    found = await form_of_one(
+    sent = {name: value for name in TIMING if isinstance(value := posted.get(name, ""), str)}
+
+    async def save(ctx: Ctx, schedule: Schedule) -> Schedule:
+        if not sent.get("cron") and not sent.get("run_at"):
+            neither = "give a cron expression, or a time to run once"
+            raise ValidationFailed(neither, [{"loc": ["cron"], "msg": neither, "type": "missing"}])
+        body = ScheduleUpdate.model_validate(_timing(sent, schedule.timezone))
+        return await schedules.update(ctx, schedule_id, body)
+
+    async def again(ctx: Ctx, schedule: Schedule, status: int, refused: dict[str, str]) -> Response:
+        return await _page(request, ctx, schedule, status, refused, sent)
+
+    return await change_one(
         request,
         session,
         "schedules:write",
         token if isinstance(token, str) else "",
         lambda ctx: schedules.get(ctx, schedule_id),
+        sent,
+        save,
+        again,
+        f"/schedules/{schedule_id}",
     )
-    if isinstance(found, Response):
-        return found
-    ctx, schedule = found
-    sent = {name: value for name in TIMING if isinstance(value := posted.get(name, ""), str)}
-    zone_name = sent.get("timezone") or schedule.timezone
+
+
+def _timing(sent: dict[str, str], zone: str) -> dict[str, Any]:
+    """When a schedule runs, as its form asks (times read in the zone given, else its
+    own): a cron, or a time to run once; no end when it is left blank."""
+    zone_name = sent.get("timezone") or zone
     fields: dict[str, Any] = {
         name: sent[name] for name in ("name", "missed", "overlap") if sent.get(name)
     }
@@ -145,20 +163,7 @@ async def change_timing(request: Request, session: WriteSession, schedule_id: Pa
         fields["cron"] = sent["cron"]
     if sent.get("run_at"):
         fields["run_at"] = instant(sent["run_at"], zone_name)
-
-    async def save() -> Schedule:
-        return await schedules.update(ctx, schedule_id, ScheduleUpdate.model_validate(fields))
-
-    async def again(status: int, refused: dict[str, str]) -> Response:
-        return await _page(request, ctx, schedule, status, refused, sent)
-
-    if not sent.get("cron") and not sent.get("run_at"):
-        return await again(422, {"cron": "give a cron expression, or a time to run once"})
-
-    changed = await from_form(save, fields, again)
-    if isinstance(changed, Response):
-        return changed
-    return RedirectResponse(f"/schedules/{schedule_id}", status_code=303)
+    return fields
 
 
 class Change(StrEnum):

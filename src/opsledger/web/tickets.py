@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Form, Query, Request
-from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel
+from fastapi.responses import Response
 from pydantic import Field as PydanticField
 
 from opsledger.db.base import utcnow
@@ -24,11 +23,11 @@ from opsledger.tickets import service as tickets
 from opsledger.tickets.models import Ticket, TicketPriority, TicketStatus
 from opsledger.tickets.schemas import TicketCreate, TicketQuery, TicketTransition, TicketUpdate
 from opsledger.tickets.service import TICKET_TRANSITIONS
+from opsledger.web import forms
 from opsledger.web.console import (
     act,
+    change_one,
     common,
-    form_of_one,
-    from_form,
     list_page,
     page_of_one,
     parsed,
@@ -62,14 +61,10 @@ async def ticket_list(request: Request, session: PrimaryReadSession) -> Response
 WRITE = "tickets:write"
 
 
-class TicketForm(BaseModel):
+class TicketForm(forms.Typed):
     title: str = PydanticField("", max_length=2000)
     description: str = PydanticField("", max_length=20_000)
     priority: str = PydanticField("medium", max_length=50)
-    csrf_token: str = PydanticField("", max_length=200)
-
-    def sent(self) -> dict[str, str]:
-        return self.model_dump(exclude={"csrf_token"})
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -135,28 +130,28 @@ async def open_ticket(
     form: Fields,
     job_id: Annotated[str, Form(max_length=30)] = "",
 ) -> Response:
-    found = await form_of_one(
+    """A ticket opened by hand on the job the form names."""
+
+    async def save(ctx: Ctx, job: Job) -> Ticket:
+        return await tickets.create(
+            ctx, TicketCreate.model_validate(form.fields() | {"job_id": job.id})
+        )
+
+    async def again(ctx: Ctx, job: Job, status: int, refused: dict[str, str]) -> Response:
+        return _render(request, ctx, "ticket_new.html", status, refused, form.sent(), job=job)
+
+    return await change_one(
         request,
         session,
         WRITE,
         form.csrf_token,
         lambda ctx: jobs.get(ctx, _id_of(job_id)),
+        form.fields(),
+        save,
+        again,
+        lambda ticket: f"/tickets/{ticket.id}",
+        conflict_field="form",
     )
-    if isinstance(found, Response):
-        return found
-    ctx, job = found
-    fields = form.fields() | {"job_id": job.id}
-
-    async def save() -> Ticket:
-        return await tickets.create(ctx, TicketCreate.model_validate(fields))
-
-    async def again(status: int, refused: dict[str, str]) -> Response:
-        return _render(request, ctx, "ticket_new.html", status, refused, form.sent(), job=job)
-
-    made = await from_form(save, fields, again, conflict_field="form")
-    if isinstance(made, Response):
-        return made
-    return RedirectResponse(f"/tickets/{made.id}", status_code=303)
 
 
 async def _page(
@@ -199,24 +194,25 @@ async def change_ticket(
     request: Request, session: WriteSession, ticket_id: PathId, form: Fields
 ) -> Response:
     """Its title, description and priority (a new priority moves the due date)."""
-    found = await form_of_one(
-        request, session, WRITE, form.csrf_token, lambda ctx: tickets.get(ctx, ticket_id)
-    )
-    if isinstance(found, Response):
-        return found
-    ctx, ticket = found
-    fields = form.fields()
 
-    async def save() -> Ticket:
-        return await tickets.update(ctx, ticket_id, TicketUpdate.model_validate(fields))
+    async def save(ctx: Ctx, _: Ticket) -> Ticket:
+        return await tickets.update(ctx, ticket_id, TicketUpdate.model_validate(form.fields()))
 
-    async def again(status: int, refused: dict[str, str]) -> Response:
+    async def again(ctx: Ctx, ticket: Ticket, status: int, refused: dict[str, str]) -> Response:
         return await _page(request, ctx, ticket, status, refused, form.sent())
 
-    changed = await from_form(save, fields, again, conflict_field="form")
-    if isinstance(changed, Response):
-        return changed
-    return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
+    return await change_one(
+        request,
+        session,
+        WRITE,
+        form.csrf_token,
+        lambda ctx: tickets.get(ctx, ticket_id),
+        form.fields(),
+        save,
+        again,
+        f"/tickets/{ticket_id}",
+        conflict_field="form",
+    )
 
 
 @router.post("/{ticket_id}/status")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
@@ -25,6 +25,7 @@ from opsledger.triggers.schemas import HOOKS, TriggerCreate, TriggerQuery, Trigg
 from opsledger.web import forms
 from opsledger.web.console import (
     act,
+    change_one,
     common,
     form_context,
     form_of_one,
@@ -211,25 +212,26 @@ async def change_trigger(
     csrf_token: Csrf = "",
 ) -> Response:
     """Its name, prompt pointers, alert matchers and rate; its URL and secret stay."""
-    found = await form_of_one(
-        request, session, WRITE, csrf_token, lambda ctx: triggers.get(ctx, trigger_id)
-    )
-    if isinstance(found, Response):
-        return found
-    ctx, trigger = found
     sent = _typed(name, prompts, alert_matchers, rate_per_minute)
     fields = _fields(sent)
 
-    async def save() -> Trigger:
+    async def save(ctx: Ctx, _: Trigger) -> Trigger:
         return await triggers.update(ctx, trigger_id, TriggerUpdate.model_validate(fields))
 
-    async def again(status: int, refused: dict[str, str]) -> Response:
+    async def again(ctx: Ctx, trigger: Trigger, status: int, refused: dict[str, str]) -> Response:
         return await _page(request, ctx, trigger, status, refused, sent)
 
-    changed = await from_form(save, fields, again)
-    if isinstance(changed, Response):
-        return changed
-    return RedirectResponse(f"/triggers/{trigger_id}", status_code=303)
+    return await change_one(
+        request,
+        session,
+        WRITE,
+        csrf_token,
+        lambda ctx: triggers.get(ctx, trigger_id),
+        fields,
+        save,
+        again,
+        f"/triggers/{trigger_id}",
+    )
 
 
 async def _switch(

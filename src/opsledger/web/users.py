@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
@@ -22,9 +22,9 @@ from opsledger.users.models import User, UserRole
 from opsledger.users.schemas import UserCreate, UserUpdate
 from opsledger.web.console import (
     act,
+    change_one,
     common,
     form_context,
-    form_of_one,
     from_form,
     not_kept,
     page_context,
@@ -164,24 +164,26 @@ async def set_email(
     email: Field = "",
     csrf_token: Csrf = "",
 ) -> Response:
-    found = await form_of_one(
-        request, session, WRITE, csrf_token, lambda ctx: users.get(ctx, user_id)
-    )
-    if isinstance(found, Response):
-        return found
-    ctx, user = found
     fields = {"email": email}
 
-    async def save() -> User:
+    async def save(ctx: Ctx, _: User) -> User:
         return await users.update(ctx, user_id, UserUpdate.model_validate(fields))
 
-    async def again(status: int, refused: dict[str, str]) -> Response:
+    async def again(ctx: Ctx, user: User, status: int, refused: dict[str, str]) -> Response:
         return _user_page(request, ctx, user, status, errors=refused, sent=fields)
 
-    saved = await from_form(save, fields, again, conflict_field="email")
-    if isinstance(saved, Response):
-        return saved
-    return RedirectResponse(f"/users/{user_id}", status_code=303)
+    return await change_one(
+        request,
+        session,
+        WRITE,
+        csrf_token,
+        lambda ctx: users.get(ctx, user_id),
+        fields,
+        save,
+        again,
+        f"/users/{user_id}",
+        conflict_field="email",
+    )
 
 
 @router.post("/users/{user_id}/deactivate")
