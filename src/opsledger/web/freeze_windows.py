@@ -4,7 +4,6 @@ changing one and deleting one."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Form, Request
@@ -23,7 +22,6 @@ from opsledger.freeze_windows.schemas import (
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
 from opsledger.kit.routers import page_router
-from opsledger.schedules import cron
 from opsledger.security.context import Ctx
 from opsledger.web import forms
 from opsledger.web.console import (
@@ -37,7 +35,7 @@ from opsledger.web.console import (
     render,
 )
 from opsledger.web.forms import Csrf
-from opsledger.web.schedules import instant
+from opsledger.web.schedules import changed, instant, typed
 
 router = page_router()
 WRITE = "freeze_windows:write"
@@ -127,15 +125,10 @@ async def add_window(request: Request, session: WriteSession, form: Fields) -> R
 
 def _as_sent(window: FreezeWindow) -> dict[str, str]:
     """A window as its form shows it (its times in its zone)."""
-    zone = cron.zone(window.timezone)
-
-    def typed(moment: datetime | None) -> str:
-        return "" if moment is None else moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
-
     return {
         "name": window.name,
-        "starts_at": typed(window.starts_at),
-        "ends_at": typed(window.ends_at),
+        "starts_at": typed(window.starts_at, window.timezone),
+        "ends_at": typed(window.ends_at, window.timezone),
         "cron": window.cron or "",
         "duration_minutes": "" if window.duration_minutes is None else str(window.duration_minutes),
         "timezone": window.timezone,
@@ -177,13 +170,16 @@ async def window_page(request: Request, session: PrimaryReadSession, window_id: 
 async def change_window(
     request: Request, session: WriteSession, window_id: PathId, form: Fields
 ) -> Response:
-    """Any of it: once becomes each time (or the other way round) with the times given."""
+    """Any of it: once becomes each time (or the other way round) with the times given;
+    what the form sends as the page showed it stays as stored."""
     fields = form.fields()
 
-    async def save(ctx: Ctx, _: FreezeWindow) -> FreezeWindow:
-        return await freeze_windows.update(
-            ctx, window_id, FreezeWindowUpdate.model_validate(fields)
+    async def save(ctx: Ctx, window: FreezeWindow) -> FreezeWindow:
+        moved = changed(form.sent(), _as_sent(window))
+        body = FreezeWindowUpdate.model_validate(
+            {name: value for name, value in fields.items() if name in moved}
         )
+        return await freeze_windows.update(ctx, window_id, body)
 
     async def again(
         ctx: Ctx, window: FreezeWindow, status: int, refused: dict[str, str]

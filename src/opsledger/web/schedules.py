@@ -43,6 +43,8 @@ NEXT_TIMES = 10
 FIRES_SHOWN = 50
 # What the schedule form asks besides the launch's own fields.
 TIMING = ("name", "cron", "run_at", "timezone", "ends_at", "missed", "overlap")
+TIMES = frozenset({"run_at", "ends_at", "starts_at"})  # a form's local times, read in its zone
+PLAIN = frozenset({"name", "missed", "overlap"})
 
 
 @router.get("/schedules")
@@ -55,11 +57,35 @@ async def schedule_list(request: Request, session: PrimaryReadSession) -> Respon
     )
 
 
+def in_zone(moment: datetime, zone_name: str) -> datetime:
+    """An instant as a zone reads it; in UTC when the zone's reading would fall past the
+    calendar (late on 9999-12-31, east of UTC)."""
+    try:
+        return moment.astimezone(cron.zone(zone_name))
+    except OverflowError:
+        return moment
+
+
 def local(moment: datetime | None, zone_name: str) -> str:
     """An instant as the schedule's zone reads it, with the zone's abbreviation."""
     if moment is None:
         return "—"
-    return moment.astimezone(cron.zone(zone_name)).strftime("%Y-%m-%d %H:%M %Z")
+    return in_zone(moment, zone_name).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def typed(moment: datetime | None, zone_name: str) -> str:
+    """An instant as a form's local date and time field shows it, in the zone."""
+    return "" if moment is None else in_zone(moment, zone_name).strftime("%Y-%m-%dT%H:%M")
+
+
+def changed(sent: dict[str, str], shown: dict[str, str]) -> set[str]:
+    """The fields of a form whose text differs from what the page showed in them: the
+    rest are sent on unchanged (a time shown to the minute, or in a repeated hour, would
+    not read back as the instant stored; a time past would be refused)."""
+    moved = {name for name, value in sent.items() if value != shown.get(name, "")}
+    if "timezone" in moved:  # the times typed are read in the new zone
+        moved |= {name for name in sent if name in TIMES}
+    return moved
 
 
 @router.get("/schedules/{schedule_id}")
@@ -76,17 +102,12 @@ async def schedule_page(
 
 def _timing_of(schedule: Schedule) -> dict[str, str]:
     """When a schedule runs, as its form shows it (times in its zone)."""
-    zone = cron.zone(schedule.timezone)
-
-    def typed(moment: datetime | None) -> str:
-        return "" if moment is None else moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
-
     return {
         "name": schedule.name,
         "cron": schedule.cron or "",
-        "run_at": typed(schedule.run_at),
+        "run_at": typed(schedule.run_at, schedule.timezone),
         "timezone": schedule.timezone,
-        "ends_at": typed(schedule.ends_at),
+        "ends_at": typed(schedule.ends_at, schedule.timezone),
         "missed": schedule.missed,
         "overlap": schedule.overlap,
     }
@@ -132,7 +153,7 @@ async def change_timing(request: Request, session: WriteSession, schedule_id: Pa
         if not sent.get("cron") and not sent.get("run_at"):
             neither = "give a cron expression, or a time to run once"
             raise ValidationFailed(neither, [{"loc": ["cron"], "msg": neither, "type": "missing"}])
-        body = ScheduleUpdate.model_validate(_timing(sent, schedule.timezone))
+        body = ScheduleUpdate.model_validate(_timing(sent, schedule))
         return await schedules.update(ctx, schedule_id, body)
 
     async def again(ctx: Ctx, schedule: Schedule, status: int, refused: dict[str, str]) -> Response:
@@ -151,18 +172,17 @@ async def change_timing(request: Request, session: WriteSession, schedule_id: Pa
     )
 
 
-def _timing(sent: dict[str, str], zone: str) -> dict[str, Any]:
-    """When a schedule runs, as its form asks (times read in the zone given, else its
-    own): a cron, or a time to run once; no end when it is left blank."""
-    zone_name = sent.get("timezone") or zone
-    fields: dict[str, Any] = {
-        name: sent[name] for name in ("name", "missed", "overlap") if sent.get(name)
-    }
-    fields |= {"timezone": zone_name, "ends_at": instant(sent.get("ends_at", ""), zone_name)}
-    if sent.get("cron"):
+def _timing(sent: dict[str, str], schedule: Schedule) -> dict[str, Any]:
+    """What the timing form changes (times read in the zone given, else the schedule's
+    own): a cron or a time to run once replaces the other; an end left blank is none."""
+    moved = changed(sent, _timing_of(schedule))
+    zone_name = sent.get("timezone") or schedule.timezone
+    fields: dict[str, Any] = {name: sent[name] for name in moved & PLAIN}
+    fields |= {name: instant(sent[name], zone_name) for name in moved & TIMES}
+    if "cron" in moved and sent["cron"]:  # a cron cleared gives way to the time typed
         fields["cron"] = sent["cron"]
-    if sent.get("run_at"):
-        fields["run_at"] = instant(sent["run_at"], zone_name)
+    if "timezone" in moved:
+        fields["timezone"] = zone_name
     return fields
 
 
