@@ -19,7 +19,14 @@ from opsledger.kit.schemas import MAX_ID
 from opsledger.playbooks import service as playbooks
 from opsledger.runs import service as runs
 from opsledger.runs.models import Run
-from opsledger.runs.schemas import RelaunchHosts, RunCreate, RunQuery, RunRead, host_result
+from opsledger.runs.schemas import (
+    RelaunchBody,
+    RelaunchHosts,
+    RunCreate,
+    RunQuery,
+    RunRead,
+    host_result,
+)
 from opsledger.security.context import Ctx
 from opsledger.templates import service as templates
 from opsledger.web.console import (
@@ -30,6 +37,7 @@ from opsledger.web.console import (
     list_page,
     page_context,
     page_of_one,
+    parsed,
     render,
 )
 from opsledger.web.forms import Csrf
@@ -167,12 +175,15 @@ async def relaunch(
 ) -> Response:
     """A new run over the failed hosts or all of them; while a freeze window holds them,
     an admin relaunches through it with a reason (audited), anyone else gets 409."""
-    reason = override_reason.strip() or None
+
+    async def relaunch(ctx: Ctx) -> Run:
+        body = parsed(
+            RelaunchBody.model_validate,
+            {"hosts": hosts, "override_reason": override_reason.strip() or None},
+            "The reason must be plain text of at most 1000 characters.",
+        )
+        return await runs.relaunch(ctx, run_id, body.hosts, override_reason=body.override_reason)
+
     return await act(
-        request,
-        session,
-        "jobs:run",
-        csrf_token,
-        lambda ctx: runs.relaunch(ctx, run_id, hosts, override_reason=reason),
-        lambda run: f"/runs/{run.id}",
+        request, session, "jobs:run", csrf_token, relaunch, lambda run: f"/runs/{run.id}"
     )
