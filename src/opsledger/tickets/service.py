@@ -157,6 +157,8 @@ async def open_for_failed_run(
 async def update(ctx: Ctx, ticket_id: int, body: TicketUpdate) -> Ticket:
     ticket = await get(ctx, ticket_id)
     fields = body.changes()
+    if fields.get("priority") == ticket.priority:  # the same: the due date stands
+        del fields["priority"]
     if "priority" in fields:
         fields["due_at"] = due_at(ctx, fields["priority"], ticket.created_at)
         fields["overdue_notified_at"] = None  # a new due date is told once it lapses

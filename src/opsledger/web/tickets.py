@@ -102,7 +102,7 @@ def _render(
 async def new_ticket_page(
     request: Request,
     session: PrimaryReadSession,
-    job_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    job_id: Annotated[str, Query(max_length=30)] = "",
 ) -> Response:
     """A ticket opened by hand on a job (``?job_id=``, as the job's page links it); without
     one, the page asks which job."""
@@ -113,8 +113,9 @@ async def new_ticket_page(
     return _render(request, ctx, "ticket_new.html", 200, None, TicketForm().sent(), job=job)
 
 
-async def _job(ctx: Ctx, job_id: int | None) -> Job | None:
-    return None if job_id is None else await jobs.get(ctx, job_id)
+async def _job(ctx: Ctx, job_id: str) -> Job | None:
+    """The job a ``job_id`` names (NotFound for anything else), or None when blank."""
+    return await jobs.get(ctx, _id_of(job_id)) if job_id else None
 
 
 def _id_of(text: str) -> int:
