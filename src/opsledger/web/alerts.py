@@ -106,7 +106,7 @@ async def raise_alert(
         "title": form.title,
         "description": form.description or None,
         "host_id": form.host_id or None,
-        "labels": forms.pairs(form.labels),
+        "labels": forms.pairs(form.labels, lines_only=True),
         "fingerprint": form.fingerprint.strip() or None,
     }
 

@@ -81,10 +81,14 @@ def items(text: str) -> list[str] | None:
     return found or None
 
 
-def pairs(text: str) -> dict[str, str] | None:
-    """``key=value`` lines (or comma-separated) as a mapping (a host's tags, an alert's
-    labels); an item without ``=`` has an empty value. None when there are none."""
-    found = items(text)
+def pairs(text: str, *, lines_only: bool = False) -> dict[str, str] | None:
+    """``key=value`` lines (or comma-separated, unless ``lines_only``: values that may
+    hold commas) as a mapping; an item without ``=`` has an empty value. None when there
+    are none."""
+    if lines_only:
+        found = [line.strip() for line in text.splitlines() if line.strip()] or None
+    else:
+        found = items(text)
     return None if found is None else dict(item.partition("=")[::2] for item in found)
 
 

@@ -114,8 +114,8 @@ def _fields(sent: dict[str, str]) -> dict[str, Any]:
     """What the form asks for, as the API's body holds it."""
     return {
         "name": sent["name"],
-        "prompts": forms.pairs(sent["prompts"]) or {},
-        "alert_matchers": forms.pairs(sent["alert_matchers"]),
+        "prompts": forms.pairs(sent["prompts"], lines_only=True) or {},
+        "alert_matchers": forms.pairs(sent["alert_matchers"], lines_only=True),
         "rate_per_minute": sent["rate_per_minute"],
     }
 
