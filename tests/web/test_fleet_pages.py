@@ -362,6 +362,13 @@ async def test_a_freeze_window_shows_on_launch_forms_and_only_an_admin_launches_
     await sign_in(browser, operator)
     token = form_token((await browser.get(run_page)).text)
     refused = await browser.post(f"{run_page}/relaunch", data={"csrf_token": token, "hosts": "all"})
+    await sign_in(browser, admin)
+    token = form_token((await browser.get(run_page)).text)
+    unstorable = await browser.post(
+        f"{run_page}/relaunch",
+        data={"csrf_token": token, "hosts": "all", "override_reason": "a\x00b"},
+    )
+    assert unstorable.status_code == 422
     assert 'id="override-all"' in ended.text  # an admin relaunches through the freeze
     assert relaunched.status_code == 303, relaunched.text
     assert ("override", "freeze_window") in await audit_trail(engine, relaunched)

@@ -117,3 +117,16 @@ async def test_an_admin_changes_a_freeze_window_on_its_page(
     assert (read["cron"], read["duration_minutes"], read["starts_at"]) == ("0 18 * * 5", 120, None)
     assert await audit_trail(engine, weekly) == [("update", "freeze_window")]
     assert await audit_trail(engine, no_length) == []
+
+
+async def test_a_window_at_the_end_of_the_calendar_still_shows(
+    browser: httpx.AsyncClient, admin: Person, engine: AsyncEngine
+) -> None:
+    async with unit_of_work(session_factory(engine)) as session:
+        window = await f.make_window(
+            session, environments=[f.unique("env")], timezone="Asia/Tokyo",
+            starts_at=datetime(9999, 12, 31, 20, tzinfo=UTC),
+            ends_at=datetime(9999, 12, 31, 22, tzinfo=UTC),
+        )  # fmt: skip
+    await sign_in(browser, admin)
+    assert (await browser.get(f"/freeze-windows/{window.id}")).status_code == 200

@@ -4,6 +4,8 @@ zone and UTC, when it runs changed, and enable, disable and delete, each audited
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -132,3 +134,31 @@ async def test_when_a_schedule_runs_is_changed_on_its_page(
     assert (single["cron"], single["run_at"]) == (None, "2031-06-01T07:00:00Z")
     assert await audit_trail(engine, weekdays) == [("update", "schedule")]
     assert await audit_trail(engine, bad) == await audit_trail(engine, neither) == []
+
+
+async def test_a_schedule_saved_as_shown_keeps_its_times_and_a_far_one_still_shows(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    async with unit_of_work(session_factory(engine)) as session:
+        fired = await f.make_schedule(
+            session, user_id=operator.id, cron=None, timezone="Europe/Berlin",
+            run_at=datetime(2021, 1, 1, 9, 0, 45, tzinfo=UTC),
+        )  # fmt: skip
+        far = await f.make_schedule(
+            session, user_id=operator.id, timezone="Asia/Tokyo",
+            ends_at=datetime(9999, 12, 31, 23, tzinfo=UTC),
+        )  # fmt: skip
+    await sign_in(browser, operator)
+    url = f"/schedules/{fired.id}"
+    shown = await browser.get(url)
+    token = form_token(shown.text)
+    renamed = {"csrf_token": token, "name": f.unique("renamed"), "cron": "",
+               "run_at": "2021-01-01T10:00", "timezone": "Europe/Berlin", "ends_at": "",
+               "missed": "skip", "overlap": "skip"}  # fmt: skip
+
+    saved = await browser.post(url, data=renamed)  # as shown, but for its name
+    read = (await client.get(url, headers=operator.headers)).json()
+
+    assert saved.status_code == 303, saved.text  # its past time, not sent again, stands
+    assert (read["name"], read["run_at"]) == (renamed["name"], "2021-01-01T09:00:45Z")
+    assert (await browser.get(f"/schedules/{far.id}")).status_code == 200

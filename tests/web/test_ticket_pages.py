@@ -5,10 +5,13 @@ but gets no form."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.db.session import session_factory, unit_of_work
+from opsledger.models import Ticket
 from tests import factories as f
 from tests.api import Person, audit_trail
 from tests.web.pages import form_token, sign_in
@@ -49,7 +52,7 @@ async def test_an_operator_opens_changes_and_moves_a_ticket(
     assert after["due_at"] < before["due_at"]  # a critical ticket is due sooner
     assert moved.status_code == 303
     assert moved.headers["location"] == page
-    assert "in_progress" in shown.text
+    assert '<span class="status">in_progress</span>' in shown.text
     assert await audit_trail(engine, opened) == [("create", "ticket")]
     assert await audit_trail(engine, changed) == [("update", "ticket")]
     assert await audit_trail(engine, untitled) == []
@@ -66,3 +69,25 @@ async def test_a_viewer_reads_a_ticket_but_changes_nothing(
     assert ticket.title in page.text
     assert "Save ticket" not in page.text and "Move to" not in page.text  # noqa: PT018
     assert (await browser.get(f"/tickets/new?job_id={ticket.job_id}")).status_code == 403
+
+
+async def test_a_tickets_title_changed_alone_keeps_its_due_date_and_overdue_notice(
+    browser: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    noticed = datetime(2026, 1, 2, tzinfo=UTC)
+    async with unit_of_work(session_factory(engine)) as session:
+        ticket = await f.make_ticket(session, priority="high", overdue_notified_at=noticed)
+        due = ticket.due_at
+    await sign_in(browser, operator)
+    page = f"/tickets/{ticket.id}"
+    token = form_token((await browser.get(page)).text)
+
+    renamed = await browser.post(
+        page, data={"csrf_token": token, "title": "renamed", "priority": "high"}
+    )
+
+    assert renamed.status_code == 303
+    async with unit_of_work(session_factory(engine)) as session:
+        after = await session.get(Ticket, ticket.id)
+        assert after is not None
+        assert (after.title, after.due_at, after.overdue_notified_at) == ("renamed", due, noticed)

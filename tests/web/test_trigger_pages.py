@@ -142,3 +142,28 @@ async def test_a_trigger_is_changed_and_paused_keeping_its_url_and_secret(
     assert after.status_code == 202, after.text  # the same URL and secret still work
     assert "<code>alertname=DiskFull</code>" in page.text
     assert "20 launches a minute" in page.text
+
+
+async def test_a_trigger_saved_as_shown_keeps_a_matcher_value_with_a_comma(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    template_id, _ = await make_template(engine)
+    made = await client.post(
+        "/triggers",
+        json={"name": f.unique("commas"), "template_id": template_id,
+              "alert_matchers": {"service": "api,web"}},
+        headers=operator.headers,
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    url = f"/triggers/{made.json()['id']}"
+    await sign_in(browser, operator)
+    shown = await browser.get(url)
+    typed = {"csrf_token": form_token(shown.text), "name": made.json()["name"], "prompts": "",
+             "alert_matchers": "service=api,web", "rate_per_minute": "10"}  # fmt: skip
+
+    saved = await browser.post(url, data=typed)
+
+    assert "service=api,web</textarea>" in shown.text
+    assert saved.status_code == 303, saved.text
+    read = await client.get(url, headers=operator.headers)
+    assert read.json()["alert_matchers"] == {"service": "api,web"}
