@@ -1,7 +1,7 @@
 """Applications and infrastructure from the console over real HTTP: added and edited from
 a form (a document that is not a mapping refused beside its field, keeping what was
 typed; a taken name 409); an infrastructure's provider secrets are stored and never shown
-again, and a blank field keeps them; an entry is deleted unless a deployment uses it; a
+again, and a blank field keeps them unless cleared; an entry is deleted unless a deployment uses it; a
 viewer reads but changes nothing."""
 
 from __future__ import annotations
@@ -46,6 +46,12 @@ async def test_an_operator_adds_and_edits_infrastructure_whose_secrets_stay_hidd
     assert read.json()["region"] == "nbg1"
     assert read.json()["has_secrets"] is True  # blank kept them
     assert await audit_trail(engine, made) == [("create", "infrastructure")]
+    assert 'name="clear_secrets"' in shown.text
+    cleared = await browser.post(page, data=good | {"secrets": "", "clear_secrets": "on"})
+    after = await client.get(f"/infrastructure/{page.rsplit('/', 1)[1]}", headers=operator.headers)
+    assert cleared.status_code == 303
+    assert after.json()["has_secrets"] is False
+    assert await audit_trail(engine, cleared) == [("update", "infrastructure")]
 
 
 async def test_an_application_is_added_and_a_viewer_changes_nothing(

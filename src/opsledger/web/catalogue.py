@@ -49,6 +49,7 @@ from opsledger.web.forms import Csrf
 
 router = page_router()
 MAX_FIELD = 200_000
+CLEAR = "clear_secrets"  # the edit form's box that clears write-only secrets
 
 
 @dataclass(frozen=True)
@@ -134,8 +135,11 @@ def _shown(catalogue: Catalogue, entry: Any) -> dict[str, str]:
     return shown
 
 
-async def _read(catalogue: Catalogue, sent: dict[str, str], editing: bool) -> dict[str, Any]:
-    """The form as the API's body; ValueError names a document that does not read."""
+async def _read(
+    catalogue: Catalogue, sent: dict[str, str], editing: bool, clear: bool = False
+) -> dict[str, Any]:
+    """The form as the API's body; ValueError names a document that does not read.
+    ``clear``: an edit's write-only secrets left blank are cleared, not kept."""
     fields: dict[str, Any] = {}
     for field in catalogue.fields:
         text = sent.get(field.name, "")
@@ -143,7 +147,9 @@ async def _read(catalogue: Catalogue, sent: dict[str, str], editing: bool) -> di
             fields[field.name] = text or None
             continue
         if field.kind == "secrets" and editing and not text.strip():
-            continue  # left blank: kept as they are
+            if clear:
+                fields[field.name] = None
+            continue  # left blank: kept as they are, unless cleared
         try:
             fields[field.name] = await asyncio.to_thread(
                 forms.plain_document, text, field.name, dict
@@ -220,7 +226,7 @@ def _routes(catalogue: Catalogue) -> None:
             return refuse(request, 404, exc.detail)
         shown = {name: "" if name == "secrets" else value for name, value in sent.items()}
         try:
-            fields = await _read(catalogue, sent, entry is not None)
+            fields = await _read(catalogue, sent, entry is not None, CLEAR in posted)
         except _Unreadable as exc:
             return await form(request, ctx, entry, 422, {exc.field: str(exc)}, shown)
 
