@@ -338,3 +338,26 @@ async def test_a_host_is_deactivated_and_an_admin_deletes_one_for_good_unless_it
     assert activated.status_code == 303
     assert again.json()["is_active"] is True
     assert await audit_trail(engine, activated) == [("update", "host")]
+
+
+async def test_a_host_marked_failed_says_why(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    async with unit_of_work(session_factory(engine)) as session:
+        host = await f.make_host(session, status="provisioning")
+    page = f"/hosts/{host.id}"
+    await sign_in(browser, operator)
+    shown = await browser.get(page)
+    token = form_token(shown.text)
+    move = {"csrf_token": token, "status": "failed"}
+
+    unstorable = await browser.post(f"{page}/move", data=move | {"error_message": "a\x00b"})
+    failed = await browser.post(f"{page}/move", data=move | {"error_message": "disk <full>"})
+    after = await browser.get(page)
+
+    assert 'name="error_message"' in shown.text
+    assert unstorable.status_code == 422
+    assert failed.status_code == 303
+    assert "disk &lt;full&gt;" in after.text
+    read = await client.get(page, headers=operator.headers)
+    assert (read.json()["status"], read.json()["error_message"]) == ("failed", "disk <full>")

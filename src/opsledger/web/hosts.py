@@ -409,13 +409,17 @@ async def move_host(
     session: WriteSession,
     host_id: PathId,
     status: Field = "",
+    error_message: Annotated[str, Form(max_length=10_000)] = "",
     csrf_token: Csrf = "",
 ) -> Response:
-    """One lifecycle move; a move the host may not make from its status is 409."""
+    """One lifecycle move (to failed, with why); a move the host may not make from its
+    status is 409."""
 
     async def move(ctx: Ctx) -> Host:
         body = parsed(
-            HostTransition.model_validate, {"status": status}, f"{status!r} is not a host status."
+            HostTransition.model_validate,
+            {"status": status, "error_message": error_message.strip() or None},
+            f"Not a move a host makes: {status!r}, or the reason is not plain text.",
         )
         return await hosts.transition(ctx, host_id, body)
 
