@@ -228,9 +228,13 @@ async def test_an_operator_provisions_every_selected_host_after_seeing_how_many(
         role = await f.make_role(session, default_playbook_id=playbook.id)
         for _ in range(2):
             await f.make_host(session, environment=environment, host_role_id=role.id)
+        roleless = await f.make_host(session, environment=environment)
     await sign_in(browser, operator)
-    chosen = {"environment": environment, "status": "", "tag": "", "change": "provision",
-              "to_status": "", "host_role_id": "", "set_tag": ""}  # fmt: skip
+    listed = await browser.get(
+        "/hosts", params={"environment": environment, "host_role_id": role.id}
+    )
+    chosen = {"environment": environment, "status": "", "tag": "", "role": str(role.id),
+              "change": "provision", "to_status": "", "host_role_id": "", "set_tag": ""}  # fmt: skip
     review = await browser.get("/hosts/bulk", params=chosen)
     token = form_token(review.text)
 
@@ -240,12 +244,16 @@ async def test_an_operator_provisions_every_selected_host_after_seeing_how_many(
         "/hosts", params={"environment": environment}, headers=operator.headers
     )
 
-    assert "Provision 2 host(s)" in review.text
+    assert f"role={role.id}" in listed.text  # the list's role filter carries to the bulk page
+    assert roleless.hostname not in listed.text
+    assert "Provision 2 host(s)" in review.text  # the host of no role is not selected
     assert stale.status_code == 409
     assert "not the 3 confirmed" in stale.text
     assert done.status_code == 303, done.text
     assert done.headers["location"].startswith("/runs/")  # one playbook: one run
-    assert {host["status"] for host in after.json()["items"]} == {"provisioning"}
+    statuses = {host["hostname"]: host["status"] for host in after.json()["items"]}
+    assert statuses.pop(roleless.hostname) == "new"
+    assert set(statuses.values()) == {"provisioning"}
     assert ("create", "run") in await audit_trail(engine, done)
 
 

@@ -92,12 +92,25 @@ async def host_list(request: Request, session: PrimaryReadSession) -> Response:
     async def fetch(ctx: Ctx, query: HostQuery) -> Rows[Any]:
         return await hosts.page(ctx, query.filters(), query.tag, query.limit, query.after)
 
+    async def roles(ctx: Ctx) -> dict[str, Any]:
+        return {"roles": (await host_roles.page(ctx, {}, ROLES_OFFERED, None)).items}
+
     return await list_page(
-        request, session, "hosts:read", "hosts.html", HostQuery, fetch, statuses=list(HostStatus)
+        request,
+        session,
+        "hosts:read",
+        "hosts.html",
+        HostQuery,
+        fetch,
+        200,
+        roles,
+        statuses=list(HostStatus),
     )
 
 
 SHOWN_IN_CONFIRMATION = 20
+ROLES_OFFERED = 500
+SELECTION = ("environment", "status", "tag", "role")  # the bulk page's filters
 
 
 class BulkForm(BaseModel):
@@ -107,6 +120,7 @@ class BulkForm(BaseModel):
     environment: str = PydanticField("", max_length=50)
     status: str = PydanticField("", max_length=50)
     tag: str = PydanticField("", max_length=200)
+    role: str = PydanticField("", max_length=20)  # the selection's host role (a filter)
     change: str = PydanticField("", max_length=20)
     to_status: str = PydanticField("", max_length=50)
     host_role_id: str = PydanticField("", max_length=20)
@@ -117,8 +131,9 @@ class BulkForm(BaseModel):
     def selector(self) -> HostSelector:
         """The hosts the filters select; ValidationError as the API would refuse them."""
         tags = {"tags": [self.tag]} if self.tag else {}
+        chosen = {"environment": self.environment, "status": self.status, "host_role_id": self.role}
         return HostSelector.model_validate(
-            {"environment": self.environment or None, "status": self.status or None} | tags
+            {name: value for name, value in chosen.items() if value} | tags
         )
 
     def bulk(self, dry_run: bool) -> HostBulk:
@@ -170,7 +185,8 @@ async def bulk_change(
         return RedirectResponse(
             f"/runs/{launched[0].id}" if len(launched) == 1 else "/runs", status_code=303
         )
-    selection = {name: getattr(form, name) for name in ("environment", "status", "tag")}
+    selection = {name: getattr(form, name) for name in SELECTION}
+    selection["host_role_id"] = selection.pop("role")
     return RedirectResponse(f"/hosts?{urlencode(selection)}", status_code=303)
 
 
