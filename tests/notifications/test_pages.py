@@ -169,6 +169,35 @@ async def test_an_admin_changes_a_channel_renews_its_secret_and_pauses_a_rule(
     assert await audit_trail(lab.engine, paused) == [("update", "notification_rule")]
 
 
+async def test_an_admin_changes_a_rules_filters_on_its_page(
+    browser: httpx.AsyncClient, lab: Lab
+) -> None:
+    hook = await lab.channel()
+    environment = unique("env")
+    alerting = await lab.rule(hook, "alert.firing")
+    jobs = await lab.rule(hook, "job.failed")
+    await sign_in(browser, lab.admin)
+    page = f"/notifications/rules/{alerting['id']}"
+    shown = await browser.get(page)
+    token = form_token(shown.text)
+    filters = {"csrf_token": token, "min_priority": "", "min_severity": "critical",
+               "environment": environment, "template_id": ""}  # fmt: skip
+
+    refused = await browser.post(f"/notifications/rules/{jobs['id']}", data=filters)
+    changed = await browser.post(page, data=filters)
+    channel = await browser.get(f"/notifications/channels/{hook['id']}")
+
+    assert shown.status_code == 200
+    assert refused.status_code == 422
+    assert "min_severity filters alert events only" in refused.text
+    assert f'value="{environment}"' in refused.text  # what was typed stays
+    assert changed.status_code == 303
+    assert changed.headers["location"] == f"/notifications/channels/{hook['id']}#rules"
+    assert f"environment {environment}" in channel.text
+    assert await audit_trail(lab.engine, changed) == [("update", "notification_rule")]
+    assert await audit_trail(lab.engine, refused) == []
+
+
 async def test_only_admins_see_notifications(browser: httpx.AsyncClient, operator: Person) -> None:
     await sign_in(browser, operator)
     overview = await browser.get("/")

@@ -23,6 +23,7 @@ from opsledger.notifications.models import (
     DeliveryStatus,
     EventName,
     NotificationChannel,
+    NotificationRule,
 )
 from opsledger.notifications.schemas import (
     FILTERS,
@@ -357,6 +358,87 @@ async def add_rule(
     if isinstance(made, Response):
         return made
     return RedirectResponse(f"/notifications/channels/{channel.id}#rules", status_code=303)
+
+
+FILTER_NAMES = ("min_priority", "min_severity", "environment", "template_id")
+
+
+def _filters_of(rule: NotificationRule) -> dict[str, str]:
+    return {
+        name: "" if (value := getattr(rule, name)) is None else str(value) for name in FILTER_NAMES
+    }
+
+
+async def _rule_page(
+    request: Request,
+    ctx: Ctx,
+    rule: NotificationRule,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    sent: dict[str, str] | None = None,
+) -> Response:
+    """A rule's filters, to change; after a refusal, why beside each and what was typed."""
+    return render(
+        request,
+        "notification_rule.html",
+        status,
+        rule=rule,
+        rule_errors=errors or {},
+        sent=sent if sent is not None else _filters_of(rule),
+        **CHOICES,
+        **common(request, ctx),
+    )
+
+
+@router.get("/notifications/rules/{rule_id}")
+async def rule_page(request: Request, session: PrimaryReadSession, rule_id: PathId) -> Response:
+    found = await page_of_one(
+        request, session, WRITE, lambda ctx: notifications.get_rule(ctx, rule_id)
+    )
+    if isinstance(found, Response):
+        return found
+    return await _rule_page(request, *found)
+
+
+@router.post("/notifications/rules/{rule_id}")
+async def change_rule(
+    request: Request,
+    session: WriteSession,
+    rule_id: PathId,
+    min_priority: Field = "",
+    min_severity: Field = "",
+    environment: Field = "",
+    template_id: Field = "",
+    csrf_token: Csrf = "",
+) -> Response:
+    """Its filters (its event stays: another event is another rule)."""
+    sent = {
+        "min_priority": min_priority,
+        "min_severity": min_severity,
+        "environment": environment,
+        "template_id": template_id,
+    }
+    fields = {name: value or None for name, value in sent.items()}
+
+    async def save(ctx: Ctx, _: NotificationRule) -> NotificationRule:
+        return await notifications.update_rule(ctx, rule_id, RuleUpdate.model_validate(fields))
+
+    async def again(
+        ctx: Ctx, rule: NotificationRule, status: int, refused: dict[str, str]
+    ) -> Response:
+        return await _rule_page(request, ctx, rule, status, refused, sent)
+
+    return await change_one(
+        request,
+        session,
+        WRITE,
+        csrf_token,
+        lambda ctx: notifications.get_rule(ctx, rule_id),
+        fields,
+        save,
+        again,
+        lambda rule: f"/notifications/channels/{rule.channel_id}#rules",
+    )
 
 
 async def _switch_rule(
