@@ -360,13 +360,8 @@ async def add_rule(
     return RedirectResponse(f"/notifications/channels/{channel.id}#rules", status_code=303)
 
 
-FILTER_NAMES = ("min_priority", "min_severity", "environment", "template_id")
-
-
 def _filters_of(rule: NotificationRule) -> dict[str, str]:
-    return {
-        name: "" if (value := getattr(rule, name)) is None else str(value) for name in FILTER_NAMES
-    }
+    return {name: "" if (value := getattr(rule, name)) is None else str(value) for name in FILTERS}
 
 
 async def _rule_page(
