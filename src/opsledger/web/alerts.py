@@ -50,7 +50,6 @@ async def alert_list(request: Request, session: PrimaryReadSession) -> Response:
 
 
 WRITE = "alerts:write"
-HOSTS_OFFERED = 500
 
 
 class AlertForm(forms.Typed):
@@ -69,7 +68,7 @@ async def _form(
     errors: dict[str, str] | None = None,
     sent: dict[str, str] | None = None,
 ) -> Response:
-    offered = await hosts.page(ctx, {"is_active": True}, None, HOSTS_OFFERED, None)
+    offered = await hosts.page(ctx, {"is_active": True}, None, forms.CHOICES, None)
     return render(
         request,
         "alert_new.html",

@@ -46,7 +46,6 @@ from opsledger.web.forms import Csrf
 router = page_router()
 Field = Annotated[str, Form(max_length=2000)]
 WRITE = "deployments:write"
-CHOICES = 500  # applications and infrastructure entries offered on the form
 RESOURCES = ("cpu_cores", "memory_mb", "gpu_units", "storage_gb")
 # What the form shows beside each resource: the schema's own bounds.
 BOUNDS = {
@@ -114,8 +113,8 @@ async def _form(
         "deployment_new.html",
         status,
         bounds=BOUNDS,
-        applications=(await applications.page(ctx, {}, CHOICES, None)).items,
-        infrastructure=(await infrastructure.page(ctx, {}, CHOICES, None)).items,
+        applications=(await applications.page(ctx, {}, forms.CHOICES, None)).items,
+        infrastructure=(await infrastructure.page(ctx, {}, forms.CHOICES, None)).items,
         errors=errors or {},
         sent=sent or DeploymentForm().sent(),
         **common(request, ctx),

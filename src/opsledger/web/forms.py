@@ -19,6 +19,8 @@ from opsledger.kit.errors import ValidationFailed
 # something shown once (a secret's value) or taken away whole (a backup).
 Csrf = Annotated[str, Form(max_length=200)]
 Password = Annotated[str, Form(max_length=1000)]
+# How many entries a form's list of choices offers (playbooks, hosts, roles, catalogue).
+CHOICES = 500
 
 
 class Typed(BaseModel):

@@ -36,7 +36,6 @@ from opsledger.web.console import (
 
 router = page_router()
 READ, WRITE = "host_roles:read", "host_roles:write"
-PLAYBOOKS_OFFERED = 500
 
 
 class RoleForm(forms.Typed):
@@ -62,7 +61,7 @@ async def _form(
     errors: dict[str, str] | None = None,
     sent: dict[str, str] | None = None,
 ) -> Response:
-    offered = await playbooks.page(ctx, {"is_active": True}, PLAYBOOKS_OFFERED, None)
+    offered = await playbooks.page(ctx, {"is_active": True}, forms.CHOICES, None)
     if sent is None and role is not None:
         sent = {
             "name": role.name,

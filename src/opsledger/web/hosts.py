@@ -93,7 +93,7 @@ async def host_list(request: Request, session: PrimaryReadSession) -> Response:
         return await hosts.page(ctx, query.filters(), query.tag, query.limit, query.after)
 
     async def roles(ctx: Ctx) -> dict[str, Any]:
-        return {"roles": (await host_roles.page(ctx, {}, ROLES_OFFERED, None)).items}
+        return {"roles": (await host_roles.page(ctx, {}, forms.CHOICES, None)).items}
 
     return await list_page(
         request,
@@ -109,7 +109,6 @@ async def host_list(request: Request, session: PrimaryReadSession) -> Response:
 
 
 SHOWN_IN_CONFIRMATION = 20
-ROLES_OFFERED = 500
 SELECTION = ("environment", "status", "tag", "role")  # the bulk page's filters
 
 
@@ -220,7 +219,7 @@ async def _bulk_page(
     except ValidationError as exc:
         errors |= problems(exc, {})
         status = max(status, 422)
-    roles = await host_roles.page(ctx, {}, 500, None)
+    roles = await host_roles.page(ctx, {}, forms.CHOICES, None)
     return render(
         request,
         "hosts_bulk.html",
@@ -330,7 +329,7 @@ async def _form(
     errors: dict[str, str] | None = None,
     sent: dict[str, str] | None = None,
 ) -> Response:
-    roles = await host_roles.page(ctx, {}, 500, None)
+    roles = await host_roles.page(ctx, {}, forms.CHOICES, None)
     return render(
         request,
         "host_form.html",

@@ -50,7 +50,6 @@ from opsledger.web.console import (
 from opsledger.web.forms import Csrf
 
 router = page_router("/templates")
-CHOICES = 500
 MATCHING_SHOWN = 500
 RECENT_RUNS = 10
 PROMPT_FIELD = "prompt."
@@ -192,8 +191,8 @@ async def edit_form(
         **(await frozen(ctx) if adhoc else {}),
         form=form,
         fields=TemplateForm.model_fields,
-        playbooks=(await playbooks.page(ctx, active, CHOICES, None)).items,
-        roles=(await host_roles.page(ctx, {}, CHOICES, None)).items,
+        playbooks=(await playbooks.page(ctx, active, forms.CHOICES, None)).items,
+        roles=(await host_roles.page(ctx, {}, forms.CHOICES, None)).items,
         statuses=[s for s in HostStatus if s is not HostStatus.decommissioned],
         prompt_types=list(PromptType),
         # The selector's fields are the form's own: its messages go beside them.

@@ -34,10 +34,9 @@ from opsledger.web.console import (
     problems,
     render,
 )
-from opsledger.web.forms import plain_document
+from opsledger.web.forms import CHOICES, plain_document
 
 router = page_router("/jobs")
-CHOICES = 500
 CANCELLABLE = frozenset({JobStatus.pending, JobStatus.running})
 
 
