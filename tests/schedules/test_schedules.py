@@ -4,13 +4,15 @@ the zone and in UTC, enabling and disabling."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from opsledger.models import AuditLog
+from opsledger.db.session import session_factory, unit_of_work
+from opsledger.models import AuditLog, Schedule
 from opsledger.users.models import UserRole
 from tests.api import Person, audit_trail, make_person
 from tests.schedules.conftest import Target, make_target, schedule_body
@@ -118,6 +120,30 @@ async def test_prompt_values_are_checked_when_saved_and_a_secret_one_is_kept_enc
     assert raw.startswith("gAAAAA")
     assert SECRET not in str(audited)
     assert audited["secret_prompts"] == "********"
+
+
+async def test_prompt_values_sent_back_as_read_keep_the_secret_one(
+    client: httpx.AsyncClient, operator: Person, engine: AsyncEngine, target: Target
+) -> None:
+    made = await create(
+        client,
+        operator,
+        schedule_body(target.template_id, prompts={"version": "1.0", "token": SECRET}),
+    )
+    url = f"/schedules/{made['id']}"
+    read = (await client.get(url, headers=operator.headers)).json()["prompts"]
+
+    kept = await client.patch(
+        url, json={"prompts": read | {"version": "1.1"}}, headers=operator.headers
+    )
+    async with unit_of_work(session_factory(engine)) as session:
+        schedule = await session.get(Schedule, made["id"])
+        assert schedule is not None
+        stored = schedule.secret_prompts
+
+    assert kept.status_code == 200, kept.text
+    assert kept.json()["prompts"] == {"version": "1.1", "token": "********"}
+    assert stored == json.dumps({"token": SECRET})  # not the mask
 
 
 async def test_a_template_that_does_not_exist_is_named(

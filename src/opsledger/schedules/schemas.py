@@ -107,7 +107,9 @@ class ScheduleUpdate(UpdateSchema):
     overlap: OverlapPolicy | None = None
     extra_vars: Variables | None = None
     prompts: dict[str, Any] | None = Field(
-        None, description="Replaces every prompt value the schedule keeps."
+        None,
+        description="Replaces every prompt value the schedule keeps; a secret one sent as "
+        "read (********) keeps its stored value.",
     )
     check: StrictBool | None = None
     diff: StrictBool | None = None

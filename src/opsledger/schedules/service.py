@@ -11,6 +11,7 @@ from itertools import islice
 from typing import Any
 
 from opsledger.audit import changes
+from opsledger.audit.snapshots import MASK
 from opsledger.db.base import utcnow
 from opsledger.kit.errors import Conflict, ValidationFailed, found
 from opsledger.kit.pagination import Rows
@@ -163,8 +164,15 @@ async def create(
 
 
 async def update(
-    ctx: Ctx, schedule_id: int, body: ScheduleUpdate, *, now: datetime | None = None
+    ctx: Ctx,
+    schedule_id: int,
+    body: ScheduleUpdate,
+    *,
+    from_text: bool = False,
+    now: datetime | None = None,
 ) -> Schedule:
+    """The schedule changed as ``body`` says; ``from_text``: its prompt values are a form's
+    text. A secret prompt's value sent as it is read (masked) keeps the value stored."""
     may_launch(ctx, RESOURCE)
     now = now or utcnow()
     schedule = await get(ctx, schedule_id)
@@ -184,10 +192,15 @@ async def update(
         launch = {**schedule.launch, **sent}
         stored["launch"] = {name: value for name, value in launch.items() if value is not None}
     if "prompts" in fields or "template_id" in fields:
-        kept = {**(schedule.prompts or {}), **_secrets(schedule)}
-        given = (fields["prompts"] or {}) if "prompts" in fields else kept
+        secrets = _secrets(schedule)
+        given = {**(schedule.prompts or {}), **secrets}
+        if "prompts" in fields:
+            given = {
+                name: secrets.get(name, value) if value == MASK else value
+                for name, value in (fields["prompts"] or {}).items()
+            }
         template_id = fields.get("template_id", schedule.template_id)
-        stored |= await _prompt_columns(ctx, template_id, given)
+        stored |= await _prompt_columns(ctx, template_id, given, from_text=from_text)
     if schedule.enabled and any(name in fields for name in TIMING):
         timing = {name: fields.get(name, getattr(schedule, name)) for name in TIMING}
         stored["next_run_at"] = next(
