@@ -162,3 +162,69 @@ async def test_a_schedule_saved_as_shown_keeps_its_times_and_a_far_one_still_sho
     assert saved.status_code == 303, saved.text  # its past time, not sent again, stands
     assert (read["name"], read["run_at"]) == (renamed["name"], "2021-01-01T09:00:45Z")
     assert (await browser.get(f"/schedules/{far.id}")).status_code == 200
+
+
+async def test_what_a_schedule_runs_with_is_changed_on_its_page(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, operator: Person,
+    viewer: Person, engine: AsyncEngine,
+) -> None:  # fmt: skip
+    fleet = await make_fleet(client, admin, engine)
+    await sign_in(browser, operator)
+    token = form_token((await browser.get("/templates/new")).text)
+    template = (await browser.post("/templates", data=template_form(fleet, token))).headers[
+        "location"
+    ]
+    made = await browser.post(
+        f"{template}/schedule",
+        data={"csrf_token": token, "name": f.unique("values"), "cron": "30 2 * * *",
+              "timezone": "UTC", "missed": "skip", "overlap": "skip",
+              "prompt.version": "1.2", "prompt.token": SECRET},
+    )  # fmt: skip
+    url = made.headers["location"]
+    shown = (await browser.get(url)).text
+    values = {"csrf_token": token, "prompt.version": "2.0", "prompt.count": "3",
+              "prompt.token": "", "extra_vars": "a: 1", "check": "on", "verbosity": "2",
+              "limit_host_ids": str(fleet["hosts"][0])}  # fmt: skip
+
+    refused = {
+        field: await browser.post(f"{url}/values", data=values | {field: value})
+        for field, value in {"prompt.version": "two", "extra_vars": "[1, 2]",
+                             "limit_host_ids": "0"}.items()
+    }  # fmt: skip
+    saved = await browser.post(f"{url}/values", data=values)
+    read = (await client.get(url, headers=operator.headers)).json()
+    async with unit_of_work(session_factory(engine)) as session:
+        schedule = await session.get(Schedule, int(url.rsplit("/", 1)[1]))
+        assert schedule is not None
+        secret_kept = schedule.secret_prompts
+    again = (await browser.get(url)).text
+    renewed = await browser.post(f"{url}/values", data=values | {"prompt.token": "renewed-1"})
+    async with unit_of_work(session_factory(engine)) as session:
+        schedule = await session.get(Schedule, schedule.id)
+        assert schedule is not None
+        secret_renewed = schedule.secret_prompts
+    await sign_in(browser, viewer)
+    viewed = await browser.get(url)
+
+    assert 'name="prompt.version" value="1.2"' in shown  # the values it keeps, shown …
+    assert "A value is stored: left blank, it is kept." in shown  # … a secret's never
+    assert SECRET not in shown
+    for field, answer in refused.items():
+        assert answer.status_code == 422, (field, answer.text)
+        assert 'class="error"' in answer.text, field
+        assert 'value="3"' in answer.text, field  # as typed
+        assert await audit_trail(engine, answer) == []
+    assert "must match" in refused["prompt.version"].text
+    assert "must be a mapping" in refused["extra_vars"].text
+    assert saved.status_code == 303, saved.text
+    assert await audit_trail(engine, saved) == [("update", "schedule")]
+    assert read["prompts"] == {"version": "2.0", "count": 3, "reboot": False, "token": "********"}
+    assert (read["extra_vars"], read["check"], read["diff"], read["verbosity"]) == (
+        {"a": 1}, True, False, 2
+    )  # fmt: skip
+    assert read["limit_host_ids"] == [fleet["hosts"][0]]
+    assert secret_kept is not None and SECRET in secret_kept  # noqa: PT018
+    assert 'value="2"' in again and "a: 1" in again  # noqa: PT018
+    assert renewed.status_code == 303
+    assert secret_renewed is not None and "renewed-1" in secret_renewed  # noqa: PT018
+    assert "Change what it runs with" not in viewed.text

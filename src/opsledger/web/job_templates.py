@@ -5,7 +5,7 @@ and a launch form generated from its prompts."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from fastapi import Form, Request
@@ -308,8 +308,6 @@ async def _launch_page(
 ) -> Response:
     """The template, the hosts it matches now, its recent runs, and the launch form (with
     what was ``sent`` filled in again, secrets excepted, when a launch was refused)."""
-    prompts = templates.prompts_of(template)
-    matching, total = await templates.preview(ctx, template.id, MATCHING_SHOWN, None)
     recent = await runs.page(
         ctx, {"template_id": template.id}, RECENT_RUNS, None, newest_first=True
     )
@@ -322,33 +320,72 @@ async def _launch_page(
         playbook=await playbooks.get(ctx, template.playbook_id),
         role=await host_roles.get(ctx, role_id) if role_id else None,
         prompts=shown_prompts(template, sent),
-        choices=await templates.inventory_choices(ctx.session, prompts),
-        matching=matching.items,
-        matching_total=total,
+        options=launch_options(template, sent),
         runs=recent.items,
         errors=errors or {},
         sent=sent,
+        **await launch_choices(ctx, template),
         **await frozen(ctx),
         **common(request, ctx),
     )
 
 
-def shown_prompts(template: JobTemplate, sent: FormData | None) -> list[dict[str, Any]]:
-    """Each prompt with its field and the value the field shows: what was sent, else its
-    default; never a secret's."""
-    return [_shown(prompt, sent) for prompt in templates.prompts_of(template)]
+def shown_prompts(
+    template: JobTemplate, sent: FormData | None, stored: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Each prompt with its field and the value the field shows: what was sent, else the
+    value ``stored`` (a schedule's), else its default; never a secret's."""
+    return [_shown(prompt, sent, stored or {}) for prompt in templates.prompts_of(template)]
 
 
-def _shown(prompt: Prompt, sent: FormData | None) -> dict[str, Any]:
-    """A prompt with the value its field shows: what was sent, else its default; never a
-    secret's."""
+def _shown(prompt: Prompt, sent: FormData | None, stored: Mapping[str, Any]) -> dict[str, Any]:
+    """A prompt with the value its field shows, and whether a secret one has a value kept
+    (a blank field keeps it)."""
     field = PROMPT_FIELD + prompt.name
-    value: Any = prompt.default
+    value: Any = stored.get(prompt.name, prompt.default)
     if sent is not None:
         value = sent.getlist(field) if prompt.type is PromptType.multi_choice else sent.get(field)
-    if prompt.type is PromptType.secret:
-        value = None
-    return {"prompt": prompt, "field": field, "value": value}
+    secret = prompt.type is PromptType.secret
+    return {
+        "prompt": prompt,
+        "field": field,
+        "value": None if secret else value,
+        "kept": secret and prompt.name in stored,
+    }
+
+
+def launch_options(
+    template: JobTemplate, sent: FormData | None, stored: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """What a launch form's fields besides the prompts show: what was sent, else what is
+    ``stored`` (a schedule's launch), else the template's own."""
+    if sent is not None:
+        return {
+            "extra_vars": sent.get("extra_vars", ""),
+            "check": "check" in sent,
+            "diff": "diff" in sent,
+            "verbosity": sent.get("verbosity", ""),
+            "limited": sent.getlist("limit_host_ids"),
+        }
+    stored = stored or {}
+    return {
+        "extra_vars": forms.as_text(stored.get("extra_vars")),
+        "check": stored.get("check", template.check),
+        "diff": stored.get("diff", template.diff),
+        "verbosity": str(stored.get("verbosity", template.verbosity)),
+        "limited": [str(host_id) for host_id in stored.get("limit_host_ids") or ()],
+    }
+
+
+async def launch_choices(ctx: Ctx, template: JobTemplate) -> dict[str, Any]:
+    """What a launch form offers to choose from: each prompt's choices read from the
+    inventory, and the hosts the template matches now (to limit a launch to some)."""
+    matching, total = await templates.preview(ctx, template.id, MATCHING_SHOWN, None)
+    return {
+        "choices": await templates.inventory_choices(ctx.session, templates.prompts_of(template)),
+        "matching": matching.items,
+        "matching_total": total,
+    }
 
 
 @router.get("/{template_id}/edit")

@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from opsledger.audit.snapshots import MASK
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.kit.errors import ValidationFailed
 from opsledger.kit.http import PathId
@@ -23,6 +24,7 @@ from opsledger.schedules import service as schedules
 from opsledger.schedules.models import MissedPolicy, OverlapPolicy, Schedule
 from opsledger.schedules.schemas import ScheduleCreate, ScheduleQuery, ScheduleUpdate
 from opsledger.security.context import Ctx
+from opsledger.security.policy import allows
 from opsledger.templates import service as templates
 from opsledger.templates.models import JobTemplate
 from opsledger.web.console import (
@@ -36,9 +38,17 @@ from opsledger.web.console import (
     render,
 )
 from opsledger.web.forms import Csrf
-from opsledger.web.job_templates import launch_form, read_launch, shown_prompts
+from opsledger.web.job_templates import (
+    LAUNCH_FIELDS,
+    launch_choices,
+    launch_form,
+    launch_options,
+    read_launch,
+    shown_prompts,
+)
 
 router = page_router()
+WRITE = "schedules:write"
 NEXT_TIMES = 10
 FIRES_SHOWN = 50
 # What the schedule form asks besides the launch's own fields.
@@ -120,16 +130,19 @@ async def _page(
     status: int = 200,
     errors: dict[str, str] | None = None,
     sent: dict[str, str] | None = None,
+    values: FormData | None = None,
 ) -> Response:
-    """A schedule; after a refused change of its timing, why beside each field and what
-    was typed."""
+    """A schedule; after a refused change of its timing (``sent``) or of what it runs
+    with (``values``), why beside each field and what was typed."""
     fires = await schedules.fires_page(ctx, schedule.id, FIRES_SHOWN, None)
+    template = await templates.get(ctx, schedule.template_id)
+    writer = allows(ctx.user.role, WRITE, ctx.user.scopes)  # only a writer sees the form
     return render(
         request,
         "schedule.html",
         status,
         schedule=schedule,
-        template=await templates.get(ctx, schedule.template_id),
+        template=template,
         times=schedules.preview(schedule, NEXT_TIMES) if schedule.enabled else [],
         fires=fires.items,
         local=local,
@@ -137,6 +150,10 @@ async def _page(
         overlap_policies=list(OverlapPolicy),
         errors=errors or {},
         sent=sent if sent is not None else _timing_of(schedule),
+        values=values,
+        prompts=shown_prompts(template, values, schedule.prompts or {}),
+        options=launch_options(template, values, schedule.launch),
+        **(await launch_choices(ctx, template) if writer else {}),
         **common(request, ctx),
     )
 
@@ -162,7 +179,7 @@ async def change_timing(request: Request, session: WriteSession, schedule_id: Pa
     return await change_one(
         request,
         session,
-        "schedules:write",
+        WRITE,
         token if isinstance(token, str) else "",
         lambda ctx: schedules.get(ctx, schedule_id),
         sent,
@@ -184,6 +201,46 @@ def _timing(sent: dict[str, str], schedule: Schedule) -> dict[str, Any]:
     if "timezone" in moved:
         fields["timezone"] = zone_name
     return fields
+
+
+@router.post("/schedules/{schedule_id}/values")
+async def change_values(request: Request, session: WriteSession, schedule_id: PathId) -> Response:
+    """What each fire runs with: prompt values (a secret one left blank keeps the value
+    stored), extra vars, check and diff mode, verbosity and the hosts it is limited to;
+    its template and timing stay."""
+    posted = await request.form(max_fields=LAUNCH_FIELDS, max_part_size=100_000)
+    token = posted.get("csrf_token")
+
+    async def save(ctx: Ctx, schedule: Schedule) -> Schedule:
+        template = await templates.get(ctx, schedule.template_id)
+        launch, refused = await read_launch(posted, template)
+        if refused:
+            raise ValidationFailed(
+                refused["extra_vars"],
+                [{"loc": ["extra_vars"], "msg": refused["extra_vars"], "type": "value_error"}],
+            )
+        stored = schedule.prompts or {}  # a secret one's value is the mask
+        prompts = {
+            name: MASK if value == "" and stored.get(name) == MASK else value
+            for name, value in (launch["prompts"] or {}).items()
+        }
+        body = ScheduleUpdate.model_validate(launch | {"prompts": prompts or None})
+        return await schedules.update(ctx, schedule_id, body, from_text=True)
+
+    async def again(ctx: Ctx, schedule: Schedule, status: int, refused: dict[str, str]) -> Response:
+        return await _page(request, ctx, schedule, status, refused, values=posted)
+
+    return await change_one(
+        request,
+        session,
+        WRITE,
+        token if isinstance(token, str) else "",
+        lambda ctx: schedules.get(ctx, schedule_id),
+        posted,
+        save,
+        again,
+        f"/schedules/{schedule_id}",
+    )
 
 
 class Change(StrEnum):
@@ -210,7 +267,7 @@ async def change_schedule(
     return await act(
         request,
         session,
-        "schedules:write",
+        WRITE,
         csrf_token,
         lambda ctx: CHANGES[change](ctx, schedule_id),
         "/schedules" if change is Change.delete else f"/schedules/{schedule_id}",
@@ -225,14 +282,14 @@ async def _schedule_form(
     errors: dict[str, str] | None = None,
     sent: FormData | None = None,
 ) -> Response:
-    prompts = templates.prompts_of(template)
     return render(
         request,
         "schedule_new.html",
         status,
         template=template,
         prompts=shown_prompts(template, sent),
-        choices=await templates.inventory_choices(ctx.session, prompts),
+        options=launch_options(template, sent),
+        **await launch_choices(ctx, template),
         missed_policies=list(MissedPolicy),
         overlap_policies=list(OverlapPolicy),
         errors=errors or {},
@@ -246,9 +303,7 @@ async def _schedule_form(
 async def new_schedule_page(
     request: Request, session: PrimaryReadSession, template_id: PathId
 ) -> Response:
-    found = await page_of_one(
-        request, session, "schedules:write", lambda ctx: templates.get(ctx, template_id)
-    )
+    found = await page_of_one(request, session, WRITE, lambda ctx: templates.get(ctx, template_id))
     if isinstance(found, Response):
         return found
     ctx, template = found
@@ -283,7 +338,7 @@ def schedule_fields(sent: FormData, launch: dict[str, Any]) -> dict[str, Any]:
 
 @router.post("/templates/{template_id}/schedule")
 async def create_schedule(request: Request, session: WriteSession, template_id: PathId) -> Response:
-    found = await launch_form(request, session, template_id, "schedules:write")
+    found = await launch_form(request, session, template_id, WRITE)
     if isinstance(found, Response):
         return found
     ctx, template, sent = found
