@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from pydantic import BaseModel
 
@@ -59,6 +59,17 @@ class ValidationFailed(ProblemError):
     def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(detail)
         self.errors = errors
+
+    @classmethod
+    def at(cls, loc: str | Sequence[str | int], message: str) -> Self:
+        """One refused value of the request's body, named where the client wrote it:
+        ``loc`` its field, or the path to it."""
+        path = [loc] if isinstance(loc, str) else list(loc)
+        where = ".".join(str(part) for part in path)
+        return cls(
+            f"{where}: {message}",
+            [{"loc": ["body", *path], "msg": message, "type": "value_error"}],
+        )
 
 
 class Unauthorized(ProblemError):

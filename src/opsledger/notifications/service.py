@@ -66,12 +66,6 @@ DEFAULT_RULES: tuple[dict[str, str], ...] = (
 )
 
 
-def _refuse(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(
-        f"{field}: {message}", [{"loc": ["body", field], "msg": message, "type": "value_error"}]
-    )
-
-
 async def get_channel(ctx: Ctx, channel_id: int) -> NotificationChannel:
     return found(
         await repository.get_channel(ctx.session, channel_id),
@@ -102,7 +96,7 @@ async def _check_channel(ctx: Ctx, fields: dict[str, Any], other_than: int | Non
         try:
             await resolve(url, ctx.settings.notify_allow_private)
         except Refused as refused:
-            raise _refuse("url", str(refused)) from None
+            raise ValidationFailed.at("url", str(refused)) from None
 
 
 def _columns(fields: dict[str, Any]) -> dict[str, Any]:
@@ -178,10 +172,10 @@ async def rules_page(
 async def _check_rule(ctx: Ctx, fields: dict[str, Any]) -> None:
     channel_id = fields.get("channel_id")
     if channel_id is not None and await repository.get_channel(ctx.session, channel_id) is None:
-        raise _refuse("channel_id", f"notification channel {channel_id} does not exist")
+        raise ValidationFailed.at("channel_id", f"notification channel {channel_id} does not exist")
     template_id = fields.get("template_id")
     if template_id is not None and await templates.get(ctx.session, template_id) is None:
-        raise _refuse("template_id", f"job template {template_id} does not exist")
+        raise ValidationFailed.at("template_id", f"job template {template_id} does not exist")
 
 
 async def create_rule(ctx: Ctx, body: RuleCreate) -> NotificationRule:

@@ -101,12 +101,6 @@ def _secrets(schedule: Schedule) -> dict[str, Any]:
     return json.loads(schedule.secret_prompts) if schedule.secret_prompts else {}
 
 
-def _refuse(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(
-        f"{field}: {message}", [{"loc": ["body", field], "msg": message, "type": "value_error"}]
-    )
-
-
 async def _prompt_columns(
     ctx: Ctx, template_id: int, given: dict[str, Any], *, from_text: bool = False
 ) -> dict[str, Any]:
@@ -116,7 +110,7 @@ async def _prompt_columns(
     apply as they are when a fire launches it."""
     template = await templates_repository.get(ctx.session, template_id)
     if template is None:
-        raise _refuse("template_id", f"job template {template_id} does not exist")
+        raise ValidationFailed.at("template_id", f"job template {template_id} does not exist")
     resolved = await templates.resolve_prompts(
         ctx.session, templates.prompts_of(template), given, from_text=from_text
     )
@@ -136,7 +130,7 @@ async def _check(ctx: Ctx, fields: dict[str, Any], now: datetime, other_than: in
     for field in ("run_at", "ends_at"):
         moment = fields.get(field)
         if moment is not None and moment <= now:
-            raise _refuse(field, "lies in the past")
+            raise ValidationFailed.at(field, "lies in the past")
 
 
 async def create(
@@ -184,7 +178,7 @@ async def update(
         fields["cron"] = None
     expression = fields.get("cron", schedule.cron)
     if (expression is None) == (fields.get("run_at", schedule.run_at) is None):
-        raise _refuse("cron", "give exactly one of cron and run_at")
+        raise ValidationFailed.at("cron", "give exactly one of cron and run_at")
     await _check(ctx, fields, now, schedule.id)
     stored = {name: value for name, value in fields.items() if name not in (*LAUNCH, "prompts")}
     sent = body.model_dump(mode="json", include=set(LAUNCH) & set(fields))

@@ -55,12 +55,6 @@ def prompts_of(template: JobTemplate) -> list[Prompt]:
     return [Prompt.model_validate(prompt) for prompt in template.prompts or ()]
 
 
-def _refuse(loc: list[str | int], message: str) -> ValidationFailed:
-    return ValidationFailed(
-        message, [{"loc": ["body", *loc], "msg": message, "type": "value_error"}]
-    )
-
-
 async def _check(ctx: Ctx, fields: dict[str, Any], template_id: int | None = None) -> None:
     name = fields.get("name")
     if name is not None and await repository.name_taken(ctx.session, name, template_id):
@@ -70,18 +64,20 @@ async def _check(ctx: Ctx, fields: dict[str, Any], template_id: int | None = Non
         playbook = await playbooks.get(ctx.session, playbook_id)
         if playbook is None or not playbook.is_active:
             state = "does not exist" if playbook is None else "is not active"
-            raise _refuse(["playbook_id"], f"playbook {playbook_id} {state}")
+            raise ValidationFailed.at("playbook_id", f"playbook {playbook_id} {state}")
     selector: HostSelector | None = fields.get("selector")
     if selector is None:
         return
     role_id = selector.host_role_id
     if role_id is not None and await host_roles.get(ctx.session, role_id) is None:
-        raise _refuse(["selector", "host_role_id"], f"host role {role_id} does not exist")
+        raise ValidationFailed.at(
+            ["selector", "host_role_id"], f"host role {role_id} does not exist"
+        )
     if selector.host_ids is not None:
         missing = await hosts.missing_ids(ctx.session, selector.host_ids)
         if missing:
             names = ", ".join(map(str, missing[:20]))
-            raise _refuse(["selector", "host_ids"], f"no host has the id {names}")
+            raise ValidationFailed.at(["selector", "host_ids"], f"no host has the id {names}")
 
 
 def _stored(fields: dict[str, Any]) -> dict[str, Any]:
@@ -121,7 +117,7 @@ async def update(ctx: Ctx, template_id: int, body: TemplateUpdate) -> JobTemplat
             fields.get("job_tags", template.job_tags), fields.get("skip_tags", template.skip_tags)
         )
     except ValueError as exc:
-        raise _refuse(["skip_tags"], str(exc)) from None
+        raise ValidationFailed.at("skip_tags", str(exc)) from None
     await _check(ctx, fields, template.id)
     return await changes.update(ctx, RESOURCE, template, _stored(fields))
 

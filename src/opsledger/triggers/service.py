@@ -108,8 +108,7 @@ async def _check(
     unknown = sorted(set(fields.get("prompts") or {}) - known)
     if unknown:
         message = f"job template {template.name!r} has no prompt {', '.join(unknown)}"
-        loc = ["body", "prompts", unknown[0]]
-        raise ValidationFailed(message, [{"loc": loc, "msg": message, "type": "value_error"}])
+        raise ValidationFailed.at(["prompts", unknown[0]], message)
 
 
 async def create(ctx: Ctx, body: TriggerCreate, owner_id: int | None = None) -> tuple[Trigger, str]:

@@ -215,10 +215,7 @@ async def change_values(request: Request, session: WriteSession, schedule_id: Pa
         template = await templates.get(ctx, schedule.template_id)
         launch, refused = await read_launch(posted, template)
         if refused:
-            raise ValidationFailed(
-                refused["extra_vars"],
-                [{"loc": ["extra_vars"], "msg": refused["extra_vars"], "type": "value_error"}],
-            )
+            raise ValidationFailed.at("extra_vars", refused["extra_vars"])
         stored = schedule.prompts or {}  # a secret one's value is the mask
         prompts = {
             name: MASK if value == "" and stored.get(name) == MASK else value
