@@ -70,6 +70,10 @@ async def test_a_password_change_ends_every_session_and_a_wrong_one_is_refused(
             "new_password": new,
         },
     )
+    weak = await browser.post(
+        "/account/password",
+        data={"csrf_token": token, "current_password": PASSWORD, "new_password": "short"},
+    )
     changed = await browser.post(
         "/account/password",
         data={"csrf_token": token, "current_password": PASSWORD, "new_password": new},
@@ -80,6 +84,8 @@ async def test_a_password_change_ends_every_session_and_a_wrong_one_is_refused(
     assert wrong.status_code == 422
     assert "the current password is not correct" in wrong.text
     assert new not in wrong.text
+    assert weak.status_code == 422
+    assert 'id="new_password-error"' in weak.text  # beside the new one, not the current
     assert changed.status_code == 303
     assert changed.headers["location"] == "/login"
     assert after.status_code == 303  # the session ended with the change

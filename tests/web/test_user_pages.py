@@ -1,7 +1,8 @@
 """User accounts from the console over real HTTP (admins): one made from a form (its
 generated password shown once, not kept by a browser, and it signs in), refused beside
-its field (a taken name 409, a bad email 422); a role set, a new password (the old one
-stops working), unlocking, deactivating, an email changed (refused beside its field when
+its field (a taken name 409, a bad email 422), or with a password the admin chose (a
+weak one refused beside its field, never shown back); a role set, a new password,
+generated or chosen (the old one stops working), unlocking, deactivating, an email changed (refused beside its field when
 bad or taken); an operator sees no Users page and a forged post is
 refused."""
 
@@ -67,6 +68,48 @@ async def test_an_admin_makes_a_user_who_signs_in_with_the_password_shown_once(
     assert login_again.status_code == 200, login_again.text
     assert "<dd>viewer</dd>" in after.text
     assert shown.group(1) not in after.text and newer.group(1) not in after.text  # noqa: PT018
+
+
+async def test_an_admin_chooses_a_users_password_on_creation_and_on_reset(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, engine: AsyncEngine
+) -> None:
+    await sign_in(browser, admin)
+    token = form_token((await browser.get("/users")).text)
+    name = unique("bob")
+    chosen, weak, later = "chosen-Passw0rd-4821", "short", "later-Passw0rd-9930"
+    form = {"csrf_token": token, "username": name, "email": f"{name}@example.com",
+            "role": "viewer"}  # fmt: skip
+
+    refused = await browser.post("/users", data=form | {"password": weak})
+    made = await browser.post("/users", data=form | {"password": chosen})
+    user_id = re.search(r'action="/users/(\d+)/role"', made.text)
+    assert user_id is not None, made.text
+    page = f"/users/{user_id.group(1)}"
+    signed_in = await client.post("/auth/login", json={"username": name, "password": chosen})
+    weak_reset = await browser.post(
+        f"{page}/password", data={"csrf_token": token, "new_password": weak}
+    )
+    reset = await browser.post(
+        f"{page}/password", data={"csrf_token": token, "new_password": later}
+    )
+    old = await client.post("/auth/login", json={"username": name, "password": chosen})
+    new = await client.post("/auth/login", json={"username": name, "password": later})
+
+    assert refused.status_code == 422
+    assert 'id="password-error"' in refused.text
+    assert f'value="{name}"' in refused.text  # the form as typed, but for the password
+    assert await audit_trail(engine, refused) == []
+    assert made.status_code == 201
+    assert 'id="password"' not in made.text  # nothing generated, nothing shown
+    assert chosen not in made.text
+    assert signed_in.status_code == 200, signed_in.text
+    assert weak_reset.status_code == 422
+    assert 'id="new_password-error"' in weak_reset.text
+    assert await audit_trail(engine, weak_reset) == []
+    assert reset.status_code == 303
+    assert await audit_trail(engine, reset) == [("password_reset", "user")]
+    assert old.status_code == 401
+    assert new.status_code == 200, new.text
 
 
 async def test_an_admin_changes_a_users_email_and_a_refused_one_comes_back_as_typed(

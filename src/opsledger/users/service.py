@@ -25,11 +25,13 @@ RESOURCE = "user"
 FIRST_ADMIN = "admin"
 
 
-async def _hash(ctx: Ctx, password: str) -> str:
+async def _hash(ctx: Ctx, password: str, field: str) -> str:
+    """The password's hash, once the policy takes it; refused (422) naming ``field``, the
+    request's field that carries it."""
     try:
         passwords.check_policy(password, ctx.settings.password_min_length)
     except passwords.PasswordRejected as exc:
-        raise ValidationFailed(str(exc)) from None
+        raise ValidationFailed.at(field, str(exc)) from None
     return await passwords.hash_password(password, ctx.settings.bcrypt_rounds)
 
 
@@ -48,7 +50,7 @@ async def create(ctx: Ctx, body: UserCreate) -> User:
         username=body.username,
         email=body.email,
         role=body.role,
-        password_hash=await _hash(ctx, body.password.get_secret_value()),
+        password_hash=await _hash(ctx, body.password.get_secret_value(), "password"),
     )
     await repository.add(ctx.session, user)
     await audit.created(ctx, RESOURCE, user)
@@ -77,7 +79,7 @@ async def update(ctx: Ctx, user_id: int, body: UserUpdate) -> User:
 
 async def set_password(ctx: Ctx, user: User, password: str, action: str) -> None:
     """Replace the password and end every session and token issued before."""
-    user.password_hash = await _hash(ctx, password)
+    user.password_hash = await _hash(ctx, password, "new_password")
     await ctx.session.flush()
     await repository.bump_token_version(ctx.session, user)
     audit.record(ctx, action, RESOURCE, user.id)

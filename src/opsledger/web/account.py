@@ -114,6 +114,8 @@ async def change_password(
         return await _page(request, ctx, 422, password_errors=problems(exc, fields))
     except (ValidationFailed, RateLimited) as exc:
         refused = {"current_password": exc.detail}
+        if isinstance(exc, ValidationFailed) and exc.errors:  # the new one, by the policy
+            refused = forms.refusal_fields(exc)
         return told_when(await _page(request, ctx, exc.status, password_errors=refused), exc)
     return _signed_out()
 

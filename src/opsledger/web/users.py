@@ -1,18 +1,18 @@
-"""Console pages for user accounts (admins): the list with a form that creates one (its
-generated password shown once, on the answering page only, not kept by a browser), and a
-user's page: role, deactivating and reactivating, a new generated password, unlocking
-after failed sign-ins. The last active admin cannot be demoted or deactivated (409)."""
+"""Console pages for user accounts (admins): the list with a form that creates one (with
+the password the admin types, or one generated and shown once, on the answering page
+only, not kept by a browser), and a user's page: email, role, deactivating and
+reactivating, a new password (typed or generated, as on creation), unlocking after failed
+sign-ins. The last active admin cannot be demoted or deactivated (409)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import Form, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
-from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.routers import page_router
 from opsledger.security import passwords
@@ -25,15 +25,15 @@ from opsledger.web.console import (
     change_one,
     common,
     form_context,
+    form_of_one,
     from_form,
     not_kept,
     page_context,
     page_of_one,
     parsed,
-    refuse,
     render,
 )
-from opsledger.web.forms import Csrf
+from opsledger.web.forms import Csrf, Password
 
 router = page_router()
 Field = Annotated[str, Form(max_length=500)]
@@ -94,10 +94,6 @@ def _user_page(
     return not_kept(response) if password else response
 
 
-def _with_password(request: Request, ctx: Ctx, user: User, password: str, status: int) -> Response:
-    return _user_page(request, ctx, user, status, password)
-
-
 @router.post("/users")
 async def create_user(
     request: Request,
@@ -105,14 +101,16 @@ async def create_user(
     username: Field = "",
     email: Field = "",
     role: Field = "viewer",
+    password: Password = "",
     csrf_token: Csrf = "",
 ) -> Response:
+    """A user with the password the admin typed, or else one generated and shown once."""
     ctx = await form_context(request, session, WRITE, csrf_token)
     if isinstance(ctx, Response):
         return ctx
-    password = passwords.generate()
-    sent = {"username": username, "email": email, "role": role}
-    fields: dict[str, Any] = sent | {"password": password}
+    generated = "" if password else passwords.generate()
+    sent = {"username": username, "email": email, "role": role}  # never the password
+    fields: dict[str, Any] = sent | {"password": password or generated}
 
     async def save() -> User:
         return await users.create(ctx, UserCreate.model_validate(fields))
@@ -123,7 +121,7 @@ async def create_user(
     made = await from_form(save, fields, again, conflict_field="username")
     if isinstance(made, Response):
         return made
-    return _with_password(request, ctx, made, password, 201)
+    return _user_page(request, ctx, made, 201, generated)
 
 
 @router.get("/users/{user_id}")
@@ -218,16 +216,32 @@ async def unlock_user(
 
 @router.post("/users/{user_id}/password")
 async def reset_password(
-    request: Request, session: WriteSession, user_id: PathId, csrf_token: Csrf = ""
+    request: Request,
+    session: WriteSession,
+    user_id: PathId,
+    new_password: Password = "",
+    csrf_token: Csrf = "",
 ) -> Response:
-    """A new generated password, shown once; every session and token of the user ends."""
-    ctx = await form_context(request, session, WRITE, csrf_token)
-    if isinstance(ctx, Response):
-        return ctx
-    password = passwords.generate()
-    try:
-        await users.reset_password(ctx, user_id, password)
-        user = await users.get(ctx, user_id)
-    except (NotFound, Conflict, ValidationFailed) as exc:
-        return refuse(request, exc.status, exc.detail)
-    return _with_password(request, ctx, user, password, 200)
+    """The password the admin typed, or else a generated one shown once; every session
+    and token of the user ends."""
+    generated = "" if new_password else passwords.generate()
+
+    found = await form_of_one(
+        request, session, WRITE, csrf_token, lambda ctx: users.get(ctx, user_id)
+    )
+    if isinstance(found, Response):
+        return found
+    ctx, user = found
+
+    async def save() -> None:
+        await users.reset_password(ctx, user_id, new_password or generated)
+
+    async def again(status: int, refused: dict[str, str]) -> Response:
+        return _user_page(request, ctx, user, status, errors=refused)
+
+    refused = await from_form(save, {}, again)
+    if isinstance(refused, Response):
+        return refused
+    if generated:
+        return _user_page(request, ctx, user, 200, generated)
+    return RedirectResponse(f"/users/{user_id}", status_code=303)
