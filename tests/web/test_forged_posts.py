@@ -9,7 +9,10 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.kit.routers import API_PREFIX
@@ -96,3 +99,62 @@ async def test_a_viewer_is_offered_no_form_it_would_be_refused(
     assert {path: status for path, status in shown.items() if status not in (200, 403)} == {}
     assert shown["/account"] == 200
     assert offered == {}
+
+
+def declared_fields(app: FastAPI, path: str) -> set[str]:
+    """The fields FastAPI reads for a console form before the page's code runs (a form
+    model's fields, or plain form parameters)."""
+    names: set[str] = set()
+    for route in app.router.routes:
+        if isinstance(route, APIRoute) and route.path == path and "POST" in route.methods:
+            for param in route.dependant.body_params:
+                kind = param.field_info.annotation
+                if isinstance(kind, type) and issubclass(kind, BaseModel):
+                    names |= {field.alias or name for name, field in kind.model_fields.items()}
+                else:
+                    names.add(param.alias)
+    return names - {"csrf_token"}
+
+
+@pytest.mark.backends("sqlite")  # refused before any query: the backend plays no part
+async def test_a_field_past_its_bound_is_refused_as_a_page_and_the_token_comes_first(
+    app: FastAPI, browser: httpx.AsyncClient, admin: Person, engine: AsyncEngine
+) -> None:
+    ids = await estate(engine, admin)
+    await sign_in(browser, admin)
+    token = form_token((await browser.get("/account")).text)
+    too_long = "x" * 100_001  # past every form field's bound, and no number
+    answers = {}
+    for path in sorted(console_forms(app) - {"/login", "/logout"}):
+        for name in declared_fields(app, path):
+            target = url(path, ids)
+            forged = await browser.post(target, data={name: too_long})
+            typed = await browser.post(target, data={name: too_long, "csrf_token": token})
+            answers[path, name] = (forged, typed)
+
+    assert len(answers) > 100  # the routes' fields were found
+    for (path, name), (forged, typed) in answers.items():
+        assert forged.status_code == 403, (path, name, forged.text[:200])
+        assert too_long[:30] not in forged.text, (path, name)
+        for response in (forged, typed):  # a page, whichever check refused it; never JSON
+            assert response.headers["content-type"].startswith("text/html"), (path, name)
+            assert response.status_code < 500, (path, name)
+            assert await audit_trail(engine, response) == []
+
+
+@pytest.mark.backends("sqlite")
+async def test_a_page_path_or_query_fastapi_refuses_is_answered_as_a_page(
+    browser: httpx.AsyncClient, admin: Person
+) -> None:
+    await sign_in(browser, admin)
+
+    no_id = await browser.get("/hosts/0")
+    past_ids = await browser.get("/schedules/99999999999999999999")
+    repeated = await browser.get("/hosts", params=[("status", "active"), ("status", "failed")])
+    not_a_count = await browser.get("/hosts/bulk", params={"expected": "many"})
+
+    assert (no_id.status_code, past_ids.status_code) == (404, 404)
+    assert (repeated.status_code, not_a_count.status_code) == (422, 422)
+    assert "expected" in not_a_count.text
+    for response in (no_id, past_ids, repeated, not_a_count):
+        assert response.headers["content-type"].startswith("text/html")

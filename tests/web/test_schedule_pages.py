@@ -86,7 +86,7 @@ async def test_a_template_is_scheduled_from_its_page_and_the_schedule_moves_on(
     assert "None: the schedule is disabled." in (await browser.get(url)).text
     enabled = await browser.post(f"{url}/enable", data={"csrf_token": token})
     assert await audit_trail(engine, enabled) == [("enable", "schedule")]
-    assert (await browser.post(f"{url}/pause", data={"csrf_token": token})).status_code == 422
+    assert (await browser.post(f"{url}/pause", data={"csrf_token": token})).status_code == 404
     listed = await browser.get("/schedules", params={"name": base["name"]})
     assert f'href="{url}"' in listed.text
 

@@ -35,11 +35,6 @@ def api_router(prefix: str, tag: str) -> APIRouter:
     )
 
 
-def page_router(prefix: str = "") -> APIRouter:
-    """Console pages: HTML, outside the API's schema."""
-    return APIRouter(prefix=prefix, include_in_schema=False, dependencies=EVERY_ROUTE)
-
-
 def add_routes(app: FastAPI, routers: Iterable[APIRouter]) -> None:
     """Add every router's routes to the application's own table, in order: the first that
     matches a request answers it."""

@@ -17,7 +17,6 @@ from opsledger.api_keys.schemas import ApiKeyCreate
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.kit.errors import RateLimited, ValidationFailed
 from opsledger.kit.http import PathId
-from opsledger.kit.routers import page_router
 from opsledger.security.context import Ctx
 from opsledger.users import service as users
 from opsledger.users.endpoints import login_throttle
@@ -31,6 +30,7 @@ from opsledger.web.console import (
     from_form,
     not_kept,
     page_context,
+    page_router,
     problems,
     render,
     to_login,

@@ -15,7 +15,6 @@ from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.hosts import service as hosts
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
-from opsledger.kit.routers import page_router
 from opsledger.security.context import Ctx
 from opsledger.web import forms
 from opsledger.web.console import (
@@ -25,6 +24,7 @@ from opsledger.web.console import (
     from_form,
     list_page,
     page_context,
+    page_router,
     render,
 )
 from opsledger.web.forms import Csrf

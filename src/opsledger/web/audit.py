@@ -11,9 +11,8 @@ from opsledger.audit import service as audit
 from opsledger.audit.schemas import AuditQuery
 from opsledger.db.dependencies import PrimaryReadSession
 from opsledger.kit.pagination import Rows
-from opsledger.kit.routers import page_router
 from opsledger.security.context import Ctx
-from opsledger.web.console import list_page
+from opsledger.web.console import list_page, page_router
 
 router = page_router()
 

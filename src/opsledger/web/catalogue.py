@@ -31,7 +31,6 @@ from opsledger.kit.errors import NotFound
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
-from opsledger.kit.routers import page_router
 from opsledger.security.context import Ctx
 from opsledger.web import forms
 from opsledger.web.console import (
@@ -42,6 +41,7 @@ from opsledger.web.console import (
     list_page,
     page_context,
     page_of_one,
+    page_router,
     refuse,
     render,
 )

@@ -3,16 +3,19 @@ into a service context (or a redirect to sign-in, or a refusal)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from fastapi import Request
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
 
 from opsledger.db.dependencies import discard_changes
 from opsledger.freeze_windows import service as freeze_windows
@@ -27,6 +30,7 @@ from opsledger.kit.errors import (
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.http import REPEATED
 from opsledger.kit.pagination import Rows
+from opsledger.kit.routers import EVERY_ROUTE
 from opsledger.security.auth import request_info, settings_of
 from opsledger.security.context import Ctx
 from opsledger.security.policy import allows
@@ -78,6 +82,50 @@ def told_when(response: Response, exc: Exception) -> Response:
     if isinstance(exc, RateLimited):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
+
+
+class ConsoleRoute(APIRoute):
+    """A console page's route. What FastAPI refuses before the page's code runs (a field
+    past its bound, a path id out of range, a repeated query key) is answered as a page,
+    not as the API's JSON: a form post without this session's token as a forged one
+    (403, whatever else it carries), a path that names nothing as missing (404), the rest
+    422 naming each field."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                return _refused_input(request, exc)
+
+        return answer
+
+
+def page_router(prefix: str = "") -> APIRouter:
+    """Console pages: HTML, outside the API's schema."""
+    return APIRouter(
+        prefix=prefix,
+        include_in_schema=False,
+        dependencies=EVERY_ROUTE,
+        route_class=ConsoleRoute,
+    )
+
+
+def _refused_input(request: Request, exc: RequestValidationError) -> HTMLResponse:
+    if request.method == "POST":
+        token = exc.body.get("csrf_token") if isinstance(exc.body, FormData) else None
+        token = token if isinstance(token, str) else None
+        if not (web_session.csrf_ok(request, token) or web_session.login_csrf_ok(request, token)):
+            return refuse(request, 403, "Refused: the form's token is wrong.")
+    errors = exc.errors()
+    if any(error["loc"][0] == "path" for error in errors):
+        return refuse(request, 404, "There is no such page.")
+    named = "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'][1:])}: {error['msg']}" for error in errors
+    )
+    return refuse(request, 422, f"Not accepted: {named}. Go back and correct it.")
 
 
 def refuse(request: Request, status: int, message: str) -> HTMLResponse:

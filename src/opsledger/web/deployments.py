@@ -27,7 +27,6 @@ from opsledger.deployments.schemas import (
 from opsledger.infrastructure import service as infrastructure
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
-from opsledger.kit.routers import page_router
 from opsledger.security.context import Ctx
 from opsledger.web import forms
 from opsledger.web.console import (
@@ -39,6 +38,7 @@ from opsledger.web.console import (
     list_page,
     page_context,
     page_of_one,
+    page_router,
     render,
 )
 from opsledger.web.forms import Csrf

@@ -21,7 +21,6 @@ from opsledger.freeze_windows.schemas import (
 )
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
-from opsledger.kit.routers import page_router
 from opsledger.security.context import Ctx
 from opsledger.web import forms
 from opsledger.web.console import (
@@ -32,6 +31,7 @@ from opsledger.web.console import (
     from_form,
     list_page,
     page_of_one,
+    page_router,
     render,
 )
 from opsledger.web.forms import Csrf

@@ -19,7 +19,6 @@ from opsledger.host_roles.schemas import HostRoleCreate, HostRoleQuery, HostRole
 from opsledger.kit.errors import NotFound
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
-from opsledger.kit.routers import page_router
 from opsledger.playbooks import service as playbooks
 from opsledger.security.context import Ctx
 from opsledger.web import forms
@@ -30,6 +29,7 @@ from opsledger.web.console import (
     list_page,
     page_context,
     page_of_one,
+    page_router,
     refuse,
     render,
 )

@@ -35,7 +35,6 @@ from opsledger.jobs import service as jobs
 from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
-from opsledger.kit.routers import page_router
 from opsledger.runs.schemas import FleetProvision
 from opsledger.security.context import Ctx
 from opsledger.security.policy import allows
@@ -50,6 +49,7 @@ from opsledger.web.console import (
     list_page,
     page_context,
     page_of_one,
+    page_router,
     parsed,
     problems,
     refuse,

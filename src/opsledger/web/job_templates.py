@@ -19,7 +19,6 @@ from opsledger.hosts.models import HostStatus
 from opsledger.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
-from opsledger.kit.routers import page_router
 from opsledger.playbooks import service as playbooks
 from opsledger.runs import service as runs
 from opsledger.runs.models import Run
@@ -43,6 +42,7 @@ from opsledger.web.console import (
     list_page,
     page_context,
     page_of_one,
+    page_router,
     problems,
     refuse,
     render,

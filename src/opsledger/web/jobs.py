@@ -19,7 +19,6 @@ from opsledger.jobs.schemas import JobCreate, JobQuery
 from opsledger.kit.errors import Conflict, Forbidden, ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
-from opsledger.kit.routers import page_router
 from opsledger.kit.schemas import MAX_ID
 from opsledger.playbooks import service as playbooks
 from opsledger.security.context import Ctx
@@ -31,6 +30,7 @@ from opsledger.web.console import (
     list_page,
     page_context,
     page_of_one,
+    page_router,
     problems,
     render,
 )

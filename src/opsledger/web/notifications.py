@@ -16,7 +16,6 @@ from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.kit.errors import NotFound
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
-from opsledger.kit.routers import page_router
 from opsledger.notifications import service as notifications
 from opsledger.notifications.models import (
     ChannelKind,
@@ -48,6 +47,7 @@ from opsledger.web.console import (
     list_page,
     not_kept,
     page_of_one,
+    page_router,
     refuse,
     render,
 )

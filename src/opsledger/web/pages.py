@@ -14,7 +14,6 @@ from pydantic import SecretStr
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.jobs import service as jobs
 from opsledger.kit.errors import RateLimited
-from opsledger.kit.routers import page_router
 from opsledger.security.auth import anonymous_context
 from opsledger.security.context import Ctx
 from opsledger.stats import service as stats
@@ -26,6 +25,7 @@ from opsledger.web.console import (
     common,
     frozen,
     page_context,
+    page_router,
     refuse,
     render,
     to_login,

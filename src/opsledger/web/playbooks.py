@@ -17,7 +17,6 @@ from starlette.datastructures import UploadFile
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
-from opsledger.kit.routers import page_router
 from opsledger.playbooks import files
 from opsledger.playbooks import service as playbooks
 from opsledger.playbooks.models import Playbook
@@ -38,6 +37,7 @@ from opsledger.web.console import (
     list_page,
     page_context,
     page_of_one,
+    page_router,
     render,
 )
 from opsledger.web.forms import Csrf

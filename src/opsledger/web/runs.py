@@ -14,7 +14,6 @@ from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.jobs.models import JobStatus, JobTask
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
-from opsledger.kit.routers import page_router
 from opsledger.kit.schemas import MAX_ID
 from opsledger.playbooks import service as playbooks
 from opsledger.runs import service as runs
@@ -37,6 +36,7 @@ from opsledger.web.console import (
     list_page,
     page_context,
     page_of_one,
+    page_router,
     parsed,
     render,
 )

@@ -18,7 +18,6 @@ from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.kit.errors import ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
-from opsledger.kit.routers import page_router
 from opsledger.schedules import cron
 from opsledger.schedules import service as schedules
 from opsledger.schedules.models import MissedPolicy, OverlapPolicy, Schedule
@@ -35,6 +34,7 @@ from opsledger.web.console import (
     frozen,
     list_page,
     page_of_one,
+    page_router,
     render,
 )
 from opsledger.web.forms import Csrf

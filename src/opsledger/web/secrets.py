@@ -13,7 +13,6 @@ from fastapi.responses import RedirectResponse, Response
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.kit.errors import NotFound, RateLimited, ValidationFailed
 from opsledger.kit.http import PathId
-from opsledger.kit.routers import page_router
 from opsledger.secrets import service as secrets
 from opsledger.secrets.models import Secret
 from opsledger.secrets.schemas import SecretCreate, SecretUpdate
@@ -27,6 +26,7 @@ from opsledger.web.console import (
     from_form,
     not_kept,
     page_context,
+    page_router,
     parsed,
     refuse,
     render,

@@ -26,12 +26,19 @@ from opsledger.db.dependencies import (
 )
 from opsledger.db.session import unit_of_work
 from opsledger.kit.errors import RateLimited, ValidationFailed
-from opsledger.kit.routers import page_router
 from opsledger.ops import backup, retention
 from opsledger.security.context import Ctx
 from opsledger.users import service as users
 from opsledger.users.endpoints import login_throttle
-from opsledger.web.console import common, form_context, not_kept, page_context, render, told_when
+from opsledger.web.console import (
+    common,
+    form_context,
+    not_kept,
+    page_context,
+    page_router,
+    render,
+    told_when,
+)
 from opsledger.web.forms import Csrf, Password
 
 router = page_router()

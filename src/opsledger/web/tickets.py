@@ -16,7 +16,6 @@ from opsledger.jobs import service as jobs
 from opsledger.jobs.models import Job
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
-from opsledger.kit.routers import page_router
 from opsledger.kit.schemas import MAX_ID
 from opsledger.security.context import Ctx
 from opsledger.tickets import service as tickets
@@ -30,6 +29,7 @@ from opsledger.web.console import (
     common,
     list_page,
     page_of_one,
+    page_router,
     parsed,
     render,
 )

@@ -15,7 +15,6 @@ from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.kit.errors import Forbidden, NotFound
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
-from opsledger.kit.routers import page_router
 from opsledger.security.context import Ctx
 from opsledger.templates import service as templates
 from opsledger.templates.models import JobTemplate
@@ -33,6 +32,7 @@ from opsledger.web.console import (
     list_page,
     not_kept,
     page_of_one,
+    page_router,
     refuse,
     render,
 )

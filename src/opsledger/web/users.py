@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.kit.http import PathId
-from opsledger.kit.routers import page_router
 from opsledger.security import passwords
 from opsledger.security.context import Ctx
 from opsledger.users import service as users
@@ -30,6 +29,7 @@ from opsledger.web.console import (
     not_kept,
     page_context,
     page_of_one,
+    page_router,
     parsed,
     render,
 )
