@@ -652,6 +652,39 @@ async def test_a_tag_is_added_to_every_host_a_filter_selects_after_seeing_how_ma
     assert await asyncio.to_thread(tags) == [{"patched": "2026-12"}] * 2
 
 
+async def test_the_hosts_ticked_on_the_list_are_changed_after_seeing_how_many(
+    server: str, admin_page: Page
+) -> None:
+    page, environment = admin_page, unique("ticked-env")
+
+    def three_hosts() -> list[dict[str, Any]]:
+        with admin_api(server) as api:
+            made = [
+                api.post("/hosts", json={"hostname": f"{unique('t')}.test", "os_type": "linux",
+                                         "ip_address": "127.0.0.1", "environment": environment})
+                for _ in range(3)
+            ]  # fmt: skip
+            return [answer.json() for answer in made]
+
+    hosts = await asyncio.to_thread(three_hosts)
+    await page.goto(f"{server}/hosts?environment={environment}")
+    for host in hosts[:2]:  # the boxes sit in the table, outside their form (form="ticked")
+        await page.get_by_label(f"Tick {host['hostname']}").check()
+    await page.get_by_role("button", name="Change the hosts ticked…").click()
+    assert await page.locator("#matched").inner_text() == "2"
+    await page.get_by_label("Move to a status").check()
+    await page.get_by_label("Status", exact=True).select_option("provisioning")
+    await page.get_by_role("button", name="Review the change").click()
+    await page.get_by_role("button", name="Change 2 host(s)").click()
+    await page.wait_for_url(re.compile(rf"{server}/hosts\?environment={environment}"))
+
+    def statuses() -> list[str]:
+        with admin_api(server) as api:
+            return [api.get(f"/hosts/{host['id']}").json()["status"] for host in hosts]
+
+    assert await asyncio.to_thread(statuses) == ["provisioning", "provisioning", "new"]
+
+
 async def test_an_admin_deletes_a_host_for_good_only_after_typing_its_hostname(
     server: str, admin_page: Page
 ) -> None:

@@ -1,16 +1,19 @@
 """Hosts from the console over real HTTP: added and edited from a form (refusals beside
 their fields, keeping what was typed; a taken name 409), moved along their lifecycle by
-the moves their status allows, each change audited; a viewer gets no form and a forged
-post is refused."""
+the moves their status allows, each change audited; changed together when a filter, tags
+or ticks on the list select them, after seeing how many; a viewer gets no form and a
+forged post is refused."""
 
 from __future__ import annotations
 
+import html
 import re
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.db.session import session_factory, unit_of_work
+from opsledger.hosts.models import Host
 from tests import factories as f
 from tests.api import Person, audit_trail
 from tests.factories import unique
@@ -192,7 +195,7 @@ async def test_an_operator_changes_every_selected_host_after_seeing_how_many(
     listed = await browser.get("/hosts", params={"environment": environment})
     assert f"/hosts/bulk?environment={environment}" in listed.text
 
-    chosen = {"environment": environment, "status": "", "tag": "", "change": "status",
+    chosen = {"environment": environment, "status": "", "tags": "", "change": "status",
               "to_status": "provisioning", "host_role_id": "", "set_tag": ""}  # fmt: skip
     review = await browser.get("/hosts/bulk", params=chosen)
     assert review.status_code == 200
@@ -233,7 +236,7 @@ async def test_an_operator_provisions_every_selected_host_after_seeing_how_many(
     listed = await browser.get(
         "/hosts", params={"environment": environment, "host_role_id": role.id}
     )
-    chosen = {"environment": environment, "status": "", "tag": "", "role": str(role.id),
+    chosen = {"environment": environment, "status": "", "tags": "", "role": str(role.id),
               "change": "provision", "to_status": "", "host_role_id": "", "set_tag": ""}  # fmt: skip
     review = await browser.get("/hosts/bulk", params=chosen)
     token = form_token(review.text)
@@ -257,10 +260,153 @@ async def test_an_operator_provisions_every_selected_host_after_seeing_how_many(
     assert ("create", "run") in await audit_trail(engine, done)
 
 
-async def test_a_viewer_gets_no_bulk_change(browser: httpx.AsyncClient, viewer: Person) -> None:
+HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+
+
+def confirmation(page: str) -> dict[str, list[str]]:
+    """What the bulk page's confirm form posts, as a browser sends it: every hidden field,
+    a repeated one with each of its values."""
+    fields: dict[str, list[str]] = {}
+    for name, value in HIDDEN.findall(page[page.index('id="confirm"') :]):
+        fields.setdefault(name, []).append(html.unescape(value))
+    return fields
+
+
+async def host_statuses(engine: AsyncEngine, hosts: list[int]) -> list[str]:
+    async with unit_of_work(session_factory(engine)) as session:
+        return [(await session.get(Host, host)).status for host in hosts]
+
+
+async def test_an_operator_changes_the_hosts_ticked_on_the_list(
+    browser: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    environment = unique("ticked")
+    async with unit_of_work(session_factory(engine)) as session:
+        hosts = [await f.make_host(session, environment=environment) for _ in range(3)]
+    ids = [host.id for host in hosts]
+    await sign_in(browser, operator)
+    listed = await browser.get("/hosts", params={"environment": environment})
+    ticked = [("host_ids", str(host)) for host in ids[:2]]
+    change = {"environment": environment, "change": "status", "to_status": "provisioning"}
+    review = await browser.get("/hosts/bulk", params=[*ticked, *change.items()])
+    sent = confirmation(review.text)
+    done = await browser.post("/hosts/bulk", data=sent)
+
+    for host in hosts:
+        assert (
+            f'form="ticked" name="host_ids" value="{host.id}" aria-label="Tick {host.hostname}"'
+            in listed.text
+        )
+    assert '<form id="ticked" method="get" action="/hosts/bulk">' in listed.text
+    assert f'name="environment" value="{environment}"' in listed.text  # the filter carries
+    assert review.status_code == 200, review.text
+    assert "among the <strong>2</strong> ticked" in review.text
+    assert '<strong id="matched">2</strong>' in review.text
+    assert sent["host_ids"] == [str(host) for host in ids[:2]]
+    assert sent["expected"] == ["2"]
+    assert done.status_code == 303, done.text
+    assert done.headers["location"].startswith(f"/hosts?environment={environment}")
+    assert await audit_trail(engine, done) == [("transition", "host")] * 2
+    assert await host_statuses(engine, ids) == ["provisioning", "provisioning", "new"]
+
+
+async def test_the_hosts_ticked_that_match_the_filters_are_provisioned(
+    browser: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    async with unit_of_work(session_factory(engine)) as session:
+        playbook = await f.make_playbook(session)
+        role = await f.make_role(session, default_playbook_id=playbook.id)
+        hosts = [await f.make_host(session, host_role_id=role.id) for _ in range(3)]
+        hosts.append(await f.make_host(session))  # of no role: outside the role filter
+    ids = [host.id for host in hosts]
+    await sign_in(browser, operator)
+    ticked = {"host_ids": [str(ids[0]), str(ids[1]), str(ids[3])], "role": str(role.id)}
+    review = await browser.get("/hosts/bulk", params=ticked | {"change": "provision"})
+    done = await browser.post("/hosts/bulk", data=confirmation(review.text))
+
+    assert "Provision 2 host(s)" in review.text
+    assert done.status_code == 303, done.text
+    assert done.headers["location"].startswith("/runs/")
+    assert await host_statuses(engine, ids) == ["provisioning", "provisioning", "new", "new"]
+
+
+async def test_hosts_are_selected_by_every_tag_given_each_value_as_typed(
+    browser: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    rack = unique("rack")
+    async with unit_of_work(session_factory(engine)) as session:
+        both = await f.make_host(session, tags={"rack": rack, "tier": "web,api"})
+        rack_only = await f.make_host(session, tags={"rack": rack, "tier": "web"})
+        tier_only = await f.make_host(session, tags={"tier": "web,api"})
+    await sign_in(browser, operator)
+    listed = await browser.get("/hosts", params={"tag": f"rack={rack}"})
+    carried = await browser.get("/hosts/bulk", params={"tags": f"rack={rack}"})
+    typed = f"rack={rack}\r\ntier=web,api"  # a line each: the value holds a comma
+    review = await browser.get(
+        "/hosts/bulk", params={"tags": typed, "change": "status", "to_status": "provisioning"}
+    )
+    sent = confirmation(review.text)
+    done = await browser.post("/hosts/bulk", data=sent)
+
+    assert f"tags=rack%3D{rack}" in listed.text  # the list's one tag carries as one of them
+    assert '<strong id="matched">2</strong>' in carried.text
+    assert f"<strong>rack={rack}</strong> and <strong>tier=web,api</strong>" in review.text
+    assert '<strong id="matched">1</strong>' in review.text
+    assert sent["tags"] == [f"rack={rack}", "tier=web,api"]
+    assert done.status_code == 303, done.text
+    assert done.headers["location"].endswith(f"&tag=rack%3D{rack}")
+    assert await audit_trail(engine, done) == [("transition", "host")]
+    changed = await host_statuses(engine, [both.id, rack_only.id, tier_only.id])
+    assert changed == ["provisioning", "new", "new"]
+
+
+async def test_a_bad_id_or_tag_keeps_the_bulk_page_and_changes_nothing(
+    browser: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    async with unit_of_work(session_factory(engine)) as session:
+        host = await f.make_host(session)
+    await sign_in(browser, operator)
+    token = form_token((await browser.get("/hosts/bulk", params={"host_ids": host.id})).text)
+    change = {"change": "status", "to_status": "provisioning"}
+    bad = {
+        "not a number": ([("host_ids", "web1")], "valid integer"),
+        "out of range": ([("host_ids", "0")], "greater than or equal to 1"),
+        "too many ids": ([("host_ids", str(n)) for n in range(1, 1002)], "at most 1000 items"),
+        "too many tags": ([("tags", f"t{n}") for n in range(21)], "at most 20 items"),
+        "no key": ([("tags", "=web")], "should match pattern"),
+        "unstorable": ([("tags", "a\x00b")], "NUL"),
+    }
+    shown = {
+        why: await browser.get("/hosts/bulk", params=[*fields, *change.items()])
+        for why, (fields, _) in bad.items()
+    }
+    posted = await browser.post(
+        "/hosts/bulk",
+        data={"host_ids": [str(host.id), "web1"], "expected": "1", "csrf_token": token} | change,
+    )
+
+    for why, (_, says) in bad.items():
+        page = shown[why]
+        assert page.status_code == 422, why
+        selection = page.text[page.text.index('id="selection"') : page.text.index("</section>")]
+        assert says in selection, why
+        assert 'id="confirm"' not in page.text, why
+    assert posted.status_code == 422
+    assert "selector.host_ids.1: Input should be a valid integer" in posted.text
+    assert await audit_trail(engine, posted) == []
+    assert await host_statuses(engine, [host.id]) == ["new"]
+
+
+async def test_a_viewer_gets_no_bulk_change(
+    browser: httpx.AsyncClient, viewer: Person, engine: AsyncEngine
+) -> None:
+    async with unit_of_work(session_factory(engine)) as session:
+        host = await f.make_host(session)
     await sign_in(browser, viewer)
-    listed = await browser.get("/hosts")
+    listed = await browser.get("/hosts", params={"hostname": host.hostname})
+    assert host.hostname in listed.text
     assert "/hosts/bulk" not in listed.text
+    assert 'type="checkbox"' not in listed.text
     assert (await browser.get("/hosts/bulk")).status_code == 403
 
 

@@ -1,5 +1,6 @@
 """Reading what a console form sends: YAML documents typed into a text area, lists typed
-as comma-separated text, and a service's refusal turned into messages by field."""
+as comma-separated text or a line each, and a service's refusal turned into messages by
+field."""
 
 from __future__ import annotations
 
@@ -83,14 +84,18 @@ def items(text: str) -> list[str] | None:
     return found or None
 
 
+def lines(text: str) -> list[str] | None:
+    """Text as its non-blank lines, for items that may hold commas; None when there are
+    none."""
+    found = [line.strip() for line in text.splitlines() if line.strip()]
+    return found or None
+
+
 def pairs(text: str, *, lines_only: bool = False) -> dict[str, str] | None:
     """``key=value`` lines (or comma-separated, unless ``lines_only``: values that may
     hold commas) as a mapping; an item without ``=`` has an empty value. None when there
     are none."""
-    if lines_only:
-        found = [line.strip() for line in text.splitlines() if line.strip()] or None
-    else:
-        found = items(text)
+    found = lines(text) if lines_only else items(text)
     return None if found is None else dict(item.partition("=")[::2] for item in found)
 
 

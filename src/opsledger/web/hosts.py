@@ -1,8 +1,8 @@
 """Console pages for hosts: the list, a host with its role, credential metadata and
 recent jobs, and the Provision button; a form that adds a host or edits one (refusals
 beside their fields, keeping what was typed), and the lifecycle moves the host may make
-from its status; one change to every host the list's filters select, after a page that
-names how many that is."""
+from its status; one change to every host the list's filters, several tags or the hosts
+ticked on it select, after a page that names how many that is."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from fastapi import Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, StringConstraints, ValidationError
 from pydantic import Field as PydanticField
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,7 @@ from opsledger.host_roles import service as host_roles
 from opsledger.hosts import service as hosts
 from opsledger.hosts.models import Host, HostStatus
 from opsledger.hosts.schemas import (
+    MAX_SELECTED_IDS,
     HostBulk,
     HostCreate,
     HostQuery,
@@ -109,16 +110,29 @@ async def host_list(request: Request, session: PrimaryReadSession) -> Response:
 
 
 SHOWN_IN_CONFIRMATION = 20
-SELECTION = ("environment", "status", "tag", "role")  # the bulk page's filters
+TickedId = Annotated[str, StringConstraints(max_length=20)]
+TagLines = Annotated[str, StringConstraints(max_length=10_000)]
+
+
+class Selection(BaseModel):
+    """A selector where the API's bulk request puts it, so that its refusals are located as
+    a bulk change's are (``selector.tags.1``): beside the selection, not the change."""
+
+    selector: HostSelector
 
 
 class BulkForm(BaseModel):
-    """A bulk change as the console asks for it: the list's filters a selector takes
-    (environment, status, tag), which change, and its value."""
+    """A bulk change as the console asks for it: the hosts ticked on the list, the list's
+    filters a selector takes, tags, which change, and its value. Each entry of ``tags`` is
+    read a line each (a tag's value may hold a comma): the review form's text area sends
+    them all in one, the list and the confirm form one an entry."""
 
+    # One more id and tag entry than the API takes: too many get the API's refusal, on
+    # the page, and not FastAPI's.
+    host_ids: list[TickedId] = PydanticField([], max_length=MAX_SELECTED_IDS + 1)
     environment: str = PydanticField("", max_length=50)
     status: str = PydanticField("", max_length=50)
-    tag: str = PydanticField("", max_length=200)
+    tags: list[TagLines] = PydanticField([], max_length=21)
     role: str = PydanticField("", max_length=20)  # the selection's host role (a filter)
     change: str = PydanticField("", max_length=20)
     to_status: str = PydanticField("", max_length=50)
@@ -127,25 +141,58 @@ class BulkForm(BaseModel):
     expected: int | None = PydanticField(None, ge=0)
     csrf_token: str = PydanticField("", max_length=200)
 
-    def selector(self) -> HostSelector:
-        """The hosts the filters select; ValidationError as the API would refuse them."""
-        tags = {"tags": [self.tag]} if self.tag else {}
-        chosen = {"environment": self.environment, "status": self.status, "host_role_id": self.role}
-        return HostSelector.model_validate(
-            {name: value for name, value in chosen.items() if value} | tags
-        )
+    def tag_list(self) -> list[str]:
+        return [tag for entry in self.tags for tag in forms.lines(entry) or ()]
 
-    def bulk(self, dry_run: bool) -> HostBulk:
-        """The API's request for this form; ValidationError as the API would refuse it."""
-        selector = self.selector().model_dump(exclude_none=True)
-        body: dict[str, Any] = {"selector": selector, "dry_run": dry_run, "expected": self.expected}
+    def criteria(self) -> dict[str, Any]:
+        """The selector as the API's body gives it: only the criteria given."""
+        chosen = {
+            "host_ids": self.host_ids,
+            "environment": self.environment,
+            "status": self.status,
+            "host_role_id": self.role,
+            "tags": self.tag_list(),
+        }
+        return {name: value for name, value in chosen.items() if value}
+
+    def body(self, dry_run: bool) -> dict[str, Any]:
+        """The API's bulk request for this form, as sent: where its refusals point."""
+        body: dict[str, Any] = {
+            "selector": self.criteria(),
+            "dry_run": dry_run,
+            "expected": self.expected,
+        }
         if self.change == "status":
             body["status"] = self.to_status or None
         elif self.change == "role":
             body["host_role_id"] = self.host_role_id or None
         elif self.change == "tag":
             body["tag"] = self.set_tag or None
-        return HostBulk.model_validate(body)
+        return body
+
+    def selector(self) -> HostSelector:
+        """The hosts the form selects; ValidationError as the API would refuse them."""
+        return Selection.model_validate({"selector": self.criteria()}).selector
+
+    def bulk(self, dry_run: bool) -> HostBulk:
+        """The API's request for this form; ValidationError as the API would refuse it."""
+        return HostBulk.model_validate(self.body(dry_run))
+
+    def refusals(self, exc: ValidationError) -> dict[str, str]:
+        """Why ``selector`` or ``bulk`` refused the form, by where in the body."""
+        return problems(exc, self.body(False))
+
+    def listed(self) -> str:
+        """The host list with this selection's filters. It takes no ids and one tag: the
+        first, which every selected host has."""
+        tags = self.tag_list()
+        filters = {
+            "environment": self.environment,
+            "status": self.status,
+            "host_role_id": self.role,
+            "tag": tags[0] if tags else "",
+        }
+        return f"/hosts?{urlencode(filters)}"
 
 
 @router.get("/hosts/bulk")
@@ -177,16 +224,14 @@ async def bulk_change(
         else:
             await hosts.bulk(ctx, form.bulk(dry_run=False))
     except ValidationError as exc:
-        return await _bulk_page(request, ctx, form, 422, problems(exc, {}))
+        return await _bulk_page(request, ctx, form, 422, form.refusals(exc))
     except (Conflict, ValidationFailed) as exc:
         return await _bulk_page(request, ctx, form, exc.status, {"form": exc.detail})
     if provision:
         return RedirectResponse(
             f"/runs/{launched[0].id}" if len(launched) == 1 else "/runs", status_code=303
         )
-    selection = {name: getattr(form, name) for name in SELECTION}
-    selection["host_role_id"] = selection.pop("role")
-    return RedirectResponse(f"/hosts?{urlencode(selection)}", status_code=303)
+    return RedirectResponse(form.listed(), status_code=303)
 
 
 async def _provision(ctx: Ctx, form: BulkForm) -> list[Any]:
@@ -217,14 +262,15 @@ async def _bulk_page(
             form.bulk(dry_run=True)
             ready = bool(matched) and not errors
     except ValidationError as exc:
-        errors |= problems(exc, {})
+        errors |= form.refusals(exc)
         status = max(status, 422)
     roles = await host_roles.page(ctx, {}, forms.CHOICES, None)
     return render(
         request,
         "hosts_bulk.html",
         status,
-        sent=form.model_dump(exclude={"expected", "csrf_token"}),
+        sent=form.model_dump(exclude={"expected", "csrf_token"}) | {"tags": form.tag_list()},
+        listed=form.listed(),
         matched=len(matched),
         shown=matched[:SHOWN_IN_CONFIRMATION],
         ready=ready,
