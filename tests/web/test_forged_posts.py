@@ -152,9 +152,10 @@ async def test_a_page_path_or_query_fastapi_refuses_is_answered_as_a_page(
     past_ids = await browser.get("/schedules/99999999999999999999")
     repeated = await browser.get("/hosts", params=[("status", "active"), ("status", "failed")])
     not_a_count = await browser.get("/hosts/bulk", params={"expected": "many"})
+    unknown = await browser.get("/hosts/bulk", params={"tag": "role=web"})  # now ``tags``
 
     assert (no_id.status_code, past_ids.status_code) == (404, 404)
-    assert (repeated.status_code, not_a_count.status_code) == (422, 422)
+    assert (repeated.status_code, not_a_count.status_code, unknown.status_code) == (422,) * 3
     assert "expected" in not_a_count.text
-    for response in (no_id, past_ids, repeated, not_a_count):
+    for response in (no_id, past_ids, repeated, not_a_count, unknown):
         assert response.headers["content-type"].startswith("text/html")

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from fastapi import Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 from pydantic import Field as PydanticField
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -126,6 +126,10 @@ class BulkForm(BaseModel):
     filters a selector takes, tags, which change, and its value. Each entry of ``tags`` is
     read a line each (a tag's value may hold a comma): the review form's text area sends
     them all in one, the list and the confirm form one an entry."""
+
+    # A field it does not know is refused, not ignored: a selection left out is a wider one
+    # (a page from before ``tag`` became ``tags``).
+    model_config = ConfigDict(extra="forbid")
 
     # One more id and tag entry than the API takes: too many get the API's refusal, on
     # the page, and not FastAPI's.
