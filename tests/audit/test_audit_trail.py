@@ -237,6 +237,25 @@ async def test_reading_writes_no_audit_row(
         assert await audit_rows(engine, request_id) == []
 
 
+async def test_a_change_to_what_is_already_there_writes_nothing(
+    client: httpx.AsyncClient, admin: Person, engine: AsyncEngine
+) -> None:
+    target = await make_person(engine, UserRole.viewer)
+    url = f"/users/{target.id}"
+    before = (await client.get(url, headers=admin.headers)).json()
+
+    same, same_id = await traced(
+        client, admin, lambda c, h: c.patch(url, json={"role": "viewer"}, headers=h)
+    )
+    _, moved_id = await traced(
+        client, admin, lambda c, h: c.patch(url, json={"role": "operator"}, headers=h)
+    )
+
+    assert same.json() == before  # not even its updated_at moved
+    assert await audit_rows(engine, same_id) == []
+    assert [row.action for row in await audit_rows(engine, moved_id)] == ["update"]
+
+
 async def test_a_failed_audit_write_undoes_the_change(
     client: httpx.AsyncClient, admin: Person, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
