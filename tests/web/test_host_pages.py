@@ -432,6 +432,37 @@ async def test_an_admin_sets_a_hosts_key_path_and_an_operators_edit_keeps_it(
     assert (read["ssh_key_path"], read["description"]) == ("/k/web", "db")
 
 
+async def test_a_hosts_tags_keep_their_commas_and_types_when_its_form_is_saved(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, operator: Person
+) -> None:
+    tags = {"owners": "alice,bob", "rack": 5, "ha": True, "weight": 0.5}
+    body = {"hostname": unique("tagged"), "ip_address": "192.0.2.10", "os_type": "debian",
+            "tags": tags}  # fmt: skip
+    made = await client.post("/hosts", json=body, headers=operator.headers)
+    assert made.status_code == 201, made.text
+    host = made.json()
+    page = f"/hosts/{host['id']}/edit"
+    await sign_in(browser, operator)
+    shown = await browser.get(page)
+    typed = re.search(r'<textarea id="tags" name="tags"[^>]*>([^<]*)</textarea>', shown.text)
+    assert typed is not None, shown.text
+    form = {"csrf_token": form_token(shown.text), "hostname": body["hostname"],
+            "ip_address": "192.0.2.10", "os_type": "debian", "ssh_port": "22"}  # fmt: skip
+
+    as_shown = await browser.post(
+        page, data=form | {"tags": html.unescape(typed.group(1)), "description": "db"}
+    )
+    kept = (await client.get(f"/hosts/{host['id']}", headers=operator.headers)).json()["tags"]
+    added = await browser.post(
+        page, data=form | {"tags": html.unescape(typed.group(1)) + "\nzone=a,b\nrack=6"}
+    )
+    changed = (await client.get(f"/hosts/{host['id']}", headers=operator.headers)).json()["tags"]
+
+    assert as_shown.status_code == added.status_code == 303
+    assert kept == tags
+    assert changed == tags | {"zone": "a,b", "rack": "6"}  # a value typed anew is text
+
+
 async def test_a_host_is_deactivated_and_an_admin_deletes_one_for_good_unless_it_has_jobs(
     browser: httpx.AsyncClient,
     client: httpx.AsyncClient,

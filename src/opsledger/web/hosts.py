@@ -6,6 +6,7 @@ ticked on it select, after a page that names how many that is."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -350,22 +351,39 @@ async def provision(
     )
 
 
-def _fields(sent: dict[str, str]) -> dict[str, Any]:
+def _fields(sent: dict[str, str], host: Host | None) -> dict[str, Any]:
     """The form as the API's body: blank optional fields left out (or set to none)."""
     fields: dict[str, Any] = {}
     for name in FIELDS:
         value = sent[name].strip() if name != "description" else sent[name]
         if name == "tags":
-            fields[name] = forms.pairs(value)
+            fields[name] = _tags(value, host.tags or {} if host else {})
         elif value or name in NULLABLE:
             fields[name] = value or None
     return fields
 
 
+def _tags(text: str, stored: dict[str, Any]) -> dict[str, Any] | None:
+    """Tags typed a line each (a value may hold a comma); a value the form showed and
+    that was left as shown keeps the type it was stored with (a number or a boolean the
+    API set), so that saving the form as shown changes nothing."""
+    typed = forms.pairs(text, lines_only=True)
+    if typed is None:
+        return None
+    return {
+        key: stored[key] if key in stored and _shown_tag(stored[key]) == value else value
+        for key, value in typed.items()
+    }
+
+
+def _shown_tag(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, bool) else str(value)
+
+
 def _as_sent(host: Host) -> dict[str, str]:
     """A host's values as its edit form shows them."""
     shown = {name: getattr(host, name) for name in FIELDS if name != "tags"}
-    tags = "\n".join(f"{key}={value}" for key, value in (host.tags or {}).items())
+    tags = "\n".join(f"{key}={_shown_tag(value)}" for key, value in (host.tags or {}).items())
     return {name: "" if value is None else str(value) for name, value in shown.items()} | {
         "tags": tags
     }
@@ -414,7 +432,7 @@ async def _save(
     except NotFound as exc:
         return refuse(request, 404, exc.detail)
     sent = form.sent()
-    fields = _fields(sent)
+    fields = _fields(sent, host)
     if not allows(ctx.user.role, CREDENTIALS, ctx.user.scopes):
         # Not on their form (a key path is as good as a credential): left as it is.
         fields.pop("ssh_key_path", None)
