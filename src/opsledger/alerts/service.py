@@ -45,9 +45,10 @@ async def raise_alert(ctx: Ctx, body: AlertCreate) -> tuple[MonitoringAlert, boo
     updated instead)."""
     host = await hosts.get(ctx.session, body.host_id) if body.host_id else None
     if body.host_id and host is None:
-        raise ValidationFailed(f"host {body.host_id} does not exist")
+        raise ValidationFailed.at("host_id", f"host {body.host_id} does not exist")
     if body.deployment_id and await deployments.get(ctx.session, body.deployment_id, None) is None:
-        raise ValidationFailed(f"deployment {body.deployment_id} does not exist")
+        message = f"deployment {body.deployment_id} does not exist"
+        raise ValidationFailed.at("deployment_id", message)
     existing = None
     if body.fingerprint:
         existing = await repository.open_by_fingerprint(ctx.session, body.fingerprint)

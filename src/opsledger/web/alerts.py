@@ -12,6 +12,7 @@ from opsledger.alerts import service as alerts
 from opsledger.alerts.models import AlertSeverity, AlertStatus
 from opsledger.alerts.schemas import AlertCreate, AlertQuery
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
+from opsledger.deployments import service as deployments
 from opsledger.hosts import service as hosts
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
@@ -53,10 +54,12 @@ WRITE = "alerts:write"
 
 
 class AlertForm(forms.Typed):
+    source: str = PydanticField("console", max_length=2000)
     severity: str = PydanticField("warning", max_length=50)
     title: str = PydanticField("", max_length=2000)
     description: str = PydanticField("", max_length=20_000)
     host_id: str = PydanticField("", max_length=30)
+    deployment_id: str = PydanticField("", max_length=30)
     labels: str = PydanticField("", max_length=50_000)
     fingerprint: str = PydanticField("", max_length=2000)
 
@@ -69,12 +72,14 @@ async def _form(
     sent: dict[str, str] | None = None,
 ) -> Response:
     offered = await hosts.page(ctx, {"is_active": True}, None, forms.CHOICES, None)
+    running = await deployments.page(ctx, {}, False, forms.CHOICES, None)
     return render(
         request,
         "alert_new.html",
         status,
         severities=list(AlertSeverity),
         hosts=offered.items,
+        deployments=running.items,
         errors=errors or {},
         sent=sent if sent is not None else AlertForm().sent(),
         **common(request, ctx),
@@ -93,18 +98,20 @@ async def new_alert_page(request: Request, session: PrimaryReadSession) -> Respo
 async def raise_alert(
     request: Request, session: WriteSession, form: Annotated[AlertForm, Form()]
 ) -> Response:
-    """An alert raised by hand (source ``console``), as a monitoring system raises one:
-    an open alert of the same fingerprint is updated instead."""
+    """An alert raised by hand (its source ``console`` unless another is named), as a
+    monitoring system raises one: an open alert of the same fingerprint is updated
+    instead."""
     ctx = await form_context(request, session, WRITE, form.csrf_token)
     if isinstance(ctx, Response):
         return ctx
     sent = form.sent()
     fields = {
-        "source": "console",
+        "source": form.source.strip(),
         "severity": form.severity,
         "title": form.title,
         "description": form.description or None,
         "host_id": form.host_id or None,
+        "deployment_id": form.deployment_id or None,
         "labels": forms.pairs(form.labels, lines_only=True),
         "fingerprint": form.fingerprint.strip() or None,
     }
