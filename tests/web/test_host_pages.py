@@ -241,18 +241,29 @@ async def test_an_operator_provisions_every_selected_host_after_seeing_how_many(
     review = await browser.get("/hosts/bulk", params=chosen)
     token = form_token(review.text)
 
+    too_many = await browser.get("/hosts/bulk", params=chosen | {"forks": "99"})
     stale = await browser.post("/hosts/bulk", data=chosen | {"expected": "3", "csrf_token": token})
-    done = await browser.post("/hosts/bulk", data=chosen | {"expected": "2", "csrf_token": token})
+    rollout = {"batch_size": "1", "max_fail_percentage": "50", "forks": "2"}
+    done = await browser.post(
+        "/hosts/bulk", data=chosen | rollout | {"expected": "2", "csrf_token": token}
+    )
     after = await client.get(
         "/hosts", params={"environment": environment}, headers=operator.headers
     )
+    run = (await client.get(done.headers["location"], headers=operator.headers)).json()
 
     assert f"role={role.id}" in listed.text  # the list's role filter carries to the bulk page
     assert roleless.hostname not in listed.text
     assert "Provision 2 host(s)" in review.text  # the host of no role is not selected
+    assert too_many.status_code == 422
+    assert 'id="forks-error"' in too_many.text
+    assert 'id="confirm"' not in too_many.text
     assert stale.status_code == 409
     assert "not the 3 confirmed" in stale.text
     assert done.status_code == 303, done.text
+    options = run["options"]
+    assert (options["batch_size"], options["max_fail_percentage"], options["forks"]) == (1, 50, 2)
+    assert run["batches"] == 2
     assert done.headers["location"].startswith("/runs/")  # one playbook: one run
     statuses = {host["hostname"]: host["status"] for host in after.json()["items"]}
     assert statuses.pop(roleless.hostname) == "new"

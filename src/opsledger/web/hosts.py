@@ -143,6 +143,9 @@ class BulkForm(BaseModel):
     to_status: str = PydanticField("", max_length=50)
     host_role_id: str = PydanticField("", max_length=20)
     set_tag: str = PydanticField("", max_length=200)
+    forks: str = PydanticField("5", max_length=20)  # how provisioning rolls out
+    batch_size: str = PydanticField("", max_length=20)
+    max_fail_percentage: str = PydanticField("0", max_length=20)
     expected: int | None = PydanticField(None, ge=0)
     csrf_token: str = PydanticField("", max_length=200)
 
@@ -173,7 +176,23 @@ class BulkForm(BaseModel):
             body["host_role_id"] = self.host_role_id or None
         elif self.change == "tag":
             body["tag"] = self.set_tag or None
+        elif self.change == PROVISION:
+            body |= self.rollout()
         return body
+
+    def rollout(self) -> dict[str, Any]:
+        """How provisioning the selection rolls out: at most ``forks`` hosts at once, in
+        batches of ``batch_size`` (all at once if none), stopping once more than
+        ``max_fail_percentage`` of a batch failed."""
+        return {
+            "forks": self.forks,
+            "batch_size": self.batch_size or None,
+            "max_fail_percentage": self.max_fail_percentage,
+        }
+
+    def provision(self) -> FleetProvision:
+        """The API's fleet provisioning for this form; ValidationError as it refuses it."""
+        return FleetProvision.model_validate({"selector": self.criteria(), **self.rollout()})
 
     def selector(self) -> HostSelector:
         """The hosts the form selects; ValidationError as the API would refuse them."""
@@ -242,9 +261,9 @@ async def bulk_change(
 async def _provision(ctx: Ctx, form: BulkForm) -> list[Any]:
     """Every selected host provisioned with its role's default playbook, one run per
     playbook; Conflict when the selection no longer holds the hosts the page counted."""
-    selector = form.selector()
-    await hosts.confirmed_selection(ctx, selector, form.expected)
-    return await flows.provision_fleet(ctx, FleetProvision(selector=selector))
+    fleet = form.provision()
+    await hosts.confirmed_selection(ctx, fleet.selector, form.expected)
+    return await flows.provision_fleet(ctx, fleet)
 
 
 async def _bulk_page(
@@ -262,6 +281,7 @@ async def _bulk_page(
     try:
         matched = await hosts.resolve_selector(ctx.session, form.selector())
         if form.change == PROVISION:
+            form.provision()
             ready = bool(matched) and not errors
         elif form.change:
             form.bulk(dry_run=True)
