@@ -219,12 +219,62 @@ async def test_what_a_schedule_runs_with_is_changed_on_its_page(
     assert saved.status_code == 303, saved.text
     assert await audit_trail(engine, saved) == [("update", "schedule")]
     assert read["prompts"] == {"version": "2.0", "count": 3, "reboot": False, "token": "********"}
-    assert (read["extra_vars"], read["check"], read["diff"], read["verbosity"]) == (
-        {"a": 1}, True, False, 2
-    )  # fmt: skip
+    assert (read["extra_vars"], read["check"], read["verbosity"]) == ({"a": 1}, True, 2)
+    assert read["diff"] is None  # left as shown: it follows the template
     assert read["limit_host_ids"] == [fleet["hosts"][0]]
     assert secret_kept is not None and SECRET in secret_kept  # noqa: PT018
     assert 'value="2"' in again and "a: 1" in again  # noqa: PT018
     assert renewed.status_code == 303
     assert secret_renewed is not None and "renewed-1" in secret_renewed  # noqa: PT018
     assert "Change what it runs with" not in viewed.text
+
+
+async def test_a_schedule_moves_to_another_template_with_the_values_it_asks_for(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, operator: Person,
+    engine: AsyncEngine,
+) -> None:  # fmt: skip
+    fleet = await make_fleet(client, admin, engine)
+    await sign_in(browser, operator)
+    token = form_token((await browser.get("/templates/new")).text)
+    first = (await browser.post("/templates", data=template_form(fleet, token))).headers["location"]
+    other = template_form(
+        fleet, token, prompts="- name: token\n  type: secret\n- name: size\n  type: integer\n"
+        "  required: true\n- name: version\n  type: text\n",
+    )  # fmt: skip
+    second = (await browser.post("/templates", data=other)).headers["location"]
+    second_id = int(second.rsplit("/", 1)[1])
+    made = await browser.post(
+        f"{first}/schedule",
+        data={"csrf_token": token, "name": f.unique("moving"), "cron": "30 2 * * *",
+              "timezone": "UTC", "missed": "skip", "overlap": "skip",
+              "prompt.version": "1.2", "prompt.token": SECRET},
+    )  # fmt: skip
+    url = made.headers["location"]
+
+    step = await browser.get(url, params={"template_id": second_id})
+    nowhere = await browser.get(url, params={"template_id": 2_000_000_000})
+    moved_form = {"csrf_token": token, "template_id": str(second_id), "prompt.token": "",
+                  "prompt.version": "1.2", "verbosity": "0"}  # fmt: skip
+    sizeless = await browser.post(f"{url}/values", data=moved_form)
+    bad_id = await browser.post(f"{url}/values", data=moved_form | {"template_id": "9" * 30})
+    moved = await browser.post(f"{url}/values", data=moved_form | {"prompt.size": "3"})
+    read = (await client.get(url, headers=operator.headers)).json()
+    async with unit_of_work(session_factory(engine)) as session:
+        schedule = await session.get(Schedule, read["id"])
+        assert schedule is not None
+        secret = schedule.secret_prompts
+
+    assert step.status_code == 200
+    assert 'name="prompt.size"' in step.text  # the values form is the new template's
+    assert f'name="template_id" value="{second_id}"' in step.text
+    assert 'name="prompt.version" value="1.2"' in step.text  # a value it also asks for
+    assert nowhere.status_code == 404
+    assert sizeless.status_code == bad_id.status_code == 422
+    assert 'name="prompt.size"' in sizeless.text  # still the new template's form
+    assert "not a job template" in bad_id.text
+    assert moved.status_code == 303, moved.text
+    assert await audit_trail(engine, moved) == [("update", "schedule")]
+    assert read["template_id"] == second_id
+    assert read["prompts"] == {"token": "********", "size": 3, "version": "1.2"}
+    assert secret is not None
+    assert SECRET in secret  # the secret kept, under the new template

@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import FormData
 
+from opsledger.audit.snapshots import MASK
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.host_roles import service as host_roles
 from opsledger.hosts.models import HostStatus
@@ -342,15 +343,17 @@ def _shown(prompt: Prompt, sent: FormData | None, stored: Mapping[str, Any]) -> 
     """A prompt with the value its field shows, and whether a secret one has a value kept
     (a blank field keeps it)."""
     field = PROMPT_FIELD + prompt.name
+    secret = prompt.type is PromptType.secret
     value: Any = stored.get(prompt.name, prompt.default)
+    if value == MASK:  # a secret's, kept for a prompt that is no secret on this template
+        value = prompt.default
     if sent is not None:
         value = sent.getlist(field) if prompt.type is PromptType.multi_choice else sent.get(field)
-    secret = prompt.type is PromptType.secret
     return {
         "prompt": prompt,
         "field": field,
         "value": None if secret else value,
-        "kept": secret and prompt.name in stored,
+        "kept": secret and stored.get(prompt.name) == MASK,
     }
 
 

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Query, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from opsledger.audit.snapshots import MASK
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
-from opsledger.kit.errors import ValidationFailed
+from opsledger.kit.errors import NotFound, ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
+from opsledger.kit.schemas import MAX_ID
 from opsledger.schedules import cron
 from opsledger.schedules import service as schedules
 from opsledger.schedules.models import MissedPolicy, OverlapPolicy, Schedule
@@ -26,6 +27,7 @@ from opsledger.security.context import Ctx
 from opsledger.security.policy import allows
 from opsledger.templates import service as templates
 from opsledger.templates.models import JobTemplate
+from opsledger.web import forms
 from opsledger.web.console import (
     act,
     change_one,
@@ -35,6 +37,7 @@ from opsledger.web.console import (
     list_page,
     page_of_one,
     page_router,
+    refuse,
     render,
 )
 from opsledger.web.forms import Csrf
@@ -55,6 +58,8 @@ FIRES_SHOWN = 50
 TIMING = ("name", "cron", "run_at", "timezone", "ends_at", "missed", "overlap")
 TIMES = frozenset({"run_at", "ends_at", "starts_at"})  # a form's local times, read in its zone
 PLAIN = frozenset({"name", "missed", "overlap"})
+# A schedule's launch options that follow its template until changed on its page.
+FOLLOWED = frozenset({"check", "diff", "verbosity"})
 
 
 @router.get("/schedules")
@@ -100,14 +105,46 @@ def changed(sent: dict[str, str], shown: dict[str, str]) -> set[str]:
 
 @router.get("/schedules/{schedule_id}")
 async def schedule_page(
-    request: Request, session: PrimaryReadSession, schedule_id: PathId
+    request: Request,
+    session: PrimaryReadSession,
+    schedule_id: PathId,
+    template_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
+    """A schedule; with ``template_id``, its values form is for that template: the first
+    step of moving the schedule to it."""
     found = await page_of_one(
         request, session, "schedules:read", lambda ctx: schedules.get(ctx, schedule_id)
     )
     if isinstance(found, Response):
         return found
-    return await _page(request, *found)
+    ctx, schedule = found
+    try:
+        moving = await _moving_to(ctx, schedule, template_id)
+    except ValidationFailed as exc:
+        return refuse(request, 404, exc.detail)
+    return await _page(request, ctx, schedule, moving=moving)
+
+
+def _template_id(posted: FormData) -> int | None:
+    """The template a values form moves its schedule to, if it names one."""
+    wanted = posted.get("template_id")
+    if not wanted:
+        return None
+    number = int(wanted) if isinstance(wanted, str) and wanted.isdecimal() else 0
+    if not 1 <= number <= MAX_ID:
+        raise ValidationFailed.at("template_id", "not a job template's id")
+    return number
+
+
+async def _moving_to(ctx: Ctx, schedule: Schedule, template_id: int | None) -> JobTemplate | None:
+    """The template the schedule is being moved to, or None (it stays on its own);
+    ValidationFailed when there is no such template."""
+    if template_id is None or template_id == schedule.template_id:
+        return None
+    try:
+        return await templates.get(ctx, template_id)
+    except NotFound as exc:
+        raise ValidationFailed.at("template_id", exc.detail) from None
 
 
 def _timing_of(schedule: Schedule) -> dict[str, str]:
@@ -131,12 +168,16 @@ async def _page(
     errors: dict[str, str] | None = None,
     sent: dict[str, str] | None = None,
     values: FormData | None = None,
+    moving: JobTemplate | None = None,
 ) -> Response:
     """A schedule; after a refused change of its timing (``sent``) or of what it runs
-    with (``values``), why beside each field and what was typed."""
+    with (``values``), why beside each field and what was typed. The values form is for
+    the template it is ``moving`` to, if any."""
     fires = await schedules.fires_page(ctx, schedule.id, FIRES_SHOWN, None)
     template = await templates.get(ctx, schedule.template_id)
-    writer = allows(ctx.user.role, WRITE, ctx.user.scopes)  # only a writer sees the form
+    runs = moving or template
+    writer = allows(ctx.user.role, WRITE, ctx.user.scopes)  # only a writer sees the forms
+    others = (await templates.page(ctx, {}, forms.CHOICES, None)).items if writer else []
     return render(
         request,
         "schedule.html",
@@ -151,9 +192,11 @@ async def _page(
         errors=errors or {},
         sent=sent if sent is not None else _timing_of(schedule),
         values=values,
-        prompts=shown_prompts(template, values, schedule.prompts or {}),
-        options=launch_options(template, values, schedule.launch),
-        **(await launch_choices(ctx, template) if writer else {}),
+        moving=moving,
+        templates=others,
+        prompts=shown_prompts(runs, values, schedule.prompts or {}),
+        options=launch_options(runs, values, schedule.launch),
+        **(await launch_choices(ctx, runs) if writer else {}),
         **common(request, ctx),
     )
 
@@ -207,12 +250,15 @@ def _timing(sent: dict[str, str], schedule: Schedule) -> dict[str, Any]:
 async def change_values(request: Request, session: WriteSession, schedule_id: PathId) -> Response:
     """What each fire runs with: prompt values (a secret one left blank keeps the value
     stored), extra vars, check and diff mode, verbosity and the hosts it is limited to;
-    its template and timing stay."""
+    with ``template_id``, another template to run with them. Check, diff and verbosity
+    are sent only when changed: left as shown, they go on following the template. Its
+    timing stays."""
     posted = await request.form(max_fields=LAUNCH_FIELDS, max_part_size=100_000)
     token = posted.get("csrf_token")
 
     async def save(ctx: Ctx, schedule: Schedule) -> Schedule:
-        template = await templates.get(ctx, schedule.template_id)
+        moving = await _moving_to(ctx, schedule, _template_id(posted))
+        template = moving or await templates.get(ctx, schedule.template_id)
         launch, refused = await read_launch(posted, template)
         if refused:
             raise ValidationFailed.at("extra_vars", refused["extra_vars"])
@@ -221,11 +267,19 @@ async def change_values(request: Request, session: WriteSession, schedule_id: Pa
             name: MASK if value == "" and stored.get(name) == MASK else value
             for name, value in (launch["prompts"] or {}).items()
         }
-        body = ScheduleUpdate.model_validate(launch | {"prompts": prompts or None})
+        fields = _unfollowed(launch, template, posted, schedule.launch)
+        fields["prompts"] = prompts or None
+        if moving is not None:
+            fields["template_id"] = moving.id
+        body = ScheduleUpdate.model_validate(fields)
         return await schedules.update(ctx, schedule_id, body, from_text=True)
 
     async def again(ctx: Ctx, schedule: Schedule, status: int, refused: dict[str, str]) -> Response:
-        return await _page(request, ctx, schedule, status, refused, values=posted)
+        try:
+            moving = await _moving_to(ctx, schedule, _template_id(posted))
+        except ValidationFailed:
+            moving = None  # said beside the form
+        return await _page(request, ctx, schedule, status, refused, values=posted, moving=moving)
 
     return await change_one(
         request,
@@ -238,6 +292,20 @@ async def change_values(request: Request, session: WriteSession, schedule_id: Pa
         again,
         f"/schedules/{schedule_id}",
     )
+
+
+def _unfollowed(
+    launch: dict[str, Any], template: JobTemplate, sent: FormData, stored: dict[str, Any]
+) -> dict[str, Any]:
+    """``launch`` but for the options left as the form showed them (what is ``stored``,
+    else the template's): those go on following the template."""
+    shown = launch_options(template, None, stored)
+    typed = launch_options(template, sent)
+    return {
+        name: value
+        for name, value in launch.items()
+        if name not in FOLLOWED or typed[name] != shown[name]
+    }
 
 
 class Change(StrEnum):
@@ -342,6 +410,7 @@ async def create_schedule(request: Request, session: WriteSession, template_id: 
     launch, errors = await read_launch(sent, template)
     if errors:
         return await _schedule_form(request, ctx, template, 422, errors, sent)
+    launch = _unfollowed(launch, template, sent, {})
     fields = schedule_fields(sent, launch) | {"template_id": template.id}
 
     async def save() -> Schedule:
