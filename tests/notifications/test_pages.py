@@ -72,6 +72,36 @@ async def test_an_admin_adds_a_channel_tests_it_and_routes_events_to_it(
     assert f"environment {environment}" in shown.text
 
 
+async def test_a_channel_is_made_paused_with_the_secret_typed_and_a_rule_paused(
+    browser: httpx.AsyncClient, lab: Lab
+) -> None:
+    await sign_in(browser, lab.admin)
+    token = form_token((await browser.get("/notifications")).text)
+    chosen = "typed-signing-secret-" + unique("s")
+    form = {"csrf_token": token, "name": unique("quiet"), "kind": "webhook",
+            "url": lab.receiver.url("/quiet"), "secret": chosen, "paused": "on"}  # fmt: skip
+
+    made = await browser.post("/notifications", data=form)
+    channel_id = made.headers["location"].rsplit("/", 1)[1]
+    ruled = await browser.post(
+        f"/notifications/channels/{channel_id}/rules",
+        data={"csrf_token": token, "event": "job.failed", "paused": "on"},
+    )
+    channel = (
+        await lab.client.get(f"/notification-channels/{channel_id}", headers=lab.admin.headers)
+    ).json()
+    rules = (
+        await lab.client.get(
+            "/notification-rules", params={"channel_id": channel_id}, headers=lab.admin.headers
+        )
+    ).json()["items"]
+
+    assert made.status_code == 303, made.text  # nothing generated: nothing shown
+    assert (channel["enabled"], channel["has_secret"]) == (False, True)
+    assert ruled.status_code == 303, ruled.text
+    assert [rule["enabled"] for rule in rules] == [False]
+
+
 async def test_a_dead_delivery_is_read_with_its_attempts_and_sent_again(
     browser: httpx.AsyncClient, lab: Lab
 ) -> None:

@@ -167,3 +167,32 @@ async def test_a_trigger_saved_as_shown_keeps_a_matcher_value_with_a_comma(
     assert saved.status_code == 303, saved.text
     read = await client.get(url, headers=operator.headers)
     assert read.json()["alert_matchers"] == {"service": "api,web"}
+
+
+async def test_a_trigger_and_a_schedule_are_made_paused(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    template_id, _ = await make_template(engine)
+    await sign_in(browser, operator)
+    token = form_token((await browser.get(f"/templates/{template_id}/trigger")).text)
+
+    trigger = await browser.post(
+        f"/templates/{template_id}/trigger",
+        data={"csrf_token": token, "name": f.unique("paused"), "rate_per_minute": "10",
+              "paused": "on", "prompts": "version=/v"},
+    )  # fmt: skip
+    schedule = await browser.post(
+        f"/templates/{template_id}/schedule",
+        data={"csrf_token": token, "name": f.unique("paused"), "cron": "0 3 * * *",
+              "timezone": "UTC", "missed": "skip", "overlap": "skip", "paused": "on",
+              "prompt.version": "1.1"},
+    )  # fmt: skip
+    trigger_id = re.search(r"/triggers/(\d+)", trigger.text)
+    assert trigger_id is not None, trigger.text
+    read_trigger = await client.get(f"/triggers/{trigger_id.group(1)}", headers=operator.headers)
+    read_schedule = await client.get(schedule.headers["location"], headers=operator.headers)
+
+    assert trigger.status_code == 201, trigger.text
+    assert schedule.status_code == 303, schedule.text
+    assert read_trigger.json()["enabled"] is False
+    assert (read_schedule.json()["enabled"], read_schedule.json()["next_run_at"]) == (False, None)

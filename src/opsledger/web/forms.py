@@ -20,6 +20,9 @@ from opsledger.kit.errors import ValidationFailed
 # something shown once (a secret's value) or taken away whole (a backup).
 Csrf = Annotated[str, Form(max_length=200)]
 Password = Annotated[str, Form(max_length=1000)]
+# A create form's box that makes the new thing paused (disabled): left blank, as a post
+# without it, the thing starts at once, as the API's default.
+Paused = Annotated[bool, Form()]
 # How many entries a form's list of choices offers (playbooks, hosts, roles, catalogue).
 CHOICES = 500
 

@@ -51,7 +51,7 @@ from opsledger.web.console import (
     refuse,
     render,
 )
-from opsledger.web.forms import Csrf
+from opsledger.web.forms import Csrf, Password, Paused
 
 router = page_router()
 Field = Annotated[str, Form(max_length=2000)]
@@ -154,19 +154,26 @@ async def add_channel(
     url: Field = "",
     to: Field = "",
     default_rules: Field = "",
+    secret: Password = "",
+    paused: Paused = False,
     csrf_token: Csrf = "",
 ) -> Response:
+    """A channel; a webhook's signing secret is the one typed, or else one generated and
+    shown once."""
     ctx = await form_context(request, session, WRITE, csrf_token)
     if isinstance(ctx, Response):
         return ctx
-    sent = {"name": name, "kind": kind, "to": to}  # never the URL: it may be a credential
-    secret = secrets.token_urlsafe(32) if kind == ChannelKind.webhook else None
+    # Never the URL or the secret: they are credentials.
+    sent = {"name": name, "kind": kind, "to": to, "paused": "on" if paused else ""}
+    webhook = kind == ChannelKind.webhook
+    generated = secrets.token_urlsafe(32) if webhook and not secret else None
     fields = {
         "name": name,
         "kind": kind,
         "url": url or None,
         "to": forms.items(to),
-        "secret": secret,
+        "secret": secret or generated,
+        "enabled": not paused,
     }
 
     async def save() -> NotificationChannel:
@@ -181,9 +188,9 @@ async def add_channel(
     channel = await from_form(save, fields, again)
     if isinstance(channel, Response):
         return channel
-    if secret is None:
+    if generated is None:
         return RedirectResponse(f"/notifications/channels/{channel.id}", status_code=303)
-    return await _channel_page(request, ctx, channel, 201, secret=secret)
+    return await _channel_page(request, ctx, channel, 201, secret=generated)
 
 
 @router.post("/notifications/channels/{channel_id}")
@@ -331,6 +338,7 @@ async def add_rule(
     min_severity: Field = "",
     environment: Field = "",
     template_id: Field = "",
+    paused: Paused = False,
     csrf_token: Csrf = "",
 ) -> Response:
     found = await form_of_one(
@@ -346,7 +354,12 @@ async def add_rule(
         "environment": environment,
         "template_id": template_id,
     }
-    fields = {"channel_id": channel.id, **{name: value or None for name, value in sent.items()}}
+    fields = {
+        "channel_id": channel.id,
+        **{name: value or None for name, value in sent.items()},
+        "enabled": not paused,
+    }
+    sent["paused"] = "on" if paused else ""
 
     async def save() -> object:
         return await notifications.create_rule(ctx, RuleCreate.model_validate(fields))

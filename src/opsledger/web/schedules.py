@@ -397,7 +397,7 @@ def schedule_fields(sent: FormData, launch: dict[str, Any]) -> dict[str, Any]:
         "timezone": zone_name,
         "run_at": instant(given.get("run_at", ""), zone_name),
         "ends_at": instant(given.get("ends_at", ""), zone_name),
-        "enabled": True,
+        "enabled": "paused" not in sent,
     }
 
 

@@ -36,7 +36,7 @@ from opsledger.web.console import (
     refuse,
     render,
 )
-from opsledger.web.forms import Csrf
+from opsledger.web.forms import Csrf, Paused
 
 router = page_router()
 Field = Annotated[str, Form(max_length=20_000)]
@@ -176,6 +176,7 @@ async def create_trigger(
     prompts: Field = "",
     alert_matchers: Field = "",
     rate_per_minute: Field = "10",
+    paused: Paused = False,
     csrf_token: Csrf = "",
 ) -> Response:
     found = await form_of_one(
@@ -184,8 +185,10 @@ async def create_trigger(
     if isinstance(found, Response):
         return found
     ctx, template = found
-    sent = _typed(name, prompts, alert_matchers, rate_per_minute)
-    fields = _fields(sent) | {"template_id": template.id}
+    sent = _typed(name, prompts, alert_matchers, rate_per_minute) | {
+        "paused": "on" if paused else ""
+    }
+    fields = _fields(sent) | {"template_id": template.id, "enabled": not paused}
 
     async def save() -> tuple[Trigger, str]:
         return await triggers.create(ctx, TriggerCreate.model_validate(fields))
