@@ -10,10 +10,12 @@ import html
 import re
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.hosts.models import Host
+from opsledger.web import forms
 from tests import factories as f
 from tests.api import Person, audit_trail
 from tests.factories import unique
@@ -557,3 +559,28 @@ async def test_a_host_marked_failed_says_why(
     assert "disk &lt;full&gt;" in after.text
     read = await client.get(page, headers=operator.headers)
     assert (read.json()["status"], read.json()["error_message"]) == ("failed", "disk <full>")
+
+
+async def test_a_host_past_the_forms_lists_is_reached_from_its_own_page(
+    browser: httpx.AsyncClient, operator: Person, engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(forms, "CHOICES", 1)  # a fleet larger than a form's list
+    async with unit_of_work(session_factory(engine)) as session:
+        await f.make_host(session)
+        far = await f.make_host(session)
+    await sign_in(browser, operator)
+
+    page = await browser.get(f"/hosts/{far.id}")
+    job_form = await browser.get(f"/jobs/new?host_id={far.id}")
+    alert_form = await browser.get(f"/alerts/new?host_id={far.id}")
+    plain = await browser.get("/jobs/new")
+    nowhere = await browser.get("/jobs/new?host_id=2000000000")
+
+    assert f'href="/jobs/new?host_id={far.id}"' in page.text
+    assert f'href="/alerts/new?host_id={far.id}"' in page.text
+    chosen = f'<option value="{far.id}" selected>{far.hostname}</option>'
+    assert chosen in job_form.text
+    assert chosen in alert_form.text
+    assert far.hostname not in plain.text  # only the first host: the list is that short
+    assert nowhere.status_code == 200  # the form, naming no host

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Form, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import Field as PydanticField
 
@@ -13,9 +13,9 @@ from opsledger.alerts.models import AlertSeverity, AlertStatus
 from opsledger.alerts.schemas import AlertCreate, AlertQuery
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.deployments import service as deployments
-from opsledger.hosts import service as hosts
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
+from opsledger.kit.schemas import MAX_ID
 from opsledger.security.context import Ctx
 from opsledger.web import forms
 from opsledger.web.console import (
@@ -29,6 +29,7 @@ from opsledger.web.console import (
     render,
 )
 from opsledger.web.forms import Csrf
+from opsledger.web.hosts import offered
 
 router = page_router()
 
@@ -71,27 +72,32 @@ async def _form(
     errors: dict[str, str] | None = None,
     sent: dict[str, str] | None = None,
 ) -> Response:
-    offered = await hosts.page(ctx, {"is_active": True}, None, forms.CHOICES, None)
+    sent = sent if sent is not None else AlertForm().sent()
     running = await deployments.page(ctx, {}, False, forms.CHOICES, None)
     return render(
         request,
         "alert_new.html",
         status,
         severities=list(AlertSeverity),
-        hosts=offered.items,
+        hosts=await offered(ctx, sent["host_id"]),
         deployments=running.items,
         errors=errors or {},
-        sent=sent if sent is not None else AlertForm().sent(),
+        sent=sent,
         **common(request, ctx),
     )
 
 
 @router.get("/alerts/new")
-async def new_alert_page(request: Request, session: PrimaryReadSession) -> Response:
+async def new_alert_page(
+    request: Request,
+    session: PrimaryReadSession,
+    host_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> Response:
+    """The form; ``host_id`` (a host page's link) is the host it is raised on."""
     ctx = await page_context(request, session, WRITE)
     if isinstance(ctx, Response):
         return ctx
-    return await _form(request, ctx)
+    return await _form(request, ctx, sent=AlertForm().sent() | {"host_id": str(host_id or "")})
 
 
 @router.post("/alerts")

@@ -37,6 +37,7 @@ from opsledger.jobs import service as jobs
 from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
+from opsledger.kit.schemas import MAX_ID
 from opsledger.runs.schemas import FleetProvision
 from opsledger.security.context import Ctx
 from opsledger.security.policy import allows
@@ -108,6 +109,22 @@ async def host_list(request: Request, session: PrimaryReadSession) -> Response:
         roles,
         statuses=list(HostStatus),
     )
+
+
+async def offered(ctx: Ctx, chosen: str | int | None) -> list[Host]:
+    """The active hosts a form's host list offers: the first of them, and the one chosen
+    (a host page's link names it) wherever it sorts, so that a fleet larger than a list
+    can show still reaches every host from its own page."""
+    first = (await hosts.page(ctx, {"is_active": True}, None, forms.CHOICES, None)).items
+    text = str(chosen or "")
+    wanted = int(text) if text.isdecimal() else 0
+    if 0 < wanted <= MAX_ID and all(host.id != wanted for host in first):
+        try:
+            host = await hosts.get(ctx, wanted)
+        except NotFound:
+            return first  # the form says so when it is sent
+        return [host, *first] if host.is_active else first
+    return first
 
 
 SHOWN_IN_CONFIRMATION = 20

@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import Form, Header, Request
+from fastapi import Form, Header, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
-from opsledger.hosts import service as hosts
 from opsledger.jobs import service as jobs
 from opsledger.jobs.endpoints import event_stream
 from opsledger.jobs.models import JobStatus
@@ -35,6 +34,7 @@ from opsledger.web.console import (
     render,
 )
 from opsledger.web.forms import CHOICES, plain_document
+from opsledger.web.hosts import offered
 
 router = page_router("/jobs")
 CANCELLABLE = frozenset({JobStatus.pending, JobStatus.running})
@@ -65,7 +65,7 @@ async def _launch_form(
         "job_new.html",
         status,
         playbooks=(await playbooks.page(ctx, active, CHOICES, None)).items,
-        hosts=(await hosts.page(ctx, active, None, CHOICES, None)).items,
+        hosts=await offered(ctx, values.get("host_id")),
         errors=errors or {},
         values=values,
         **await frozen(ctx),
@@ -74,11 +74,16 @@ async def _launch_form(
 
 
 @router.get("/new")
-async def launch_page(request: Request, session: PrimaryReadSession) -> Response:
+async def launch_page(
+    request: Request,
+    session: PrimaryReadSession,
+    host_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> Response:
+    """The launch form; ``host_id`` (a host page's link) is the host chosen."""
     ctx = await page_context(request, session, "jobs:run")
     if isinstance(ctx, Response):
         return ctx
-    return await _launch_form(request, ctx)
+    return await _launch_form(request, ctx, host_id=str(host_id or ""))
 
 
 @router.post("")
