@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.models import User
 from opsledger.users.models import UserRole
-from tests.api import PASSWORD, Person, build_app, client_for, make_person
+from tests.api import PASSWORD, Person, audit_trail, build_app, client_for, make_person
 from tests.factories import unique
 
 GOOD_PASSWORD = "a perfectly long passphrase"
@@ -143,9 +143,10 @@ async def test_changing_your_password_revokes_your_tokens(
     body = {"current_password": PASSWORD, "new_password": GOOD_PASSWORD}
     wrong = {"current_password": "not it at all", "new_password": GOOD_PASSWORD}
 
-    assert (
-        await client.post("/users/me/password", json=wrong, headers=person.headers)
-    ).status_code == 422
+    refused = await client.post("/users/me/password", json=wrong, headers=person.headers)
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == "the current password is not correct"
+    assert await audit_trail(engine, refused) == [("password_confirm_failed", "user")]
     assert (
         await client.post("/users/me/password", json=body, headers=person.headers)
     ).status_code == 204

@@ -8,8 +8,9 @@ from __future__ import annotations
 import re
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.api import PASSWORD, Person
+from tests.api import PASSWORD, Person, audit_trail
 from tests.factories import unique
 from tests.web.pages import form_token, sign_in
 
@@ -56,7 +57,7 @@ async def test_an_operator_makes_uses_and_revokes_an_api_key(
 
 
 async def test_a_password_change_ends_every_session_and_a_wrong_one_is_refused(
-    browser: httpx.AsyncClient, operator: Person
+    browser: httpx.AsyncClient, operator: Person, engine: AsyncEngine
 ) -> None:
     await sign_in(browser, operator)
     token = form_token((await browser.get("/account")).text)
@@ -83,6 +84,8 @@ async def test_a_password_change_ends_every_session_and_a_wrong_one_is_refused(
 
     assert wrong.status_code == 422
     assert "the current password is not correct" in wrong.text
+    assert await audit_trail(engine, wrong) == [("password_confirm_failed", "user")]
+    assert await audit_trail(engine, weak) == []  # a weak new one: refused, nothing kept
     assert new not in wrong.text
     assert weak.status_code == 422
     assert 'id="new_password-error"' in weak.text  # beside the new one, not the current

@@ -49,6 +49,7 @@ async def test_an_operator_stores_reveals_replaces_and_deletes_a_secret(
     assert value not in taken.text + empty.text + listed.text + wrong.text
     assert wrong.status_code == 422
     assert "the current password is not correct" in wrong.text
+    assert await audit_trail(engine, wrong) == [("password_confirm_failed", "user")]
     assert f'<code id="revealed" data-copy="the value">{value}</code>' in revealed.text
     assert revealed.headers["cache-control"] == "no-store"
     assert await audit_trail(engine, revealed) == [("reveal", "secret")]

@@ -76,20 +76,26 @@ async def read_me(ctx: Annotated[Ctx, Depends(RequireRead("self"))]) -> UserRead
 @router.post(
     "/me/password",
     status_code=status.HTTP_204_NO_CONTENT,
+    response_model=None,
     responses=problem_responses(*AUTH_ERRORS, ValidationFailed, RateLimited),
 )
 async def change_my_password(
     body: PasswordChange,
     ctx: Annotated[Ctx, Depends(Require("self"))],
     throttle: Throttle,
-) -> None:
-    """Wrong current passwords are limited per user as sign-ins are (429 past the limit)."""
-    await service.change_own_password(
-        ctx,
-        throttle,
-        body.current_password.get_secret_value(),
-        body.new_password.get_secret_value(),
-    )
+) -> JSONResponse | None:
+    """Wrong current passwords are limited per user as sign-ins are (429 past the limit)
+    and audited."""
+    try:
+        await service.change_own_password(
+            ctx,
+            throttle,
+            body.current_password.get_secret_value(),
+            body.new_password.get_secret_value(),
+        )
+    except service.WrongPassword as exc:  # answered, not raised: its audit row commits
+        return problem_response(exc.status, exc.detail)
+    return None
 
 
 @router.get("/{user_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))

@@ -85,9 +85,16 @@ async def set_password(ctx: Ctx, user: User, password: str, action: str) -> None
     audit.record(ctx, action, RESOURCE, user.id)
 
 
+class WrongPassword(ValidationFailed):
+    """The password typed again is not the user's. Its audit row is in the request's
+    session: an answer refusing with it keeps the request's changes (that row) instead of
+    rolling them back."""
+
+
 async def confirm_password(ctx: Ctx, throttle: LoginThrottle, current: str) -> User:
     """The signed-in user, once they typed their password again (for a change to it,
-    before a secret is shown or a backup made); ValidationFailed when it is not theirs.
+    before a secret is shown or a backup made); WrongPassword (audited) when it is not
+    theirs.
     Wrong ones are limited per user as failed sign-ins are (RateLimited past the limit,
     until the window passes or an admin unlocks), on a count of their own: a stolen
     session cannot guess the password here faster than at the sign-in form, and failed
@@ -100,7 +107,8 @@ async def confirm_password(ctx: Ctx, throttle: LoginThrottle, current: str) -> U
     throttle.confirmations.fail(key)  # counted before bcrypt, as a sign-in is
     if not await passwords.verify_password(current, user.password_hash, ctx.settings.bcrypt_rounds):
         FAILED_LOGINS.inc()
-        raise ValidationFailed("the current password is not correct")
+        audit.record(ctx, "password_confirm_failed", RESOURCE, user.id)
+        raise WrongPassword("the current password is not correct")
     throttle.confirmations.clear(key)
     return user
 

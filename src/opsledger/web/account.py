@@ -54,6 +54,7 @@ async def _page(
     key_errors: dict[str, str] | None = None,
     sent: dict[str, str] | None = None,
     made: tuple[ApiKey, str] | None = None,
+    keep_changes: bool = False,
 ) -> Response:
     """The account page; a refused form's errors (no password typed is shown back), or
     the key just made, shown once."""
@@ -62,6 +63,7 @@ async def _page(
         request,
         "account.html",
         status,
+        keep_changes=keep_changes,
         keys=keys.items,
         password_errors=password_errors or {},
         key_errors=key_errors or {},
@@ -116,7 +118,14 @@ async def change_password(
         refused = {"current_password": exc.detail}
         if isinstance(exc, ValidationFailed) and exc.errors:  # the new one, by the policy
             refused = forms.refusal_fields(exc)
-        return told_when(await _page(request, ctx, exc.status, password_errors=refused), exc)
+        page = await _page(
+            request,
+            ctx,
+            exc.status,
+            password_errors=refused,
+            keep_changes=isinstance(exc, users.WrongPassword),  # its audit row
+        )
+        return told_when(page, exc)
     return _signed_out()
 
 

@@ -49,6 +49,7 @@ async def _list(
     errors: dict[str, str] | None = None,
     sent: dict[str, str] | None = None,
     revealed: tuple[Secret, str] | None = None,
+    keep_changes: bool = False,
 ) -> Response:
     """The list; a refused form's errors (never a value typed), or a value just revealed."""
     rows = await secrets.page(ctx, SHOWN, None)
@@ -56,6 +57,7 @@ async def _list(
         request,
         "secrets.html",
         status,
+        keep_changes=keep_changes,
         items=rows.items,
         errors=errors or {},
         sent=sent or {},
@@ -150,7 +152,9 @@ async def reveal_secret(
         value = await secrets.reveal(ctx, secret_id)
     except (ValidationFailed, RateLimited) as exc:
         refused = {f"reveal-{secret_id}": exc.detail}
-        return told_when(await _list(request, ctx, exc.status, errors=refused), exc)
+        audited = isinstance(exc, users.WrongPassword)
+        page = await _list(request, ctx, exc.status, errors=refused, keep_changes=audited)
+        return told_when(page, exc)
     except NotFound as exc:
         return refuse(request, 404, exc.detail)
     return await _list(request, ctx, revealed=(secret, value))

@@ -99,16 +99,23 @@ async def download_backup(
     admin typed their password again: the archive holds password and key hashes, every
     secret's ciphertext and the audit trail. The archive is made in a folder only this
     process's user reads and removed once sent. Checked in a read session and audited in
-    its own short transaction after: on SQLite a write session would hold the write lock
-    (and every job's log lines) for as long as the backup takes."""
+    its own short transaction after (as a wrong password is, before): on SQLite a write
+    session would hold the write lock (and every job's log lines) for as long as the
+    backup takes."""
     ctx = await form_context(request, session, BACKUP, csrf_token)
     if isinstance(ctx, Response):
         return ctx
-    try:
-        await users.confirm_password(ctx, await login_throttle(request), password)
-    except (ValidationFailed, RateLimited) as exc:
-        refused = {"password": exc.detail}
-        return told_when(await _system(request, ctx, exc.status, errors=refused), exc)
+    refusal: ValidationFailed | RateLimited | None = None
+    async with unit_of_work(database_of(request).writes) as writes:  # a wrong one's audit row
+        try:
+            await users.confirm_password(
+                replace(ctx, session=writes), await login_throttle(request), password
+            )
+        except (ValidationFailed, RateLimited) as exc:
+            refusal = exc
+    if refusal is not None:
+        page = await _system(request, ctx, refusal.status, errors={"password": refusal.detail})
+        return told_when(page, refusal)
     folder = Path(tempfile.mkdtemp(prefix="opsledger-backup-"))
     name = f"opsledger-{utcnow():%Y%m%dT%H%M%SZ}.zip"
     try:
