@@ -278,3 +278,22 @@ async def test_a_schedule_moves_to_another_template_with_the_values_it_asks_for(
     assert read["prompts"] == {"token": "********", "size": 3, "version": "1.2"}
     assert secret is not None
     assert SECRET in secret  # the secret kept, under the new template
+
+
+async def test_a_cron_expression_is_tried_before_it_is_saved(
+    browser: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    async with unit_of_work(session_factory(engine)) as session:
+        schedule = await f.make_schedule(session, user_id=operator.id)
+    await sign_in(browser, operator)
+    new = f"/templates/{schedule.template_id}/schedule"
+
+    tried = await browser.get(new, params={"try_cron": "0 9 * * 1", "try_zone": "Asia/Tokyo"})
+    bad = await browser.get(new, params={"try_cron": "61 * * * *"})
+    on_page = await browser.get(f"/schedules/{schedule.id}", params={"try_cron": "15 * * * *"})
+
+    assert tried.status_code == bad.status_code == on_page.status_code == 200
+    assert tried.text.count(" 09:00 JST</td>") == 10  # Mondays at nine in Tokyo …
+    assert tried.text.count(" 00:00</td></tr>") == 10  # … midnight in UTC
+    assert 'id="try_cron-error"' in bad.text
+    assert 'id="tried-times"' in on_page.text

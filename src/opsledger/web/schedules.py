@@ -5,12 +5,14 @@ from its prompts."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from opsledger.audit.snapshots import MASK
@@ -22,7 +24,12 @@ from opsledger.kit.schemas import MAX_ID
 from opsledger.schedules import cron
 from opsledger.schedules import service as schedules
 from opsledger.schedules.models import MissedPolicy, OverlapPolicy, Schedule
-from opsledger.schedules.schemas import ScheduleCreate, ScheduleQuery, ScheduleUpdate
+from opsledger.schedules.schemas import (
+    ScheduleCreate,
+    ScheduleQuery,
+    ScheduleUpdate,
+    TimingPreviewQuery,
+)
 from opsledger.security.context import Ctx
 from opsledger.security.policy import allows
 from opsledger.templates import service as templates
@@ -103,11 +110,46 @@ def changed(sent: dict[str, str], shown: dict[str, str]) -> set[str]:
     return moved
 
 
+@dataclass(frozen=True)
+class Trial:
+    """A cron expression tried on a schedule page before it is saved: its next times."""
+
+    try_cron: str = ""
+    try_zone: str = "UTC"
+
+    def shown(self) -> dict[str, Any]:
+        """What the page shows of it: the expression, the zone, and the next times (in
+        the zone and UTC) or why there are none."""
+        tried: dict[str, Any] = {"cron": self.try_cron, "zone": self.try_zone, "times": []}
+        if not self.try_cron:
+            return tried
+        try:
+            query = TimingPreviewQuery.model_validate(
+                {"cron": self.try_cron, "timezone": self.try_zone, "count": NEXT_TIMES}
+            )
+        except ValidationError as exc:
+            tried["error"] = "; ".join(error["msg"] for error in exc.errors())
+            return tried
+        tried["times"] = schedules.preview_cron(query.cron, query.timezone, query.count)
+        return tried
+
+
+def _trial(
+    try_cron: Annotated[str, Query(max_length=200)] = "",
+    try_zone: Annotated[str, Query(max_length=100)] = "UTC",
+) -> Trial:
+    return Trial(try_cron, try_zone)
+
+
+Tried = Annotated[Trial, Depends(_trial)]
+
+
 @router.get("/schedules/{schedule_id}")
 async def schedule_page(
     request: Request,
     session: PrimaryReadSession,
     schedule_id: PathId,
+    trial: Tried,
     template_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
     """A schedule; with ``template_id``, its values form is for that template: the first
@@ -122,7 +164,7 @@ async def schedule_page(
         moving = await _moving_to(ctx, schedule, template_id)
     except ValidationFailed as exc:
         return refuse(request, 404, exc.detail)
-    return await _page(request, ctx, schedule, moving=moving)
+    return await _page(request, ctx, schedule, moving=moving, trial=trial)
 
 
 def _template_id(posted: FormData) -> int | None:
@@ -169,6 +211,7 @@ async def _page(
     sent: dict[str, str] | None = None,
     values: FormData | None = None,
     moving: JobTemplate | None = None,
+    trial: Trial | None = None,
 ) -> Response:
     """A schedule; after a refused change of its timing (``sent``) or of what it runs
     with (``values``), why beside each field and what was typed. The values form is for
@@ -194,6 +237,7 @@ async def _page(
         values=values,
         moving=moving,
         templates=others,
+        tried=(trial or Trial()).shown(),
         prompts=shown_prompts(runs, values, schedule.prompts or {}),
         options=launch_options(runs, values, schedule.launch),
         **(await launch_choices(ctx, runs) if writer else {}),
@@ -346,6 +390,7 @@ async def _schedule_form(
     status: int = 200,
     errors: dict[str, str] | None = None,
     sent: FormData | None = None,
+    trial: Trial | None = None,
 ) -> Response:
     return render(
         request,
@@ -354,6 +399,8 @@ async def _schedule_form(
         template=template,
         prompts=shown_prompts(template, sent),
         options=launch_options(template, sent),
+        tried=(trial or Trial()).shown(),
+        local=local,
         **await launch_choices(ctx, template),
         missed_policies=list(MissedPolicy),
         overlap_policies=list(OverlapPolicy),
@@ -366,13 +413,13 @@ async def _schedule_form(
 
 @router.get("/templates/{template_id}/schedule")
 async def new_schedule_page(
-    request: Request, session: PrimaryReadSession, template_id: PathId
+    request: Request, session: PrimaryReadSession, template_id: PathId, trial: Tried
 ) -> Response:
     found = await page_of_one(request, session, WRITE, lambda ctx: templates.get(ctx, template_id))
     if isinstance(found, Response):
         return found
     ctx, template = found
-    return await _schedule_form(request, ctx, template)
+    return await _schedule_form(request, ctx, template, trial=trial)
 
 
 def instant(text: str, zone_name: str) -> str | None:
