@@ -4,14 +4,18 @@ zone and UTC, when it runs changed, and enable, disable and delete, each audited
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.models import Schedule
 from opsledger.users.models import UserRole
+from opsledger.web import schedules as web_schedules
+from opsledger.web import triggers as web_triggers
 from tests import factories as f
 from tests.api import Person, audit_trail, make_person
 from tests.web.pages import form_token, sign_in
@@ -297,3 +301,32 @@ async def test_a_cron_expression_is_tried_before_it_is_saved(
     assert tried.text.count(" 00:00</td></tr>") == 10  # … midnight in UTC
     assert 'id="try_cron-error"' in bad.text
     assert 'id="tried-times"' in on_page.text
+
+
+async def test_older_fires_and_trigger_deliveries_are_a_link_away(
+    browser: httpx.AsyncClient, operator: Person, engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(web_schedules, "FIRES_SHOWN", 2)
+    monkeypatch.setattr(web_triggers, "DELIVERIES_SHOWN", 2)
+    async with unit_of_work(session_factory(engine)) as session:
+        schedule = await f.make_schedule(session, user_id=operator.id)
+        for reason in ("first", "second", "third"):
+            await f.make_fire(session, schedule_id=schedule.id, reason=f"{reason} fire")
+        trigger = await f.make_trigger(session, user_id=operator.id)
+        for reason in ("first", "second", "third"):
+            await f.make_trigger_delivery(session, trigger_id=trigger.id, reason=f"{reason} try")
+    await sign_in(browser, operator)
+
+    pages = {}
+    for url, what in ((f"/schedules/{schedule.id}", "fire"), (f"/triggers/{trigger.id}", "try")):
+        newest = await browser.get(url)
+        older = re.search(r'<a href="\?after=(\d+)#[a-z-]+">Older', newest.text)
+        assert older is not None, newest.text
+        pages[what] = (newest.text, (await browser.get(url, params={"after": older[1]})).text)
+
+    for what, (newest, oldest) in pages.items():
+        assert f"third {what}" in newest and f"second {what}" in newest  # noqa: PT018
+        assert f"first {what}" not in newest
+        assert f"first {what}" in oldest and f"third {what}" not in oldest  # noqa: PT018
+        assert 'href="?after=' not in oldest  # nothing older

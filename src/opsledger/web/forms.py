@@ -9,12 +9,13 @@ import re
 from typing import Annotated, Any
 
 import yaml
-from fastapi import Form
+from fastapi import Form, Query
 from pydantic import BaseModel, Field
 from yaml.nodes import Node
 
 from opsledger.kit import yaml_documents
 from opsledger.kit.errors import ValidationFailed
+from opsledger.kit.schemas import MAX_ID
 
 # What many forms send: the session's CSRF token, and the password typed again before
 # something shown once (a secret's value) or taken away whole (a backup).
@@ -23,6 +24,8 @@ Password = Annotated[str, Form(max_length=1000)]
 # A create form's box that makes the new thing paused (disabled): left blank, as a post
 # without it, the thing starts at once, as the API's default.
 Paused = Annotated[bool, Form()]
+# Where a page's list goes on from (the cursor of its "older" link).
+After = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 # How many entries a form's list of choices offers (playbooks, hosts, roles, catalogue).
 CHOICES = 500
 

@@ -7,14 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Form, Query, Request
+from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.jobs.models import JobStatus, JobTask
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
-from opsledger.kit.schemas import MAX_ID
 from opsledger.playbooks import service as playbooks
 from opsledger.runs import service as runs
 from opsledger.runs.models import Run
@@ -40,14 +39,13 @@ from opsledger.web.console import (
     parsed,
     render,
 )
-from opsledger.web.forms import Csrf
+from opsledger.web.forms import After, Csrf
 from opsledger.web.job_templates import TemplateForm, edit_form, from_template_form
 
 router = page_router("/runs")
 # Hosts per page of a run's host table and matrix.
 HOSTS_SHOWN = 200
 ACTIVE = frozenset({JobStatus.pending, JobStatus.running})
-After = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
 @router.get("")

@@ -47,7 +47,7 @@ from opsledger.web.console import (
     refuse,
     render,
 )
-from opsledger.web.forms import Csrf
+from opsledger.web.forms import After, Csrf
 from opsledger.web.job_templates import (
     LAUNCH_FIELDS,
     launch_choices,
@@ -151,9 +151,10 @@ async def schedule_page(
     schedule_id: PathId,
     trial: Tried,
     template_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    after: After = None,
 ) -> Response:
     """A schedule; with ``template_id``, its values form is for that template: the first
-    step of moving the schedule to it."""
+    step of moving the schedule to it; ``after``: its fires older than that one."""
     found = await page_of_one(
         request, session, "schedules:read", lambda ctx: schedules.get(ctx, schedule_id)
     )
@@ -164,7 +165,7 @@ async def schedule_page(
         moving = await _moving_to(ctx, schedule, template_id)
     except ValidationFailed as exc:
         return refuse(request, 404, exc.detail)
-    return await _page(request, ctx, schedule, moving=moving, trial=trial)
+    return await _page(request, ctx, schedule, moving=moving, trial=trial, after=after)
 
 
 def _template_id(posted: FormData) -> int | None:
@@ -212,11 +213,12 @@ async def _page(
     values: FormData | None = None,
     moving: JobTemplate | None = None,
     trial: Trial | None = None,
+    after: int | None = None,
 ) -> Response:
     """A schedule; after a refused change of its timing (``sent``) or of what it runs
     with (``values``), why beside each field and what was typed. The values form is for
     the template it is ``moving`` to, if any."""
-    fires = await schedules.fires_page(ctx, schedule.id, FIRES_SHOWN, None)
+    fires = await schedules.fires_page(ctx, schedule.id, FIRES_SHOWN, after)
     template = await templates.get(ctx, schedule.template_id)
     runs = moving or template
     writer = allows(ctx.user.role, WRITE, ctx.user.scopes)  # only a writer sees the forms
@@ -229,6 +231,7 @@ async def _page(
         template=template,
         times=schedules.preview(schedule, NEXT_TIMES) if schedule.enabled else [],
         fires=fires.items,
+        older_fires=fires.next_cursor,
         local=local,
         missed_policies=list(MissedPolicy),
         overlap_policies=list(OverlapPolicy),

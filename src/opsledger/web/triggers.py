@@ -36,7 +36,7 @@ from opsledger.web.console import (
     refuse,
     render,
 )
-from opsledger.web.forms import Csrf, Paused
+from opsledger.web.forms import After, Csrf, Paused
 
 router = page_router()
 Field = Annotated[str, Form(max_length=20_000)]
@@ -54,14 +54,15 @@ async def trigger_list(request: Request, session: PrimaryReadSession) -> Respons
 
 @router.get("/triggers/{trigger_id}")
 async def trigger_page(
-    request: Request, session: PrimaryReadSession, trigger_id: PathId
+    request: Request, session: PrimaryReadSession, trigger_id: PathId, after: After = None
 ) -> Response:
+    """A trigger; ``after``: its deliveries older than that one."""
     found = await page_of_one(
         request, session, "triggers:read", lambda ctx: triggers.get(ctx, trigger_id)
     )
     if isinstance(found, Response):
         return found
-    return await _page(request, *found)
+    return await _page(request, *found, after=after)
 
 
 def _as_sent(trigger: Trigger) -> dict[str, str]:
@@ -83,9 +84,10 @@ async def _page(
     status: int = 200,
     errors: dict[str, str] | None = None,
     sent: dict[str, str] | None = None,
+    after: int | None = None,
 ) -> Response:
     """A trigger; after a refused change, why beside each field and what was typed."""
-    deliveries = await triggers.deliveries_page(ctx, trigger.id, DELIVERIES_SHOWN, None)
+    deliveries = await triggers.deliveries_page(ctx, trigger.id, DELIVERIES_SHOWN, after)
     template = await templates.get(ctx, trigger.template_id)
     return render(
         request,
@@ -94,6 +96,7 @@ async def _page(
         trigger=trigger,
         url=f"{HOOKS}/{trigger.id}",
         deliveries=deliveries.items,
+        older_deliveries=deliveries.next_cursor,
         prompt_names=[prompt.name for prompt in templates.prompts_of(template)],
         errors=errors or {},
         sent=sent if sent is not None else _as_sent(trigger),
