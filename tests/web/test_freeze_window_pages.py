@@ -130,3 +130,27 @@ async def test_a_window_at_the_end_of_the_calendar_still_shows(
         )  # fmt: skip
     await sign_in(browser, admin)
     assert (await browser.get(f"/freeze-windows/{window.id}")).status_code == 200
+
+
+async def test_what_is_frozen_at_another_time_is_shown_in_its_zone(
+    browser: httpx.AsyncClient, viewer: Person, engine: AsyncEngine
+) -> None:
+    async with unit_of_work(session_factory(engine)) as session:
+        window = await f.make_window(
+            session, environments=[f.unique("env")],
+            starts_at=datetime(2031, 1, 1, 10, tzinfo=UTC),
+            ends_at=datetime(2031, 1, 1, 12, tzinfo=UTC),
+        )  # fmt: skip
+    await sign_in(browser, viewer)
+    at = "/freeze-windows/at"
+
+    inside = await browser.get(at, params={"at": "2031-01-01T11:30", "timezone": "Europe/Berlin"})
+    after = await browser.get(at, params={"at": "2031-01-01T13:30", "timezone": "Europe/Berlin"})
+    nowhere = await browser.get(at, params={"at": "2031-01-01T11:30", "timezone": "Mars/Base"})
+    blank = await browser.get(at)
+
+    assert inside.status_code == after.status_code == blank.status_code == 200
+    assert f">{window.name}</a>" in inside.text  # 10:30 UTC: inside 10:00 to 12:00
+    assert window.name not in after.text  # 12:30 UTC
+    assert nowhere.status_code == 422
+    assert 'id="timezone-error"' in nowhere.text

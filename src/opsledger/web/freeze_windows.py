@@ -6,21 +6,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Form, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import Field as PydanticField
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.freeze_windows import service as freeze_windows
 from opsledger.freeze_windows.models import FreezeWindow
 from opsledger.freeze_windows.schemas import (
+    ActiveQuery,
     FreezeWindowCreate,
     FreezeWindowQuery,
     FreezeWindowUpdate,
 )
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
+from opsledger.schedules import cron
 from opsledger.security.context import Ctx
 from opsledger.web import forms
 from opsledger.web.console import (
@@ -30,6 +33,7 @@ from opsledger.web.console import (
     form_context,
     from_form,
     list_page,
+    page_context,
     page_of_one,
     page_router,
     render,
@@ -74,6 +78,42 @@ async def _list(
 @router.get("/freeze-windows")
 async def window_list(request: Request, session: PrimaryReadSession) -> Response:
     return await _list(request, session)
+
+
+@router.get("/freeze-windows/at")
+async def frozen_at(
+    request: Request,
+    session: PrimaryReadSession,
+    at: Annotated[str, Query(max_length=100)] = "",
+    timezone: Annotated[str, Query(max_length=100)] = "UTC",
+) -> Response:
+    """What is frozen at a time to come (or past), read in a zone: every window open
+    then, since when and until when, as GET /freeze-windows/active?at= answers."""
+    ctx = await page_context(request, session, "freeze_windows:read")
+    if isinstance(ctx, Response):
+        return ctx
+    opened: list[freeze_windows.Opening] = []
+    errors: dict[str, str] = {}
+    try:
+        cron.zone(timezone)
+    except cron.BadTiming as exc:
+        errors["timezone"] = str(exc)
+    if at and not errors:
+        try:
+            moment = ActiveQuery.model_validate({"at": instant(at, timezone)}).at
+            opened = await freeze_windows.open_at(ctx, moment)
+        except ValidationError as exc:
+            errors["at"] = "; ".join(error["msg"] for error in exc.errors())
+    return render(
+        request,
+        "freeze_windows_at.html",
+        422 if errors else 200,
+        at=at,
+        timezone=timezone,
+        opened=opened,
+        errors=errors,
+        **common(request, ctx),
+    )
 
 
 class WindowForm(forms.Typed):
