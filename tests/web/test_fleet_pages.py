@@ -400,3 +400,20 @@ async def test_a_playbook_runs_ad_hoc_on_the_hosts_a_selector_matches(
     assert run["extra_vars"] == {"version": "1.0"}
     assert await count(engine, Run) == runs_before + 1
     assert ("create", "run") in await audit_trail(engine, started)
+
+
+async def test_a_selector_tag_value_with_a_comma_is_kept(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, operator: Person,
+    engine: AsyncEngine,
+) -> None:  # fmt: skip
+    fleet = await make_fleet(client, admin, engine)
+    await sign_in(browser, operator)
+    token = form_token((await browser.get("/templates/new")).text)
+    tags = f"{fleet['tag']}\nowners=alice,bob"
+
+    made = await browser.post("/templates", data=template_form(fleet, token, tags=tags))
+    read = await client.get(f"/job-templates/{made.headers['location'].rsplit('/', 1)[1]}",
+                            headers=operator.headers)  # fmt: skip
+
+    assert made.status_code == 303, made.text
+    assert read.json()["selector"]["tags"] == [fleet["tag"], "owners=alice,bob"]

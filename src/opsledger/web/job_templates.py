@@ -124,7 +124,7 @@ class TemplateForm(BaseModel):
             "host_ids": forms.items(self.host_ids),
             "host_role_id": self.host_role_id or None,
             "environment": self.environment or None,
-            "tags": forms.items(self.tags),
+            "tags": forms.lines(self.tags),  # a value may hold a comma
             "status": self.status or None,
         }
         return {
