@@ -65,6 +65,16 @@ async def make_fleet(
     return {"playbook": made.json()["id"], "tag": tag, "hosts": [host.id for host in hosts]}
 
 
+async def fleet_form(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, operator: Person,
+    engine: AsyncEngine,
+) -> tuple[dict[str, Any], str]:  # fmt: skip
+    """A fleet (make_fleet), and the operator signed in with a form token."""
+    fleet = await make_fleet(client, admin, engine)
+    await sign_in(browser, operator)
+    return fleet, form_token((await browser.get("/templates/new")).text)
+
+
 def template_form(fleet: dict[str, Any], token: str, **fields: str) -> dict[str, str]:
     return {
         "csrf_token": token,
@@ -87,9 +97,7 @@ async def test_a_template_is_made_refused_edited_and_deleted_through_its_form(
     browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, operator: Person,
     engine: AsyncEngine,
 ) -> None:  # fmt: skip
-    fleet = await make_fleet(client, admin, engine)
-    await sign_in(browser, operator)
-    token = form_token((await browser.get("/templates/new")).text)
+    fleet, token = await fleet_form(browser, client, admin, operator, engine)
     before = await count(engine, JobTemplate)
 
     refusals = {
@@ -146,9 +154,7 @@ async def test_the_launch_form_follows_the_prompts_and_refuses_by_prompt(
     browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, operator: Person,
     engine: AsyncEngine,
 ) -> None:  # fmt: skip
-    fleet = await make_fleet(client, admin, engine)
-    await sign_in(browser, operator)
-    token = form_token((await browser.get("/templates/new")).text)
+    fleet, token = await fleet_form(browser, client, admin, operator, engine)
     created = await browser.post("/templates", data=template_form(fleet, token))
     url = created.headers["location"]
 
@@ -267,9 +273,7 @@ async def test_odd_form_values_are_refused_never_a_server_error(
     browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, operator: Person,
     engine: AsyncEngine,
 ) -> None:  # fmt: skip
-    fleet = await make_fleet(client, admin, engine)
-    await sign_in(browser, operator)
-    token = form_token((await browser.get("/templates/new")).text)
+    fleet, token = await fleet_form(browser, client, admin, operator, engine)
     created = await browser.post("/templates", data=template_form(fleet, token))
     url = created.headers["location"]
     templates_before, runs_before = await count(engine, JobTemplate), await count(engine, Run)
@@ -406,9 +410,7 @@ async def test_a_selector_tag_value_with_a_comma_is_kept(
     browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, operator: Person,
     engine: AsyncEngine,
 ) -> None:  # fmt: skip
-    fleet = await make_fleet(client, admin, engine)
-    await sign_in(browser, operator)
-    token = form_token((await browser.get("/templates/new")).text)
+    fleet, token = await fleet_form(browser, client, admin, operator, engine)
     tags = f"{fleet['tag']}\nowners=alice,bob"
 
     made = await browser.post("/templates", data=template_form(fleet, token, tags=tags))

@@ -19,16 +19,14 @@ from opsledger.web import triggers as web_triggers
 from tests import factories as f
 from tests.api import Person, audit_trail, make_person
 from tests.web.pages import form_token, sign_in
-from tests.web.test_fleet_pages import SECRET, count, make_fleet, template_form
+from tests.web.test_fleet_pages import SECRET, count, fleet_form, template_form
 
 
 async def test_a_template_is_scheduled_from_its_page_and_the_schedule_moves_on(
     browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, operator: Person,
     viewer: Person, engine: AsyncEngine,
 ) -> None:  # fmt: skip
-    fleet = await make_fleet(client, admin, engine)
-    await sign_in(browser, operator)
-    token = form_token((await browser.get("/templates/new")).text)
+    fleet, token = await fleet_form(browser, client, admin, operator, engine)
     template = (await browser.post("/templates", data=template_form(fleet, token))).headers[
         "location"
     ]
@@ -172,9 +170,7 @@ async def test_what_a_schedule_runs_with_is_changed_on_its_page(
     browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, operator: Person,
     viewer: Person, engine: AsyncEngine,
 ) -> None:  # fmt: skip
-    fleet = await make_fleet(client, admin, engine)
-    await sign_in(browser, operator)
-    token = form_token((await browser.get("/templates/new")).text)
+    fleet, token = await fleet_form(browser, client, admin, operator, engine)
     template = (await browser.post("/templates", data=template_form(fleet, token))).headers[
         "location"
     ]
@@ -237,9 +233,7 @@ async def test_a_schedule_moves_to_another_template_with_the_values_it_asks_for(
     browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, operator: Person,
     engine: AsyncEngine,
 ) -> None:  # fmt: skip
-    fleet = await make_fleet(client, admin, engine)
-    await sign_in(browser, operator)
-    token = form_token((await browser.get("/templates/new")).text)
+    fleet, token = await fleet_form(browser, client, admin, operator, engine)
     first = (await browser.post("/templates", data=template_form(fleet, token))).headers["location"]
     other = template_form(
         fleet, token, prompts="- name: token\n  type: secret\n- name: size\n  type: integer\n"

@@ -5,6 +5,7 @@ from its prompts."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -13,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
 from opsledger.audit.snapshots import MASK
@@ -248,6 +250,29 @@ async def _page(
     )
 
 
+async def _on_page(
+    request: Request,
+    session: AsyncSession,
+    schedule_id: int,
+    token: Any,
+    fields: Mapping[str, Any],
+    save: Callable[[Ctx, Schedule], Awaitable[Schedule]],
+    again: Callable[[Ctx, Schedule, int, dict[str, str]], Awaitable[Response]],
+) -> Response:
+    """A form on a schedule's page (``change_one``): back to the page once saved."""
+    return await change_one(
+        request,
+        session,
+        WRITE,
+        token if isinstance(token, str) else "",
+        lambda ctx: schedules.get(ctx, schedule_id),
+        fields,
+        save,
+        again,
+        f"/schedules/{schedule_id}",
+    )
+
+
 @router.post("/schedules/{schedule_id}")
 async def change_timing(request: Request, session: WriteSession, schedule_id: PathId) -> Response:
     """When it runs: name, cron or one time, zone, end and policies (a cron replaces a
@@ -266,17 +291,7 @@ async def change_timing(request: Request, session: WriteSession, schedule_id: Pa
     async def again(ctx: Ctx, schedule: Schedule, status: int, refused: dict[str, str]) -> Response:
         return await _page(request, ctx, schedule, status, refused, sent)
 
-    return await change_one(
-        request,
-        session,
-        WRITE,
-        token if isinstance(token, str) else "",
-        lambda ctx: schedules.get(ctx, schedule_id),
-        sent,
-        save,
-        again,
-        f"/schedules/{schedule_id}",
-    )
+    return await _on_page(request, session, schedule_id, token, sent, save, again)
 
 
 def _timing(sent: dict[str, str], schedule: Schedule) -> dict[str, Any]:
@@ -328,17 +343,7 @@ async def change_values(request: Request, session: WriteSession, schedule_id: Pa
             moving = None  # said beside the form
         return await _page(request, ctx, schedule, status, refused, values=posted, moving=moving)
 
-    return await change_one(
-        request,
-        session,
-        WRITE,
-        token if isinstance(token, str) else "",
-        lambda ctx: schedules.get(ctx, schedule_id),
-        posted,
-        save,
-        again,
-        f"/schedules/{schedule_id}",
-    )
+    return await _on_page(request, session, schedule_id, token, posted, save, again)
 
 
 def _unfollowed(
