@@ -256,6 +256,23 @@ async def test_a_change_to_what_is_already_there_writes_nothing(
     assert [row.action for row in await audit_rows(engine, moved_id)] == ["update"]
 
 
+async def test_a_value_equal_in_python_but_not_in_json_is_a_change(
+    client: httpx.AsyncClient, admin: Person, engine: AsyncEngine
+) -> None:
+    body = {"hostname": unique("typed"), "ip_address": "192.0.2.11", "os_type": "debian",
+            "tags": {"weight": 1}}  # fmt: skip
+    host = (await client.post("/hosts", json=body, headers=admin.headers)).json()
+    url = f"/hosts/{host['id']}"
+
+    changed, request_id = await traced(
+        client, admin, lambda c, h: c.patch(url, json={"tags": {"weight": True}}, headers=h)
+    )
+    stored = (await client.get(url, headers=admin.headers)).json()["tags"]
+
+    assert changed.json()["tags"] == stored == {"weight": True}  # 1 == True, not as JSON
+    assert [row.action for row in await audit_rows(engine, request_id)] == ["update"]
+
+
 async def test_a_failed_audit_write_undoes_the_change(
     client: httpx.AsyncClient, admin: Person, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import update as update_rows
 from sqlalchemy.sql import ClauseElement
 
 from opsledger.audit import service as audit
+from opsledger.db.types import identical
 from opsledger.kit.states import transition as compare_and_set
 from opsledger.security.context import Ctx
 
@@ -48,7 +49,7 @@ async def update(
     before = await audit.capture(ctx.session, row)
     held = inspect(row).dict  # what is loaded (a secret may not be: never the same, then)
     if all(
-        field in held and not isinstance(value, ClauseElement) and held[field] == value
+        field in held and not isinstance(value, ClauseElement) and identical(held[field], value)
         for field, value in changes.items()
     ):
         return row

@@ -26,6 +26,7 @@ from opsledger.audit.models import AuditChain, AuditLog
 from opsledger.audit.snapshots import snapshot, unloaded_columns
 from opsledger.config import Settings
 from opsledger.db.base import utcnow
+from opsledger.db.types import identical
 from opsledger.kit.metrics import AUDIT_ROWS
 from opsledger.kit.pagination import Rows
 from opsledger.security.context import Ctx
@@ -152,7 +153,7 @@ async def created(ctx: Ctx, resource_type: str, row: Any) -> None:
 async def changed(ctx: Ctx, action: str, resource_type: str, row: Any, before: Snapshot) -> None:
     """Record a change of a row captured as ``before``; nothing when nothing changed."""
     after = await capture(ctx.session, row)
-    if after != before:
+    if not identical(after, before):
         record(ctx, action, resource_type, row.id, before=before, after=after)
 
 

@@ -68,6 +68,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def identical(a: Any, b: Any) -> bool:
+    """Equal, and of the same type all the way down: 1, 1.0 and True are equal in Python
+    but three different JSON values."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(identical(a[key], b[key]) for key in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(map(identical, a, b))
+    return bool(a == b)
+
+
 class JSONDocument(TypeDecorator[Any]):
     """JSON everywhere, ``jsonb`` on PostgreSQL so it can be indexed and compared."""
 
@@ -78,6 +90,11 @@ class JSONDocument(TypeDecorator[Any]):
         if dialect.name == "postgresql":
             return dialect.type_descriptor(postgresql.JSONB())
         return dialect.type_descriptor(JSON())
+
+    def compare_values(self, x: Any, y: Any) -> bool:
+        """Whether a flush may skip writing ``y`` over ``x``: only when identical (the
+        ORM's ``==`` took ``{"weight": true}`` for ``{"weight": 1}`` and kept the 1)."""
+        return identical(x, y)
 
 
 class _MemberName(TypeDecorator[str]):
