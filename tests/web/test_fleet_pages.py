@@ -11,12 +11,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.jobs.models import JobTask
-from opsledger.models import JobTemplate, Run
+from opsledger.models import Host, JobTemplate, Run
+from opsledger.web import job_templates as web_templates
 from tests import factories as f
 from tests.api import Person, audit_trail
 from tests.web.pages import form_token, sign_in
@@ -419,3 +421,30 @@ async def test_a_selector_tag_value_with_a_comma_is_kept(
 
     assert made.status_code == 303, made.text
     assert read.json()["selector"]["tags"] == [fleet["tag"], "owners=alice,bob"]
+
+
+async def test_a_launch_is_limited_to_hosts_named_past_the_list(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, operator: Person,
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(web_templates, "MATCHING_SHOWN", 1)  # the list shows one of two
+    fleet, token = await fleet_form(browser, client, admin, operator, engine)
+    url = (await browser.post("/templates", data=template_form(fleet, token))).headers["location"]
+    async with unit_of_work(session_factory(engine)) as session:
+        second = await session.get(Host, fleet["hosts"][1])
+        assert second is not None
+    page = await browser.get(url)
+    base = {"csrf_token": token, "prompt.version": "1.2", "prompt.token": SECRET}
+
+    unknown = await browser.post(f"{url}/launch", data=base | {"limit_hostnames": "nowhere-9"})
+    launched = await browser.post(f"{url}/launch", data=base | {"limit_hostnames": second.hostname})
+    async with unit_of_work(session_factory(engine)) as session:
+        run = await session.get(Run, int(launched.headers["location"].rsplit("/", 1)[1]))
+        assert run is not None
+
+    assert 'name="limit_hostnames"' in page.text
+    assert unknown.status_code == 422
+    assert 'id="limit_hostnames-error"' in unknown.text
+    assert "nowhere-9" in unknown.text
+    assert launched.status_code == 303, launched.text
+    assert run.host_ids == [second.id]

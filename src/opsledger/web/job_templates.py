@@ -16,7 +16,9 @@ from starlette.datastructures import FormData
 from opsledger.audit.snapshots import MASK
 from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.host_roles import service as host_roles
+from opsledger.hosts import repository as hosts_repository
 from opsledger.hosts.models import HostStatus
+from opsledger.hosts.schemas import MAX_SELECTED_IDS
 from opsledger.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
@@ -369,6 +371,7 @@ def launch_options(
             "diff": "diff" in sent,
             "verbosity": sent.get("verbosity", ""),
             "limited": sent.getlist("limit_host_ids"),
+            "hostnames": sent.get("limit_hostnames", ""),
         }
     stored = stored or {}
     return {
@@ -377,6 +380,7 @@ def launch_options(
         "diff": stored.get("diff", template.diff),
         "verbosity": str(stored.get("verbosity", template.verbosity)),
         "limited": [str(host_id) for host_id in stored.get("limit_host_ids") or ()],
+        "hostnames": "",
     }
 
 
@@ -453,10 +457,10 @@ def override_reason(sent: FormData) -> str | None:
 
 
 async def read_launch(
-    sent: FormData, template: JobTemplate
+    ctx: Ctx, sent: FormData, template: JobTemplate
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """A launch form's fields (launch_fields), or the messages refusing its extra vars:
-    what the launch form and the schedule form send."""
+    """A launch form's fields (launch_fields), or the messages refusing its extra vars or
+    the hosts named to limit it to: what the launch form and the schedule forms send."""
     text = sent.get("extra_vars")
     try:
         extra_vars = await asyncio.to_thread(
@@ -464,7 +468,18 @@ async def read_launch(
         )
     except ValueError as exc:
         return {}, {"extra_vars": str(exc)}
-    return launch_fields(template, sent, extra_vars), {}
+    fields = launch_fields(template, sent, extra_vars)
+    typed = sent.get("limit_hostnames")
+    names = (forms.lines(typed) if isinstance(typed, str) else None) or []
+    if len(names) > MAX_SELECTED_IDS:
+        return {}, {"limit_hostnames": f"at most {MAX_SELECTED_IDS} hosts"}
+    found = await hosts_repository.named_all(ctx.session, names)
+    if unknown := [name for name in names if name not in found]:
+        return {}, {"limit_hostnames": f"no active host is named {', '.join(unknown[:10])}"}
+    if found:
+        ticked = fields["limit_host_ids"] or []
+        fields["limit_host_ids"] = [*ticked, *(str(host.id) for host in found.values())]
+    return fields, {}
 
 
 async def launch_form(
@@ -489,7 +504,7 @@ async def launch(request: Request, session: WriteSession, template_id: PathId) -
     if isinstance(found, Response):
         return found
     ctx, template, sent = found
-    fields, errors = await read_launch(sent, template)
+    fields, errors = await read_launch(ctx, sent, template)
     if errors:
         return await _launch_page(request, ctx, template, 422, errors, sent)
 

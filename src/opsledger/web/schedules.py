@@ -321,9 +321,10 @@ async def change_values(request: Request, session: WriteSession, schedule_id: Pa
     async def save(ctx: Ctx, schedule: Schedule) -> Schedule:
         moving = await _moving_to(ctx, schedule, _template_id(posted))
         template = moving or await templates.get(ctx, schedule.template_id)
-        launch, refused = await read_launch(posted, template)
+        launch, refused = await read_launch(ctx, posted, template)
         if refused:
-            raise ValidationFailed.at("extra_vars", refused["extra_vars"])
+            field, message = next(iter(refused.items()))
+            raise ValidationFailed.at(field, message)
         stored = schedule.prompts or {}  # a secret one's value is the mask
         prompts = {
             name: MASK if value == "" and stored.get(name) == MASK else value
@@ -462,7 +463,7 @@ async def create_schedule(request: Request, session: WriteSession, template_id: 
     if isinstance(found, Response):
         return found
     ctx, template, sent = found
-    launch, errors = await read_launch(sent, template)
+    launch, errors = await read_launch(ctx, sent, template)
     if errors:
         return await _schedule_form(request, ctx, template, 422, errors, sent)
     launch = _unfollowed(launch, template, sent, {})
