@@ -203,6 +203,8 @@ async def test_what_a_schedule_runs_with_is_changed_on_its_page(
         schedule = await session.get(Schedule, schedule.id)
         assert schedule is not None
         secret_renewed = schedule.secret_prompts
+    await browser.post(f"{url}/values", data=values | {"follow": "on"})
+    followed = (await client.get(url, headers=operator.headers)).json()
     await sign_in(browser, viewer)
     viewed = await browser.get(url)
 
@@ -221,10 +223,12 @@ async def test_what_a_schedule_runs_with_is_changed_on_its_page(
     assert read["prompts"] == {"version": "2.0", "count": 3, "reboot": False, "token": "********"}
     assert (read["extra_vars"], read["check"], read["verbosity"]) == ({"a": 1}, True, 2)
     assert read["diff"] is None  # left as shown: it follows the template
+    assert 'name="follow"' in again
     assert read["limit_host_ids"] == [fleet["hosts"][0]]
     assert secret_kept is not None and SECRET in secret_kept  # noqa: PT018
     assert 'value="2"' in again and "a: 1" in again  # noqa: PT018
     assert renewed.status_code == 303
+    assert (followed["check"], followed["verbosity"]) == (None, None)
     assert secret_renewed is not None and "renewed-1" in secret_renewed  # noqa: PT018
     assert "Change what it runs with" not in viewed.text
 

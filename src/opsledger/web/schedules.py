@@ -313,8 +313,8 @@ async def change_values(request: Request, session: WriteSession, schedule_id: Pa
     """What each fire runs with: prompt values (a secret one left blank keeps the value
     stored), extra vars, check and diff mode, verbosity and the hosts it is limited to;
     with ``template_id``, another template to run with them. Check, diff and verbosity
-    are sent only when changed: left as shown, they go on following the template. Its
-    timing stays."""
+    are sent only when changed: left as shown, they go on following the template (and
+    with ``follow``, they follow it again). Its timing stays."""
     posted = await request.form(max_fields=LAUNCH_FIELDS, max_part_size=100_000)
     token = posted.get("csrf_token")
 
@@ -331,6 +331,8 @@ async def change_values(request: Request, session: WriteSession, schedule_id: Pa
             for name, value in (launch["prompts"] or {}).items()
         }
         fields = _unfollowed(launch, template, posted, schedule.launch)
+        if "follow" in posted:  # back to the template's own
+            fields |= dict.fromkeys(FOLLOWED)
         fields["prompts"] = prompts or None
         if moving is not None:
             fields["template_id"] = moving.id
