@@ -131,6 +131,25 @@ async def test_scaling_adds_and_stops_replicas(
     ).status_code == 422
 
 
+async def test_scaling_back_to_the_same_target_after_a_stop_is_audited(
+    client: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    created = (await deploy(client, operator, target_replicas=2)).json()
+    url = f"/deployments/{created['id']}"
+    for status in ("scheduled", "running", "stopped", "scheduled"):  # stopped: none active
+        moved = await client.patch(
+            f"{url}/status", json={"status": status}, headers=operator.headers
+        )
+        assert moved.status_code == 200, moved.text
+
+    again = await client.post(f"{url}/scale", json={"target_replicas": 2}, headers=operator.headers)
+    same = await client.post(f"{url}/scale", json={"target_replicas": 2}, headers=operator.headers)
+
+    assert sum(r["status"] == "pending" for r in again.json()["replicas"]) == 2
+    assert await audit_trail(engine, again) == [("scale", "deployment")]  # replicas added
+    assert await audit_trail(engine, same) == []  # nothing to do, nothing recorded
+
+
 async def test_every_status_change_is_recorded_with_who_and_why(
     client: httpx.AsyncClient, operator: Person, engine: AsyncEngine
 ) -> None:

@@ -136,7 +136,10 @@ async def scale(ctx: Ctx, deployment_id: int, target: int) -> Deployment:
     else:
         surplus = [replica.id for replica in active[target:]]
         await repository.stop_replicas(ctx.session, surplus, {"stopped_at": utcnow()})
-    await changes.update(ctx, RESOURCE, deployment, {"target_replicas": target}, action="scale")
+    values: dict[str, Any] = {"target_replicas": target}
+    if target != len(active):  # replicas changed, if not the target: the scale is audited
+        values["updated_at"] = utcnow()
+    await changes.update(ctx, RESOURCE, deployment, values, action="scale")
     return await get(ctx, deployment.id, detail=True)
 
 
