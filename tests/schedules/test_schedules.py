@@ -146,6 +146,44 @@ async def test_prompt_values_sent_back_as_read_keep_the_secret_one(
     assert stored == json.dumps({"token": SECRET})  # not the mask
 
 
+async def test_a_kept_secret_never_goes_to_a_prompt_that_is_not_secret(
+    client: httpx.AsyncClient, operator: Person, viewer: Person, engine: AsyncEngine,
+    target: Target,
+) -> None:  # fmt: skip
+    made = await create(
+        client,
+        operator,
+        schedule_body(target.template_id, prompts={"version": "1.0", "token": SECRET}),
+    )
+    url = f"/schedules/{made['id']}"
+    plain = await make_target(
+        engine, prompts=[{"name": "version", "type": "text"}, {"name": "token", "type": "text"}]
+    )
+
+    moved_alone = await client.patch(
+        url, json={"template_id": plain.template_id}, headers=operator.headers
+    )
+    moved_masked = await client.patch(
+        url,
+        json={"template_id": plain.template_id, "prompts": {"token": "********"}},
+        headers=operator.headers,
+    )
+    moved_typed = await client.patch(
+        url,
+        json={"template_id": plain.template_id, "prompts": {"token": "typed-anew"}},
+        headers=operator.headers,
+    )
+    read = await client.get(url, headers=viewer.headers)
+
+    for refused in (moved_alone, moved_masked):
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["loc"] == ["body", "prompts", "token"]
+        assert SECRET not in refused.text
+    assert moved_typed.status_code == 200, moved_typed.text
+    assert read.json()["prompts"] == {"token": "typed-anew"}
+    assert SECRET not in read.text
+
+
 async def test_a_template_that_does_not_exist_is_named(
     client: httpx.AsyncClient, operator: Person
 ) -> None:

@@ -102,18 +102,32 @@ def _secrets(schedule: Schedule) -> dict[str, Any]:
 
 
 async def _prompt_columns(
-    ctx: Ctx, template_id: int, given: dict[str, Any], *, from_text: bool = False
+    ctx: Ctx,
+    template_id: int,
+    given: dict[str, Any],
+    *,
+    from_text: bool = False,
+    kept: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The prompt values ``given`` checked against the template's prompts as a launch
     checks them (422 naming each refused one), as the columns keep them: the secret ones
     encrypted apart, shown masked. Only the values given are kept: a template's defaults
-    apply as they are when a fire launches it."""
+    apply as they are when a fire launches it. A value given masked stands for the secret
+    ``kept`` under its name, for a prompt that is secret on this template; one that is not
+    must be typed (a secret is never stored in the clear)."""
     template = await templates_repository.get(ctx.session, template_id)
     if template is None:
         raise ValidationFailed.at("template_id", f"job template {template_id} does not exist")
-    resolved = await templates.resolve_prompts(
-        ctx.session, templates.prompts_of(template), given, from_text=from_text
-    )
+    prompts = templates.prompts_of(template)
+    secret = {prompt.name for prompt in prompts if prompt.type is prompt_rules.PromptType.secret}
+    given = dict(given)
+    for name, value in given.items():
+        if value == MASK and name in (kept or {}):
+            if name not in secret:
+                message = "a secret is kept for it, but this prompt is not secret: type its value"
+                raise ValidationFailed.at(["prompts", name], message)
+            given[name] = (kept or {})[name]
+    resolved = await templates.resolve_prompts(ctx.session, prompts, given, from_text=from_text)
     kept = {name: value for name, value in resolved.values.items() if name in given}
     secrets = {name: value for name, value in kept.items() if name in resolved.secret_names}
     masked = prompt_rules.mask(kept, resolved.secret_names)
@@ -186,15 +200,12 @@ async def update(
         launch = {**schedule.launch, **sent}
         stored["launch"] = {name: value for name, value in launch.items() if value is not None}
     if "prompts" in fields or "template_id" in fields:
-        secrets = _secrets(schedule)
-        given = {**(schedule.prompts or {}), **secrets}
-        if "prompts" in fields:
-            given = {
-                name: secrets.get(name, value) if value == MASK else value
-                for name, value in (fields["prompts"] or {}).items()
-            }
+        # The values kept (a secret one masked) unless others are given.
+        given = (fields["prompts"] or {}) if "prompts" in fields else (schedule.prompts or {})
         template_id = fields.get("template_id", schedule.template_id)
-        stored |= await _prompt_columns(ctx, template_id, given, from_text=from_text)
+        stored |= await _prompt_columns(
+            ctx, template_id, given, from_text=from_text, kept=_secrets(schedule)
+        )
     if schedule.enabled and any(name in fields for name in TIMING):
         timing = {name: fields.get(name, getattr(schedule, name)) for name in TIMING}
         stored["next_run_at"] = next(

@@ -36,6 +36,7 @@ from opsledger.security.context import Ctx
 from opsledger.security.policy import allows
 from opsledger.templates import service as templates
 from opsledger.templates.models import JobTemplate
+from opsledger.templates.prompts import PromptType
 from opsledger.web import forms
 from opsledger.web.console import (
     act,
@@ -326,8 +327,9 @@ async def change_values(request: Request, session: WriteSession, schedule_id: Pa
             field, message = next(iter(refused.items()))
             raise ValidationFailed.at(field, message)
         stored = schedule.prompts or {}  # a secret one's value is the mask
-        prompts = {
-            name: MASK if value == "" and stored.get(name) == MASK else value
+        secret = {p.name for p in templates.prompts_of(template) if p.type is PromptType.secret}
+        prompts = {  # a secret field left blank keeps the value stored
+            name: MASK if value == "" and name in secret and stored.get(name) == MASK else value
             for name, value in (launch["prompts"] or {}).items()
         }
         fields = _unfollowed(launch, template, posted, schedule.launch)
