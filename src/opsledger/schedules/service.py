@@ -119,14 +119,15 @@ async def _prompt_columns(
     if template is None:
         raise ValidationFailed.at("template_id", f"job template {template_id} does not exist")
     prompts = templates.prompts_of(template)
-    secret = {prompt.name for prompt in prompts if prompt.type is prompt_rules.PromptType.secret}
+    plain = {prompt.name for prompt in prompts if prompt.type is not prompt_rules.PromptType.secret}
     given = dict(given)
     for name, value in given.items():
-        if value == MASK and name in (kept or {}):
-            if name not in secret:
-                message = "a secret is kept for it, but this prompt is not secret: type its value"
-                raise ValidationFailed.at(["prompts", name], message)
-            given[name] = (kept or {})[name]
+        if value != MASK or name not in (kept or {}):
+            continue
+        if name in plain:
+            message = "a secret is kept for it, but this prompt is not secret: type its value"
+            raise ValidationFailed.at(["prompts", name], message)
+        given[name] = (kept or {})[name]  # a prompt it has not is refused as unknown below
     resolved = await templates.resolve_prompts(ctx.session, prompts, given, from_text=from_text)
     kept = {name: value for name, value in resolved.values.items() if name in given}
     secrets = {name: value for name, value in kept.items() if name in resolved.secret_names}
