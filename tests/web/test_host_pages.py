@@ -448,7 +448,7 @@ async def test_an_admin_sets_a_hosts_key_path_and_an_operators_edit_keeps_it(
 async def test_a_hosts_tags_keep_their_commas_and_types_when_its_form_is_saved(
     browser: httpx.AsyncClient, client: httpx.AsyncClient, operator: Person
 ) -> None:
-    tags = {"owners": "alice,bob", "rack": 5, "ha": True, "weight": 0.5}
+    tags = {"owners": "alice,bob", "rack": 5, "ha": True, "weight": 0.5, "a=b": "c\nd"}
     body = {"hostname": unique("tagged"), "ip_address": "192.0.2.10", "os_type": "debian",
             "tags": tags}  # fmt: skip
     made = await client.post("/hosts", json=body, headers=operator.headers)
@@ -471,6 +471,7 @@ async def test_a_hosts_tags_keep_their_commas_and_types_when_its_form_is_saved(
     )
     changed = (await client.get(f"/hosts/{host['id']}", headers=operator.headers)).json()["tags"]
 
+    assert "Kept as set through the API, which alone changes them: a=b" in shown.text
     assert as_shown.status_code == added.status_code == 303
     assert kept == tags
     assert changed == tags | {"zone": "a,b", "rack": "6"}  # a value typed anew is text

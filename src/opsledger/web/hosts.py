@@ -403,14 +403,20 @@ def _fields(sent: dict[str, str], host: Host | None) -> dict[str, Any]:
 def _tags(text: str, stored: dict[str, Any]) -> dict[str, Any] | None:
     """Tags typed a line each (a value may hold a comma); a value the form showed and
     that was left as shown keeps the type it was stored with (a number or a boolean the
-    API set), so that saving the form as shown changes nothing."""
-    typed = forms.pairs(text, lines_only=True)
-    if typed is None:
-        return None
-    return {
+    API set), and a tag the form cannot show is kept as it is."""
+    typed = forms.pairs(text, lines_only=True) or {}
+    tags = {
         key: stored[key] if key in stored and _shown_tag(stored[key]) == value else value
         for key, value in typed.items()
     }
+    tags |= {key: value for key, value in stored.items() if not _typable(key, value)}
+    return tags or None
+
+
+def _typable(key: str, value: Any) -> bool:
+    """Whether a tag reads back as itself from a ``key=value`` line: not with a ``=`` in
+    its key or a line break in either (the API allows them)."""
+    return not ("=" in key or "\n" in key or "\n" in _shown_tag(value))
 
 
 def _shown_tag(value: Any) -> str:
@@ -418,9 +424,13 @@ def _shown_tag(value: Any) -> str:
 
 
 def _as_sent(host: Host) -> dict[str, str]:
-    """A host's values as its edit form shows them."""
+    """A host's values as its edit form shows them (a tag it cannot show is kept)."""
     shown = {name: getattr(host, name) for name in FIELDS if name != "tags"}
-    tags = "\n".join(f"{key}={_shown_tag(value)}" for key, value in (host.tags or {}).items())
+    tags = "\n".join(
+        f"{key}={_shown_tag(value)}"
+        for key, value in (host.tags or {}).items()
+        if _typable(key, value)
+    )
     return {name: "" if value is None else str(value) for name, value in shown.items()} | {
         "tags": tags
     }
@@ -442,6 +452,9 @@ async def _form(
         host=host,
         roles=roles.items,
         fields=FIELDS,
+        kept_tags=[key for key, value in (host.tags or {}).items() if not _typable(key, value)]
+        if host
+        else [],
         errors=errors or {},
         sent=sent if sent is not None else (_as_sent(host) if host else {"ssh_port": "22"}),
         **common(request, ctx),
