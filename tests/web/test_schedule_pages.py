@@ -259,6 +259,7 @@ async def test_a_schedule_moves_to_another_template_with_the_values_it_asks_for(
                   "prompt.version": "1.2", "verbosity": "0"}  # fmt: skip
     sizeless = await browser.post(f"{url}/values", data=moved_form)
     bad_id = await browser.post(f"{url}/values", data=moved_form | {"template_id": "9" * 30})
+    huge_id = await browser.post(f"{url}/values", data=moved_form | {"template_id": "9" * 5000})
     moved = await browser.post(f"{url}/values", data=moved_form | {"prompt.size": "3"})
     read = (await client.get(url, headers=operator.headers)).json()
     async with unit_of_work(session_factory(engine)) as session:
@@ -271,7 +272,7 @@ async def test_a_schedule_moves_to_another_template_with_the_values_it_asks_for(
     assert f'name="template_id" value="{second_id}"' in step.text
     assert 'name="prompt.version" value="1.2"' in step.text  # a value it also asks for
     assert nowhere.status_code == 404
-    assert sizeless.status_code == bad_id.status_code == 422
+    assert sizeless.status_code == bad_id.status_code == huge_id.status_code == 422
     assert 'name="prompt.size"' in sizeless.text  # still the new template's form
     assert "not a job template" in bad_id.text
     assert moved.status_code == 303, moved.text

@@ -30,6 +30,16 @@ After = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 CHOICES = 500
 
 
+def id_of(text: object) -> int:
+    """The row id a form field or link names; 0, which no row has, for anything else
+    (ASCII digits only, bounded before they are read: Python refuses to read an integer
+    of more than 4,300 digits)."""
+    if not isinstance(text, str) or not (text.isascii() and text.isdigit()) or len(text) > 19:
+        return 0
+    number = int(text)
+    return number if number <= MAX_ID else 0
+
+
 class Typed(BaseModel):
     """A console form as typed, its fields as text, with the session's form token."""
 

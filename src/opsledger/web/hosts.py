@@ -37,7 +37,6 @@ from opsledger.jobs import service as jobs
 from opsledger.kit.errors import Conflict, NotFound, ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
-from opsledger.kit.schemas import MAX_ID
 from opsledger.runs.schemas import FleetProvision
 from opsledger.security.context import Ctx
 from opsledger.security.policy import allows
@@ -116,9 +115,8 @@ async def offered(ctx: Ctx, chosen: str | int | None) -> list[Host]:
     (a host page's link names it) wherever it sorts, so that a fleet larger than a list
     can show still reaches every host from its own page."""
     first = (await hosts.page(ctx, {"is_active": True}, None, forms.CHOICES, None)).items
-    text = str(chosen or "")
-    wanted = int(text) if text.isdecimal() else 0
-    if 0 < wanted <= MAX_ID and all(host.id != wanted for host in first):
+    wanted = forms.id_of(str(chosen or ""))
+    if wanted and all(host.id != wanted for host in first):
         try:
             host = await hosts.get(ctx, wanted)
         except NotFound:

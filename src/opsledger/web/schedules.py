@@ -176,8 +176,8 @@ def _template_id(posted: FormData) -> int | None:
     wanted = posted.get("template_id")
     if not wanted:
         return None
-    number = int(wanted) if isinstance(wanted, str) and wanted.isdecimal() else 0
-    if not 1 <= number <= MAX_ID:
+    number = forms.id_of(wanted)
+    if not number:
         raise ValidationFailed.at("template_id", "not a job template's id")
     return number
 

@@ -16,7 +16,6 @@ from opsledger.jobs import service as jobs
 from opsledger.jobs.models import Job
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
-from opsledger.kit.schemas import MAX_ID
 from opsledger.security.context import Ctx
 from opsledger.tickets import service as tickets
 from opsledger.tickets.models import Ticket, TicketPriority, TicketStatus
@@ -115,13 +114,7 @@ async def new_ticket_page(
 
 async def _job(ctx: Ctx, job_id: str) -> Job | None:
     """The job a ``job_id`` names (NotFound for anything else), or None when blank."""
-    return await jobs.get(ctx, _id_of(job_id)) if job_id else None
-
-
-def _id_of(text: str) -> int:
-    """The id a form field names; 0, which no row has, for anything else."""
-    number = int(text) if text.isdecimal() else 0
-    return number if number <= MAX_ID else 0
+    return await jobs.get(ctx, forms.id_of(job_id)) if job_id else None
 
 
 @router.post("")
@@ -146,7 +139,7 @@ async def open_ticket(
         session,
         WRITE,
         form.csrf_token,
-        lambda ctx: jobs.get(ctx, _id_of(job_id)),
+        lambda ctx: jobs.get(ctx, forms.id_of(job_id)),
         form.fields(),
         save,
         again,
