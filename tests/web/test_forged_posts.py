@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.kit.routers import API_PREFIX
+from opsledger.web.job_templates import LAUNCH_FIELDS
 from tests.api import Person, audit_trail
 from tests.web.estate import console_forms, estate, url
 from tests.web.pages import form_token, sign_in
@@ -159,3 +160,18 @@ async def test_a_page_path_or_query_fastapi_refuses_is_answered_as_a_page(
     assert "expected" in not_a_count.text
     for response in (no_id, past_ids, repeated, not_a_count, unknown):
         assert response.headers["content-type"].startswith("text/html")
+
+
+@pytest.mark.backends("sqlite")
+async def test_a_form_starlette_cannot_read_is_refused_as_a_page(
+    browser: httpx.AsyncClient, admin: Person, engine: AsyncEngine
+) -> None:
+    ids = await estate(engine, admin)
+    await sign_in(browser, admin)
+    crowded = [("f", (None, "")) for _ in range(LAUNCH_FIELDS + 1)]  # past its max_fields
+
+    answer = await browser.post(url("/schedules/{schedule_id}/values", ids), files=crowded)
+
+    assert answer.status_code == 400
+    assert answer.headers["content-type"].startswith("text/html")
+    assert await audit_trail(engine, answer) == []

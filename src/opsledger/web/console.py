@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opsledger.db.dependencies import discard_changes
 from opsledger.freeze_windows import service as freeze_windows
@@ -99,6 +100,8 @@ class ConsoleRoute(APIRoute):
                 return await handler(request)
             except RequestValidationError as exc:
                 return _refused_input(request, exc)
+            except StarletteHTTPException as exc:  # a form Starlette could not read
+                return refuse(request, exc.status_code, f"The form was not read: {exc.detail}")
 
         return answer
 

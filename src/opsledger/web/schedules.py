@@ -225,7 +225,9 @@ async def _page(
     template = await templates.get(ctx, schedule.template_id)
     runs = moving or template
     writer = allows(ctx.user.role, WRITE, ctx.user.scopes)  # only a writer sees the forms
-    others = (await templates.page(ctx, {}, forms.CHOICES, None)).items if writer else []
+    first = (await templates.page(ctx, {}, forms.CHOICES, None)).items if writer else []
+    own = {template.id: template, runs.id: runs}  # offered wherever they sort
+    others = [*own.values(), *(other for other in first if other.id not in own)]
     return render(
         request,
         "schedule.html",
