@@ -86,7 +86,7 @@ async def test_a_count_that_changed_since_it_was_confirmed_is_refused(
 
 
 async def test_a_tag_and_a_role_are_set_on_every_selected_host(
-    client: httpx.AsyncClient, operator: Person, admin: Person
+    client: httpx.AsyncClient, operator: Person, admin: Person, engine: AsyncEngine
 ) -> None:
     environment = await selection(client, operator, 2)
     selector = {"environment": environment, "tags": ["tier=web"]}
@@ -96,6 +96,11 @@ async def test_a_tag_and_a_role_are_set_on_every_selected_host(
     assert role.status_code == 201, role.text
 
     tagged = await client.post(
+        "/hosts/bulk",
+        json={"selector": selector, "tag": "patched=2026-12"},
+        headers=operator.headers,
+    )
+    again = await client.post(
         "/hosts/bulk",
         json={"selector": selector, "tag": "patched=2026-12"},
         headers=operator.headers,
@@ -110,6 +115,9 @@ async def test_a_tag_and_a_role_are_set_on_every_selected_host(
     )
 
     assert tagged.status_code == assigned.status_code == cleared.status_code == 200
+    assert len(tagged.json()["changed"]) == 2
+    assert again.json() == {"matched": 2, "changed": []}  # they have it: nothing changed
+    assert await audit_trail(engine, again) == []
     listed = await client.get(
         "/hosts", params={"environment": environment}, headers=operator.headers
     )

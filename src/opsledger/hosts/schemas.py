@@ -228,4 +228,7 @@ class HostBulk(RequestSchema):
 
 class HostBulkResult(ResponseSchema):
     matched: int = Field(description="How many hosts the selector matched.")
-    changed: list[int] = Field(description="The ids of the hosts changed (none on a dry run).")
+    changed: list[int] = Field(
+        description="The ids of the hosts changed (none on a dry run; a host that had the "
+        "role or tag already is left out)."
+    )

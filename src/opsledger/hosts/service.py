@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.audit import changes
 from opsledger.db.base import utcnow
+from opsledger.db.types import identical
 from opsledger.host_roles import repository as host_roles
 from opsledger.hosts import repository
 from opsledger.hosts.models import Host, HostStatus
@@ -143,15 +144,20 @@ async def bulk(ctx: Ctx, body: HostBulk) -> HostBulkResult:
         return HostBulkResult(matched=len(hosts), changed=[])
     if body.status is None and body.tag is None:
         await _check(ctx, {"host_role_id": body.host_role_id})  # once, not once a host
+    changed = []
     for host in hosts:
         if body.status is not None:
             await transition(ctx, host.id, HostTransition(status=body.status))
-        elif body.tag is not None:
-            key, value = body.tag_setting()
-            await changes.update(ctx, RESOURCE, host, {"tags": {**(host.tags or {}), key: value}})
         else:
-            await changes.update(ctx, RESOURCE, host, {"host_role_id": body.host_role_id})
-    return HostBulkResult(matched=len(hosts), changed=[host.id for host in hosts])
+            values: dict[str, Any] = {"host_role_id": body.host_role_id}
+            if body.tag is not None:
+                key, value = body.tag_setting()
+                values = {"tags": {**(host.tags or {}), key: value}}
+            if all(identical(getattr(host, name), new) for name, new in values.items()):
+                continue  # it has it already: not changed, not listed
+            await changes.update(ctx, RESOURCE, host, values)
+        changed.append(host.id)
+    return HostBulkResult(matched=len(hosts), changed=changed)
 
 
 async def delete(ctx: Ctx, host_id: int, hard: bool) -> None:
