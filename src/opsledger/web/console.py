@@ -90,7 +90,7 @@ class ConsoleRoute(APIRoute):
     past its bound, a path id out of range, a repeated query key) is answered as a page,
     not as the API's JSON: a form post without this session's token as a forged one
     (403, whatever else it carries), a path that names nothing as missing (404), the rest
-    422 naming each field."""
+    422 naming each field; a form Starlette cannot read (too many fields) as its 400."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
