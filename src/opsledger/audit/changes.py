@@ -10,12 +10,10 @@ from contextlib import asynccontextmanager
 from enum import StrEnum
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import delete, inspect
+from sqlalchemy import delete
 from sqlalchemy import update as update_rows
-from sqlalchemy.sql import ClauseElement
 
 from opsledger.audit import service as audit
-from opsledger.db.types import identical
 from opsledger.kit.states import transition as compare_and_set
 from opsledger.security.context import Ctx
 
@@ -44,15 +42,9 @@ async def update(
 ) -> R:
     """Set ``changes`` on the row (a value may be a SQL expression, such as a counter's
     ``column + 1``; it is read back for the audit row). When every value is the one the
-    row holds, nothing is written and nothing recorded: the trail shows changes, not
-    requests (enabling what is enabled, a form saved as shown)."""
+    row holds, the flush writes nothing and ``audit.changed`` records nothing (both compare
+    strictly): the trail shows changes, not requests."""
     before = await audit.capture(ctx.session, row)
-    held = inspect(row).dict  # what is loaded (a secret may not be: never the same, then)
-    if all(
-        field in held and not isinstance(value, ClauseElement) and identical(held[field], value)
-        for field, value in changes.items()
-    ):
-        return row
     for field, value in changes.items():
         setattr(row, field, value)
     await ctx.session.flush()
