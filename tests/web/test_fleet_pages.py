@@ -90,6 +90,15 @@ def template_form(fleet: dict[str, Any], token: str, **fields: str) -> dict[str,
     } | fields
 
 
+async def console_template(
+    browser: httpx.AsyncClient, fleet: dict[str, Any], token: str, **fields: str
+) -> str:
+    """A template made through the console's form (template_form); its page's path."""
+    made = await browser.post("/templates", data=template_form(fleet, token, **fields))
+    assert made.status_code == 303, made.text
+    return str(made.headers["location"])
+
+
 async def count(engine: AsyncEngine, model: type[Any]) -> int:
     async with engine.connect() as connection:
         return int(await connection.scalar(select(func.count()).select_from(model)) or 0)
@@ -329,7 +338,7 @@ async def test_a_freeze_window_shows_on_launch_forms_and_only_an_admin_launches_
     name = window.json()["name"]
     await sign_in(browser, operator)
     token = form_token((await browser.get("/templates/new")).text)
-    url = (await browser.post("/templates", data=template_form(fleet, token))).headers["location"]
+    url = await console_template(browser, fleet, token)
     launch = {"csrf_token": token, "prompt.version": "1.2", "prompt.token": SECRET}
     runs_before = await count(engine, Run)
 
@@ -429,7 +438,7 @@ async def test_a_launch_is_limited_to_hosts_named_past_the_list(
 ) -> None:  # fmt: skip
     monkeypatch.setattr(web_templates, "MATCHING_SHOWN", 1)  # the list shows one of two
     fleet, token = await fleet_form(browser, client, admin, operator, engine)
-    url = (await browser.post("/templates", data=template_form(fleet, token))).headers["location"]
+    url = await console_template(browser, fleet, token)
     async with unit_of_work(session_factory(engine)) as session:
         second = await session.get(Host, fleet["hosts"][1])
         assert second is not None

@@ -19,7 +19,7 @@ from opsledger.web import triggers as web_triggers
 from tests import factories as f
 from tests.api import Person, audit_trail, make_person
 from tests.web.pages import form_token, sign_in
-from tests.web.test_fleet_pages import SECRET, count, fleet_form, template_form
+from tests.web.test_fleet_pages import SECRET, console_template, count, fleet_form
 
 
 async def test_a_template_is_scheduled_from_its_page_and_the_schedule_moves_on(
@@ -27,9 +27,7 @@ async def test_a_template_is_scheduled_from_its_page_and_the_schedule_moves_on(
     viewer: Person, engine: AsyncEngine,
 ) -> None:  # fmt: skip
     fleet, token = await fleet_form(browser, client, admin, operator, engine)
-    template = (await browser.post("/templates", data=template_form(fleet, token))).headers[
-        "location"
-    ]
+    template = await console_template(browser, fleet, token)
     page = await browser.get(template)
     assert f'href="{template}/schedule"' in page.text
     form = await browser.get(f"{template}/schedule")
@@ -166,21 +164,26 @@ async def test_a_schedule_saved_as_shown_keeps_its_times_and_a_far_one_still_sho
     assert (await browser.get(f"/schedules/{far.id}")).status_code == 200
 
 
+async def nightly(browser: httpx.AsyncClient, template: str, token: str) -> str:
+    """A schedule of the console template (version 1.2, the secret token) made through
+    its form; its page's path."""
+    made = await browser.post(
+        f"{template}/schedule",
+        data={"csrf_token": token, "name": f.unique("nightly"), "cron": "30 2 * * *",
+              "timezone": "UTC", "missed": "skip", "overlap": "skip",
+              "prompt.version": "1.2", "prompt.token": SECRET},
+    )  # fmt: skip
+    assert made.status_code == 303, made.text
+    return str(made.headers["location"])
+
+
 async def test_what_a_schedule_runs_with_is_changed_on_its_page(
     browser: httpx.AsyncClient, client: httpx.AsyncClient, admin: Person, operator: Person,
     viewer: Person, engine: AsyncEngine,
 ) -> None:  # fmt: skip
     fleet, token = await fleet_form(browser, client, admin, operator, engine)
-    template = (await browser.post("/templates", data=template_form(fleet, token))).headers[
-        "location"
-    ]
-    made = await browser.post(
-        f"{template}/schedule",
-        data={"csrf_token": token, "name": f.unique("values"), "cron": "30 2 * * *",
-              "timezone": "UTC", "missed": "skip", "overlap": "skip",
-              "prompt.version": "1.2", "prompt.token": SECRET},
-    )  # fmt: skip
-    url = made.headers["location"]
+    template = await console_template(browser, fleet, token)
+    url = await nightly(browser, template, token)
     shown = (await browser.get(url)).text
     values = {"csrf_token": token, "prompt.version": "2.0", "prompt.count": "3",
               "prompt.token": "", "extra_vars": "a: 1", "check": "on", "verbosity": "2",
@@ -238,20 +241,14 @@ async def test_a_schedule_moves_to_another_template_with_the_values_it_asks_for(
     engine: AsyncEngine,
 ) -> None:  # fmt: skip
     fleet, token = await fleet_form(browser, client, admin, operator, engine)
-    first = (await browser.post("/templates", data=template_form(fleet, token))).headers["location"]
-    other = template_form(
-        fleet, token, prompts="- name: token\n  type: secret\n- name: size\n  type: integer\n"
+    first = await console_template(browser, fleet, token)
+    second = await console_template(
+        browser, fleet, token,
+        prompts="- name: token\n  type: secret\n- name: size\n  type: integer\n"
         "  required: true\n- name: version\n  type: text\n",
     )  # fmt: skip
-    second = (await browser.post("/templates", data=other)).headers["location"]
     second_id = int(second.rsplit("/", 1)[1])
-    made = await browser.post(
-        f"{first}/schedule",
-        data={"csrf_token": token, "name": f.unique("moving"), "cron": "30 2 * * *",
-              "timezone": "UTC", "missed": "skip", "overlap": "skip",
-              "prompt.version": "1.2", "prompt.token": SECRET},
-    )  # fmt: skip
-    url = made.headers["location"]
+    url = await nightly(browser, first, token)
 
     step = await browser.get(url, params={"template_id": second_id})
     nowhere = await browser.get(url, params={"template_id": 2_000_000_000})
