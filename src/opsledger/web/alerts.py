@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Form, Query, Request
+from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import Field as PydanticField
 
@@ -15,7 +15,6 @@ from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.deployments import service as deployments
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
-from opsledger.kit.schemas import MAX_ID
 from opsledger.security.context import Ctx
 from opsledger.web import forms
 from opsledger.web.console import (
@@ -28,7 +27,7 @@ from opsledger.web.console import (
     page_router,
     render,
 )
-from opsledger.web.forms import Csrf
+from opsledger.web.forms import Csrf, QueryId
 from opsledger.web.hosts import offered
 
 router = page_router()
@@ -91,7 +90,7 @@ async def _form(
 async def new_alert_page(
     request: Request,
     session: PrimaryReadSession,
-    host_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    host_id: QueryId = None,
 ) -> Response:
     """The form; ``host_id`` (a host page's link) is the host it is raised on."""
     ctx = await page_context(request, session, WRITE)

@@ -24,8 +24,9 @@ Password = Annotated[str, Form(max_length=1000)]
 # A create form's box that makes the new thing paused (disabled): left blank, as a post
 # without it, the thing starts at once, as the API's default.
 Paused = Annotated[bool, Form()]
-# Where a page's list goes on from (the cursor of its "older" link).
-After = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+# A row id a page's link names in its query: the cursor of an "older" link, or the host
+# or template a form starts from.
+QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 # How many entries a form's list of choices offers (playbooks, hosts, roles, catalogue).
 CHOICES = 500
 

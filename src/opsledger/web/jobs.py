@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import Form, Header, Query, Request
+from fastapi import Form, Header, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -33,7 +33,7 @@ from opsledger.web.console import (
     problems,
     render,
 )
-from opsledger.web.forms import CHOICES, plain_document
+from opsledger.web.forms import CHOICES, QueryId, plain_document
 from opsledger.web.hosts import offered
 
 router = page_router("/jobs")
@@ -77,7 +77,7 @@ async def _launch_form(
 async def launch_page(
     request: Request,
     session: PrimaryReadSession,
-    host_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    host_id: QueryId = None,
 ) -> Response:
     """The launch form; ``host_id`` (a host page's link) is the host chosen."""
     ctx = await page_context(request, session, "jobs:run")

@@ -39,7 +39,7 @@ from opsledger.web.console import (
     parsed,
     render,
 )
-from opsledger.web.forms import After, Csrf
+from opsledger.web.forms import Csrf, QueryId
 from opsledger.web.job_templates import TemplateForm, edit_form, from_template_form
 
 router = page_router("/runs")
@@ -118,7 +118,7 @@ async def start_run(
 
 @router.get("/{run_id}")
 async def run_page(
-    request: Request, session: PrimaryReadSession, run_id: PathId, after: After = None
+    request: Request, session: PrimaryReadSession, run_id: PathId, after: QueryId = None
 ) -> Response:
     found = await page_of_one(request, session, "jobs:read", lambda ctx: runs.get(ctx, run_id))
     if isinstance(found, Response):
@@ -137,7 +137,7 @@ async def run_page(
 
 @router.get("/{run_id}/live")
 async def run_live(
-    request: Request, session: PrimaryReadSession, run_id: PathId, after: After = None
+    request: Request, session: PrimaryReadSession, run_id: PathId, after: QueryId = None
 ) -> Response:
     """The part of the run page that changes while it runs, for the page to swap in."""
     found = await page_of_one(request, session, "jobs:read", lambda ctx: runs.get(ctx, run_id))

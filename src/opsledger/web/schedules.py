@@ -22,7 +22,6 @@ from opsledger.db.dependencies import PrimaryReadSession, WriteSession
 from opsledger.kit.errors import NotFound, ValidationFailed
 from opsledger.kit.http import PathId
 from opsledger.kit.pagination import Rows
-from opsledger.kit.schemas import MAX_ID
 from opsledger.schedules import cron
 from opsledger.schedules import service as schedules
 from opsledger.schedules.models import MissedPolicy, OverlapPolicy, Schedule
@@ -50,7 +49,7 @@ from opsledger.web.console import (
     refuse,
     render,
 )
-from opsledger.web.forms import After, Csrf
+from opsledger.web.forms import Csrf, QueryId
 from opsledger.web.job_templates import (
     LAUNCH_FIELDS,
     launch_choices,
@@ -153,8 +152,8 @@ async def schedule_page(
     session: PrimaryReadSession,
     schedule_id: PathId,
     trial: Tried,
-    template_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    after: After = None,
+    template_id: QueryId = None,
+    after: QueryId = None,
 ) -> Response:
     """A schedule; with ``template_id``, its values form is for that template: the first
     step of moving the schedule to it; ``after``: its fires older than that one."""

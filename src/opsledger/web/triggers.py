@@ -36,7 +36,7 @@ from opsledger.web.console import (
     refuse,
     render,
 )
-from opsledger.web.forms import After, Csrf, Paused
+from opsledger.web.forms import Csrf, Paused, QueryId
 
 router = page_router()
 Field = Annotated[str, Form(max_length=20_000)]
@@ -54,7 +54,7 @@ async def trigger_list(request: Request, session: PrimaryReadSession) -> Respons
 
 @router.get("/triggers/{trigger_id}")
 async def trigger_page(
-    request: Request, session: PrimaryReadSession, trigger_id: PathId, after: After = None
+    request: Request, session: PrimaryReadSession, trigger_id: PathId, after: QueryId = None
 ) -> Response:
     """A trigger; ``after``: its deliveries older than that one."""
     found = await page_of_one(
