@@ -10,10 +10,16 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from opsledger.api_keys import repository as api_keys
 from opsledger.db.engine import reader
 from opsledger.db.session import session_factory
+from opsledger.hosts import repository as hosts
+from opsledger.hosts.models import Host
 from opsledger.jobs import repository
 from opsledger.jobs.models import JobLog
+from opsledger.security.tokens import TokenClaims
+from opsledger.users import repository as users
+from opsledger.users.models import User, UserRole
 from tests import factories as f
 
 
@@ -80,3 +86,54 @@ async def test_a_driver_read_takes_exactly_its_bound_names(session: AsyncSession
         await repository._LOG_PAGE.rows(session, job_id=1, after=0)
     with pytest.raises(TypeError, match="are bound"):
         await repository._LOG_PAGE.rows(session, job_id=1, after=0, limit=1, offset=3)
+
+
+async def test_a_row_read_by_id_for_an_answer_equals_the_loaded_row(
+    session: AsyncSession,
+) -> None:
+    """Every column of a host and a user, as the answer reads them, is the value and type
+    the ORM loads (JSON tags, an enum, aware times, nulls), and an unknown id is None."""
+    host = await f.make_host(
+        session,
+        tags={"rack": "r1", "weight": 1, "canary": True, "ratio": 0.5},
+        environment="production",
+        provisioned_at=datetime(2026, 3, 29, 2, 0, tzinfo=UTC),
+    )
+    user = await f.make_user(session, role=UserRole.operator)
+    for model, row, read in ((Host, host, hosts.row), (User, user, users.row)):
+        names = [attribute.key for attribute in model.__mapper__.column_attrs]
+        await session.refresh(row)  # as loaded, not as made
+        answered = await read(session, row.id, names)
+        assert answered is not None
+        loaded = {name: getattr(row, name) for name in names}
+        assert answered == loaded
+        assert {name: type(value) for name, value in answered.items()} == {
+            name: type(value) for name, value in loaded.items()
+        }
+        assert await read(session, 2**31 - 1, names) is None
+    only = await hosts.row(session, host.id, ["hostname", "tags"])
+    assert only == {"hostname": host.hostname, "tags": host.tags}
+
+
+async def test_the_credentials_lookups_answer_what_the_orm_loads(session: AsyncSession) -> None:
+    """The API-key owner and the token's user, read by the driver on every request, carry
+    the types the ORM gives them: a role is a UserRole, times are aware, scopes a list."""
+    user = await f.make_user(session, role=UserRole.viewer)
+    stamp = datetime(2026, 12, 31, 23, 59, 59, 1, tzinfo=UTC)
+    key = await f.make_api_key(
+        session, user, scopes=["hosts:read"], expires_at=stamp, last_used_at=stamp
+    )
+    owner = await api_keys.by_prefix(session, key.prefix)
+    assert owner is not None
+    assert owner == (
+        key.id, key.key_hash, ["hosts:read"], stamp, None, stamp,
+        user.id, user.username, UserRole.viewer, True,
+    )  # fmt: skip
+    assert type(owner.role) is UserRole
+    assert await api_keys.by_prefix(session, "olk_none") is None
+    claims = TokenClaims(user_id=user.id, version=0, token_id="t" * 32, expires_at=stamp)
+    assert await users.for_token(session, claims) == (
+        user.id, user.username, UserRole.viewer, True, 0
+    )  # fmt: skip
+    await users.revoke_token(session, claims)
+    assert await users.for_token(session, claims) is None

@@ -50,7 +50,7 @@ async def list_hosts(ctx: Listing, query: Annotated[HostQuery, Query()]) -> Page
 
 @router.get("/{host_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))
 async def read_host(host_id: PathId, ctx: Read) -> HostRead:
-    return HostRead.model_validate(await service.get(ctx, host_id))
+    return await service.read(ctx, host_id)
 
 
 @router.post(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db import queries
+from opsledger.db.driver import RowsById
 from opsledger.db.types import member_text
 from opsledger.hosts.models import Host, HostStatus
 from opsledger.jobs.models import Job
@@ -18,8 +19,16 @@ from opsledger.kit.pagination import Rows
 TagMatch = tuple[str, str | None]
 
 
+_ROWS = RowsById(Host)
+
+
 async def get(session: AsyncSession, host_id: int) -> Host | None:
     return await session.get(Host, host_id)
+
+
+async def row(session: AsyncSession, host_id: int, names: Iterable[str]) -> dict[str, Any] | None:
+    """The host's ``names`` columns, for an answer (a read session's)."""
+    return await _ROWS.get(session, host_id, names)
 
 
 async def by_reference(session: AsyncSession, ref: str) -> Host | None:

@@ -18,6 +18,7 @@ from opsledger.hosts.schemas import (
     HostBulk,
     HostBulkResult,
     HostCreate,
+    HostRead,
     HostSelector,
     HostTransition,
     HostUpdate,
@@ -41,8 +42,18 @@ HOST_TRANSITIONS: dict[HostStatus, set[HostStatus]] = {
 }
 
 
+def _missing(host_id: int) -> str:
+    return f"host {host_id} does not exist"
+
+
 async def get(ctx: Ctx, host_id: int) -> Host:
-    return found(await repository.get(ctx.session, host_id), f"host {host_id} does not exist")
+    return found(await repository.get(ctx.session, host_id), _missing(host_id))
+
+
+async def read(ctx: Ctx, host_id: int) -> HostRead:
+    """The host as the API answers it, read without loading it (a read session's)."""
+    row = await repository.row(ctx.session, host_id, HostRead.model_fields)
+    return HostRead.model_validate(found(row, _missing(host_id)))
 
 
 async def page(

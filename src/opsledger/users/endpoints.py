@@ -70,7 +70,7 @@ async def list_users(
 
 @router.get("/me", responses=problem_responses(*AUTH_ERRORS))
 async def read_me(ctx: Annotated[Ctx, Depends(RequireRead("self"))]) -> UserRead:
-    return UserRead.model_validate(await service.get(ctx, ctx.user_id))
+    return await service.read(ctx, ctx.user_id)
 
 
 @router.post(
@@ -102,7 +102,7 @@ async def change_my_password(
 async def read_user(
     user_id: PathId, ctx: Annotated[Ctx, Depends(RequireRead("users:read"))]
 ) -> UserRead:
-    return UserRead.model_validate(await service.get(ctx, user_id))
+    return await service.read(ctx, user_id)
 
 
 @router.patch(

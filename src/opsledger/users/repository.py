@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy import bindparam, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opsledger.db import queries
 from opsledger.db.base import utcnow
+from opsledger.db.driver import DriverSelect, RowsById
 from opsledger.kit.pagination import Rows
 from opsledger.security.tokens import TokenClaims
 from opsledger.users.models import RevokedToken, User, UserRole
 
+_ROWS = RowsById(User)
+
 
 async def get(session: AsyncSession, user_id: int) -> User | None:
     return await session.get(User, user_id)
+
+
+async def row(session: AsyncSession, user_id: int, names: Iterable[str]) -> dict[str, Any] | None:
+    """The user's ``names`` columns, for an answer (a read session's)."""
+    return await _ROWS.get(session, user_id, names)
 
 
 async def by_username(session: AsyncSession, username: str) -> User | None:
@@ -81,11 +90,32 @@ async def bump_token_version(session: AsyncSession, user: User) -> None:
     await session.refresh(user, attribute_names=["token_version", "updated_at"])
 
 
-async def for_token(session: AsyncSession, claims: TokenClaims) -> User | None:
+class TokenUser(NamedTuple):
+    """What authenticating with a token needs of its user."""
+
+    id: int
+    username: str
+    role: UserRole
+    is_active: bool
+    token_version: int
+
+
+# Read by the driver itself, as the API-key lookup is: it runs on every signed-in request.
+_users, _revoked = User.__table__, RevokedToken.__table__
+_TOKEN_USER = DriverSelect(
+    select(
+        _users.c.id, _users.c.username, _users.c.role, _users.c.is_active, _users.c.token_version
+    ).where(
+        _users.c.id == bindparam("user_id"),
+        ~exists().where(_revoked.c.token_id == bindparam("token_id")),
+    )
+)
+
+
+async def for_token(session: AsyncSession, claims: TokenClaims) -> TokenUser | None:
     """The token's user, or None when the token was signed out: one statement."""
-    revoked = exists().where(RevokedToken.token_id == claims.token_id)
-    statement = select(User).where(User.id == claims.user_id, ~revoked)
-    return await session.scalar(statement)
+    rows = await _TOKEN_USER.rows(session, user_id=claims.user_id, token_id=claims.token_id)
+    return TokenUser._make(rows[0]) if rows else None
 
 
 async def revoke_token(session: AsyncSession, claims: TokenClaims) -> None:

@@ -19,7 +19,14 @@ from opsledger.security.context import Ctx
 from opsledger.security.throttle import LoginThrottle
 from opsledger.users import repository
 from opsledger.users.models import User, UserRole
-from opsledger.users.schemas import USERNAME, LoginRequest, UserCreate, UserUpdate, canonical
+from opsledger.users.schemas import (
+    USERNAME,
+    LoginRequest,
+    UserCreate,
+    UserRead,
+    UserUpdate,
+    canonical,
+)
 
 RESOURCE = "user"
 FIRST_ADMIN = "admin"
@@ -35,8 +42,18 @@ async def _hash(ctx: Ctx, password: str, field: str) -> str:
     return await passwords.hash_password(password, ctx.settings.bcrypt_rounds)
 
 
+def _missing(user_id: int) -> str:
+    return f"user {user_id} does not exist"
+
+
 async def get(ctx: Ctx, user_id: int) -> User:
-    return found(await repository.get(ctx.session, user_id), f"user {user_id} does not exist")
+    return found(await repository.get(ctx.session, user_id), _missing(user_id))
+
+
+async def read(ctx: Ctx, user_id: int) -> UserRead:
+    """The user as the API answers it, read without loading it (a read session's)."""
+    row = await repository.row(ctx.session, user_id, UserRead.model_fields)
+    return UserRead.model_validate(found(row, _missing(user_id)))
 
 
 async def page(ctx: Ctx, limit: int, after: int | None) -> Rows[User]:
