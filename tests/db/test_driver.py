@@ -14,7 +14,7 @@ from opsledger.api_keys import repository as api_keys
 from opsledger.db.engine import reader
 from opsledger.db.session import session_factory
 from opsledger.hosts import repository as hosts
-from opsledger.hosts.models import Host
+from opsledger.hosts.models import Host, HostStatus
 from opsledger.jobs import repository
 from opsledger.jobs.models import JobLog
 from opsledger.security.tokens import TokenClaims
@@ -137,3 +137,35 @@ async def test_the_credentials_lookups_answer_what_the_orm_loads(session: AsyncS
     )  # fmt: skip
     await users.revoke_token(session, claims)
     assert await users.for_token(session, claims) is None
+
+
+async def test_a_page_read_for_an_answer_is_the_loaded_page(session: AsyncSession) -> None:
+    """Each shape of the hosts list (filters, a tag with and without a value, a cursor),
+    read by the driver, holds the rows and cursor the ORM's page holds."""
+    environment = f.unique("env")
+    for n in range(5):
+        await f.make_host(
+            session,
+            environment=environment,
+            status=HostStatus.deployed if n % 2 else HostStatus.new,
+            tags={"rack": f"r{n % 2}", "canary": n == 3},
+        )
+    names = [attribute.key for attribute in Host.__mapper__.column_attrs]
+    shapes = [
+        ({"environment": environment}, None),
+        ({"environment": environment, "status": HostStatus.deployed}, None),
+        ({"environment": environment, "is_active": True}, ("rack", None)),
+        ({"environment": environment}, ("rack", "r1")),
+        ({"environment": environment}, ("canary", "true")),
+    ]
+    for filters, tag in shapes:
+        for limit in (1, 2, 10):
+            after = None
+            while True:
+                loaded = await hosts.page(session, filters, tag, limit, after)
+                answered = await hosts.answer_page(session, names, filters, tag, limit, after)
+                expected = [{name: getattr(row, name) for name in names} for row in loaded.items]
+                assert (answered.items, answered.next_cursor) == (expected, loaded.next_cursor)
+                if loaded.next_cursor is None:
+                    break
+                after = loaded.next_cursor

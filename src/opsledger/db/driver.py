@@ -8,16 +8,24 @@ processor: the values are what the same select through SQLAlchemy returns."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
+
+from opsledger.db.queries import keyset
+from opsledger.kit.pagination import Rows
 
 Row = Sequence[Any]
+
+
+Process = Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
@@ -25,7 +33,8 @@ class _Compiled:
     sql: str
     names: tuple[str, ...]  # the bound parameters, in the order the SQL takes them
     defaults: dict[str, Any]
-    processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column index, processor)
+    binds: tuple[Process | None, ...]  # each parameter's bind processor, in that order
+    processors: tuple[tuple[int, Process], ...]  # (column index, result processor)
 
 
 class DriverSelect:
@@ -33,7 +42,8 @@ class DriverSelect:
     name=value, ...)`` on the session's connection. For a read session's only statement
     (a reader's, or on the follower): nothing is flushed first, and on PostgreSQL a write
     session's transaction would not have begun yet. Bound values go to the driver as they
-    are, so they are plain ints and strings."""
+    are given, converted as SQLAlchemy would convert them (an enum to its text, a boolean
+    to 1 on SQLite)."""
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
@@ -44,14 +54,19 @@ class DriverSelect:
         found = self._by_dialect.get(key)
         if found is None:
             compiled = self.statement.compile(dialect=dialect)
+            if compiled.post_compile_params:
+                raise TypeError("a list bound at execution (IN) is not read by the driver")
+            names = tuple(compiled.positiontup or ())
+            binds = tuple(
+                compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+                for name in names
+            )
             processors = tuple(
                 (index, process)
                 for index, column in enumerate(self.statement.selected_columns)
                 if (process := column.type.dialect_impl(dialect).result_processor(dialect, None))
             )
-            found = _Compiled(
-                compiled.string, tuple(compiled.positiontup or ()), compiled.params, processors
-            )
+            found = _Compiled(compiled.string, names, compiled.params, binds, processors)
             self._by_dialect[key] = found
         return found
 
@@ -63,7 +78,11 @@ class DriverSelect:
         named = {name for name in compiled.names if compiled.defaults.get(name) is None}
         if named != values.keys():
             raise TypeError(f"{sorted(named)} are bound, not {sorted(values)}")
-        parameters = [values.get(name, compiled.defaults.get(name)) for name in compiled.names]
+        parameters = [
+            value if bind is None else bind(value)
+            for name, bind in zip(compiled.names, compiled.binds, strict=True)
+            for value in (values.get(name, compiled.defaults.get(name)),)
+        ]
         driver = (await connection.get_raw_connection()).driver_connection
         try:
             rows = await _FETCH[connection.dialect.driver](driver, compiled.sql, parameters)
@@ -105,6 +124,11 @@ async def _aiosqlite(driver: Any, sql: str, parameters: list[Any]) -> list[Row]:
 _FETCH = {"asyncpg": _asyncpg, "asyncmy": _asyncmy, "aiosqlite": _aiosqlite}
 
 
+def _columns(model: type[Any]) -> dict[str, Any]:
+    """``model``'s columns by their mapped attribute names."""
+    return {attribute.key: attribute.columns[0] for attribute in model.__mapper__.column_attrs}
+
+
 class RowsById:
     """Rows of ``model`` by id, each as a dict of the columns asked for, read by the driver:
     for an answer made of a row's own columns (``GET /hosts/{id}``), where loading an ORM
@@ -113,7 +137,7 @@ class RowsById:
     first. Work that changes a row loads it through the ORM."""
 
     def __init__(self, model: type[Any]) -> None:
-        self._columns = {attr.key: attr.columns[0] for attr in model.__mapper__.column_attrs}
+        self._columns = _columns(model)
         self._id = self._columns["id"]
         self._selects: dict[tuple[str, ...], DriverSelect] = {}
 
@@ -129,3 +153,57 @@ class RowsById:
             self._selects[key] = statement
         rows = await statement.rows(session, row_id=row_id)
         return dict(zip(key, rows[0], strict=True)) if rows else None
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A condition a list adds to its column filters: ``clause`` builds it with its values
+    as named parameters (``bindparam``), once for each ``shape``; ``values`` binds them."""
+
+    shape: Hashable
+    clause: Callable[[], ColumnElement[bool]]
+    values: Mapping[str, Any]
+
+
+class DriverPages:
+    """Keyset pages of ``model``'s rows for a list's answer, each row a dict of the columns
+    asked for, read by the driver (as ``RowsById`` reads one row): the statement of each
+    shape (the columns, the filters given, the conditions added, from the start or after a
+    cursor) is built and compiled once, and each read binds its values. It pages as every
+    list does, by ``queries.keyset``. A read session's, as ``DriverSelect`` is."""
+
+    def __init__(self, model: type[Any]) -> None:
+        self._columns = _columns(model)
+        self._key = self._columns["id"]
+        self._shapes: dict[Hashable, DriverSelect] = {}
+
+    async def page(
+        self,
+        session: AsyncSession,
+        names: Iterable[str],
+        filters: Mapping[str, Any],
+        limit: int,
+        after: int | None,
+        *conditions: Bound,
+    ) -> Rows[dict[str, Any]]:
+        """Rows whose columns equal ``filters`` (by attribute name) and that meet
+        ``conditions``, ``limit`` of them after the cursor ``after``."""
+        chosen = tuple(names)
+        shape = (chosen, tuple(filters), tuple(c.shape for c in conditions), after is None)
+        statement = self._shapes.get(shape)
+        if statement is None:
+            matching = select(*(self._columns[name] for name in chosen)).where(
+                *(self._columns[name] == bindparam(name) for name in filters),
+                *(condition.clause() for condition in conditions),
+            )
+            cursor: BindParameter[int] | None = None if after is None else bindparam("after")
+            statement = DriverSelect(keyset(matching, self._key, cursor, bindparam("fetch")))
+            self._shapes[shape] = statement
+        values = dict(filters, fetch=limit + 1)
+        for condition in conditions:
+            values.update(condition.values)
+        if after is not None:
+            values["after"] = after
+        rows = await statement.rows(session, **values)
+        fetched = [dict(zip(chosen, row, strict=True)) for row in rows]
+        return Rows.cut(fetched, limit, itemgetter("id"))

@@ -34,15 +34,23 @@ async def keyset_page(
     *,
     newest_first: bool = False,
 ) -> Rows[Any]:
-    """The one paging query: order by ``key`` (a row's id), continue after the cursor, and
-    fetch one row more than the page to know whether another follows. An index seek at any
-    depth, where OFFSET would read and discard every earlier row."""
+    """The one paging query, its rows loaded (work, console pages)."""
+    paged = keyset(statement, key, after, limit + 1, newest_first=newest_first)
+    return Rows.cut(list(await session.scalars(paged)), limit, lambda row: row.id)
+
+
+def keyset(
+    statement: Select[Any], key: Any, after: Any, fetch: Any, *, newest_first: bool = False
+) -> Select[Any]:
+    """The one paging query: order by ``key`` (a row's id), continue after the cursor
+    ``after`` (None: from the start), and fetch ``fetch`` rows, one more than the page to
+    know whether another follows (``Rows.cut``). An index seek at any depth, where OFFSET
+    would read and discard every earlier row. ``after`` and ``fetch`` are values, or
+    parameters bound at execution (``db.driver.DriverPages``)."""
     statement = statement.order_by(key.desc() if newest_first else key)
     if after is not None:
         statement = statement.where(key < after if newest_first else key > after)
-    rows = list(await session.scalars(statement.limit(limit + 1)))
-    items = rows[:limit]
-    return Rows(items, items[-1].id if len(rows) > limit else None)
+    return statement.limit(fetch)
 
 
 async def page(

@@ -18,12 +18,13 @@ from sqlalchemy import (
     case,
     cast,
     func,
+    or_,
     select,
 )
 from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -118,12 +119,22 @@ class _MemberText(FunctionElement[str]):
     name = "member_text"
 
 
-def member_text(document: SQLColumnExpression[Any], name: str) -> ColumnElement[str]:
+def member_name(key: str) -> BindParameter[str]:
+    """A member's name bound at execution as parameter ``key`` (a statement built once)."""
+    return bindparam(key, type_=_MemberName())
+
+
+def member_text(
+    document: SQLColumnExpression[Any], name: str | BindParameter[str]
+) -> ColumnElement[str]:
     """The text of member ``name`` of a JSON object of scalars (a string as itself, a number
     or boolean as its JSON text, so a filter reads the same on every backend), or NULL when
-    the object has no such member. ``name`` is a bound parameter on every backend, never
-    spliced into a path: any name matches, ``"``, ``.``, ``[``, ``$`` and all."""
-    return _MemberText(document, bindparam(None, name, type_=_MemberName()))
+    the object has no such member. ``name`` (or ``member_name``'s parameter) is a bound
+    parameter on every backend, never spliced into a path: any name matches, ``"``, ``.``,
+    ``[``, ``$`` and all."""
+    if isinstance(name, str):
+        name = bindparam(None, name, type_=_MemberName())
+    return _MemberText(document, name)
 
 
 @compiles(_MemberText)
@@ -146,7 +157,7 @@ def _member_text_sqlite(element: _MemberText, compiler: SQLCompiler, **kw: Any) 
     document, name = element.clauses
     member = func.json_each(document).table_valued("key", "value", "type").alias("json_member")
     text = case(
-        (member.c.type.in_(["true", "false"]), member.c.type),
+        (or_(member.c.type == "true", member.c.type == "false"), member.c.type),
         else_=cast(member.c.value, String()),
     )
     found = select(text).where(member.c.key == name).scalar_subquery()

@@ -44,8 +44,7 @@ Run = Annotated[Ctx, Depends(Require("jobs:run"))]
 @router.get("", responses=problem_responses(*AUTH_ERRORS, ValidationFailed))
 async def list_hosts(ctx: Listing, query: Annotated[HostQuery, Query()]) -> Page[HostRead]:
     """Filter by any listed column; `?tag=env` or `?tag=env=prod` match tags."""
-    rows = await service.page(ctx, query.filters(), query.tag, query.limit, query.after)
-    return rows.read(HostRead.model_validate)
+    return await service.answer_page(ctx, query.filters(), query.tag, query.limit, query.after)
 
 
 @router.get("/{host_id}", responses=problem_responses(*AUTH_ERRORS, NotFound, ValidationFailed))

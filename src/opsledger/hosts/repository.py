@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from opsledger.db import queries
-from opsledger.db.driver import RowsById
-from opsledger.db.types import member_text
+from opsledger.db.driver import Bound, DriverPages, RowsById
+from opsledger.db.types import member_name, member_text
 from opsledger.hosts.models import Host, HostStatus
 from opsledger.jobs.models import Job
 from opsledger.kit.filtering import where_equal
@@ -20,6 +21,7 @@ TagMatch = tuple[str, str | None]
 
 
 _ROWS = RowsById(Host)
+_PAGES = DriverPages(Host)
 
 
 async def get(session: AsyncSession, host_id: int) -> Host | None:
@@ -82,12 +84,40 @@ async def page(
     return await queries.page(session, Host, filters, limit, after, statement)
 
 
+async def answer_page(
+    session: AsyncSession,
+    names: Iterable[str],
+    filters: dict[str, Any],
+    tag: TagMatch | None,
+    limit: int,
+    after: int | None,
+) -> Rows[dict[str, Any]]:
+    """A page of hosts' ``names`` columns for the API's list (a read session's)."""
+    conditions = () if tag is None else (_bound_tag(tag),)
+    return await _PAGES.page(session, names, filters, limit, after, *conditions)
+
+
 def has_tag(tag: TagMatch) -> ColumnElement[bool]:
     """The host has tag ``key`` (value None), or has it with that value; the name and value
     are bound parameters on every backend."""
-    key, value = tag
+    return _tag_clause(*tag)
+
+
+def _tag_clause(key: str | BindParameter[str], value: Any) -> ColumnElement[bool]:
     tag_text = member_text(Host.tags, key)
     return tag_text.is_not(None) if value is None else tag_text == value
+
+
+def _bound_tag(tag: TagMatch) -> Bound:
+    """``has_tag`` for a statement built once: the name and value bound at each read."""
+    key, value = tag
+    if value is None:
+        return Bound("tag", lambda: _tag_clause(member_name("tag_key"), None), {"tag_key": key})
+    return Bound(
+        "tag=value",
+        lambda: _tag_clause(member_name("tag_key"), bindparam("tag_value")),
+        {"tag_key": key, "tag_value": value},
+    )
 
 
 def _selectable() -> tuple[ColumnElement[bool], ...]:

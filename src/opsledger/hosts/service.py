@@ -25,7 +25,7 @@ from opsledger.hosts.schemas import (
     parse_tag,
 )
 from opsledger.kit.errors import Conflict, Forbidden, ValidationFailed, found
-from opsledger.kit.pagination import Rows
+from opsledger.kit.pagination import Page, Rows
 from opsledger.security.context import Ctx
 from opsledger.security.policy import allows
 
@@ -61,6 +61,17 @@ async def page(
 ) -> Rows[Host]:
     parsed = None if tag is None else parse_tag(tag)
     return await repository.page(ctx.session, filters, parsed, limit, after)
+
+
+async def answer_page(
+    ctx: Ctx, filters: dict[str, Any], tag: str | None, limit: int, after: int | None
+) -> Page[HostRead]:
+    """A page of hosts as the API answers it, read without loading them (a read
+    session's)."""
+    parsed = None if tag is None else parse_tag(tag)
+    names = HostRead.model_fields
+    rows = await repository.answer_page(ctx.session, names, filters, parsed, limit, after)
+    return rows.answer(HostRead)
 
 
 def _criteria(selector: HostSelector) -> dict[str, Any]:
