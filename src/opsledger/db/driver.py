@@ -116,9 +116,10 @@ async def _asyncmy(driver: Any, sql: str, parameters: list[Any]) -> list[Row]:
 
 
 async def _aiosqlite(driver: Any, sql: str, parameters: list[Any]) -> list[Row]:
-    async with driver.execute(sql, parameters) as cursor:
-        rows: list[Row] = list(await cursor.fetchall())
-        return rows
+    # One hop to aiosqlite's thread for the statement and its rows (a cursor's execute,
+    # fetch and close were three).
+    rows: list[Row] = list(await driver.execute_fetchall(sql, parameters))
+    return rows
 
 
 _FETCH = {"asyncpg": _asyncpg, "asyncmy": _asyncmy, "aiosqlite": _aiosqlite}
