@@ -11,10 +11,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from opsledger.audit.models import AuditLog
+from opsledger.audit.snapshots import snapshot
 from opsledger.db.session import session_factory, unit_of_work
 from opsledger.models import Credential, Host
 from tests import factories as f
-from tests.api import Person, audit_trail
+from tests.api import Person, audit_trail, counting
 
 
 def host_body(**fields: object) -> dict[str, object]:
@@ -361,3 +363,32 @@ async def test_only_an_admin_points_a_host_at_a_key_file(
     assert by_admin.status_code == 201, by_admin.text
     assert moved.status_code == 403
     assert cleared.status_code == 200
+
+
+async def test_a_created_hosts_audit_row_is_the_host_as_stored_with_nothing_read_back(
+    client: httpx.AsyncClient, operator: Person, engine: AsyncEngine
+) -> None:
+    """The columns a create leaves NULL are known without reading the row back: the
+    audit row's after is the host as it is stored, and no SELECT of it follows the
+    INSERT."""
+    with counting(engine) as statements:
+        response = await client.post(
+            "/hosts",
+            json={
+                "hostname": f.unique("bare") + ".example.com",
+                "ip_address": "192.0.2.7",
+                "os_type": "debian",
+            },
+            headers=operator.headers,
+        )
+    assert response.status_code == 201, response.text
+    inserted = next(n for n, sql in enumerate(statements) if sql.startswith("INSERT INTO hosts"))
+    assert not [sql for sql in statements[inserted:] if "FROM hosts" in sql]
+    async with session_factory(engine)() as session:
+        stored = await session.get(Host, response.json()["id"])
+        after = await session.scalar(
+            select(AuditLog.after).where(AuditLog.request_id == response.headers["x-request-id"])
+        )
+    assert stored is not None
+    assert (stored.tags, stored.description) == (None, None)
+    assert after == snapshot(stored)

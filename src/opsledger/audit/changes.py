@@ -28,11 +28,12 @@ async def create(ctx: Ctx, resource_type: str, row: R) -> R:
 
 async def create_all(ctx: Ctx, resource_type: str, rows: Sequence[Any]) -> None:
     """Insert rows of one model in one flush (one statement where the backend returns
-    the keys of many), each with its audit row; what the inserts left unloaded is read
-    back in one statement for them all."""
+    the keys of many), each with its audit row; what the inserts left unloaded, other than
+    the columns known to be NULL, is read back in one statement for them all."""
+    nulls = [audit.inserted_as_null(row) for row in rows]
     ctx.session.add_all(rows)
     await ctx.session.flush()
-    await audit.load_unloaded(ctx.session, rows)
+    await audit.load_unloaded(ctx.session, rows, nulls)
     for row in rows:
         await audit.created(ctx, resource_type, row)
 

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import event, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm.attributes import set_committed_value
 
 from opsledger.audit import repository
 from opsledger.audit.chain import Break, Walk, compute_hash, seal
@@ -42,9 +43,35 @@ async def capture(session: AsyncSession, row: object) -> Snapshot:
     return snapshot(row)
 
 
-async def load_unloaded(session: AsyncSession, rows: Sequence[Any]) -> None:
-    """Read what a flush left unloaded of these rows (of one model) in one statement, so
-    that ``capture`` finds them loaded."""
+def inserted_as_null(row: object) -> list[str]:
+    """The columns of a row about to be inserted that will hold NULL: never set, nullable,
+    without a default of either kind. The ORM leaves them unloaded after the insert."""
+    state = inspect(row)
+    return [
+        attribute.key
+        for attribute in state.mapper.column_attrs
+        for column in attribute.columns[:1]
+        if attribute.key not in state.dict
+        and column.nullable
+        and not column.primary_key
+        and column.default is None
+        and column.server_default is None
+        and column.computed is None
+    ]
+
+
+async def load_unloaded(
+    session: AsyncSession, rows: Sequence[Any], nulls: Sequence[list[str]]
+) -> None:
+    """Read what a flush left unloaded of these rows (of one model, just inserted) in one
+    statement, so that ``capture`` finds them loaded. ``nulls`` (``inserted_as_null`` of
+    each row, taken before the flush) are known without reading: a create whose other
+    columns came back with the insert reads nothing."""
+    for row, names in zip(rows, nulls, strict=True):
+        loaded = inspect(row).dict
+        for name in names:
+            if name not in loaded:  # not set by the flush either
+                set_committed_value(row, name, None)
     missing = [row for row in rows if unloaded_columns(row)]
     if missing:
         model = type(missing[0])
