@@ -161,7 +161,7 @@ async def main(url: str, workers: int, seconds: float) -> None:
             listed = await client.get(f"{base}/api/v1/hosts?limit=1", headers=headers)
         host_id = listed.json()["items"][0]["id"]
         await asyncio.sleep(1)  # the workers settle
-        bare = wrk(f"http://127.0.0.1:{floor_port}/ok", seconds, {})
+        floors = [wrk(f"http://127.0.0.1:{floor_port}/ok", seconds, {})]
         routes = {
             "GET /healthz": ("/healthz", {}),
             "GET /api/v1/hosts?limit=50": ("/api/v1/hosts?limit=50", headers),
@@ -170,6 +170,10 @@ async def main(url: str, workers: int, seconds: float) -> None:
         }
         measured = {name: wrk(base + path, seconds, sent) for name, (path, sent) in routes.items()}
         measured["POST /api/v1/hosts"] = wrk(f"{base}/api/v1/hosts", seconds, headers, CREATE_HOSTS)
+        # The floor again after the routes: a shared machine drifts, and the higher of the
+        # two is the one the routes are held to.
+        floors.append(wrk(f"http://127.0.0.1:{floor_port}/ok", seconds, {}))
+        bare = max(floors, key=lambda measured_floor: measured_floor["rate"])
         memory = rss_mb(server.pid)
     finally:
         for process in (server, floor):
@@ -181,7 +185,11 @@ async def main(url: str, workers: int, seconds: float) -> None:
         f"{backend}, {workers} server processes, wrk -t{THREADS} -c{CONNECTIONS} "
         f"-d{seconds:g}s, 10,000 hosts, API-key auth, {os.cpu_count()} cores"
     )
-    print(f"  {'bare FastAPI route (the floor)':32} {bare['rate']:8,.0f} req/s")
+    shown_floors = " and ".join(f"{floor['rate']:,.0f}" for floor in floors)
+    print(
+        f"  {'bare FastAPI route (the floor)':32} {bare['rate']:8,.0f} req/s "
+        f"(before and after the routes: {shown_floors})"
+    )
     verdicts = []
     for name, got in measured.items():
         extra = f"  raw driver {raw:,.0f} q/s: {got['rate'] / raw:.2f}x" if "limit" in name else ""
