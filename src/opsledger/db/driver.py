@@ -1,10 +1,11 @@
-"""A Core select read by the database driver itself, for the reads a request makes on
-every call (its credentials, a row by id) and those that return hundreds of rows (log
-pages). SQLAlchemy's result layer costs ~2 ms of CPU for 500 rows on asyncpg, more than
-the query, and its execution path ~0.2 ms for one row; here the statement is compiled once per
-dialect, its rows come straight from the driver, and only the columns whose type needs
-it (an aware UTC timestamp from MySQL or SQLite) are converted, by the type's own result
-processor: the values are what the same select through SQLAlchemy returns."""
+"""Core selects read by the database driver itself, for the reads a request makes on every
+call (its credentials, the row or page it answers with) and those that return hundreds of
+rows (log pages). SQLAlchemy's result layer costs ~2 ms of CPU for 500 rows on asyncpg,
+more than the query, and loading one ORM object to answer with it ~0.6 ms; here a
+statement is compiled once per dialect, its rows come straight from the driver, and only
+the columns whose type needs it (an aware UTC timestamp from MySQL or SQLite) are
+converted, by the type's own result processor: the values are what the same select
+through SQLAlchemy returns. Work that changes rows loads them through the ORM."""
 
 from __future__ import annotations
 
@@ -39,11 +40,10 @@ class _Compiled:
 
 class DriverSelect:
     """``statement`` (its values as named ``bindparam``s), run as ``await rows(session,
-    name=value, ...)`` on the session's connection. For a read session's only statement
-    (a reader's, or on the follower): nothing is flushed first, and on PostgreSQL a write
-    session's transaction would not have begun yet. Bound values go to the driver as they
-    are given, converted as SQLAlchemy would convert them (an enum to its text, a boolean
-    to 1 on SQLite)."""
+    name=value, ...)`` on the session's connection. For a read session (a reader's, or on
+    the follower): nothing is flushed first, and on PostgreSQL a write session's
+    transaction would not have begun yet. Bound values go to the driver converted as
+    SQLAlchemy would convert them (an enum to its text, a boolean to 1 on SQLite)."""
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
@@ -134,8 +134,7 @@ class RowsById:
     """Rows of ``model`` by id, each as a dict of the columns asked for, read by the driver:
     for an answer made of a row's own columns (``GET /hosts/{id}``), where loading an ORM
     object to read it costs ~0.6 ms of CPU more a request (bench/request_path.py,
-    PostgreSQL). As with ``DriverSelect``, a read session's: nothing pending is flushed
-    first. Work that changes a row loads it through the ORM."""
+    PostgreSQL). A read session's, as ``DriverSelect`` is."""
 
     def __init__(self, model: type[Any]) -> None:
         self._columns = _columns(model)
