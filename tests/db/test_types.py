@@ -121,6 +121,30 @@ async def test_an_aware_datetime_comes_back_equal_aware_and_in_utc(session: Asyn
     assert stored.microsecond == 123456
 
 
+@pytest.mark.backends("sqlite")
+async def test_every_form_of_stored_text_reads_as_the_same_aware_utc_moment(
+    session: AsyncSession,
+) -> None:
+    """SQLite stores text: what SQLAlchemy writes, and what a hand or a default may write
+    (no fraction, a date alone, a T and a Z), each read as the moment it names, in UTC."""
+    forms = {
+        "2026-03-01 09:15:30.123456": datetime(2026, 3, 1, 9, 15, 30, 123456, tzinfo=UTC),
+        "2026-03-01 09:15:30": datetime(2026, 3, 1, 9, 15, 30, tzinfo=UTC),
+        "2026-03-01": datetime(2026, 3, 1, tzinfo=UTC),
+        "2026-03-01T09:15:30Z": datetime(2026, 3, 1, 9, 15, 30, tzinfo=UTC),
+    }
+    host = await f.make_host(session)
+    for stored, moment in forms.items():
+        await session.execute(
+            text("UPDATE hosts SET status_changed_at = :at WHERE id = :id"),
+            {"at": stored, "id": host.id},
+        )
+        read = await session.scalar(select(Host.status_changed_at).where(Host.id == host.id))
+        assert read == moment, stored
+        assert read is not None
+        assert read.tzinfo is UTC
+
+
 async def test_a_naive_datetime_is_refused(session: AsyncSession) -> None:
     naive = datetime(2026, 3, 1, 9, 15)
     with pytest.raises(StatementError) as caught:

@@ -57,16 +57,51 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
 
     def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        """One call a value (a log page reads 500), and the cheapest one: a
+        TypeDecorator's chain of calls, then ``replace(tzinfo=UTC)`` (~1 us a value),
+        were half the CPU of a log page on SQLite."""
         if dialect.name == "postgresql" and dialect.driver == "asyncpg":
             return None  # asyncpg hands back timestamptz as aware UTC: no per-row work
-        return super().result_processor(dialect, coltype)
+        read = self.load_dialect_impl(dialect).result_processor(dialect, coltype)
+        if read is None:
+            return _as_utc
+        if dialect.name == "sqlite":
 
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+            def read_text(value: str | None) -> datetime | None:
+                # The naive UTC text SQLAlchemy writes, read with its zone in one call.
+                if value is None:
+                    return None
+                try:
+                    parsed = datetime.fromisoformat(value + "+00:00")
+                except ValueError:
+                    parsed = None
+                if parsed is None or parsed.tzinfo is None:  # another form (a date alone)
+                    return _as_utc(read(value))
+                return parsed
+
+            return read_text
+
+        def read_as_utc(value: Any) -> datetime | None:
+            return _as_utc(read(value))
+
+        return read_as_utc
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # naive UTC: made aware (twice as fast as replace())
+        return datetime(
+            value.year,
+            value.month,
+            value.day,
+            value.hour,
+            value.minute,
+            value.second,
+            value.microsecond,
+            UTC,
+        )
+    return value.astimezone(UTC)
 
 
 def identical(a: Any, b: Any) -> bool:
