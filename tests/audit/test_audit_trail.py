@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from opsledger.audit import repository as audit_repository
 from opsledger.audit import service as audit
+from opsledger.db.base import Base
 from opsledger.db.engine import reader
 from opsledger.db.session import session_factory
-from opsledger.models import AuditLog, User
+from opsledger.models import AuditLog, Host, Infrastructure, User
 from opsledger.security.context import cli_context
 from opsledger.users.models import UserRole
 from tests.api import (
@@ -468,3 +469,20 @@ async def audit_rows_named(engine: AsyncEngine, resource_type: str) -> list[Audi
             select(AuditLog).where(AuditLog.resource_type == resource_type).order_by(AuditLog.id)
         )
         return list(await session.scalars(statement))
+
+
+def test_the_columns_a_create_knows_are_null_are_table_columns_nullable_and_unset() -> None:
+    """For every model: an attribute mapped to an expression (a column_property) is never
+    taken for a NULL column, nor a column with a default of either kind, nor one set."""
+    for mapper in Base.registry.mappers:
+        table = mapper.local_table
+        nulls = audit.inserted_as_null(mapper.class_())
+        for name in nulls:
+            column = mapper.column_attrs[name].columns[0]
+            assert column.table is table, (mapper.class_, name)
+            assert column.nullable, (mapper.class_, name)
+            assert column.default is None, (mapper.class_, name)
+            assert column.server_default is None, (mapper.class_, name)
+    assert "has_secrets" not in audit.inserted_as_null(Infrastructure(name="x"))
+    assert "description" not in audit.inserted_as_null(Host(description="set"))
+    assert "description" in audit.inserted_as_null(Host())

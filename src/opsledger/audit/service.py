@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import Column, event, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.attributes import set_committed_value
@@ -45,13 +45,18 @@ async def capture(session: AsyncSession, row: object) -> Snapshot:
 
 def inserted_as_null(row: object) -> list[str]:
     """The columns of a row about to be inserted that will hold NULL: never set, nullable,
-    without a default of either kind. The ORM leaves them unloaded after the insert."""
+    without a default of either kind. The ORM leaves them unloaded after the insert. Only
+    the table's own columns: an attribute mapped to an expression (``column_property``)
+    is read back as before."""
     state = inspect(row)
+    table = state.mapper.local_table
     return [
         attribute.key
         for attribute in state.mapper.column_attrs
         for column in attribute.columns[:1]
-        if attribute.key not in state.dict
+        if isinstance(column, Column)
+        and column.table is table
+        and attribute.key not in state.dict
         and column.nullable
         and not column.primary_key
         and column.default is None
