@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -60,6 +61,7 @@ async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
         await unit.close()
 
 
+@asynccontextmanager
 async def _read_unit(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """A read session (``db.engine.reader``'s) as it is: no transaction begun around it on
     PostgreSQL and SQLite, where each statement sees what had committed when it began; on
@@ -75,7 +77,7 @@ async def _read_unit(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator
 
 
 async def _primary_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async for unit in _read_unit(database_of(request).primary_reads):
+    async with _read_unit(database_of(request).primary_reads) as unit:
         yield unit
 
 
@@ -89,7 +91,7 @@ async def _read_session(
     if db.reads is None:
         yield primary
         return
-    async for unit in _read_unit(db.reads):
+    async with _read_unit(db.reads) as unit:
         yield unit
 
 
