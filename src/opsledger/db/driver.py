@@ -172,8 +172,12 @@ class DriverPages:
     cursor) is built and compiled once, and each read binds its values. It pages as every
     list does, by ``queries.keyset``. A read session's, as ``DriverSelect`` is."""
 
+    PAGING = frozenset({"after", "fetch"})  # the parameters it binds besides the filters
+
     def __init__(self, model: type[Any]) -> None:
         self._columns = _columns(model)
+        if clash := self.PAGING & self._columns.keys():
+            raise TypeError(f"a filter on {sorted(clash)} would bind the page's own parameter")
         self._key = self._columns["id"]
         self._shapes: dict[Hashable, DriverSelect] = {}
 
