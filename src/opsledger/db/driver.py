@@ -30,11 +30,17 @@ Process = Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
+class _Parameter:
+    name: str
+    fixed: Any  # the value the statement itself binds (a literal limit), else None
+    bind: Process | None  # the type's bind processor
+
+
+@dataclass(frozen=True)
 class _Compiled:
     sql: str
-    names: tuple[str, ...]  # the bound parameters, in the order the SQL takes them
-    defaults: dict[str, Any]
-    binds: tuple[Process | None, ...]  # each parameter's bind processor, in that order
+    named: frozenset[str]  # the parameters each call binds
+    parameters: tuple[_Parameter, ...]  # in the order the SQL takes them
     processors: tuple[tuple[int, Process], ...]  # (column index, result processor)
 
 
@@ -56,17 +62,21 @@ class DriverSelect:
             compiled = self.statement.compile(dialect=dialect)
             if compiled.post_compile_params:
                 raise TypeError("a list bound at execution (IN) is not read by the driver")
-            names = tuple(compiled.positiontup or ())
-            binds = tuple(
-                compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-                for name in names
+            parameters = tuple(
+                _Parameter(
+                    name,
+                    compiled.params.get(name),
+                    compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect),
+                )
+                for name in compiled.positiontup or ()
             )
             processors = tuple(
                 (index, process)
                 for index, column in enumerate(self.statement.selected_columns)
                 if (process := column.type.dialect_impl(dialect).result_processor(dialect, None))
             )
-            found = _Compiled(compiled.string, names, compiled.params, binds, processors)
+            named = frozenset(p.name for p in parameters if p.fixed is None)
+            found = _Compiled(compiled.string, named, parameters, processors)
             self._by_dialect[key] = found
         return found
 
@@ -75,13 +85,12 @@ class DriverSelect:
         (503 over HTTP, one line in a command), and the connection is not pooled again."""
         connection = await session.connection()
         compiled = self._compiled(connection.dialect)
-        named = {name for name in compiled.names if compiled.defaults.get(name) is None}
-        if named != values.keys():
-            raise TypeError(f"{sorted(named)} are bound, not {sorted(values)}")
+        if compiled.named != values.keys():
+            raise TypeError(f"{sorted(compiled.named)} are bound, not {sorted(values)}")
         parameters = [
-            value if bind is None else bind(value)
-            for name, bind in zip(compiled.names, compiled.binds, strict=True)
-            for value in (values.get(name, compiled.defaults.get(name)),)
+            value if p.bind is None else p.bind(value)
+            for p in compiled.parameters
+            for value in (p.fixed if p.fixed is not None else values[p.name],)
         ]
         driver = (await connection.get_raw_connection()).driver_connection
         try:
