@@ -7,20 +7,42 @@ bookkeeping per try, and the walk is done twice (to match, then to dispatch; see
 fastapi/fastapi#16159). With some 190 routes that was most of the CPU a cached read
 spends outside its queries. So a router here carries its full prefix, the API's shared
 error answers and the query check every route runs, and ``add_routes`` adds its routes to the
-application's own table, where a request costs one regular expression per earlier route.
+application's own table, where a request costs one ``Route.matches`` per earlier route.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.routing import APIRoute
+from starlette._utils import get_route_path
+from starlette.routing import Match
+from starlette.types import Scope
 
 from opsledger.kit.errors import BadRequest, ContentTooLarge, RequestTimeout, problem_responses
 from opsledger.kit.http import single_valued_query
 
 API_PREFIX = "/api/v1"
 EVERY_ROUTE = [Depends(single_valued_query)]
+
+
+class Route(APIRoute):
+    """A route of the flat table that turns away a request for another path by the text
+    its path starts with, before FastAPI's bookkeeping and the path's regular expression
+    (0.85 us a route, ~0.5 us this way: a console page or ``/healthz``, behind 130 to 280
+    routes, saves ~0.05-0.1 ms of CPU a request). The path's regular expression starts
+    with that text, so the answer is the one the expression gives (tests/kit)."""
+
+    def __init__(self, path: str, endpoint: Any, **options: Any) -> None:
+        super().__init__(path, endpoint, **options)
+        self.literal_start = path.split("{", 1)[0]
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and not get_route_path(scope).startswith(self.literal_start):
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 def api_router(prefix: str, tag: str) -> APIRouter:
@@ -32,6 +54,7 @@ def api_router(prefix: str, tag: str) -> APIRouter:
         tags=[tag],
         responses=problem_responses(BadRequest, RequestTimeout, ContentTooLarge),
         dependencies=EVERY_ROUTE,
+        route_class=Route,
     )
 
 

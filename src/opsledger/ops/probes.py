@@ -22,12 +22,12 @@ from opsledger.jobs import broker
 from opsledger.jobs.models import JobStatus
 from opsledger.kit.errors import ServiceUnavailable, problem_responses
 from opsledger.kit.metrics import JOBS, NOTIFICATION_OLDEST, NOTIFICATION_OUTBOX
-from opsledger.kit.routers import EVERY_ROUTE
+from opsledger.kit.routers import EVERY_ROUTE, Route
 from opsledger.notifications import service as notifications
 from opsledger.notifications.models import DeliveryStatus
 from opsledger.stats import service as stats
 
-router = APIRouter(tags=["operations"], dependencies=EVERY_ROUTE)
+router = APIRouter(tags=["operations"], dependencies=EVERY_ROUTE, route_class=Route)
 BROKER_TIMEOUT = 3.0
 MIN_FREE_BYTES = 64 * 2**20  # below it a SQLite database is one big write from full
 

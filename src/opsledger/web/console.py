@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ValidationError
@@ -31,7 +30,7 @@ from opsledger.kit.errors import (
 from opsledger.kit.filtering import ListQuery
 from opsledger.kit.http import REPEATED
 from opsledger.kit.pagination import Rows
-from opsledger.kit.routers import EVERY_ROUTE
+from opsledger.kit.routers import EVERY_ROUTE, Route
 from opsledger.security.auth import request_info, settings_of
 from opsledger.security.context import Ctx
 from opsledger.security.policy import allows
@@ -85,7 +84,7 @@ def told_when(response: Response, exc: Exception) -> Response:
     return response
 
 
-class ConsoleRoute(APIRoute):
+class ConsoleRoute(Route):
     """A console page's route. What FastAPI refuses before the page's code runs (a field
     past its bound, a path id out of range, a repeated query key) is answered as a page,
     not as the API's JSON: a form post without this session's token as a forged one
