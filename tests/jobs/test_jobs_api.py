@@ -9,6 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.db.session import session_factory, unit_of_work
+from opsledger.jobs.schemas import LogPage
 from opsledger.models import Host, Playbook
 from opsledger.worker.ingest import LogWriter
 from tests import factories as f
@@ -101,11 +102,14 @@ async def test_log_pages_follow_line_numbers(
         await client.get(url, params={"after": 1000, "limit": 500}, headers=viewer.headers)
     ).json()
     end = (await client.get(url, params={"after": 1200}, headers=viewer.headers)).json()
+    # The page is written without the schema's serializer; it writes what that would.
+    written = (await client.get(url, params={"limit": 3}, headers=viewer.headers)).content
 
     assert [line["line_number"] for line in first["items"]] == list(range(1, 501))
     assert first["next_cursor"] == 500
     assert [line["content"] for line in deep["items"]] == [f"TASK [{n}]" for n in range(1001, 1201)]
     assert end == {"items": [], "next_cursor": None}
+    assert written == LogPage.model_validate_json(written).model_dump_json().encode()
     assert (
         await client.get(url, params={"limit": 5001}, headers=viewer.headers)
     ).status_code == 422
