@@ -5,9 +5,10 @@ same list query, all in one run.
 
     python bench/request_path.py [--url EMPTY_DB] [--workers 2] [--seconds 8]
 
-Prints per route req/s, p50/p90/p99 (wrk's), the ratio to the floor, the server's CPU a
-request (its processes' user and system time over the requests answered: the machine's
-noise changes it far less than a rate), for the host list the ratio to the raw driver,
+Prints per route req/s, p50/p90/p99 (wrk's), the ratio to the floor, the CPU a request
+of the server, the database server and wrk (each one's user and system time over the
+requests answered: the machine's noise changes it far less than a rate) and the rate all
+the cores would give to that work alone, for the host list the ratio to the raw driver,
 and the server processes' RSS after the load (goals: the list >= 0.35x raw and >= 1,000
 req/s, by id and /users/me >= 2,000 req/s, i.e. <= 1 ms of CPU a request, creating hosts
 >= 300/s, RSS < 200 MB).
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -84,7 +86,9 @@ def wrk(
     server: int | None = None,
 ) -> dict[str, float]:
     """req/s and the latency percentiles wrk prints (ms); ``script``: Lua making the
-    requests; given the ``server``'s pid, its CPU a request (us) as ``cpu``."""
+    requests; given the ``server``'s pid, its CPU a request (us) as ``cpu`` and the
+    database server's (PostgreSQL's or MariaDB's processes, 0 for SQLite) as ``db_cpu``,
+    and wrk's own as ``wrk_cpu``."""
     threads = min(THREADS, connections)
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
     if script is not None:
@@ -93,12 +97,18 @@ def wrk(
         command += ["-s", str(lua)]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
-    used = cpu_seconds(server) if server else 0.0
+    used = {pid: cpu_seconds(pid) for pid in processes(server)} if server else {}
+    database = {pid: cpu_seconds(pid) for pid in database_processes()}
+    load = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    waited = resource.getrusage(resource.RUSAGE_CHILDREN)
     found = {"rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
     if server:
-        answered = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-        found["cpu"] = (cpu_seconds(server) - used) / max(answered, 1) * 1e6
+        answered = max(int(re.search(r"(\d+) requests in", out).group(1)), 1)  # type: ignore[union-attr]
+        found["cpu"] = spent(used, processes(server)) / answered * 1e6
+        found["db_cpu"] = spent(database, database_processes()) / answered * 1e6
+        load_cpu = waited.ru_utime + waited.ru_stime - load.ru_utime - load.ru_stime
+        found["wrk_cpu"] = load_cpu / answered * 1e6
     for percent in ("50", "90", "99"):
         match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
         assert match is not None, out
@@ -122,16 +132,34 @@ def processes(root: int) -> list[int]:
     return pids
 
 
-def cpu_seconds(root: int) -> float:
-    """User and system CPU seconds a process and its children have used."""
-    ticks = 0
-    for pid in processes(root):
+DATABASE_SERVERS = {"postgres", "mariadbd", "mysqld"}
+
+
+def database_processes() -> list[int]:
+    """The database server's processes (PostgreSQL forks one a connection)."""
+    pids = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            if comm.read_text().strip() in DATABASE_SERVERS:
+                pids.append(int(comm.parent.name))
         except OSError:
             continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds a process has used (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def spent(before: dict[int, float], now: list[int]) -> float:
+    """CPU seconds the processes ``now`` have used since ``before`` (one that started
+    since: all of its own)."""
+    return sum(cpu_seconds(pid) - before.get(pid, 0.0) for pid in now)
 
 
 def rss_mb(root: int) -> list[float]:
@@ -226,7 +254,9 @@ async def main(url: str, workers: int, seconds: float) -> None:
         print(
             f"  {name:32} {got['rate']:8,.0f} req/s  p50 {got['p50']:6.2f} ms  "
             f"p90 {got['p90']:6.2f} ms  p99 {got['p99']:6.2f} ms  "
-            f"{got['rate'] / bare['rate']:.3f}x floor  CPU {got['cpu']:5,.0f} us  "
+            f"{got['rate'] / bare['rate']:.3f}x floor  CPU us: server {got['cpu']:5,.0f} "
+            f"+ database {got['db_cpu']:5,.0f} + wrk {got['wrk_cpu']:3,.0f} = "
+            f"{ceiling(got):5,.0f} req/s on {os.cpu_count()} busy cores  "
             f"errors {got['errors']:.0f}{extra}"
         )
         if name in GOALS:
@@ -269,6 +299,11 @@ GOALS = {
 # a request holds it, with the driver's work for the queries in it (the database's own
 # CPU is not).
 ONE_MS_OF_CPU = ("GET /api/v1/hosts/{id}", "GET /api/v1/users/me")
+
+
+def ceiling(got: dict[str, float]) -> float:
+    """The rate this machine's cores would give if they did nothing but this work."""
+    return (os.cpu_count() or 1) * 1e6 / (got["cpu"] + got["db_cpu"] + got["wrk_cpu"])
 
 
 def verdict(name: str, rate: float, floor: float) -> str:
