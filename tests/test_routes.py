@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from starlette.routing import Match
 from starlette.routing import Route as StarletteRoute
 
 from opsledger.app import create_app
 from opsledger.config import Settings
-from opsledger.kit.routers import Route
+from opsledger.kit.routers import Route, api_router
 
 
 def test_every_route_of_the_table_turns_a_request_away_only_when_its_expression_would() -> None:
@@ -42,3 +44,20 @@ def test_a_request_for_a_route_of_the_table_still_reaches_it(path: str) -> None:
     match, child = route.matches({"type": "http", "path": path, "method": "GET"})
     assert match is Match.FULL
     assert child["route"] is route
+
+
+async def test_a_router_included_with_a_prefix_of_its_own_answers_at_its_effective_path() -> None:
+    router = api_router("/things", "things")
+
+    @router.get("/{thing_id}")
+    async def read_thing(thing_id: int) -> dict[str, int]:
+        return {"id": thing_id}
+
+    app = FastAPI()
+    app.include_router(router, prefix="/mounted")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://opsledger.test") as client:
+        found = await client.get("/mounted/api/v1/things/3")
+        missing = await client.get("/api/v1/things/3")
+    assert (found.status_code, found.json()) == (200, {"id": 3})
+    assert missing.status_code == 404
