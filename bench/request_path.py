@@ -84,11 +84,12 @@ def wrk(
     script: str | None = None,
     connections: int = CONNECTIONS,
     server: int | None = None,
+    database: frozenset[str] = frozenset(),
 ) -> dict[str, float]:
     """req/s and the latency percentiles wrk prints (ms); ``script``: Lua making the
     requests; given the ``server``'s pid, its CPU a request (us) as ``cpu`` and the
-    database server's (PostgreSQL's or MariaDB's processes, 0 for SQLite) as ``db_cpu``,
-    and wrk's own as ``wrk_cpu``."""
+    ``database`` server's (its processes by name; none for SQLite) as ``db_cpu``, and
+    wrk's own as ``wrk_cpu``."""
     threads = min(THREADS, connections)
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
     if script is not None:
@@ -98,7 +99,7 @@ def wrk(
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     used = {pid: cpu_seconds(pid) for pid in processes(server)} if server else {}
-    database = {pid: cpu_seconds(pid) for pid in database_processes()}
+    before = {pid: cpu_seconds(pid) for pid in named(database)}
     load = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     waited = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -106,7 +107,7 @@ def wrk(
     if server:
         answered = max(int(re.search(r"(\d+) requests in", out).group(1)), 1)  # type: ignore[union-attr]
         found["cpu"] = spent(used, processes(server)) / answered * 1e6
-        found["db_cpu"] = spent(database, database_processes()) / answered * 1e6
+        found["db_cpu"] = spent(before, named(database)) / answered * 1e6
         load_cpu = waited.ru_utime + waited.ru_stime - load.ru_utime - load.ru_stime
         found["wrk_cpu"] = load_cpu / answered * 1e6
     for percent in ("50", "90", "99"):
@@ -132,15 +133,20 @@ def processes(root: int) -> list[int]:
     return pids
 
 
-DATABASE_SERVERS = {"postgres", "mariadbd", "mysqld"}
+# Each backend's server processes by name (PostgreSQL forks one a connection).
+DATABASE_SERVERS = {
+    "postgresql": frozenset({"postgres"}),
+    "mysql": frozenset({"mariadbd", "mysqld"}),
+}
+CORES = len(os.sched_getaffinity(0))
 
 
-def database_processes() -> list[int]:
-    """The database server's processes (PostgreSQL forks one a connection)."""
+def named(names: frozenset[str]) -> list[int]:
+    """The processes whose command is one of ``names``."""
     pids = []
-    for comm in Path("/proc").glob("[0-9]*/comm"):
+    for comm in Path("/proc").glob("[0-9]*/comm") if names else ():
         try:
-            if comm.read_text().strip() in DATABASE_SERVERS:
+            if comm.read_text().strip() in names:
                 pids.append(int(comm.parent.name))
         except OSError:
             continue
@@ -158,8 +164,8 @@ def cpu_seconds(pid: int) -> float:
 
 def spent(before: dict[int, float], now: list[int]) -> float:
     """CPU seconds the processes ``now`` have used since ``before`` (one that started
-    since: all of its own)."""
-    return sum(cpu_seconds(pid) - before.get(pid, 0.0) for pid in now)
+    since: all of its own; a number taken by another process since: none)."""
+    return sum(max(cpu_seconds(pid) - before.get(pid, 0.0), 0.0) for pid in now)
 
 
 def rss_mb(root: int) -> list[float]:
@@ -198,6 +204,7 @@ def free_port() -> int:
 async def main(url: str, workers: int, seconds: float) -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
+    backend = url.split(":", 1)[0].split("+", 1)[0]
     key = await prepare(url, 10_000)
     raw = await raw_list_rate(url, CONNECTIONS, seconds)
     floor_port, port = free_port(), free_port()
@@ -214,6 +221,7 @@ async def main(url: str, workers: int, seconds: float) -> None:
         host_id = listed.json()["items"][0]["id"]
         await asyncio.sleep(1)  # the workers settle
         floors = [wrk(f"http://127.0.0.1:{floor_port}/ok", seconds, {}, server=floor.pid)]
+        database = DATABASE_SERVERS.get(backend, frozenset())
         routes = {
             "GET /healthz": ("/healthz", {}),
             "GET /api/v1/hosts?limit=50": ("/api/v1/hosts?limit=50", headers),
@@ -221,11 +229,16 @@ async def main(url: str, workers: int, seconds: float) -> None:
             "GET /api/v1/users/me": ("/api/v1/users/me", headers),
         }
         measured = {
-            name: wrk(base + path, seconds, sent, server=server.pid)
+            name: wrk(base + path, seconds, sent, server=server.pid, database=database)
             for name, (path, sent) in routes.items()
         }
         measured["POST /api/v1/hosts"] = wrk(
-            f"{base}/api/v1/hosts", seconds, headers, CREATE_HOSTS, server=server.pid
+            f"{base}/api/v1/hosts",
+            seconds,
+            headers,
+            CREATE_HOSTS,
+            server=server.pid,
+            database=database,
         )
         # The floor again after the routes: a shared machine drifts, and the higher of the
         # two is the one the routes are held to.
@@ -237,10 +250,9 @@ async def main(url: str, workers: int, seconds: float) -> None:
             process.terminate()
             process.wait(timeout=30)
         shutil.rmtree(workdir, ignore_errors=True)
-    backend = url.split(":", 1)[0].split("+", 1)[0]
     print(
         f"{backend}, {workers} server processes, wrk -t{THREADS} -c{CONNECTIONS} "
-        f"-d{seconds:g}s, 10,000 hosts, API-key auth, {os.cpu_count()} cores"
+        f"-d{seconds:g}s, 10,000 hosts, API-key auth, {CORES} cores"
     )
     shown_floors = " and ".join(f"{floor['rate']:,.0f}" for floor in floors)
     print(
@@ -256,7 +268,7 @@ async def main(url: str, workers: int, seconds: float) -> None:
             f"p90 {got['p90']:6.2f} ms  p99 {got['p99']:6.2f} ms  "
             f"{got['rate'] / bare['rate']:.3f}x floor  CPU us: server {got['cpu']:5,.0f} "
             f"+ database {got['db_cpu']:5,.0f} + wrk {got['wrk_cpu']:3,.0f} = "
-            f"{ceiling(got):5,.0f} req/s on {os.cpu_count()} busy cores  "
+            f"{ceiling(got):5,.0f} req/s on {CORES} busy cores  "
             f"errors {got['errors']:.0f}{extra}"
         )
         if name in GOALS:
@@ -303,7 +315,7 @@ ONE_MS_OF_CPU = ("GET /api/v1/hosts/{id}", "GET /api/v1/users/me")
 
 def ceiling(got: dict[str, float]) -> float:
     """The rate this machine's cores would give if they did nothing but this work."""
-    return (os.cpu_count() or 1) * 1e6 / (got["cpu"] + got["db_cpu"] + got["wrk_cpu"])
+    return CORES * 1e6 / (got["cpu"] + got["db_cpu"] + got["wrk_cpu"])
 
 
 def verdict(name: str, rate: float, floor: float) -> str:
