@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from opsledger.db.dependencies import WriteSession
+from opsledger.db.dependencies import Database, ReadSession, WriteSession
 from opsledger.db.session import undo_unless_committed
 from opsledger.kit.errors import Conflict
 from opsledger.models import HostRole
@@ -214,3 +214,52 @@ async def test_a_422_names_each_bad_value_by_its_wire_name_only(
         assert section in ("body", "query", "path")
         assert all(isinstance(part, int) or part in names for part in path), places
     assert {tuple(place) for place in places} == expected
+
+
+async def test_a_read_gives_its_connection_back_before_its_answer_starts(
+    engine: AsyncEngine, viewer: Person
+) -> None:
+    """Read sessions are closed by the route as its answer is made (kit.routers.closing),
+    found or not, listed or refused."""
+    app = build_app(engine)
+    pool = engine.sync_engine.pool
+    held: list[int] = []
+
+    async def watched(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        async def watching(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                held.append(pool.checkedout())  # type: ignore[attr-defined]
+            await send(message)
+
+        await app(scope, receive, watching)
+
+    transport = httpx.ASGITransport(app=watched)
+    async with httpx.AsyncClient(transport=transport, base_url="http://opsledger.test") as client:
+        answers = [
+            await client.get(path, headers=viewer.headers)
+            for path in (
+                "/api/v1/users/me",
+                "/api/v1/hosts",
+                "/api/v1/hosts/2147483647",
+                "/healthz",
+            )
+        ]
+    assert [answer.status_code for answer in answers] == [200, 200, 404, 200]
+    assert held == [0, 0, 0, 0]
+
+
+async def test_a_read_session_on_a_route_that_would_not_close_it_is_refused(
+    engine: AsyncEngine,
+) -> None:
+    app = FastAPI()
+    app.state.database = Database(engine)
+
+    @app.get("/elsewhere")
+    async def elsewhere(session: ReadSession) -> dict[str, bool]:
+        return {"read": session is not None}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://opsledger.test") as client:
+        with pytest.raises(RuntimeError, match=r"not served by kit\.routers\.Route"):
+            await client.get("/elsewhere")
+    assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from opsledger.db.engine import reader, snapshot
 from opsledger.db.session import session_factory
+from opsledger.kit.routers import closing
 
 
 class Database:
@@ -61,38 +61,28 @@ async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
         await unit.close()
 
 
-@asynccontextmanager
-async def _read_unit(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+def _read_unit(request: Request, factory: async_sessionmaker[AsyncSession]) -> AsyncSession:
     """A read session (``db.engine.reader``'s) as it is: no transaction begun around it on
     PostgreSQL and SQLite, where each statement sees what had committed when it began; on
-    MariaDB the transaction its first statement opened is rolled back as it closes. The
-    sessions here are closed directly, not by ``async with``, which starts a task to shield
-    the close (FastAPI already shields a dependency's exit): together ~0.2 ms of CPU a
-    read (bench/request_path.py)."""
+    MariaDB the transaction its first statement opened is rolled back as it closes. It is
+    closed as the route's answer is made (``kit.routers.closing``), directly, not by
+    ``async with``, which starts a task to shield the close: a read costs ~0.25 ms of CPU
+    less than as a generator dependency closed that way (bench/request_path.py)."""
     unit = factory()
-    try:
-        yield unit
-    finally:
-        await unit.close()
+    closing(request).push_async_callback(unit.close)
+    return unit
 
 
-async def _primary_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with _read_unit(database_of(request).primary_reads) as unit:
-        yield unit
+async def _primary_read_session(request: Request) -> AsyncSession:
+    return _read_unit(request, database_of(request).primary_reads)
 
 
-PrimaryReadSession = Annotated[AsyncSession, Depends(_primary_read_session, scope="function")]
+PrimaryReadSession = Annotated[AsyncSession, Depends(_primary_read_session)]
 
 
-async def _read_session(
-    request: Request, primary: PrimaryReadSession
-) -> AsyncIterator[AsyncSession]:
+async def _read_session(request: Request, primary: PrimaryReadSession) -> AsyncSession:
     db = database_of(request)
-    if db.reads is None:
-        yield primary
-        return
-    async with _read_unit(db.reads) as unit:
-        yield unit
+    return primary if db.reads is None else _read_unit(request, db.reads)
 
 
 async def _snapshot_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -101,5 +91,5 @@ async def _snapshot_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")]
-ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
+ReadSession = Annotated[AsyncSession, Depends(_read_session)]
 SnapshotSession = Annotated[AsyncSession, Depends(_snapshot_session, scope="function")]

@@ -12,10 +12,11 @@ application's own table, where a request costs one ``Route.matches`` per earlier
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
+from contextlib import AsyncExitStack
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.routing import APIRoute, _get_scope_effective_route_context
 from starlette._utils import get_route_path
 from starlette.routing import Match
@@ -41,6 +42,16 @@ class Route(APIRoute):
         super().__init__(path, endpoint, **options)
         self.literal_start = path.split("{", 1)[0]
 
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            async with AsyncExitStack() as closing:
+                request.scope[_CLOSING] = closing
+                return await handler(request)
+
+        return answer
+
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if (
             scope["type"] == "http"
@@ -49,6 +60,21 @@ class Route(APIRoute):
         ):
             return Match.NONE, {}
         return super().matches(scope)
+
+
+_CLOSING = "opsledger.closing"
+
+
+def closing(request: Request) -> AsyncExitStack:
+    """What the route's dependencies opened for the request, closed as soon as its answer
+    is made (or it failed), before the answer is sent: as a generator dependency's exit,
+    without FastAPI's machinery for one (~0.05 ms of CPU a read, bench/request_path.py).
+    Only a ``Route`` closes them: on another route this is a mistake, refused."""
+    try:
+        stack: AsyncExitStack = request.scope[_CLOSING]
+    except KeyError:
+        raise RuntimeError(f"{request.url.path} is not served by kit.routers.Route") from None
+    return stack
 
 
 def api_router(prefix: str, tag: str) -> APIRouter:
