@@ -7,13 +7,16 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opsledger.db.dependencies import Database, ReadSession, WriteSession
 from opsledger.db.session import undo_unless_committed
 from opsledger.kit.errors import Conflict
+from opsledger.kit.routers import Route, closing
 from opsledger.models import HostRole
 from tests.api import Person, build_app, client_for, openapi_document
 from tests.factories import unique
@@ -220,7 +223,8 @@ async def test_a_read_gives_its_connection_back_before_its_answer_starts(
     engine: AsyncEngine, viewer: Person
 ) -> None:
     """Read sessions are closed by the route as its answer is made (kit.routers.closing),
-    found or not, listed or refused."""
+    whatever the answer: found, listed, missing, refused before or after the credentials
+    are read, or a write refused beside the read of its credentials."""
     app = build_app(engine)
     pool = engine.sync_engine.pool
     held: list[int] = []
@@ -234,25 +238,36 @@ async def test_a_read_gives_its_connection_back_before_its_answer_starts(
         await app(scope, receive, watching)
 
     transport = httpx.ASGITransport(app=watched)
+    asked = [
+        ("GET", "/api/v1/users/me", viewer.headers, 200),
+        ("GET", "/api/v1/hosts", viewer.headers, 200),
+        ("GET", "/api/v1/hosts/2147483647", viewer.headers, 404),
+        ("GET", "/api/v1/hosts?limit=0", viewer.headers, 422),
+        ("GET", "/api/v1/hosts", {"X-API-Key": "olk_nothing"}, 401),
+        ("POST", "/api/v1/hosts", viewer.headers, 403),
+        ("GET", "/healthz", {}, 200),
+    ]
     async with httpx.AsyncClient(transport=transport, base_url="http://opsledger.test") as client:
         answers = [
-            await client.get(path, headers=viewer.headers)
-            for path in (
-                "/api/v1/users/me",
-                "/api/v1/hosts",
-                "/api/v1/hosts/2147483647",
-                "/healthz",
-            )
+            (await client.request(method, path, headers=headers, json=body)).status_code
+            for method, path, headers, _ in asked
+            for body in ({} if method == "POST" else None,)
         ]
-    assert [answer.status_code for answer in answers] == [200, 200, 404, 200]
-    assert held == [0, 0, 0, 0]
+    assert answers == [status for *_, status in asked]
+    assert held == [0] * len(asked)
+
+
+def _reading_app(engine: AsyncEngine, route_class: type[APIRoute]) -> FastAPI:
+    app = FastAPI()
+    app.state.database = Database(engine)
+    app.router.route_class = route_class
+    return app
 
 
 async def test_a_read_session_on_a_route_that_would_not_close_it_is_refused(
     engine: AsyncEngine,
 ) -> None:
-    app = FastAPI()
-    app.state.database = Database(engine)
+    app = _reading_app(engine, APIRoute)
 
     @app.get("/elsewhere")
     async def elsewhere(session: ReadSession) -> dict[str, bool]:
@@ -260,6 +275,34 @@ async def test_a_read_session_on_a_route_that_would_not_close_it_is_refused(
 
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://opsledger.test") as client:
-        with pytest.raises(RuntimeError, match=r"not served by kit\.routers\.Route"):
+        with pytest.raises(RuntimeError, match=r"only while a kit\.routers\.Route makes"):
             await client.get("/elsewhere")
+
+
+async def test_a_read_session_asked_for_once_the_answer_is_made_is_refused(
+    engine: AsyncEngine,
+) -> None:
+    """An exception handler (or an error page) runs after the route closed what it
+    opened: a session opened there would never be closed."""
+    app = _reading_app(engine, Route)
+    refused: list[str] = []
+
+    @app.exception_handler(Conflict)
+    async def answer_conflict(request: Request, _exc: Exception) -> JSONResponse:
+        try:
+            closing(request)
+        except RuntimeError as exc:
+            refused.append(str(exc))
+        return JSONResponse({"late": True}, status_code=409)
+
+    @app.get("/late")
+    async def late(session: ReadSession) -> dict[str, bool]:
+        await session.execute(select(1))
+        raise Conflict("answered by the handler")
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://opsledger.test") as client:
+        answer = await client.get("/late")
+    assert answer.status_code == 409
+    assert refused == ["/late: closed only while a kit.routers.Route makes its answer"]
     assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]

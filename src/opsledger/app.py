@@ -32,7 +32,7 @@ from opsledger.kit.http import install_error_handlers
 from opsledger.kit.limits import RequestLimits
 from opsledger.kit.metrics import POOLS, MetricsMiddleware
 from opsledger.kit.request_ids import RequestIdMiddleware
-from opsledger.kit.routers import EVERY_ROUTE, add_routes
+from opsledger.kit.routers import EVERY_ROUTE, Route, add_routes
 from opsledger.kit.security_headers import SecurityHeadersMiddleware, allowing_inline_scripts
 from opsledger.notifications.endpoints import routers as notification_routers
 from opsledger.ops.probes import router as ops_router
@@ -109,6 +109,8 @@ def create_app(
         redoc_url=None,
         dependencies=EVERY_ROUTE,
     )
+    # Every route the application itself declares is a Route too (kit/routers.py).
+    app.router.route_class = Route
     app.state.settings = settings
     app.state.database = db
     app.state.login_throttle = LoginThrottle.from_settings(settings)

@@ -64,10 +64,10 @@ async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
 def _read_unit(request: Request, factory: async_sessionmaker[AsyncSession]) -> AsyncSession:
     """A read session (``db.engine.reader``'s) as it is: no transaction begun around it on
     PostgreSQL and SQLite, where each statement sees what had committed when it began; on
-    MariaDB the transaction its first statement opened is rolled back as it closes. It is
-    closed as the route's answer is made (``kit.routers.closing``), directly, not by
-    ``async with``, which starts a task to shield the close: a read costs ~0.25 ms of CPU
-    less than as a generator dependency closed that way (bench/request_path.py)."""
+    MariaDB the transaction its first statement opened is rolled back as it closes. The
+    route closes it as its answer is made (``kit.routers.closing``), directly: as a
+    generator dependency, or by ``async with`` (which starts a task to shield the close),
+    a read cost 0.07-0.09 ms of CPU more (by id 940 -> 869 us, bench/request_path.py)."""
     unit = factory()
     closing(request).push_async_callback(unit.close)
     return unit
