@@ -289,7 +289,8 @@ async def main(url: str, workers: int, seconds: float) -> None:
         + ("met" if max(memory) < 200 else "not met")
     )
     print(
-        f"  goals (req/s on the issue's machine, floor {ISSUE_FLOOR:,}; here scaled by this floor):"
+        f"  goals (req/s on the issue's machine, floor {ISSUE_FLOOR:,}; as they stand and "
+        "scaled by this floor):"
     )
     for line in verdicts:
         print(f"    {line}")
@@ -319,10 +320,13 @@ def ceiling(got: dict[str, float]) -> float:
 
 
 def verdict(name: str, rate: float, floor: float) -> str:
-    share = GOALS[name] / ISSUE_FLOOR
+    """Held to the issue's rate as it stands and scaled by this run's floor: the floor
+    moves with the machine's noise more than the routes do, so both are printed."""
+    goal, share = GOALS[name], GOALS[name] / ISSUE_FLOOR
     return (
-        f"{name:32} {rate / floor:.3f}x floor, goal {GOALS[name]:,} = {share:.3f}x floor "
-        f"= {share * floor:,.0f} req/s here: {'met' if rate >= share * floor else 'not met'}"
+        f"{name:32} {rate:,.0f} req/s, goal {goal:,}: {'met' if rate >= goal else 'not met'}; "
+        f"{rate / floor:.3f}x floor, goal {share:.3f}x = {share * floor:,.0f} req/s here: "
+        + ("met" if rate >= share * floor else "not met")
     )
 
 
